@@ -1,0 +1,22 @@
+/**
+ * @module The bindings the Worker under test gets: every provider points at the fake providers
+ * (see `fake-providers.ts`), each in the base-URL form that provider's own SDK uses.
+ */
+export const TEST_DEV_API_KEY = 'flo_sk_test_devkeyforthetestsuite0000000_00000000'
+
+export const workerTestBindings = (fakeUrl: string): Record<string, string> => ({
+  FLOOPY_DEV_API_KEY: TEST_DEV_API_KEY,
+  OPENAI_API_KEY: 'sk-test-openai-upstream-secret',
+  OPENAI_BASE_URL: `${fakeUrl}/openai/v1`,
+  GROQ_API_KEY: 'gsk_test_groq_upstream_secret',
+  GROQ_BASE_URL: `${fakeUrl}/groq`,
+  MISTRAL_API_KEY: 'test-mistral-upstream-secret',
+  MISTRAL_BASE_URL: `${fakeUrl}/mistral`,
+  DEEPSEEK_API_KEY: 'sk-test-deepseek-upstream-secret',
+  DEEPSEEK_BASE_URL: `${fakeUrl}/deepseek`,
+  TOGETHER_API_KEY: 'test-together-upstream-secret',
+  TOGETHER_BASE_URL: `${fakeUrl}/together/v1`,
+  FLOOPY_CUSTOM_PROVIDERS: JSON.stringify([
+    { id: 'local', baseUrl: `${fakeUrl}/custom/v1`, apiKey: 'test-local-upstream-secret' },
+  ]),
+})
