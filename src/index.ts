@@ -1,5 +1,8 @@
+/** @module Worker entry point. */
+import { createApp } from './app'
+
+const app = createApp()
+
 export default {
-  fetch(): Response {
-    return new Response('ok')
-  },
-} satisfies ExportedHandler
+  fetch: app.fetch,
+} satisfies ExportedHandler<Cloudflare.Env>

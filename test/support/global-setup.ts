@@ -1,8 +1,11 @@
 /** @module Starts the fake providers for the `worker` project and hands their URL to the tests. */
 import type { TestProject } from 'vitest/node'
+import { startFakeProviders } from './fake-providers.ts'
 
 export default async function setup(project: TestProject): Promise<() => Promise<void>> {
-  // Placeholder replaced by the fake providers (test/support/fake-providers.ts).
-  project.provide('fakeProvidersUrl', 'http://127.0.0.1:9')
-  return async () => {}
+  const fake = await startFakeProviders()
+  project.provide('fakeProvidersUrl', fake.url)
+  return async () => {
+    await fake.close()
+  }
 }

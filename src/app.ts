@@ -1,0 +1,82 @@
+/**
+ * @module The gateway: the request pipeline, read top to bottom.
+ *
+ * Each `.use()` is one checkpoint. A stage passes (`await next()`), answers (a `Response`), or
+ * throws a `GatewayError`, which `onError` turns into the one OpenAI-shaped error envelope.
+ */
+import { Hono } from 'hono'
+import { bodyLimit } from 'hono/body-limit'
+import type { GatewayEnv } from './env'
+import { GatewayError, toGatewayError } from './errors'
+import { redactSecrets } from './providers/upstream-error'
+import { listModels } from './routes/models'
+import { accessLog } from './stages/access-log'
+import { authenticate } from './stages/authenticate'
+import { configure } from './stages/configure'
+import { dispatch } from './stages/dispatch'
+import { guard } from './stages/guard'
+import { parseRequest } from './stages/parse-request'
+import { requestId } from './stages/request-id'
+import { route } from './stages/route'
+
+export const createApp = (): Hono<GatewayEnv> => {
+  const app = new Hono<GatewayEnv>()
+
+  app.use(requestId()) // 0. request id
+  app.use(configure()) // config and state adapters, parsed once per isolate
+  app.get('/healthz', (c) => c.json({ status: 'ok' }))
+
+  app.use('/v1/*', (c, next) =>
+    bodyLimit({
+      maxSize: c.var.config.maxBodyBytes, // 1. body size
+      onError: () => {
+        throw new GatewayError(
+          'PAYLOAD_TOO_LARGE',
+          `The request body exceeds the ${c.var.config.maxBodyBytes} byte limit.`,
+        )
+      },
+    })(c, next),
+  )
+  app.use('/v1/*', authenticate()) // 3. API key
+
+  app.get('/v1/models', listModels)
+  for (const [path, kind] of [
+    ['/v1/chat/completions', 'chat'],
+    ['/v1/embeddings', 'embeddings'],
+  ] as const) {
+    app.post(
+      path,
+      parseRequest(kind), // the body, parsed once
+      route(), // 10. targets
+      guard(), // 11. SSRF + header hygiene
+      dispatch({ onOutcome: accessLog }), // 12. send, stream back
+    )
+    app.all(path, () => {
+      throw new GatewayError('METHOD_NOT_ALLOWED', `Use POST for ${path}.`, {
+        headers: { allow: 'POST' },
+      })
+    })
+  }
+
+  app.notFound((c) =>
+    new GatewayError('NOT_FOUND', `Unknown endpoint: ${c.req.method} ${c.req.path}`).toResponse(
+      c.var.requestId,
+    ),
+  )
+  app.onError((err, c) => {
+    const error = toGatewayError(err)
+    if (error.code === 'INTERNAL_ERROR') {
+      const detail = err instanceof Error ? `${err.name}: ${err.message}` : 'non-error thrown'
+      console.error(
+        JSON.stringify({
+          level: 'error',
+          msg: 'unhandled error',
+          requestId: c.var.requestId,
+          error: redactSecrets(detail),
+        }),
+      )
+    }
+    return error.toResponse(c.var.requestId)
+  })
+  return app
+}

@@ -1,0 +1,209 @@
+/**
+ * @module The gateway's bindings, per-request variables and configuration.
+ *
+ * Configuration is read from the Worker's bindings (vars and secrets), validated once with zod and
+ * memoised per bindings object, so the hot path never re-parses it. A bad value fails loudly: every
+ * request answers 500 `CONFIG_INVALID` naming the offending variable (never its value).
+ */
+import { z } from 'zod'
+import { GatewayError } from './errors'
+import {
+  BUILTIN_PROVIDER_IDS,
+  PROVIDERS,
+  customProviderSpec,
+  type ProviderSpec,
+} from './providers/registry'
+import type { Stores } from './stores'
+import type { Tenant } from './stages/authenticate'
+import type { ParsedRequest } from './stages/parse-request'
+import type { Target } from './stages/route'
+
+const PROVIDER_ENV_PREFIXES = [
+  'OPENAI',
+  'ANTHROPIC',
+  'GEMINI',
+  'GROQ',
+  'MISTRAL',
+  'DEEPSEEK',
+  'TOGETHER',
+] as const
+
+type ProviderBindings = {
+  [P in (typeof PROVIDER_ENV_PREFIXES)[number] as `${P}_API_KEY` | `${P}_BASE_URL`]?: string
+}
+
+/** Everything the Worker reads from its environment. All optional: the embedded default needs none. */
+export type Bindings = ProviderBindings & {
+  /** The API key of the built-in dev organisation (used while no config store is configured). */
+  FLOOPY_DEV_API_KEY?: string
+  /** JSON array of operator-configured OpenAI-compatible endpoints; see README. */
+  FLOOPY_CUSTOM_PROVIDERS?: string
+  /** Time allowed for a provider to send response headers, in ms (default 120000). */
+  FLOOPY_UPSTREAM_TIMEOUT_MS?: string
+  /** Maximum request body in bytes (default 10 MiB). */
+  FLOOPY_MAX_BODY_BYTES?: string
+  /** `true` logs one JSON line per request (ids, provider, model, status, usage — no bodies). */
+  FLOOPY_ACCESS_LOG?: string
+}
+
+/** A provider the gateway can dispatch to, resolved from the registry and operator config. */
+export type ProviderConfig = {
+  readonly spec: ProviderSpec
+  /** Base URL without a trailing slash. */
+  readonly baseUrl: string
+  readonly origin: string
+  readonly apiKey: string | undefined
+  /** The operator set this endpoint explicitly, so private addresses are allowed for it. */
+  readonly operatorConfigured: boolean
+  /** Bare model names that resolve to this provider (custom endpoints only). */
+  readonly models: readonly string[]
+}
+
+export type GatewayConfig = {
+  readonly devApiKey: string | undefined
+  /** Configured providers by id (a provider is configured when it has a key or a base URL). */
+  readonly providers: ReadonlyMap<string, ProviderConfig>
+  readonly upstreamTimeoutMs: number
+  readonly maxBodyBytes: number
+  readonly accessLog: boolean
+}
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).refine((value) => {
+  const url = new URL(value)
+  return url.username === '' && url.password === '' && url.search === '' && url.hash === ''
+}, 'must not carry credentials, a query or a fragment')
+
+const optionalSecret = z.string().trim().min(1, 'must not be empty').optional()
+
+const positiveInt = (fallback: number) =>
+  z.coerce.number().int('must be a whole number').positive('must be positive').default(fallback)
+
+const customProvider = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 lowercase letters, digits or dashes')
+    .refine((id) => !BUILTIN_PROVIDER_IDS.includes(id), 'must not reuse a built-in provider id'),
+  baseUrl: httpUrl,
+  apiKey: z.string().min(1).optional(),
+  models: z.array(z.string().min(1)).default([]),
+  /** Whether the endpoint honours `stream_options.include_usage` (vLLM and Ollama do). */
+  streamOptions: z.boolean().default(true),
+})
+
+const jsonArray = <T extends z.ZodType>(item: T) =>
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be valid JSON' })
+        return z.NEVER
+      }
+    })
+    .pipe(z.array(item))
+
+const providerFields = Object.fromEntries(
+  PROVIDER_ENV_PREFIXES.flatMap((p) => [
+    [`${p}_API_KEY`, optionalSecret],
+    [`${p}_BASE_URL`, httpUrl.optional()],
+  ]),
+) as Record<
+  `${(typeof PROVIDER_ENV_PREFIXES)[number]}_${'API_KEY' | 'BASE_URL'}`,
+  z.ZodOptional<z.ZodType<string>>
+>
+
+const ConfigSchema = z.object({
+  ...providerFields,
+  FLOOPY_DEV_API_KEY: z
+    .string({ error: 'is required while no config store is configured' })
+    .trim()
+    .min(16, 'must be at least 16 characters'),
+  FLOOPY_CUSTOM_PROVIDERS: jsonArray(customProvider).default([]),
+  FLOOPY_UPSTREAM_TIMEOUT_MS: positiveInt(120_000),
+  FLOOPY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
+  FLOOPY_ACCESS_LOG: z.enum(['true', 'false']).default('false'),
+})
+
+const trimSlash = (url: string): string => url.replace(/\/+$/, '')
+
+/** Parses bindings into a `GatewayConfig`; throws `GatewayError('CONFIG_INVALID')` naming fields. */
+export const parseConfig = (bindings: Bindings): GatewayConfig => {
+  const parsed = ConfigSchema.safeParse(bindings)
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map(
+      (issue) => `${issue.path.map(String).join('.')}: ${issue.message}`,
+    )
+    throw new GatewayError(
+      'CONFIG_INVALID',
+      `Gateway configuration is invalid: ${fields.join('; ')}`,
+    )
+  }
+  const env = parsed.data
+  const providers = new Map<string, ProviderConfig>()
+  for (const spec of PROVIDERS) {
+    const prefix = spec.id.toUpperCase() as (typeof PROVIDER_ENV_PREFIXES)[number]
+    const apiKey = env[`${prefix}_API_KEY`]
+    const configuredBase = env[`${prefix}_BASE_URL`]
+    if (apiKey === undefined && configuredBase === undefined) continue
+    const baseUrl = trimSlash(configuredBase ?? spec.defaultBaseUrl)
+    providers.set(spec.id, {
+      spec,
+      baseUrl,
+      origin: new URL(baseUrl).origin,
+      apiKey,
+      operatorConfigured: configuredBase !== undefined,
+      models: [],
+    })
+  }
+  for (const custom of env.FLOOPY_CUSTOM_PROVIDERS) {
+    const baseUrl = trimSlash(custom.baseUrl)
+    providers.set(custom.id, {
+      spec: customProviderSpec(custom.id, baseUrl, custom.streamOptions),
+      baseUrl,
+      origin: new URL(baseUrl).origin,
+      apiKey: custom.apiKey,
+      operatorConfigured: true,
+      models: custom.models,
+    })
+  }
+  return {
+    devApiKey: env.FLOOPY_DEV_API_KEY,
+    providers,
+    upstreamTimeoutMs: env.FLOOPY_UPSTREAM_TIMEOUT_MS,
+    maxBodyBytes: env.FLOOPY_MAX_BODY_BYTES,
+    accessLog: env.FLOOPY_ACCESS_LOG === 'true',
+  }
+}
+
+const memo = new WeakMap<object, GatewayConfig | GatewayError>()
+
+/** `parseConfig`, memoised per bindings object (workerd hands the same object to every request). */
+export const loadConfig = (bindings: Bindings): GatewayConfig => {
+  let entry = memo.get(bindings)
+  if (entry === undefined) {
+    try {
+      entry = parseConfig(bindings)
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err
+      entry = err
+      console.error(JSON.stringify({ level: 'error', msg: err.message }))
+    }
+    memo.set(bindings, entry)
+  }
+  if (entry instanceof GatewayError) throw entry
+  return entry
+}
+
+/** Per-request variables, set by the stages in pipeline order (see `app.ts`). */
+export type Variables = {
+  requestId: string
+  config: GatewayConfig
+  stores: Stores
+  tenant: Tenant
+  request: ParsedRequest
+  targets: readonly Target[]
+  forwardHeaders: Headers
+}
+
+export type GatewayEnv = { Bindings: Bindings; Variables: Variables }

@@ -1,0 +1,63 @@
+/**
+ * @module The provider adapter contract and the family → adapter table.
+ *
+ * An adapter turns the canonical (OpenAI-shaped) request into a provider request and the
+ * provider's 2xx answer back into an OpenAI-shaped response. Building the request is pure; the
+ * response side works on streams so nothing buffers a whole answer.
+ */
+import type { ProviderConfig } from '../env'
+import { GatewayError } from '../errors'
+import type { EndpointKind, ParsedRequest } from '../stages/parse-request'
+import { openAICompatible } from './openai-compatible'
+import type { ProviderFamily } from './registry'
+import type { Usage } from './usage'
+
+export type PreparedRequest = {
+  readonly body: string
+  /** Top-level request fields dropped because the provider rejects them. */
+  readonly dropped: readonly string[]
+}
+
+export type ResponseOutcome = {
+  readonly usage: Usage | undefined
+  /** How the response body ended: completely, cut upstream, relayed provider error, or cancelled. */
+  readonly end: 'done' | 'interrupted' | 'provider_error' | 'cancelled'
+}
+
+export type RespondContext = {
+  readonly requestId: string
+  readonly provider: string
+  /** Secrets that must never appear in anything sent to the client. */
+  readonly knownSecrets: readonly string[]
+  readonly onEnd: (outcome: ResponseOutcome) => void
+}
+
+export interface ProviderAdapter {
+  /** The provider URL for an endpoint; throws `UNSUPPORTED_BY_PROVIDER` when it has none. */
+  endpoint(kind: EndpointKind, provider: ProviderConfig, model: string): URL
+  prepare(request: ParsedRequest, provider: ProviderConfig, model: string): PreparedRequest
+  /** Turns the provider's 2xx response into the client's response body and content type. */
+  respond(
+    upstream: Response,
+    request: ParsedRequest,
+    context: RespondContext,
+  ): { body: ReadableStream<Uint8Array>; contentType: string }
+}
+
+const ADAPTERS: Readonly<Record<ProviderFamily, ProviderAdapter | undefined>> = {
+  'openai-compatible': openAICompatible,
+  anthropic: undefined,
+  gemini: undefined,
+}
+
+export const adapterFor = (family: ProviderFamily, provider: string): ProviderAdapter => {
+  const adapter = ADAPTERS[family]
+  if (adapter === undefined) {
+    throw new GatewayError(
+      'NOT_IMPLEMENTED',
+      `Requests to '${provider}' are not available in this gateway version yet; use an ` +
+        `OpenAI-compatible provider (openai, groq, mistral, deepseek, together or a custom endpoint).`,
+    )
+  }
+  return adapter
+}

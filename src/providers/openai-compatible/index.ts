@@ -1,0 +1,65 @@
+/**
+ * @module The adapter for the OpenAI-compatible family: OpenAI, Groq, Mistral, DeepSeek, Together
+ * and operator-configured endpoints. Requests pass through with only the provider's quirks applied.
+ */
+import { GatewayError } from '../../errors'
+import type { ProviderAdapter } from '../adapter'
+import { providerErrorFrom } from '../upstream-error'
+import { prepareBody } from './request'
+import { relayJsonResponse } from './response'
+import { relayChatStream } from './stream'
+
+const sseError = (error: GatewayError, requestId: string): string =>
+  `event: error\ndata: ${JSON.stringify(error.toBody(requestId))}\n\n`
+
+export const openAICompatible: ProviderAdapter = {
+  endpoint(kind, provider) {
+    const path = kind === 'chat' ? provider.spec.paths.chat : provider.spec.paths.embeddings
+    if (path === null) {
+      throw new GatewayError(
+        'UNSUPPORTED_BY_PROVIDER',
+        `The provider '${provider.spec.id}' does not offer ${kind === 'chat' ? 'chat completions' : 'embeddings'}.`,
+        { param: 'model' },
+      )
+    }
+    return new URL(provider.baseUrl + path)
+  },
+
+  prepare(request, provider, model) {
+    return prepareBody(request, model, provider.spec.quirks)
+  },
+
+  respond(upstream, request, context) {
+    const body = upstream.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
+    if (!request.stream) {
+      return {
+        body: relayJsonResponse(body, (usage) => context.onEnd({ usage, end: 'done' })),
+        contentType: upstream.headers.get('content-type') ?? 'application/json',
+      }
+    }
+    const relayed = relayChatStream(body, {
+      plan: { showUsage: request.includeUsage },
+      providerErrorEvent: (providerError) =>
+        sseError(
+          providerErrorFrom(
+            context.provider,
+            502,
+            { error: providerError },
+            undefined,
+            context.knownSecrets,
+          ),
+          context.requestId,
+        ),
+      interruptedEvent: () =>
+        sseError(
+          new GatewayError(
+            'STREAM_INTERRUPTED',
+            `The stream from '${context.provider}' ended before it was complete.`,
+          ),
+          context.requestId,
+        ),
+      onEnd: context.onEnd,
+    })
+    return { body: relayed, contentType: 'text/event-stream; charset=utf-8' }
+  },
+}

@@ -1,0 +1,205 @@
+/**
+ * @module Relays an OpenAI-compatible chat stream to the client, event by event, with no buffering
+ * beyond the event being assembled.
+ *
+ * What the client sees is exactly OpenAI's contract (specs/openai/STREAMING.md): usage only when it
+ * asked (`stream_options.include_usage`), and then only in a trailing `choices: []` chunk, whatever
+ * the provider does (Groq reports usage under `x_groq.usage`, Mistral on its final content chunk).
+ * The gateway always captures usage for itself. A stream that ends without `data: [DONE]` — the
+ * provider cut it, or the connection broke — ends with an SSE `error` event and no `[DONE]`, so no
+ * client mistakes a truncated answer for a complete one.
+ */
+import { SseSplitter, type SseEvent } from '../sse'
+import { readUsage, type Usage } from '../usage'
+
+export type ChatStreamPlan = {
+  /** The client asked for the usage chunk. */
+  readonly showUsage: boolean
+}
+
+export type StreamEnd = 'done' | 'interrupted' | 'provider_error' | 'cancelled'
+
+/** Explicit translator state; `step` is a pure function over (state, event). */
+export type ChatStreamState = {
+  readonly plan: ChatStreamPlan
+  usage: Usage | undefined
+  /** The provider's usage object as sent, for the synthesised usage chunk. */
+  rawUsage: unknown
+  /** id/created/model of the stream, copied onto a synthesised usage chunk. */
+  head: { id: unknown; created: unknown; model: unknown } | undefined
+  usageChunkSent: boolean
+  end: StreamEnd | undefined
+}
+
+export const initialState = (plan: ChatStreamPlan): ChatStreamState => ({
+  plan,
+  usage: undefined,
+  rawUsage: undefined,
+  head: undefined,
+  usageChunkSent: false,
+  end: undefined,
+})
+
+type Chunk = Record<string, unknown> & { choices?: unknown; usage?: unknown; x_groq?: unknown }
+
+const frame = (data: string): string => `data: ${data}\n\n`
+
+/**
+ * Translates one upstream event into the text to send (possibly empty). `errorEvent` renders an
+ * OpenAI error event for a provider's in-stream error.
+ */
+export const step = (
+  state: ChatStreamState,
+  event: SseEvent,
+  errorEvent: (providerError: unknown) => string,
+): string => {
+  const data = event.data
+  // Comments (e.g. DeepSeek's `: keep-alive`) keep idle connections open: forward them.
+  if (data === undefined) return `${event.raw}\n\n`
+  if (data === '[DONE]') {
+    state.end = 'done'
+    return `${usageChunk(state)}${event.raw}\n\n`
+  }
+  const needsLook =
+    state.head === undefined ||
+    event.event === 'error' ||
+    data.includes('"usage"') ||
+    data.includes('"x_groq"') ||
+    data.includes('"error"')
+  if (!needsLook) return `${event.raw}\n\n`
+
+  let chunk: Chunk
+  try {
+    chunk = JSON.parse(data) as Chunk
+  } catch {
+    return `${event.raw}\n\n`
+  }
+  if (event.event === 'error' || ('error' in chunk && chunk.choices === undefined)) {
+    state.end = 'provider_error'
+    return errorEvent(chunk.error ?? chunk)
+  }
+  state.head ??= { id: chunk.id, created: chunk.created, model: chunk.model }
+
+  const groq = chunk.x_groq as { usage?: unknown } | undefined
+  const raw = chunk.usage ?? groq?.usage
+  const usage = readUsage(raw)
+  if (usage === undefined) return `${event.raw}\n\n`
+  state.usage = usage
+  state.rawUsage = raw
+
+  const hasChoices = Array.isArray(chunk.choices) && chunk.choices.length > 0
+  if (!hasChoices && chunk.usage != null) {
+    // OpenAI's own trailing usage chunk: shown only when the client asked for it.
+    if (!state.plan.showUsage) return ''
+    state.usageChunkSent = true
+    return `${event.raw}\n\n`
+  }
+  // Usage riding on a content chunk (Mistral, Groq, Together): keep the content, move the usage
+  // to the trailing usage chunk emitted before [DONE].
+  if (chunk.usage != null) {
+    delete chunk.usage
+    return frame(JSON.stringify(chunk))
+  }
+  return `${event.raw}\n\n`
+}
+
+/** The trailing usage chunk, when the client asked and the provider did not send one itself. */
+const usageChunk = (state: ChatStreamState): string => {
+  if (!state.plan.showUsage || state.usageChunkSent || state.rawUsage === undefined) return ''
+  state.usageChunkSent = true
+  return frame(
+    JSON.stringify({
+      id: state.head?.id,
+      object: 'chat.completion.chunk',
+      created: state.head?.created,
+      model: state.head?.model,
+      choices: [],
+      usage: state.rawUsage,
+    }),
+  )
+}
+
+export type RelayResult = { readonly end: StreamEnd; readonly usage: Usage | undefined }
+
+export type RelayOptions = {
+  readonly plan: ChatStreamPlan
+  /** Renders a provider's in-stream error (its error object) as an SSE error event. */
+  readonly providerErrorEvent: (providerError: unknown) => string
+  /** The SSE error event sent when the stream breaks before `[DONE]`. */
+  readonly interruptedEvent: () => string
+  readonly onEnd: (result: RelayResult) => void
+}
+
+/**
+ * Pipes upstream bytes through `step`. Pull-based, so backpressure reaches the provider, and a
+ * client that goes away cancels the upstream request.
+ */
+export const relayChatStream = (
+  upstream: ReadableStream<Uint8Array>,
+  options: RelayOptions,
+): ReadableStream<Uint8Array> => {
+  const reader = upstream.getReader()
+  const decoder = new TextDecoder()
+  const encoder = new TextEncoder()
+  const splitter = new SseSplitter()
+  const state = initialState(options.plan)
+  let finished = false
+  const finish = (end: StreamEnd): void => {
+    if (finished) return
+    finished = true
+    options.onEnd({ end, usage: state.usage })
+  }
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        let read: ReadableStreamReadResult<Uint8Array> | undefined
+        try {
+          read = await reader.read()
+        } catch {
+          read = undefined // the connection to the provider broke
+        }
+        if (read === undefined || read.done) {
+          if (state.end === undefined) {
+            state.end = 'interrupted'
+            controller.enqueue(encoder.encode(options.interruptedEvent()))
+          }
+          finish(state.end)
+          controller.close()
+          return
+        }
+        let out = ''
+        for (const event of splitter.push(decoder.decode(read.value, { stream: true }))) {
+          out += step(state, event, options.providerErrorEvent)
+          if (state.end !== undefined) break
+        }
+        if (out.length > 0) controller.enqueue(encoder.encode(out))
+        if (state.end !== undefined) {
+          // [DONE] or a relayed provider error: nothing after it is for the client. Reading the
+          // tail lets the runtime reuse the connection; an error stream is simply dropped.
+          if (state.end === 'done') void drain(reader)
+          else reader.cancel().catch(ignore)
+          finish(state.end)
+          controller.close()
+          return
+        }
+        if (out.length > 0) return
+      }
+    },
+    cancel(reason) {
+      finish('cancelled')
+      return reader.cancel(reason)
+    },
+  })
+}
+
+const ignore = (): void => undefined
+
+const drain = async (reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> => {
+  try {
+    for (let i = 0; i < 16; i++) if ((await reader.read()).done) return
+    await reader.cancel()
+  } catch {
+    // The provider closed the connection first; nothing to release.
+  }
+}

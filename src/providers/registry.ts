@@ -1,0 +1,197 @@
+/**
+ * @module The provider registry: every provider the gateway can reach, as data.
+ *
+ * An entry holds the provider's default base URL (in the form its own SDK uses, so operators can
+ * copy `<PROVIDER>_BASE_URL` values from the provider's docs), the request paths below that base,
+ * the auth header style, and the quirks that make an OpenAI-shaped request acceptable to it. The
+ * outbound host only ever comes from here or from operator config (see `security/ssrf.ts`).
+ *
+ * Sources for the quirks: specs/providers/NOTES.md (Groq SDK types, Mistral's OpenAPI spec and
+ * mistral-common's validator, DeepSeek's API docs).
+ */
+
+export type ProviderFamily = 'openai-compatible' | 'anthropic' | 'gemini'
+
+/** How a provider reports token usage in a stream. */
+export type StreamUsageStyle =
+  /** Honours `stream_options.include_usage` and sends a trailing `choices: []` usage chunk. */
+  | 'stream-options'
+  /** Rejects `stream_options`; sends usage under `x_groq.usage` on its last chunk (Groq). */
+  | 'x-groq'
+  /** Rejects `stream_options`; always sends `usage` on its final chunk (Mistral). */
+  | 'final-chunk'
+
+export type OpenAIQuirks = {
+  readonly streamUsage: StreamUsageStyle
+  /**
+   * The provider rejects unknown fields (Mistral: `additionalProperties: false`), so only these
+   * top-level request fields are sent; the rest are renamed (see `rename`) or dropped, and the
+   * dropped names are reported in the `floopy-dropped-params` response header.
+   */
+  readonly acceptedChatParams?: ReadonlySet<string>
+  readonly acceptedEmbeddingParams?: ReadonlySet<string>
+  /** OpenAI field → provider field, applied when the provider field is not already set. */
+  readonly rename?: Readonly<Record<string, string>>
+  /** Per-role message keys the provider accepts (the rest are stripped from history). */
+  readonly messageKeys?: Readonly<Record<string, ReadonlySet<string>>>
+  /** The provider has no `developer` role; send it as this role instead. */
+  readonly developerRole?: 'system'
+  /** Tool-call ids must be 9 alphanumeric characters (Mistral). */
+  readonly toolCallIds?: 'alnum9'
+  /** Function tools must carry `parameters` (Mistral's `Function.parameters` is required). */
+  readonly toolParametersRequired?: boolean
+}
+
+export type ProviderSpec = {
+  readonly id: string
+  readonly family: ProviderFamily
+  readonly defaultBaseUrl: string
+  readonly paths: {
+    readonly chat: string
+    readonly embeddings: string | null
+    readonly models: string | null
+  }
+  /** Header that carries the provider key, and the prefix before the key. */
+  readonly auth: { readonly header: string; readonly prefix: string }
+  readonly quirks: OpenAIQuirks
+}
+
+const bearer = { header: 'authorization', prefix: 'Bearer ' } as const
+const standard: OpenAIQuirks = { streamUsage: 'stream-options' }
+
+const set = (...items: string[]): ReadonlySet<string> => new Set(items)
+
+/** Mistral's `ChatCompletionRequest` and message schemas (specs/providers/mistral/openapi.yaml). */
+const mistral: OpenAIQuirks = {
+  streamUsage: 'final-chunk',
+  acceptedChatParams: set(
+    'model',
+    'temperature',
+    'top_p',
+    'max_tokens',
+    'stream',
+    'stop',
+    'random_seed',
+    'metadata',
+    'messages',
+    'response_format',
+    'tools',
+    'tool_choice',
+    'presence_penalty',
+    'frequency_penalty',
+    'n',
+    'prediction',
+    'parallel_tool_calls',
+    'reasoning_effort',
+    'prompt_mode',
+    'guardrails',
+    'prompt_cache_key',
+    'service_tier',
+    'safe_prompt',
+  ),
+  acceptedEmbeddingParams: set(
+    'model',
+    'metadata',
+    'input',
+    'output_dimension',
+    'output_dtype',
+    'encoding_format',
+  ),
+  rename: {
+    max_completion_tokens: 'max_tokens',
+    seed: 'random_seed',
+    dimensions: 'output_dimension',
+  },
+  messageKeys: {
+    system: set('role', 'content'),
+    user: set('role', 'content'),
+    assistant: set('role', 'content', 'tool_calls', 'prefix'),
+    tool: set('role', 'content', 'tool_call_id', 'name'),
+  },
+  developerRole: 'system',
+  toolCallIds: 'alnum9',
+  toolParametersRequired: true,
+}
+
+/** The built-in providers. Anthropic and Gemini need full translation (their own families). */
+export const PROVIDERS: readonly ProviderSpec[] = [
+  {
+    id: 'openai',
+    family: 'openai-compatible',
+    defaultBaseUrl: 'https://api.openai.com/v1',
+    paths: { chat: '/chat/completions', embeddings: '/embeddings', models: '/models' },
+    auth: bearer,
+    quirks: standard,
+  },
+  {
+    id: 'groq',
+    family: 'openai-compatible',
+    // groq-sdk's default baseURL; its resources post to /openai/v1/...
+    defaultBaseUrl: 'https://api.groq.com',
+    paths: {
+      chat: '/openai/v1/chat/completions',
+      embeddings: null,
+      models: '/openai/v1/models',
+    },
+    auth: bearer,
+    quirks: { streamUsage: 'x-groq' },
+  },
+  {
+    id: 'mistral',
+    family: 'openai-compatible',
+    // Mistral's spec: servers: [https://api.mistral.ai], paths /v1/...
+    defaultBaseUrl: 'https://api.mistral.ai',
+    paths: { chat: '/v1/chat/completions', embeddings: '/v1/embeddings', models: '/v1/models' },
+    auth: bearer,
+    quirks: mistral,
+  },
+  {
+    id: 'deepseek',
+    family: 'openai-compatible',
+    defaultBaseUrl: 'https://api.deepseek.com',
+    paths: { chat: '/chat/completions', embeddings: null, models: '/models' },
+    auth: bearer,
+    quirks: standard,
+  },
+  {
+    id: 'together',
+    family: 'openai-compatible',
+    defaultBaseUrl: 'https://api.together.xyz/v1',
+    paths: { chat: '/chat/completions', embeddings: '/embeddings', models: '/models' },
+    auth: bearer,
+    quirks: standard,
+  },
+  {
+    id: 'anthropic',
+    family: 'anthropic',
+    defaultBaseUrl: 'https://api.anthropic.com',
+    paths: { chat: '/v1/messages', embeddings: null, models: '/v1/models' },
+    auth: { header: 'x-api-key', prefix: '' },
+    quirks: standard,
+  },
+  {
+    id: 'gemini',
+    family: 'gemini',
+    defaultBaseUrl: 'https://generativelanguage.googleapis.com',
+    paths: { chat: '/v1beta/models', embeddings: '/v1beta/models', models: '/v1beta/models' },
+    auth: { header: 'x-goog-api-key', prefix: '' },
+    quirks: standard,
+  },
+]
+
+/** The registry's provider ids, which are also the `<PROVIDER>_API_KEY` env-var prefixes. */
+export const BUILTIN_PROVIDER_IDS = PROVIDERS.map((p) => p.id)
+
+/** An operator-configured OpenAI-compatible endpoint (vLLM, Ollama, LM Studio, …). */
+export const customProviderSpec = (
+  id: string,
+  baseUrl: string,
+  streamOptions: boolean,
+): ProviderSpec => ({
+  id,
+  family: 'openai-compatible',
+  defaultBaseUrl: baseUrl,
+  paths: { chat: '/chat/completions', embeddings: '/embeddings', models: '/models' },
+  auth: bearer,
+  quirks: { streamUsage: streamOptions ? 'stream-options' : 'final-chunk' },
+})

@@ -1,0 +1,99 @@
+/**
+ * @module Sends the request to its target and streams the answer back.
+ *
+ * The provider key is added to the (already sanitised) headers here, at the last moment; redirects
+ * are never followed; the time allowed for the provider's response headers is bounded, while an
+ * answer that has started may stream for as long as it needs. A provider error before the first
+ * byte becomes an OpenAI error with the mapped status; what happens after the first byte is the
+ * adapter's stream relay's business (an SSE error event, never a clean-looking end).
+ */
+import type { Context, MiddlewareHandler } from 'hono'
+import type { GatewayEnv } from '../../env'
+import { GatewayError } from '../../errors'
+import { adapterFor, type ResponseOutcome } from '../../providers/adapter'
+import { providerError } from '../../providers/upstream-error'
+import { sanitizeResponseHeaders } from '../../security/headers'
+import type { Target } from '../route'
+
+export type SendOptions = { readonly timeoutMs: number; readonly provider: string }
+
+/** `fetch` with a time limit on the response headers only; network failures become 502/504. */
+export const send = async (
+  url: URL,
+  init: RequestInit,
+  { timeoutMs, provider }: SendOptions,
+): Promise<Response> => {
+  const controller = new AbortController()
+  const timer = setTimeout(() => controller.abort(), timeoutMs)
+  try {
+    return await fetch(url, { ...init, redirect: 'manual', signal: controller.signal })
+  } catch (err) {
+    if (controller.signal.aborted) {
+      throw new GatewayError('PROVIDER_TIMEOUT', `${provider}: no response within ${timeoutMs} ms.`)
+    }
+    throw new GatewayError('PROVIDER_ERROR', `${provider}: the provider could not be reached.`, {
+      cause: err,
+    })
+  } finally {
+    clearTimeout(timer)
+  }
+}
+
+const outboundHeaders = (c: Context<GatewayEnv>, target: Target): Headers => {
+  const headers = new Headers(c.var.forwardHeaders)
+  const { auth } = target.provider.spec
+  if (target.provider.apiKey !== undefined) {
+    headers.set(auth.header, `${auth.prefix}${target.provider.apiKey}`)
+  }
+  headers.set('content-type', 'application/json')
+  headers.set('accept', c.var.request.stream ? 'text/event-stream' : 'application/json')
+  return headers
+}
+
+export type DispatchOptions = {
+  /** Called with each request's outcome once its response body has ended (for logging). */
+  readonly onOutcome?: (c: Context<GatewayEnv>, target: Target, outcome: ResponseOutcome) => void
+}
+
+export const dispatch = (options: DispatchOptions = {}): MiddlewareHandler<GatewayEnv> =>
+  async function dispatch(c) {
+    const { request, requestId } = c.var
+    const [target] = c.var.targets
+    if (target === undefined) throw new GatewayError('INTERNAL_ERROR', 'No target was selected.')
+    const provider = target.provider.spec.id
+    const adapter = adapterFor(target.provider.spec.family, provider)
+    const prepared = adapter.prepare(request, target.provider, target.model)
+    const knownSecrets = target.provider.apiKey === undefined ? [] : [target.provider.apiKey]
+
+    const upstream = await send(
+      target.url,
+      { method: 'POST', headers: outboundHeaders(c, target), body: prepared.body },
+      { timeoutMs: c.var.config.upstreamTimeoutMs, provider },
+    )
+    if (upstream.status >= 300 && upstream.status < 400) {
+      await upstream.body?.cancel()
+      throw new GatewayError(
+        'PROVIDER_ERROR',
+        `${provider}: the provider answered with a redirect, which the gateway does not follow.`,
+      )
+    }
+    if (!upstream.ok) throw await providerError(provider, upstream, knownSecrets)
+
+    const { body, contentType } = adapter.respond(upstream, request, {
+      requestId,
+      provider,
+      knownSecrets,
+      onEnd: (outcome) => options.onOutcome?.(c, target, outcome),
+    })
+    const headers = sanitizeResponseHeaders(upstream.headers)
+    headers.set('content-type', contentType)
+    headers.set('floopy-provider', provider)
+    headers.set('floopy-model', target.model)
+    if (prepared.dropped.length > 0)
+      headers.set('floopy-dropped-params', prepared.dropped.join(', '))
+    if (request.stream) {
+      headers.set('cache-control', 'no-cache')
+      headers.set('x-accel-buffering', 'no')
+    }
+    return new Response(body, { status: upstream.status, headers })
+  }

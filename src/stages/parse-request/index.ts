@@ -1,0 +1,96 @@
+/**
+ * @module Parses the JSON body once and checks the few fields the gateway itself relies on.
+ *
+ * Only `model`, the endpoint's required input and the streaming switches are checked; every other
+ * field is kept as sent, so OpenAI parameters the gateway does not know yet still reach providers
+ * that accept them (no allowlist rebuild of the body).
+ */
+import type { MiddlewareHandler } from 'hono'
+import { z } from 'zod'
+import type { GatewayEnv } from '../../env'
+import { GatewayError } from '../../errors'
+
+export type EndpointKind = 'chat' | 'embeddings'
+
+export type ParsedRequest = {
+  readonly kind: EndpointKind
+  /** The body as sent by the client (unknown fields included). */
+  readonly body: Readonly<Record<string, unknown>>
+  readonly model: string
+  readonly stream: boolean
+  /** The client asked for the trailing usage chunk (`stream_options.include_usage`). */
+  readonly includeUsage: boolean
+}
+
+const model = z.string({ error: 'is required and must be a string' }).min(1, 'must not be empty')
+
+const chatShape = z.looseObject({
+  model,
+  messages: z
+    .array(z.looseObject({ role: z.string({ error: 'is required' }) }), {
+      error: 'is required and must be an array of messages',
+    })
+    .min(1, 'must contain at least one message'),
+  stream: z.boolean().nullish(),
+  stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
+})
+
+const embeddingsShape = z.looseObject({
+  model,
+  input: z.union(
+    [
+      z.string(),
+      z.array(z.string()).min(1),
+      z.array(z.number()).min(1),
+      z.array(z.array(z.number()).min(1)).min(1),
+    ],
+    { error: 'must be a string, an array of strings, or token arrays' },
+  ),
+})
+
+const shapes = { chat: chatShape, embeddings: embeddingsShape } as const
+
+/** Validates a decoded body for an endpoint; the first problem becomes a 400 naming its field. */
+export const toParsedRequest = (kind: EndpointKind, body: unknown): ParsedRequest => {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new GatewayError('INVALID_REQUEST', 'The request body must be a JSON object.')
+  }
+  const result = shapes[kind].safeParse(body)
+  if (!result.success) {
+    const issue = result.error.issues[0]
+    const param = issue?.path.map(String).join('.') ?? ''
+    throw new GatewayError(
+      'INVALID_REQUEST',
+      `Invalid '${param}': ${issue?.message ?? 'invalid'}`,
+      {
+        param,
+      },
+    )
+  }
+  const record = body as Record<string, unknown>
+  const options = record.stream_options as { include_usage?: boolean | null } | null | undefined
+  const stream = kind === 'chat' && record.stream === true
+  return {
+    kind,
+    body: record,
+    model: result.data.model,
+    stream,
+    includeUsage: stream && options?.include_usage === true,
+  }
+}
+
+export const parseRequest = (kind: EndpointKind): MiddlewareHandler<GatewayEnv> =>
+  async function parseRequest(c, next) {
+    const type = c.req.header('content-type')
+    if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
+      throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.')
+    }
+    let body: unknown
+    try {
+      body = JSON.parse(await c.req.text())
+    } catch {
+      throw new GatewayError('INVALID_JSON', 'The request body is not valid JSON.')
+    }
+    c.set('request', toParsedRequest(kind, body))
+    await next()
+  }

@@ -1,0 +1,72 @@
+/**
+ * @module Decides where a request goes: the ordered list of targets dispatch will try.
+ *
+ * Today a request has one target, resolved from its `model` (see `providers/catalog.ts`); routing
+ * rules and strategies extend this list without changing dispatch.
+ */
+import type { MiddlewareHandler } from 'hono'
+import type { GatewayConfig, GatewayEnv, ProviderConfig } from '../../env'
+import { GatewayError } from '../../errors'
+import { adapterFor } from '../../providers/adapter'
+import { resolveModel } from '../../providers/catalog'
+import { BUILTIN_PROVIDER_IDS } from '../../providers/registry'
+import type { EndpointKind } from '../parse-request'
+
+/** One place a request can be sent: a configured provider, the model name it knows, the URL. */
+export type Target = {
+  readonly provider: ProviderConfig
+  readonly model: string
+  readonly url: URL
+}
+
+type Lookup = { ids: ReadonlySet<string>; customModels: ReadonlyMap<string, string> }
+const lookups = new WeakMap<GatewayConfig, Lookup>()
+
+const lookupFor = (config: GatewayConfig): Lookup => {
+  let lookup = lookups.get(config)
+  if (lookup === undefined) {
+    const customModels = new Map<string, string>()
+    for (const provider of config.providers.values()) {
+      for (const model of provider.models) customModels.set(model, provider.spec.id)
+    }
+    lookup = { ids: new Set([...BUILTIN_PROVIDER_IDS, ...config.providers.keys()]), customModels }
+    lookups.set(config, lookup)
+  }
+  return lookup
+}
+
+/** Resolves `model` against a configuration; unresolvable or unconfigured → a helpful 400. */
+export const resolveTarget = (config: GatewayConfig, kind: EndpointKind, model: string): Target => {
+  const lookup = lookupFor(config)
+  const address = resolveModel(model, lookup.ids, lookup.customModels)
+  if (address === undefined) {
+    throw new GatewayError(
+      'UNKNOWN_MODEL',
+      `The model '${model}' could not be resolved to a provider. Address it as 'provider/model' ` +
+        `(providers: ${[...lookup.ids].join(', ')}), e.g. 'openai/gpt-4o-mini'.`,
+      { param: 'model' },
+    )
+  }
+  const provider = config.providers.get(address.provider)
+  if (provider === undefined) {
+    throw new GatewayError(
+      'PROVIDER_NOT_CONFIGURED',
+      `The model '${model}' is served by '${address.provider}', which is not configured on this ` +
+        `gateway (set ${address.provider.toUpperCase()}_API_KEY).`,
+      { param: 'model' },
+    )
+  }
+  const url = adapterFor(provider.spec.family, provider.spec.id).endpoint(
+    kind,
+    provider,
+    address.model,
+  )
+  return { provider, model: address.model, url }
+}
+
+export const route = (): MiddlewareHandler<GatewayEnv> =>
+  async function route(c, next) {
+    const { kind, model } = c.var.request
+    c.set('targets', [resolveTarget(c.var.config, kind, model)])
+    await next()
+  }
