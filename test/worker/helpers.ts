@@ -1,0 +1,89 @@
+/** @module Helpers for the workerd integration tests: calling the gateway, reading SSE, the fakes. */
+import { SELF, createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test'
+import { inject } from 'vitest'
+import { createApp } from '../../src/app'
+import type { Bindings } from '../../src/env'
+import { TEST_DEV_API_KEY } from '../support/bindings'
+
+export const fakeUrl = (): string => inject('fakeProvidersUrl')
+
+export const authHeaders = (extra: Record<string, string> = {}): Record<string, string> => ({
+  authorization: `Bearer ${TEST_DEV_API_KEY}`,
+  'content-type': 'application/json',
+  ...extra,
+})
+
+/** POSTs JSON to the gateway (the Worker under test, configured by wrangler.toml + test bindings). */
+export const post = (
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> =>
+  SELF.fetch(`http://gateway${path}`, {
+    method: 'POST',
+    headers: authHeaders(headers),
+    body: JSON.stringify(body),
+  })
+
+/** Runs a fresh gateway app with the test bindings plus `overrides` (undefined removes a binding). */
+export const withBindings = async (
+  overrides: Partial<Record<keyof Bindings, string | undefined>>,
+  request: Request,
+): Promise<Response> => {
+  const bindings: Record<string, unknown> = { ...(env as Record<string, unknown>) }
+  for (const [key, value] of Object.entries(overrides)) {
+    if (value === undefined) delete bindings[key]
+    else bindings[key] = value
+  }
+  const ctx = createExecutionContext()
+  const res = await createApp().fetch(request, bindings, ctx)
+  await waitOnExecutionContext(ctx)
+  return res
+}
+
+export type RecordedRequest = {
+  provider: string
+  method: string
+  path: string
+  headers: Record<string, string>
+  body: unknown
+  tag: string | undefined
+  violations: string[]
+}
+
+/** What the fake providers received for requests carrying `x-fake-tag: <tag>`. */
+export const received = async (tag: string): Promise<RecordedRequest[]> => {
+  const res = await fetch(`${fakeUrl()}/__fake/requests?tag=${encodeURIComponent(tag)}`)
+  return (await res.json()) as RecordedRequest[]
+}
+
+export const uniqueTag = (): string => crypto.randomUUID()
+
+export type SseMessage = { event: string | undefined; data: string }
+
+/** Parses a whole SSE body into its events (data joined per event; comments skipped). */
+export const parseSse = (text: string): SseMessage[] =>
+  text
+    .split(/\n\n/)
+    .filter((block) => block.trim() !== '')
+    .flatMap((block) => {
+      let event: string | undefined
+      const data: string[] = []
+      for (const line of block.split('\n')) {
+        if (line.startsWith('event:')) event = line.slice(6).trim()
+        else if (line.startsWith('data:')) data.push(line.slice(5).replace(/^ /, ''))
+      }
+      return data.length === 0 ? [] : [{ event, data: data.join('\n') }]
+    })
+
+/** The JSON chunks of a chat stream (everything but `[DONE]` and error events). */
+export const chunksOf = (messages: SseMessage[]): Record<string, unknown>[] =>
+  messages
+    .filter((m) => m.data !== '[DONE]' && m.event !== 'error')
+    .map((m) => JSON.parse(m.data) as Record<string, unknown>)
+
+export const chat = (model: string, extra: Record<string, unknown> = {}) => ({
+  model,
+  messages: [{ role: 'user', content: 'What is the weather in San Francisco?' }],
+  ...extra,
+})
