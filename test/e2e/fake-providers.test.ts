@@ -123,9 +123,11 @@ const post = (path: string, body: unknown, headers: Record<string, string> = {})
     body: JSON.stringify(body),
   })
 
+const readJson = async (res: Response): Promise<unknown> => (await res.json()) as unknown
+
 const recordedWithTag = async (tag: string): Promise<RecordedRequest[]> => {
   const res = await fetch(`${fake.url}/__fake/requests?tag=${encodeURIComponent(tag)}`)
-  return (await res.json()) as RecordedRequest[]
+  return (await readJson(res)) as RecordedRequest[]
 }
 
 describe('openapi validator', () => {
@@ -148,8 +150,7 @@ describe('openapi validator', () => {
 
   it('should reject chunks and embeddings the schema forbids', () => {
     const [first] = recorded('stream_text_with_usage_e2aad469b71d.sse').chunks
-    const badFinish = structuredClone(first)
-    badFinish?.choices[0] && (badFinish.choices[0].finish_reason = 'done')
+    const badFinish = { ...first, choices: [{ index: 0, delta: {}, finish_reason: 'done' }] }
     expect(validateOpenAI('CreateChatCompletionStreamResponse', badFinish)).not.toEqual([])
     expect(
       validateOpenAI('CreateChatCompletionStreamResponse', { ...first, choices: undefined }),
@@ -260,9 +261,9 @@ describe('fake providers: chat streams', () => {
     expect(call?.name).toBe('find_order')
     expect(call?.id).toMatch(/^call_/)
     expect(JSON.parse(call?.args ?? '')).toEqual({ city: 'New York City' })
-    const plain = await (
-      await post(CHAT.openai, { model: 'gpt-4o-mini', messages: USER, tools })
-    ).json()
+    const plain = await readJson(
+      await post(CHAT.openai, { model: 'gpt-4o-mini', messages: USER, tools }),
+    )
     expect(validateOpenAI('CreateChatCompletionResponse', plain)).toEqual([])
     expect(plain).toMatchObject({
       choices: [
@@ -286,13 +287,15 @@ describe('fake providers: chat streams', () => {
       },
       { role: 'tool', tool_call_id: 'call_1', content: 'sunny' },
     ]
-    const text = await (
-      await post(CHAT.openai, { model: 'gpt-4o-mini', messages: afterTool, tools })
-    ).json()
+    const text = await readJson(
+      await post(CHAT.openai, { model: 'gpt-4o-mini', messages: afterTool, tools }),
+    )
     expect(validateOpenAI('CreateChatCompletionResponse', text)).toEqual([])
-    expect(text).toMatchObject({
-      choices: [{ finish_reason: 'stop', message: { content: expect.stringMatching(/weather/) } }],
-    })
+    expect(text).toMatchObject({ choices: [{ finish_reason: 'stop' }] })
+    expect(text).toHaveProperty(
+      'choices.0.message.content',
+      content(recorded('stream_text_with_usage_e2aad469b71d.sse').chunks),
+    )
   })
 
   it('should send the usage chunk only when stream_options.include_usage is true', async () => {
@@ -344,7 +347,7 @@ describe('fake providers: chat streams', () => {
     }
     const res = await post(CHAT.groq, body, { 'x-fake-tag': tag })
     expect(res.status).toBe(400)
-    const error = await res.json()
+    const error = await readJson(res)
     expect(validateOpenAI('ErrorResponse', error)).toEqual([])
     expect(JSON.stringify(error)).toContain('stream_options')
     const [entry] = await recordedWithTag(tag)
@@ -390,12 +393,12 @@ describe('fake providers: chat streams', () => {
       prompt_cache_hit_tokens: 7,
       prompt_cache_miss_tokens: 7,
     })
-    const chat = await (
-      await post(CHAT.deepseek, { model: 'deepseek-chat', messages: USER })
-    ).json()
+    const chat = await readJson(
+      await post(CHAT.deepseek, { model: 'deepseek-chat', messages: USER }),
+    )
     expect(chat).not.toHaveProperty('choices.0.message.reasoning_content')
     const thinking = { model: 'deepseek-chat', messages: USER, thinking: { type: 'enabled' } }
-    const reasoned = await (await post(CHAT.deepseek, thinking)).json()
+    const reasoned = await readJson(await post(CHAT.deepseek, thinking))
     expect(reasoned).toHaveProperty('choices.0.message.reasoning_content', expect.any(String))
   })
 })
@@ -411,7 +414,7 @@ describe('fake providers: Mistral strictness', () => {
     }
     const res = await post(CHAT.mistral, body, { 'x-fake-tag': tag })
     expect(res.status).toBe(422)
-    const error = await res.json()
+    const error = await readJson(res)
     expect(validateMistral('HTTPValidationError', error)).toEqual([])
     expect(error).toEqual({
       detail: [
@@ -463,8 +466,11 @@ describe('fake providers: Mistral strictness', () => {
     const res = await post(CHAT.mistral, { model: 'mistral-small-latest', messages })
     expect(res.status).toBe(400)
     expect(await res.text()).toContain('must be a-z, A-Z, 0-9, with a length of 9')
-    const fixed = messages.map((message) =>
-      JSON.parse(JSON.stringify(message).replaceAll('call_PTLP8xhu3uwZk4l3nlnrrJha', 'D681PevKs')),
+    const fixed = messages.map(
+      (message) =>
+        JSON.parse(
+          JSON.stringify(message).replaceAll('call_PTLP8xhu3uwZk4l3nlnrrJha', 'D681PevKs'),
+        ) as unknown,
     )
     expect(
       (await post(CHAT.mistral, { model: 'mistral-small-latest', messages: fixed })).status,
@@ -481,9 +487,15 @@ const rawExchange = (path: string, body: unknown, headers: Record<string, string
       (res) => {
         let text = ''
         res.setEncoding('utf8')
-        res.on('data', (part: string) => (text += part))
-        res.on('end', () => resolve({ outcome: 'end', text }))
-        res.on('error', () => resolve({ outcome: 'error', text }))
+        res.on('data', (part: string) => {
+          text += part
+        })
+        res.on('end', () => {
+          resolve({ outcome: 'end', text })
+        })
+        res.on('error', () => {
+          resolve({ outcome: 'error', text })
+        })
       },
     )
     req.on('error', reject)
@@ -547,7 +559,7 @@ describe('fake providers: faults', () => {
     })
     expect(openai.status).toBe(429)
     expect(openai.headers.get('retry-after')).toBe('7')
-    const error = await openai.json()
+    const error = await readJson(openai)
     expect(validateOpenAI('ErrorResponse', error)).toEqual([])
     expect(error).toMatchObject({ error: { code: 'rate_limit_exceeded' } })
     const mistral = await post(
@@ -556,7 +568,7 @@ describe('fake providers: faults', () => {
       { 'x-fake-status': '503' },
     )
     expect(mistral.status).toBe(503)
-    expect(await mistral.json()).toMatchObject({ object: 'error', message: expect.any(String) })
+    expect(await readJson(mistral)).toMatchObject({ object: 'error', param: null, code: null })
   })
 
   it('should answer 401 without a bearer token, in each provider error shape', async () => {
@@ -567,7 +579,7 @@ describe('fake providers: faults', () => {
         body: JSON.stringify(body),
       })
       expect(res.status).toBe(401)
-      const error = await res.json()
+      const error = await readJson(res)
       if (provider === 'mistral') expect(error).toEqual({ detail: 'Unauthorized' })
       else expect(validateOpenAI('ErrorResponse', error)).toEqual([])
     }
@@ -606,21 +618,21 @@ describe('fake providers: embeddings and models', () => {
 
   it('should decode base64 embeddings to the same vectors as the float form', async () => {
     const input = ['first input', 'second input']
-    const floats = await (
+    const floats = await readJson(
       await post('/openai/v1/embeddings', {
         model: 'text-embedding-3-small',
         input,
         dimensions: 16,
-      })
-    ).json()
-    const packed = await (
+      }),
+    )
+    const packed = await readJson(
       await post('/openai/v1/embeddings', {
         model: 'text-embedding-3-small',
         input,
         dimensions: 16,
         encoding_format: 'base64',
-      })
-    ).json()
+      }),
+    )
     expect(validateOpenAI('CreateEmbeddingResponse', floats)).toEqual([])
     expect(validateOpenAI('CreateEmbeddingResponse', packed)).toEqual([])
     const vectors = (floats as { data: Array<{ embedding: number[] }> }).data.map(
@@ -645,9 +657,9 @@ describe('fake providers: embeddings and models', () => {
       model: 'text-embedding-3-small',
       input: 'hello',
     })
-    const floats = await (
-      await post('/openai/v1/embeddings', { model: 'text-embedding-3-small', input: 'hello' })
-    ).json()
+    const floats = await readJson(
+      await post('/openai/v1/embeddings', { model: 'text-embedding-3-small', input: 'hello' }),
+    )
     expect(viaSdk.data[0]?.embedding).toEqual(
       (floats as { data: Array<{ embedding: number[] }> }).data[0]?.embedding,
     )
@@ -657,15 +669,14 @@ describe('fake providers: embeddings and models', () => {
   })
 
   it('should size Mistral vectors by output_dimension and have no Groq embeddings', async () => {
-    const mistral = await (
+    const mistral = await readJson(
       await post('/mistral/v1/embeddings', {
         model: 'mistral-embed',
         input: 'x',
         output_dimension: 5,
-      })
-    ).json()
+      }),
+    )
     expect(validateMistral('EmbeddingResponse', mistral)).toEqual([])
-    expect(mistral).toMatchObject({ data: [{ embedding: expect.any(Array) }] })
     expect((mistral as { data: Array<{ embedding: number[] }> }).data[0]?.embedding).toHaveLength(5)
     const groq = await post('/groq/openai/v1/embeddings', { model: 'x', input: 'x' })
     expect(groq.status).toBe(404)
@@ -675,7 +686,7 @@ describe('fake providers: embeddings and models', () => {
     'should list %s models as a valid ListModelsResponse',
     async (provider) => {
       const res = await fetch(`${fake.url}${MODELS[provider]}`, { headers: AUTH })
-      const list = await res.json()
+      const list = await readJson(res)
       expect(validateOpenAI('ListModelsResponse', list)).toEqual([])
       if (provider === 'mistral') expect(validateMistral('ModelList', list)).toEqual([])
       expect((list as { data: unknown[] }).data.length).toBeGreaterThanOrEqual(2)

@@ -705,13 +705,20 @@ const sendReply = (res: ServerResponse, reply: Reply, cutAfter: number | undefin
     return
   }
   // Promise a full body, send part of it, then drop the connection.
-  res.write(Buffer.from(text).subarray(0, cutAfter), () => res.socket?.destroy())
+  res.write(Buffer.from(text).subarray(0, cutAfter), () => {
+    res.socket?.destroy()
+  })
 }
 
 const writeEvent = (res: ServerResponse, text: string): Promise<void> =>
   new Promise((resolve) => {
-    if (res.destroyed) return resolve()
-    res.write(text, () => resolve())
+    if (res.destroyed) {
+      resolve()
+      return
+    }
+    res.write(text, () => {
+      resolve()
+    })
   })
 
 const formatEvent = (event: SseEvent): string =>
@@ -831,6 +838,67 @@ const chatReply = (
 
 type State = { requests: RecordedRequest[] }
 
+type Exchange = {
+  method: string
+  pathname: string
+  headers: Record<string, string>
+  body: unknown
+  json: boolean
+  match: ReturnType<typeof route>
+  record: RecordedRequest
+}
+
+/** The answer to one provider request: a JSON reply, or the events of a stream. */
+const answer = async (exchange: Exchange): Promise<Reply | SseEvent[]> => {
+  const { method, pathname, headers, body, json, match, record } = exchange
+  const provider = match?.provider.id ?? 'openai'
+
+  const latency = intHeader(headers, 'x-fake-latency-ms')
+  if (latency !== undefined) await sleep(latency)
+
+  if (!/^Bearer\s+\S+$/i.test(headers['authorization'] ?? '')) return errorReply(provider, 401)
+
+  const redirect = headers['x-fake-redirect']
+  if (redirect !== undefined) return { status: 302, body: null, headers: { location: redirect } }
+
+  const forcedStatus = intHeader(headers, 'x-fake-status')
+  if (forcedStatus !== undefined && forcedStatus >= 200 && forcedStatus <= 599) {
+    const retryAfter = headers['x-fake-retry-after']
+    const reply: Reply =
+      forcedStatus >= 400
+        ? errorReply(provider, forcedStatus)
+        : { status: forcedStatus, body: null }
+    return retryAfter === undefined ? reply : { ...reply, headers: { 'retry-after': retryAfter } }
+  }
+
+  if (!match?.endpoint) return errorReply(provider, 404, `Invalid URL (${method} ${pathname})`)
+  const { endpoint } = match
+  if (endpoint === 'models') return modelsReply(match.provider)
+
+  if (!json || !isObject(body)) {
+    const message = 'We could not parse the JSON body of your request.'
+    record.violations.push(`/ ${message}`)
+    return errorReply(provider, provider === 'mistral' ? 422 : 400, message)
+  }
+  const violations = requestViolations(provider, endpoint, body)
+  if (violations.length > 0) {
+    record.violations.push(...violations.map((violation) => violation.text))
+    const message = `Invalid request: ${violations.map((violation) => violation.text).join('; ')}`
+    const param = violations[0]?.path.join('.') ?? null
+    const status = provider === 'mistral' ? 422 : 400
+    return errorReply(provider, status, message, { param, violations })
+  }
+  if (provider === 'mistral' && endpoint === 'chat') {
+    const idErrors = mistralToolCallIdErrors(body)
+    if (idErrors.length > 0) {
+      record.violations.push(...idErrors)
+      return errorReply(provider, 400, idErrors.join(' '))
+    }
+  }
+  if (endpoint === 'embeddings') return embeddingsReply(provider, body)
+  return chatReply(provider, body, headers)
+}
+
 const handle = async (req: IncomingMessage, res: ServerResponse, state: State): Promise<void> => {
   const method = req.method ?? 'GET'
   const url = new URL(req.url ?? '/', 'http://fake.invalid')
@@ -854,65 +922,19 @@ const handle = async (req: IncomingMessage, res: ServerResponse, state: State): 
     violations: [],
   }
   state.requests.push(record)
-  const provider = match?.provider.id ?? 'openai'
-  const cutAfter = intHeader(headers, 'x-fake-cut-after')
-  const send = (reply: Reply): void => {
-    if (!res.destroyed) sendReply(res, reply, cutAfter)
-  }
-
-  const latency = intHeader(headers, 'x-fake-latency-ms')
-  if (latency !== undefined) await sleep(latency)
-
-  const auth = /^Bearer\s+(\S+)$/i.exec(headers['authorization'] ?? '')
-  if (!auth) return send(errorReply(provider, 401))
-
-  const redirect = headers['x-fake-redirect']
-  if (redirect !== undefined)
-    return send({ status: 302, body: null, headers: { location: redirect } })
-
-  const forcedStatus = intHeader(headers, 'x-fake-status')
-  if (forcedStatus !== undefined && forcedStatus >= 200 && forcedStatus <= 599) {
-    const retryAfter = headers['x-fake-retry-after']
-    const extra = retryAfter === undefined ? {} : { 'retry-after': retryAfter }
-    const reply: Reply =
-      forcedStatus >= 400
-        ? errorReply(provider, forcedStatus)
-        : { status: forcedStatus, body: null }
-    return send({ ...reply, headers: { ...reply.headers, ...extra } })
-  }
-
-  if (!match?.endpoint) {
-    return send(errorReply(provider, 404, `Invalid URL (${method} ${url.pathname})`))
-  }
-  const { endpoint } = match
-  if (endpoint === 'models') return send(modelsReply(match.provider))
-
-  if (!json || !isObject(body)) {
-    const message = 'We could not parse the JSON body of your request.'
-    record.violations.push(`/ ${message}`)
-    return send(errorReply(provider, provider === 'mistral' ? 422 : 400, message))
-  }
-  const violations = requestViolations(provider, endpoint, body)
-  if (violations.length > 0) {
-    record.violations.push(...violations.map((violation) => violation.text))
-    const message = `Invalid request: ${violations.map((violation) => violation.text).join('; ')}`
-    const param = violations[0]?.path.join('.') ?? null
-    return send(
-      errorReply(provider, provider === 'mistral' ? 422 : 400, message, { param, violations }),
-    )
-  }
-  if (provider === 'mistral' && endpoint === 'chat') {
-    const idErrors = mistralToolCallIdErrors(body)
-    if (idErrors.length > 0) {
-      record.violations.push(...idErrors)
-      return send(errorReply(provider, 400, idErrors.join(' ')))
-    }
-  }
-
-  if (endpoint === 'embeddings') return send(embeddingsReply(provider, body))
-  const reply = chatReply(provider, body, headers)
-  if (!Array.isArray(reply)) return send(reply)
-  await streamReply(res, reply, headers)
+  const outcome = await answer({
+    method,
+    pathname: url.pathname,
+    headers,
+    body,
+    json,
+    match,
+    record,
+  })
+  // The client may have given up while the fake was waiting (latency, timeouts under test).
+  if (res.destroyed) return
+  if (Array.isArray(outcome)) await streamReply(res, outcome, headers)
+  else sendReply(res, outcome, intHeader(headers, 'x-fake-cut-after'))
 }
 
 /** Starts the fake providers on `127.0.0.1` (an ephemeral port unless `port` is given). */
@@ -933,7 +955,9 @@ export const startFakeProviders = async (
   })
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(options.port ?? 0, '127.0.0.1', () => resolve())
+    server.listen(options.port ?? 0, '127.0.0.1', () => {
+      resolve()
+    })
   })
   const { port } = server.address() as AddressInfo
   return {
@@ -941,7 +965,10 @@ export const startFakeProviders = async (
     requests: state.requests,
     close: () =>
       new Promise<void>((resolve, reject) => {
-        server.close((error) => (error ? reject(error) : resolve()))
+        server.close((error) => {
+          if (error) reject(error)
+          else resolve()
+        })
         // Streams held open by a test (latency, slow chunks) must not keep the server alive.
         server.closeAllConnections()
       }),

@@ -1,0 +1,307 @@
+/**
+ * Chat completions through the OpenAI-compatible family, against the fake providers (which check
+ * every request against the provider's published schema and replay recorded streams).
+ */
+import { SELF } from 'cloudflare:test'
+import { describe, expect, it } from 'vitest'
+import {
+  authHeaders,
+  chat,
+  chunksOf,
+  parseSse,
+  post,
+  received,
+  uniqueTag,
+  withBindings,
+} from './helpers'
+
+const streamed = async (res: Response) => {
+  expect(res.status).toBe(200)
+  expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/)
+  return parseSse(await res.text())
+}
+
+const usageChunks = (chunks: Record<string, unknown>[]) =>
+  chunks.filter((c) => c.usage !== undefined && c.usage !== null)
+
+describe('non-streamed chat', () => {
+  it('should pass the body through unchanged except the model, unknown fields included', async () => {
+    const tag = uniqueTag()
+    const body = chat('openai/gpt-4o-mini', {
+      temperature: 0.3,
+      metadata: { team: 'search' },
+      prompt_cache_key: 'k1',
+      verbosity: 'low',
+    })
+    const res = await post('/v1/chat/completions', body, { 'x-fake-tag': tag })
+    expect(res.status).toBe(200)
+    const json = (await res.json()) as { object: string; usage: { total_tokens: number } }
+    expect(json.object).toBe('chat.completion')
+    expect(json.usage.total_tokens).toBeGreaterThan(0)
+    const [seen] = await received(tag)
+    expect(seen?.violations).toEqual([])
+    expect(seen?.body).toEqual({ ...body, model: 'gpt-4o-mini' })
+  })
+
+  it('should answer with the provider headers and the request id', async () => {
+    const res = await post('/v1/chat/completions', chat('openai/gpt-4o-mini'), {
+      'x-request-id': 'req-chat-1',
+    })
+    expect(res.headers.get('floopy-provider')).toBe('openai')
+    expect(res.headers.get('floopy-model')).toBe('gpt-4o-mini')
+    expect(res.headers.get('x-request-id')).toBe('req-chat-1')
+    expect(res.headers.get('floopy-upstream-request-id')).toBeTruthy()
+  })
+})
+
+describe('streamed chat', () => {
+  it('should ask the provider for usage but hide the usage chunk when the client did not', async () => {
+    const tag = uniqueTag()
+    const events = await streamed(
+      await post('/v1/chat/completions', chat('openai/gpt-4o-mini', { stream: true }), {
+        'x-fake-tag': tag,
+      }),
+    )
+    const [seen] = await received(tag)
+    expect((seen?.body as { stream_options: unknown }).stream_options).toEqual({
+      include_usage: true,
+    })
+    expect(usageChunks(chunksOf(events))).toHaveLength(0)
+    expect(events.at(-1)?.data).toBe('[DONE]')
+    expect(chunksOf(events).every((c) => Array.isArray(c.choices) && c.choices.length > 0)).toBe(
+      true,
+    )
+  })
+
+  it('should show exactly one trailing usage chunk when the client asked', async () => {
+    const events = await streamed(
+      await post(
+        '/v1/chat/completions',
+        chat('openai/gpt-4o-mini', { stream: true, stream_options: { include_usage: true } }),
+      ),
+    )
+    const chunks = chunksOf(events)
+    const usage = usageChunks(chunks)
+    expect(usage).toHaveLength(1)
+    expect(usage[0]?.choices).toEqual([])
+    expect(chunks.at(-1)).toBe(usage[0])
+    expect(events.at(-1)?.data).toBe('[DONE]')
+  })
+
+  it('should forward events as they arrive, not after the upstream finished', async () => {
+    const res = await post('/v1/chat/completions', chat('openai/gpt-4o-mini', { stream: true }), {
+      'x-fake-chunk-delay-ms': '150',
+      'x-fake-fixture': 'stream_max_tokens_length',
+    })
+    const reader = res.body?.getReader()
+    if (!reader) throw new Error('no body')
+    const first = await reader.read()
+    const firstAt = Date.now()
+    expect(new TextDecoder().decode(first.value)).toContain('chat.completion.chunk')
+    while (!(await reader.read()).done) {
+      /* drain */
+    }
+    // The recorded stream has several more events, each 150 ms apart upstream: had the gateway
+    // buffered, the first bytes would only arrive together with the last.
+    expect(Date.now() - firstAt).toBeGreaterThanOrEqual(300)
+  })
+
+  it('should replay tool-call deltas unchanged', async () => {
+    const events = await streamed(
+      await post(
+        '/v1/chat/completions',
+        chat('openai/gpt-4o-mini', {
+          stream: true,
+          tools: [
+            {
+              type: 'function',
+              function: { name: 'get_weather', parameters: { type: 'object', properties: {} } },
+            },
+          ],
+        }),
+        { 'x-fake-fixture': 'stream_parallel_tool_calls' },
+      ),
+    )
+    const calls = chunksOf(events).flatMap((c) =>
+      (c.choices as { delta: { tool_calls?: { index: number; id?: string }[] } }[]).flatMap(
+        (choice) => choice.delta.tool_calls ?? [],
+      ),
+    )
+    expect(new Set(calls.map((call) => call.index))).toEqual(new Set([0, 1]))
+    expect(calls.filter((call) => call.id !== undefined)).toHaveLength(2)
+  })
+
+  it('should end a stream cut mid-way with an error event and no [DONE]', async () => {
+    const events = await streamed(
+      await post('/v1/chat/completions', chat('openai/gpt-4o-mini', { stream: true }), {
+        'x-fake-cut-after': '3',
+      }),
+    )
+    expect(events.some((e) => e.data === '[DONE]')).toBe(false)
+    const last = events.at(-1)
+    expect(last?.event).toBe('error')
+    const error = JSON.parse(last?.data ?? '{}') as { error: { code: string; type: string } }
+    expect(error.error).toMatchObject({ code: 'STREAM_INTERRUPTED', type: 'api_error' })
+    expect(chunksOf(events)).toHaveLength(3)
+  })
+
+  it('should relay an in-stream provider error as an error event and stop', async () => {
+    const events = await streamed(
+      await post('/v1/chat/completions', chat('openai/gpt-4o-mini', { stream: true }), {
+        'x-fake-error-event': '1',
+      }),
+    )
+    expect(events.some((e) => e.data === '[DONE]')).toBe(false)
+    expect(events.at(-1)?.event).toBe('error')
+    const error = JSON.parse(events.at(-1)?.data ?? '{}') as { error: { code: string } }
+    expect(error.error.code).toBe('PROVIDER_ERROR')
+  })
+})
+
+describe('provider errors before the first byte', () => {
+  it.each([
+    [400, 400, 'invalid_request_error'],
+    [401, 401, 'authentication_error'],
+    [403, 403, 'permission_error'],
+    [404, 404, 'not_found_error'],
+    [500, 502, 'api_error'],
+    [502, 502, 'api_error'],
+    [503, 503, 'api_error'],
+  ])('should map upstream %i to %i (%s)', async (upstream, status, type) => {
+    for (const stream of [false, true]) {
+      const res = await post('/v1/chat/completions', chat('openai/gpt-4o-mini', { stream }), {
+        'x-fake-status': String(upstream),
+      })
+      expect(res.status).toBe(status)
+      expect(res.headers.get('content-type')).toMatch(/^application\/json/)
+      const body = (await res.json()) as { error: { code: string; type: string; message: string } }
+      expect(body.error).toMatchObject({ code: 'PROVIDER_ERROR', type })
+      expect(body.error.message).toMatch(/^openai: /)
+      expect(JSON.stringify(body)).not.toContain('sk-test-openai-upstream-secret')
+    }
+  })
+
+  it('should keep Retry-After on a provider 429', async () => {
+    const res = await post('/v1/chat/completions', chat('openai/gpt-4o-mini'), {
+      'x-fake-status': '429',
+      'x-fake-retry-after': '7',
+    })
+    expect(res.status).toBe(429)
+    expect(res.headers.get('retry-after')).toBe('7')
+    const body = (await res.json()) as { error: { type: string } }
+    expect(body.error.type).toBe('rate_limit_error')
+  })
+
+  it('should not follow a provider redirect', async () => {
+    const tag = uniqueTag()
+    const res = await post('/v1/chat/completions', chat('openai/gpt-4o-mini'), {
+      'x-fake-tag': tag,
+      'x-fake-redirect': 'http://127.0.0.1:9/steal',
+    })
+    expect(res.status).toBe(502)
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
+      'redirect',
+    )
+    expect(await received(tag)).toHaveLength(1)
+  })
+
+  it('should answer 504 when the provider sends no headers in time', async () => {
+    const res = await withBindings(
+      { FLOOPY_UPSTREAM_TIMEOUT_MS: '200' },
+      new Request('http://gateway/v1/chat/completions', {
+        method: 'POST',
+        headers: authHeaders({ 'x-fake-latency-ms': '2000' }),
+        body: JSON.stringify(chat('openai/gpt-4o-mini')),
+      }),
+    )
+    expect(res.status).toBe(504)
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('PROVIDER_TIMEOUT')
+  })
+
+  it('should answer 502 when the provider cannot be reached', async () => {
+    const res = await withBindings(
+      { OPENAI_BASE_URL: 'http://127.0.0.1:9/v1' },
+      new Request('http://gateway/v1/chat/completions', {
+        method: 'POST',
+        headers: authHeaders(),
+        body: JSON.stringify(chat('openai/gpt-4o-mini')),
+      }),
+    )
+    expect(res.status).toBe(502)
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('PROVIDER_ERROR')
+  })
+})
+
+describe('egress', () => {
+  it('should send the provider key, never the client key, and strip sensitive headers', async () => {
+    const tag = uniqueTag()
+    await SELF.fetch('http://gateway/v1/chat/completions', {
+      method: 'POST',
+      headers: authHeaders({
+        'x-fake-tag': tag,
+        cookie: 'session=secret',
+        'x-forwarded-for': '203.0.113.9',
+        'proxy-authorization': 'Basic abc',
+        'x-api-key': 'client-supplied',
+        'floopy-cache-enabled': 'true',
+        'openai-organization': 'org-123',
+        'x-custom-trace': 'trace-1',
+      }),
+      body: JSON.stringify(chat('openai/gpt-4o-mini')),
+    })
+    const [seen] = await received(tag)
+    const headers = seen?.headers ?? {}
+    expect(headers.authorization).toBe('Bearer sk-test-openai-upstream-secret')
+    for (const name of [
+      'cookie',
+      'x-forwarded-for',
+      'proxy-authorization',
+      'x-api-key',
+      'floopy-cache-enabled',
+    ]) {
+      expect(headers[name]).toBeUndefined()
+    }
+    expect(headers['openai-organization']).toBe('org-123')
+    expect(headers['x-custom-trace']).toBe('trace-1')
+  })
+
+  it('should ignore every request header that could name another destination', async () => {
+    const tag = uniqueTag()
+    const res = await SELF.fetch('http://gateway/v1/chat/completions', {
+      method: 'POST',
+      headers: authHeaders({
+        'x-fake-tag': tag,
+        host: 'evil.example',
+        'x-forwarded-host': 'evil.example',
+        forwarded: 'host=evil.example',
+        'x-original-url': 'http://evil.example/',
+        'x-rewrite-url': 'http://evil.example/',
+        'floopy-base-url': 'http://evil.example/',
+        'x-host': 'evil.example',
+      }),
+      body: JSON.stringify(chat('openai/gpt-4o-mini')),
+    })
+    expect(res.status).toBe(200)
+    const seen = await received(tag)
+    expect(seen).toHaveLength(1)
+    expect(seen[0]?.provider).toBe('openai')
+    expect(seen[0]?.headers.host).toMatch(/^127\.0\.0\.1:\d+$/)
+  })
+
+  it('should refuse a registry provider whose configured origin is private unless operator-set', async () => {
+    // Operator-configured private endpoints are allowed (the whole suite runs on 127.0.0.1); a
+    // cloud metadata address never is.
+    const res = await withBindings(
+      { OPENAI_BASE_URL: 'http://169.254.169.254/v1' },
+      new Request('http://gateway/v1/chat/completions', {
+        method: 'POST',
+        headers: authHeaders(),
+        body: JSON.stringify(chat('openai/gpt-4o-mini')),
+      }),
+    )
+    expect(res.status).toBe(502)
+    const body = (await res.json()) as { error: { code: string; message: string } }
+    expect(body.error.code).toBe('DESTINATION_REFUSED')
+    expect(body.error.message).not.toContain('169.254')
+  })
+})
