@@ -3,14 +3,17 @@
  *
  * The production bundle runs under plain workerd (scripts/workerd.ts) in front of a fake
  * OpenAI-compatible upstream in its own process (bench/upstream.ts). Every measurement is taken
- * twice — straight to the upstream, and through the gateway to the same upstream — so the
- * difference is the gateway's cost (plus one loopback hop, which in production is a network hop
- * the gateway exists to take anyway):
+ * straight to the upstream and through the gateway to the same upstream, so the difference is the
+ * gateway's cost (plus one loopback hop, which in production is a network hop the gateway exists
+ * to take anyway). A third target, bench/reference-proxy.js under the same workerd, is the least
+ * any Worker proxy does; it separates the platform's floor on this machine from the gateway's work.
  *
  * 1. latency p50/p99 and req/s of a non-streaming chat completion at 1 and 32 connections
  *    (autocannon, per-response times kept at full precision; its own histogram rounds to 1 ms);
- * 2. time to the first body byte of a streamed completion, sequential requests, direct and
- *    gateway interleaved so drift on a shared machine hits both alike;
+ * 2. time to the first body byte of a streamed completion, sequential requests, the targets
+ *    interleaved so drift on a shared machine hits all alike; once with the upstream sending
+ *    everything at once (the cost), once with it pausing after its first event (proof that the
+ *    gateway relays that event instead of buffering);
  * 3. workerd's memory: idle, and the peak while relaying 1 KB, 1 MB and 16 MB responses (JSON
  *    embeddings and SSE), each size on a fresh workerd so one case's heap cannot hide another's.
  *

@@ -80,7 +80,7 @@ const relax = (spec: SpecName, schemas: JsonObject): void => {
   if (!isObject(properties) || !isObject(vector)) {
     throw new Error('OpenAI spec: Embedding.properties.embedding not found')
   }
-  properties['embedding_'] = {
+  properties['embedding'] = {
     anyOf: [vector, { type: 'string', pattern: '^[A-Za-z0-9+/]*={0,2}$' }],
   }
 }
