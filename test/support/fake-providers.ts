@@ -316,7 +316,7 @@ const readdress = (
     }
     chunk['id'] = ctx.id
     chunk['created'] = ctx.created
-    if (ctx.model !== undefined) chunk['model'] = ctx.model
+    
     for (const choice of choices) {
       for (const call of arrayAt(objectAt(choice, 'delta'), 'tool_calls')) {
         if (!isObject(call)) continue
@@ -592,7 +592,7 @@ export const fakeEmbedding = (text: string, dimensions: number): number[] => {
 /** OpenAI's base64 form: the vector's little-endian float32 bytes. */
 const toBase64 = (vector: number[]): string => {
   const bytes = Buffer.alloc(vector.length * 4)
-  vector.forEach((x, index) => bytes.writeFloatBE(x, index * 4))
+  vector.forEach((x, index) => bytes.writeFloatLE(x, index * 4))
   return bytes.toString('base64')
 }
 
