@@ -5,6 +5,7 @@
  * measured cost is the platform's floor on this machine (one more process hop, one subrequest)
  * and how much is the gateway's own work. Plain JS so it runs without a build.
  */
+/* global URL, Headers, Response, fetch -- the Workers runtime's globals */
 export default {
   async fetch(request, env) {
     const url = new URL(request.url)

@@ -32,13 +32,8 @@ const bytesPerNumber = embeddingNumber.length + 1
 const defaultChunks = 20
 const defaultGapMs = 5
 
-type ChatBody = {
-  model?: unknown
-  stream?: unknown
-  max_tokens?: unknown
-  stream_options?: { include_usage?: unknown } | null
-}
-type EmbeddingsBody = { model?: unknown; input?: unknown; dimensions?: unknown }
+/** Request bodies as far as the upstream looks at them; nothing is validated. */
+type Body = Record<string, unknown>
 
 function readBody(req: IncomingMessage): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -51,10 +46,10 @@ function readBody(req: IncomingMessage): Promise<string> {
   })
 }
 
-function parse<T>(text: string): T | Record<string, never> {
+function parseObject(text: string): Body {
   try {
     const value: unknown = JSON.parse(text)
-    return typeof value === 'object' && value !== null ? (value as T) : {}
+    return typeof value === 'object' && value !== null ? (value as Body) : {}
   } catch {
     return {}
   }
@@ -73,7 +68,7 @@ function sendJson(res: ServerResponse, status: number, body: string | Buffer): v
   res.end(body)
 }
 
-function modelOf(body: { model?: unknown }, fallback: string): string {
+function modelOf(body: Body, fallback: string): string {
   return typeof body.model === 'string' ? body.model : fallback
 }
 
@@ -89,7 +84,11 @@ function chatCompletion(model: string): string {
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: 'Hello from the benchmark upstream.', refusal: null },
+        message: {
+          role: 'assistant',
+          content: 'Hello from the benchmark upstream.',
+          refusal: null,
+        },
         logprobs: null,
         finish_reason: 'stop',
       },
@@ -116,7 +115,11 @@ async function write(res: ServerResponse, text: string): Promise<void> {
   if (!res.write(text)) await once(res, 'drain')
 }
 
-async function streamChat(req: IncomingMessage, res: ServerResponse, body: ChatBody): Promise<void> {
+async function streamChat(
+  req: IncomingMessage,
+  res: ServerResponse,
+  body: ChatBody,
+): Promise<void> {
   const model = modelOf(body, 'gpt-4o-mini')
   const token = chunkEvent(model, { content: ' tok' }, null)
   const targetBytes = positiveInt(req.headers['x-bench-bytes'])
@@ -142,7 +145,8 @@ async function streamChat(req: IncomingMessage, res: ServerResponse, body: ChatB
     }
   }
   batch += chunkEvent(model, {}, 'stop')
-  if (body.stream_options?.include_usage === true) {
+  const options = body.stream_options
+  if (typeof options === 'object' && options !== null && 'include_usage' in options && options.include_usage === true) {
     const usageChunk = {
       id: 'chatcmpl-bench',
       object: 'chat.completion.chunk',
@@ -182,10 +186,12 @@ function embeddings(model: string, inputs: number, dimensions: number): Buffer {
   return body
 }
 
-function embeddingsResponse(req: IncomingMessage, url: URL, body: EmbeddingsBody): Buffer {
+function embeddingsResponse(req: IncomingMessage, url: URL, body: Body): Buffer {
   const model = modelOf(body, 'text-embedding-3-small')
-  const inputs = Array.isArray(body.input) && typeof body.input[0] !== 'number' ? body.input.length : 1
-  const targetBytes = positiveInt(req.headers['x-bench-bytes']) ?? positiveInt(url.searchParams.get('bytes'))
+  const inputs =
+    Array.isArray(body.input) && typeof body.input[0] !== 'number' ? body.input.length : 1
+  const targetBytes =
+    positiveInt(req.headers['x-bench-bytes']) ?? positiveInt(url.searchParams.get('bytes'))
   if (targetBytes === undefined) {
     return embeddings(model, inputs, positiveInt(body.dimensions) ?? 1536)
   }
@@ -208,17 +214,18 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
   const url = new URL(req.url ?? '/', 'http://upstream')
   const route = url.pathname
   if (req.method === 'POST' && route === '/v1/chat/completions') {
-    const body = parse<ChatBody>(await readBody(req))
-    if (body.stream === true) return streamChat(req, res, body)
-    return sendJson(res, 200, chatCompletion(modelOf(body, 'gpt-4o-mini')))
+    const body = parseObject(await readBody(req))
+    if (body.stream === true) await streamChat(req, res, body)
+    else sendJson(res, 200, chatCompletion(modelOf(body, 'gpt-4o-mini')))
+  } else if (req.method === 'POST' && route === '/v1/embeddings') {
+    const body = parseObject(await readBody(req))
+    sendJson(res, 200, embeddingsResponse(req, url, body))
+  } else if (req.method === 'GET' && route === '/v1/models') {
+    sendJson(res, 200, models)
+  } else {
+    req.resume()
+    sendJson(res, 404, JSON.stringify({ error: { message: `no route ${req.method} ${route}` } }))
   }
-  if (req.method === 'POST' && route === '/v1/embeddings') {
-    const body = parse<EmbeddingsBody>(await readBody(req))
-    return sendJson(res, 200, embeddingsResponse(req, url, body))
-  }
-  if (req.method === 'GET' && route === '/v1/models') return sendJson(res, 200, models)
-  req.resume()
-  sendJson(res, 404, JSON.stringify({ error: { message: `no route ${req.method} ${route}` } }))
 }
 
 /** Serves on 127.0.0.1 (port 0 picks a free one) and resolves with the port. */
@@ -241,7 +248,9 @@ export async function serveUpstream(port = 0): Promise<number> {
 
 /** Forks this file as the upstream process and resolves once it listens. */
 export async function startUpstream(): Promise<Upstream> {
-  const child = fork(fileURLToPath(import.meta.url), [], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+  const child = fork(fileURLToPath(import.meta.url), [], {
+    stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+  })
   const exited = once(child, 'exit')
   const port = await new Promise<number>((resolve, reject) => {
     child.once('message', (message: { port?: unknown }) => {

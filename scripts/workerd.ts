@@ -10,7 +10,16 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { once } from 'node:events'
 import { existsSync } from 'node:fs'
-import { copyFile, mkdir, mkdtemp, readdir, readFile, rename, rm, writeFile } from 'node:fs/promises'
+import {
+  copyFile,
+  mkdir,
+  mkdtemp,
+  readdir,
+  readFile,
+  rename,
+  rm,
+  writeFile,
+} from 'node:fs/promises'
 import { request } from 'node:http'
 import { createRequire } from 'node:module'
 import { createServer } from 'node:net'
@@ -60,11 +69,10 @@ export async function readWranglerSettings(file = wranglerToml): Promise<Wrangle
     .split('\n')
     .map((line) => line.replace(/#.*$/, ''))
     .join('\n')
-  const stringKey = (key: string): string | undefined =>
-    new RegExp(`^\\s*${key}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`, 'm')
-      .exec(uncommented)
-      ?.slice(1)
-      .find((value) => value !== undefined)
+  const stringKey = (key: string): string | undefined => {
+    const match = new RegExp(`^\\s*${key}\\s*=\\s*(?:"([^"]*)"|'([^']*)')`, 'm').exec(uncommented)
+    return match?.[1] ?? match?.[2]
+  }
   const compatibilityDate = stringKey('compatibility_date')
   if (compatibilityDate === undefined) throw new Error(`${file}: no compatibility_date`)
   const flagList = /^\s*compatibility_flags\s*=\s*\[([^\]]*)\]/m.exec(uncommented)?.[1] ?? ''
@@ -155,17 +163,24 @@ function run(
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, { cwd: repoRoot, env, stdio: ['ignore', 'pipe', 'pipe'] })
     const chunks: Buffer[] = []
-    child.stdout.on('data', (chunk: Buffer) => chunks.push(chunk))
-    child.stderr.on('data', (chunk: Buffer) => chunks.push(chunk))
+    const keep = (chunk: Buffer): void => {
+      chunks.push(chunk)
+    }
+    child.stdout.on('data', keep)
+    child.stderr.on('data', keep)
     child.once('error', reject)
-    child.once('close', (code) => resolve({ code, output: Buffer.concat(chunks).toString() }))
+    child.once('close', (code) => {
+      resolve({ code, output: Buffer.concat(chunks).toString() })
+    })
   })
 }
 
 /** Path of the workerd binary from `@cloudflare/workerd-linux-64` in node_modules. */
 export function workerdBinary(): string {
   if (process.platform !== 'linux' || process.arch !== 'x64') {
-    throw new Error(`scripts/workerd.ts resolves the linux-x64 workerd only (this is ${process.platform}-${process.arch})`)
+    throw new Error(
+      `scripts/workerd.ts resolves the linux-x64 workerd only (this is ${process.platform}-${process.arch})`,
+    )
   }
   const require = createRequire(import.meta.url)
   const pkg = require.resolve('@cloudflare/workerd-linux-64/package.json')
@@ -192,7 +207,9 @@ function capnpConfig(
   port: number,
 ): string {
   const list = (items: string[], indent: string): string =>
-    items.length === 0 ? '[]' : `[\n${items.map((item) => `${indent}  ${item},`).join('\n')}\n${indent}]`
+    items.length === 0
+      ? '[]'
+      : `[\n${items.map((item) => `${indent}  ${item},`).join('\n')}\n${indent}]`
   const bindingEntries = Object.entries(bindings).map(
     ([name, value]) => `(name = ${capnpString(name)}, text = ${capnpString(value)})`,
   )
@@ -333,7 +350,10 @@ async function waitUntilUp(
     if (await answers(`${url}/healthz`)) return
     await new Promise((resolve) => setTimeout(resolve, 50))
   }
-  throw failure ?? new Error(`workerd did not answer ${url} within ${startupTimeoutMs / 1000} s:\n${output()}`)
+  throw (
+    failure ??
+    new Error(`workerd did not answer ${url} within ${startupTimeoutMs / 1000} s:\n${output()}`)
+  )
 }
 
 /** One HTTP GET on a fresh connection (`agent: false`), so no pooled socket outlives the probe. */
@@ -368,7 +388,8 @@ async function vmRssBytes(pid: number): Promise<number> {
   return Number(kib) * 1024
 }
 
-const providerBinding = /^(OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(API_KEY|BASE_URL)$/
+const providerBinding =
+  /^(OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(API_KEY|BASE_URL)$/
 
 /** The environment variables that are gateway configuration: every `FLOOPY_*`, and each
  * provider's key and base URL. Anything else in the shell (PATH, HOME, …) stays out. */
@@ -385,23 +406,24 @@ export function bindingsFromEnv(env: NodeJS.ProcessEnv = process.env): Record<st
 async function main(argv: string[]): Promise<void> {
   const portFlag = argv.indexOf('--port')
   const port = portFlag === -1 ? 8787 : Number(argv[portFlag + 1])
-  if (!Number.isInteger(port) || port <= 0 || port > 65_535) throw new Error('--port takes a port number')
+  if (!Number.isInteger(port) || port <= 0 || port > 65_535)
+    throw new Error('--port takes a port number')
   const bindings = bindingsFromEnv()
   const bundle = await buildBundle()
   const { gateway, exited } = await launch({ bindings, port, bundle, echoOutput: true })
   const names = Object.keys(bindings).sort()
   console.log(`bindings: ${names.length > 0 ? names.join(', ') : '(none)'}`)
   console.log(`gateway (production bundle under workerd, pid ${gateway.pid}) at ${gateway.url}`)
-  let stopping = false
+  const stopping = new AbortController()
   const shutDown = (): void => {
-    stopping = true
+    stopping.abort()
     void gateway.close()
   }
   process.once('SIGINT', shutDown)
   process.once('SIGTERM', shutDown)
   const { code, signal } = await exited
   // Ctrl-C reaches workerd too (same process group), so its exit on a signal is a normal stop.
-  if (stopping) return
+  if (stopping.signal.aborted) return
   console.error(`workerd exited (${signal ?? `code ${code}`})`)
   process.exitCode = code ?? 1
 }

@@ -40,8 +40,9 @@ export interface ProviderAdapter {
   respond(
     upstream: Response,
     request: ParsedRequest,
+    provider: ProviderConfig,
     context: RespondContext,
-  ): { body: ReadableStream<Uint8Array>; contentType: string }
+  ): Promise<{ body: ReadableStream<Uint8Array>; contentType: string }>
 }
 
 const ADAPTERS: Readonly<Record<ProviderFamily, ProviderAdapter | undefined>> = {

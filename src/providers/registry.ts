@@ -40,6 +40,12 @@ export type OpenAIQuirks = {
   readonly toolCallIds?: 'alnum9'
   /** Function tools must carry `parameters` (Mistral's `Function.parameters` is required). */
   readonly toolParametersRequired?: boolean
+  /**
+   * Non-streamed chat answers lack fields OpenAI's `CreateChatCompletionResponse` requires
+   * (Mistral: no `logprobs`, no `refusal`, `tool_calls: null`, `finish_reason: model_length`), so
+   * they are normalised (see `normalizeChatCompletion`) instead of passed through byte for byte.
+   */
+  readonly normalizeChatResponse?: boolean
 }
 
 export type ProviderSpec = {
@@ -111,6 +117,7 @@ const mistral: OpenAIQuirks = {
   developerRole: 'system',
   toolCallIds: 'alnum9',
   toolParametersRequired: true,
+  normalizeChatResponse: true,
 }
 
 /** The built-in providers. Anthropic and Gemini need full translation (their own families). */

@@ -28,7 +28,7 @@ const random = (seed: number): (() => number) => {
 const randomSlices = (text: string, seed: number, maxLength: number): string[] => {
   const next = random(seed)
   const slices: string[] = []
-  for (let i = 0; i < text.length; ) {
+  for (let i = 0; i < text.length;) {
     const length = 1 + Math.floor(next() * maxLength)
     slices.push(text.slice(i, i + length))
     i += length
@@ -124,7 +124,9 @@ describe('SseSplitter', () => {
     it('should complete an event whose CR-only blank line ends the chunk', () => {
       // WHATWG §9.2.6: CR alone is a line end, so `\r\r` is the blank line that dispatches the
       // event; nothing that follows can change that.
-      expect(feed(['data: a\r\r']).events).toEqual([{ raw: 'data: a', event: undefined, data: 'a' }])
+      expect(feed(['data: a\r\r']).events).toEqual([
+        { raw: 'data: a', event: undefined, data: 'a' },
+      ])
     })
   })
 
@@ -192,7 +194,9 @@ describe('SseSplitter', () => {
       const splitter = new SseSplitter()
       expect(splitter.push('data: {"a"')).toEqual([])
       expect(splitter.push(':1}\n')).toEqual([])
-      expect(splitter.push('\n')).toEqual([{ raw: 'data: {"a":1}', event: undefined, data: '{"a":1}' }])
+      expect(splitter.push('\n')).toEqual([
+        { raw: 'data: {"a":1}', event: undefined, data: '{"a":1}' },
+      ])
     })
 
     it('should report an unterminated final event as the rest', () => {

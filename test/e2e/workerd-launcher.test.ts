@@ -88,10 +88,7 @@ describe('scripts/workerd.ts', () => {
 
   it('passes text bindings to the Worker byte for byte', async () => {
     const echo = path.join(scratch, 'echo.js')
-    await writeFile(
-      echo,
-      'export default { fetch(request, env) { return Response.json(env) } }\n',
-    )
+    await writeFile(echo, 'export default { fetch(request, env) { return Response.json(env) } }\n')
     const bindings = {
       AWKWARD: awkwardValue,
       EMPTY: '',

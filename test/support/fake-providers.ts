@@ -316,7 +316,7 @@ const readdress = (
     }
     chunk['id'] = ctx.id
     chunk['created'] = ctx.created
-    
+    if (ctx.model !== undefined) chunk['model'] = ctx.model
     for (const choice of choices) {
       for (const call of arrayAt(objectAt(choice, 'delta'), 'tool_calls')) {
         if (!isObject(call)) continue

@@ -15,16 +15,18 @@
  * - `$recursiveRef: '#'` (two file-search filter schemas) means "this schema" in the document it
  *   was cut from; here `#` would be the whole registered document, which accepts anything, so it
  *   becomes a `$ref` to the enclosing component schema.
- * - `discriminator` is dropped: Ajv's own support rejects `mapping`, and every discriminated
- *   `oneOf` checked here is already exclusive through its branches' `enum`/`const` tags.
+ * - `discriminator` is dropped: Ajv's own support rejects `mapping`, and the discriminated
+ *   `oneOf`s met by the schemas validated here (message `role`, `response_format.type`, Mistral
+ *   model card `type`) stay exclusive through their branches' `enum`/`const` tags.
  * - `x-*` and other annotation keywords are left in place; with `strict: false` Ajv ignores them.
  * - The OpenAPI `format` values Ajv does not know (`unixtime`) are registered.
  *
  * Relaxation of the official schema (a genuine upstream payload would fail without it):
  * - OpenAI `Embedding.embedding` is declared as `number[]` only, but with
  *   `encoding_format: 'base64'` (the default the official `openai` SDK sends) the API returns a
- *   base64 string; see `openai/fixtures/embeddings-base64-response.json`, recorded from the API.
- *   That property also accepts a string matching the base64 alphabet. Nothing else is relaxed.
+ *   base64 string; see `openai/fixtures/embeddings-base64-response.json` (openai-node's fixture
+ *   of that response). That property also accepts a string of the base64 alphabet. Nothing else
+ *   is relaxed.
  */
 import { readFileSync } from 'node:fs'
 import Ajv2020 from 'ajv/dist/2020.js'

@@ -6,7 +6,8 @@ import { GatewayError } from '../../errors'
 import type { ProviderAdapter } from '../adapter'
 import { providerErrorFrom } from '../upstream-error'
 import { prepareBody } from './request'
-import { relayJsonResponse } from './response'
+import type { Usage } from '../usage'
+import { normalizedChatResponse, relayJsonResponse } from './response'
 import { relayChatStream } from './stream'
 
 const sseError = (error: GatewayError, requestId: string): string =>
@@ -29,11 +30,18 @@ export const openAICompatible: ProviderAdapter = {
     return prepareBody(request, model, provider.spec.quirks)
   },
 
-  respond(upstream, request, context) {
+  async respond(upstream, request, provider, context) {
     const body = upstream.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
+    const onUsage = (usage: Usage | undefined): void => context.onEnd({ usage, end: 'done' })
+    if (!request.stream && request.kind === 'chat' && provider.spec.quirks.normalizeChatResponse) {
+      return {
+        body: await normalizedChatResponse(upstream, onUsage),
+        contentType: 'application/json',
+      }
+    }
     if (!request.stream) {
       return {
-        body: relayJsonResponse(body, (usage) => context.onEnd({ usage, end: 'done' })),
+        body: relayJsonResponse(body, onUsage),
         contentType: upstream.headers.get('content-type') ?? 'application/json',
       }
     }

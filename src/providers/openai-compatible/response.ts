@@ -83,3 +83,62 @@ const matchingBrace = (text: string, open: number): number => {
   }
   return -1
 }
+
+type Json = Record<string, unknown>
+
+const isRecord = (value: unknown): value is Json =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** Finish reasons outside OpenAI's enum, mapped to their OpenAI meaning. */
+const FINISH_REASONS: Readonly<Record<string, string>> = { model_length: 'length' }
+
+/** Text of a content given as an array of chunks (Mistral: `text` and `thinking` chunks). */
+const textOf = (content: unknown[]): string =>
+  content
+    .map((part) =>
+      isRecord(part) && part.type === 'text' && typeof part.text === 'string' ? part.text : '',
+    )
+    .join('')
+
+/**
+ * Gives a chat completion the fields OpenAI's `CreateChatCompletionResponse` requires, keeping
+ * everything else: `choices[].logprobs` and `message.refusal` default to null, a null
+ * `tool_calls` is removed, chunked content becomes its text, and non-OpenAI finish reasons map.
+ */
+export const normalizeChatCompletion = (body: unknown): unknown => {
+  if (!isRecord(body) || !Array.isArray(body.choices)) return body
+  return {
+    ...body,
+    choices: body.choices.map((choice: unknown) => {
+      if (!isRecord(choice)) return choice
+      const out: Json = { ...choice, logprobs: choice.logprobs ?? null }
+      if (typeof choice.finish_reason === 'string') {
+        out.finish_reason = FINISH_REASONS[choice.finish_reason] ?? choice.finish_reason
+      }
+      if (isRecord(choice.message)) {
+        const message: Json = { ...choice.message, refusal: choice.message.refusal ?? null }
+        if (message.tool_calls === null) delete message.tool_calls
+        if (Array.isArray(message.content)) message.content = textOf(message.content)
+        out.message = message
+      }
+      return out
+    }),
+  }
+}
+
+/** Reads a (small) chat completion, normalises it, and reports its usage. */
+export const normalizedChatResponse = async (
+  upstream: Response,
+  onEnd: (usage: Usage | undefined) => void,
+): Promise<ReadableStream<Uint8Array>> => {
+  const text = await upstream.text()
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    onEnd(undefined)
+    return new Response(text).body ?? new ReadableStream()
+  }
+  onEnd(readUsage(isRecord(body) ? body.usage : undefined))
+  return new Response(JSON.stringify(normalizeChatCompletion(body))).body ?? new ReadableStream()
+}

@@ -79,7 +79,7 @@ export const dispatch = (options: DispatchOptions = {}): MiddlewareHandler<Gatew
     }
     if (!upstream.ok) throw await providerError(provider, upstream, knownSecrets)
 
-    const { body, contentType } = adapter.respond(upstream, request, {
+    const { body, contentType } = await adapter.respond(upstream, request, target.provider, {
       requestId,
       provider,
       knownSecrets,
