@@ -5,13 +5,13 @@
  * throws a `GatewayError`, which `onError` turns into the one OpenAI-shaped error envelope.
  */
 import { Hono } from 'hono'
-import { bodyLimit } from 'hono/body-limit'
 import type { GatewayEnv } from './env'
 import { GatewayError, toGatewayError } from './errors'
 import { redactSecrets } from './providers/upstream-error'
 import { listModels } from './routes/models'
 import { accessLog } from './stages/access-log'
 import { authenticate } from './stages/authenticate'
+import { bodyLimit } from './stages/body-limit'
 import { configure } from './stages/configure'
 import { dispatch } from './stages/dispatch'
 import { guard } from './stages/guard'
@@ -26,17 +26,7 @@ export const createApp = (): Hono<GatewayEnv> => {
   app.use(configure()) // config and state adapters, parsed once per isolate
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
 
-  app.use('/v1/*', (c, next) =>
-    bodyLimit({
-      maxSize: c.var.config.maxBodyBytes, // 1. body size
-      onError: () => {
-        throw new GatewayError(
-          'PAYLOAD_TOO_LARGE',
-          `The request body exceeds the ${c.var.config.maxBodyBytes} byte limit.`,
-        )
-      },
-    })(c, next),
-  )
+  app.use('/v1/*', bodyLimit()) // 1. body size (read once, before anything else)
   app.use('/v1/*', authenticate()) // 3. API key
 
   app.get('/v1/models', listModels)

@@ -200,6 +200,8 @@ export type Variables = {
   requestId: string
   config: GatewayConfig
   stores: Stores
+  /** The request body, read once by the body-limit stage. */
+  rawBody: string
   tenant: Tenant
   request: ParsedRequest
   targets: readonly Target[]

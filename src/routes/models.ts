@@ -32,9 +32,11 @@ const fetchProviderModels = async (provider: ProviderConfig): Promise<ModelEntry
     await res.body?.cancel()
     throw new Error(`HTTP ${res.status}`)
   }
-  const body = (await res.json()) as { data?: unknown }
-  if (!Array.isArray(body.data)) throw new Error('no data array')
-  return body.data.flatMap((item: unknown) => {
+  // OpenAI's `{ object: 'list', data: [...] }`; Together answers the bare array.
+  const body = (await res.json()) as unknown
+  const items = Array.isArray(body) ? body : (body as { data?: unknown } | null)?.data
+  if (!Array.isArray(items)) throw new Error('no model list')
+  return items.flatMap((item: unknown) => {
     if (typeof item !== 'object' || item === null) return []
     const { id, created, owned_by } = item as Record<string, unknown>
     if (typeof id !== 'string') return []
