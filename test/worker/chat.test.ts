@@ -2,12 +2,12 @@
  * Chat completions through the OpenAI-compatible family, against the fake providers (which check
  * every request against the provider's published schema and replay recorded streams).
  */
-import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
 import {
   authHeaders,
   chat,
   chunksOf,
+  gatewayFetch,
   parseSse,
   post,
   received,
@@ -35,7 +35,7 @@ describe('non-streamed chat', () => {
     })
     const res = await post('/v1/chat/completions', body, { 'x-fake-tag': tag })
     expect(res.status).toBe(200)
-    const json = (await res.json()) as { object: string; usage: { total_tokens: number } }
+    const json = await res.json<{ object: string; usage: { total_tokens: number } }>()
     expect(json.object).toBe('chat.completion')
     expect(json.usage.total_tokens).toBeGreaterThan(0)
     const [seen] = await received(tag)
@@ -95,7 +95,7 @@ describe('streamed chat', () => {
     })
     const reader = res.body?.getReader()
     if (!reader) throw new Error('no body')
-    const first = await reader.read()
+    const first: ReadableStreamReadResult<Uint8Array> = await reader.read()
     const firstAt = Date.now()
     expect(new TextDecoder().decode(first.value)).toContain('chat.completion.chunk')
     while (!(await reader.read()).done) {
@@ -174,7 +174,7 @@ describe('provider errors before the first byte', () => {
       })
       expect(res.status).toBe(status)
       expect(res.headers.get('content-type')).toMatch(/^application\/json/)
-      const body = (await res.json()) as { error: { code: string; type: string; message: string } }
+      const body = await res.json<{ error: { code: string; type: string; message: string } }>()
       expect(body.error).toMatchObject({ code: 'PROVIDER_ERROR', type })
       expect(body.error.message).toMatch(/^openai: /)
       expect(JSON.stringify(body)).not.toContain('sk-test-openai-upstream-secret')
@@ -188,7 +188,7 @@ describe('provider errors before the first byte', () => {
     })
     expect(res.status).toBe(429)
     expect(res.headers.get('retry-after')).toBe('7')
-    const body = (await res.json()) as { error: { type: string } }
+    const body = await res.json<{ error: { type: string } }>()
     expect(body.error.type).toBe('rate_limit_error')
   })
 
@@ -199,9 +199,7 @@ describe('provider errors before the first byte', () => {
       'x-fake-redirect': 'http://127.0.0.1:9/steal',
     })
     expect(res.status).toBe(502)
-    expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
-      'redirect',
-    )
+    expect((await res.json<{ error: { message: string } }>()).error.message).toContain('redirect')
     expect(await received(tag)).toHaveLength(1)
   })
 
@@ -215,7 +213,7 @@ describe('provider errors before the first byte', () => {
       }),
     )
     expect(res.status).toBe(504)
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('PROVIDER_TIMEOUT')
+    expect((await res.json<{ error: { code: string } }>()).error.code).toBe('PROVIDER_TIMEOUT')
   })
 
   it('should answer 502 when the provider cannot be reached', async () => {
@@ -228,14 +226,14 @@ describe('provider errors before the first byte', () => {
       }),
     )
     expect(res.status).toBe(502)
-    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('PROVIDER_ERROR')
+    expect((await res.json<{ error: { code: string } }>()).error.code).toBe('PROVIDER_ERROR')
   })
 })
 
 describe('egress', () => {
   it('should send the provider key, never the client key, and strip sensitive headers', async () => {
     const tag = uniqueTag()
-    await SELF.fetch('http://gateway/v1/chat/completions', {
+    await gatewayFetch('http://gateway/v1/chat/completions', {
       method: 'POST',
       headers: authHeaders({
         'x-fake-tag': tag,
@@ -267,7 +265,7 @@ describe('egress', () => {
 
   it('should ignore every request header that could name another destination', async () => {
     const tag = uniqueTag()
-    const res = await SELF.fetch('http://gateway/v1/chat/completions', {
+    const res = await gatewayFetch('http://gateway/v1/chat/completions', {
       method: 'POST',
       headers: authHeaders({
         'x-fake-tag': tag,
@@ -300,7 +298,7 @@ describe('egress', () => {
       }),
     )
     expect(res.status).toBe(502)
-    const body = (await res.json()) as { error: { code: string; message: string } }
+    const body = await res.json<{ error: { code: string; message: string } }>()
     expect(body.error.code).toBe('DESTINATION_REFUSED')
     expect(body.error.message).not.toContain('169.254')
   })

@@ -1,7 +1,6 @@
 /** `/v1/embeddings` and `/v1/models` through the OpenAI-compatible family. */
-import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { authHeaders, post, received, uniqueTag, withBindings } from './helpers'
+import { authHeaders, gatewayFetch, post, received, uniqueTag, withBindings } from './helpers'
 
 type Embeddings = {
   object: string
@@ -19,7 +18,7 @@ describe('embeddings', () => {
     )
     expect(res.status).toBe(200)
     expect(res.headers.get('floopy-provider')).toBe('openai')
-    const body = (await res.json()) as Embeddings
+    const body = await res.json<Embeddings>()
     expect(body.object).toBe('list')
     expect(body.data.map((d) => d.index)).toEqual([0, 1, 2])
     expect(body.data.every((d) => Array.isArray(d.embedding) && d.embedding.length === 16)).toBe(
@@ -40,7 +39,7 @@ describe('embeddings', () => {
       input: 'hello',
       encoding_format: 'base64',
     })
-    const body = (await res.json()) as Embeddings
+    const body = await res.json<Embeddings>()
     expect(typeof body.data[0]?.embedding).toBe('string')
   })
 
@@ -58,21 +57,21 @@ describe('embeddings', () => {
     expect(seen?.body).toEqual({ model: 'mistral-embed', input: ['a', 'b'], output_dimension: 8 })
   })
 
-  it.each([[{ model: 'text-embedding-3-small' }], [{ model: 'text-embedding-3-small', input: [] }]])(
-    'should answer 400 for a missing or empty input: %j',
-    async (body) => {
-      const res = await post('/v1/embeddings', body)
-      expect(res.status).toBe(400)
-      expect(((await res.json()) as { error: { param: string } }).error.param).toBe('input')
-    },
-  )
+  it.each([
+    [{ model: 'text-embedding-3-small' }],
+    [{ model: 'text-embedding-3-small', input: [] }],
+  ])('should answer 400 for a missing or empty input: %j', async (body) => {
+    const res = await post('/v1/embeddings', body)
+    expect(res.status).toBe(400)
+    expect((await res.json<{ error: { param: string } }>()).error.param).toBe('input')
+  })
 })
 
 describe('models', () => {
   it('should list every configured provider model as provider/model', async () => {
-    const res = await SELF.fetch('http://gateway/v1/models', { headers: authHeaders() })
+    const res = await gatewayFetch('http://gateway/v1/models', { headers: authHeaders() })
     expect(res.status).toBe(200)
-    const body = (await res.json()) as { object: string; data: { id: string; object: string }[] }
+    const body = await res.json<{ object: string; data: { id: string; object: string }[] }>()
     expect(body.object).toBe('list')
     const ids = body.data.map((m) => m.id)
     for (const id of [
@@ -96,7 +95,7 @@ describe('models', () => {
     )
     expect(res.status).toBe(200)
     expect(res.headers.get('floopy-unavailable-providers')).toBe('groq')
-    const body = (await res.json()) as { data: { id: string }[] }
+    const body = await res.json<{ data: { id: string }[] }>()
     expect(body.data.some((m) => m.id.startsWith('groq/'))).toBe(false)
     expect(body.data.some((m) => m.id.startsWith('openai/'))).toBe(true)
   })

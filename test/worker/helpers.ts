@@ -1,11 +1,19 @@
 /** @module Helpers for the workerd integration tests: calling the gateway, reading SSE, the fakes. */
-import { SELF, createExecutionContext, env, waitOnExecutionContext } from 'cloudflare:test'
+import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
+import { env, exports } from 'cloudflare:workers'
 import { inject } from 'vitest'
 import { createApp } from '../../src/app'
 import type { Bindings } from '../../src/env'
 import { TEST_DEV_API_KEY } from '../support/bindings'
 
 export const fakeUrl = (): string => inject('fakeProvidersUrl')
+
+/** The Worker under test (its default export), configured by wrangler.toml + the test bindings. */
+const worker = (exports as unknown as { default: Fetcher }).default
+
+/** Fetches from the Worker under test; the host part of `url` is irrelevant. */
+export const gatewayFetch = (url: string, init?: RequestInit): Promise<Response> =>
+  worker.fetch(url, init)
 
 export const authHeaders = (extra: Record<string, string> = {}): Record<string, string> => ({
   authorization: `Bearer ${TEST_DEV_API_KEY}`,
@@ -19,7 +27,7 @@ export const post = (
   body: unknown,
   headers: Record<string, string> = {},
 ): Promise<Response> =>
-  SELF.fetch(`http://gateway${path}`, {
+  gatewayFetch(`http://gateway${path}`, {
     method: 'POST',
     headers: authHeaders(headers),
     body: JSON.stringify(body),
@@ -32,7 +40,7 @@ export const withBindings = async (
 ): Promise<Response> => {
   const bindings: Record<string, unknown> = { ...(env as Record<string, unknown>) }
   for (const [key, value] of Object.entries(overrides)) {
-    if (value === undefined) delete bindings[key]
+    if (value === undefined) Reflect.deleteProperty(bindings, key)
     else bindings[key] = value
   }
   const ctx = createExecutionContext()
@@ -54,7 +62,7 @@ export type RecordedRequest = {
 /** What the fake providers received for requests carrying `x-fake-tag: <tag>`. */
 export const received = async (tag: string): Promise<RecordedRequest[]> => {
   const res = await fetch(`${fakeUrl()}/__fake/requests?tag=${encodeURIComponent(tag)}`)
-  return (await res.json()) as RecordedRequest[]
+  return await res.json<RecordedRequest[]>()
 }
 
 export const uniqueTag = (): string => crypto.randomUUID()

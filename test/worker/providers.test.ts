@@ -43,7 +43,7 @@ describe('groq', () => {
   it('should refuse embeddings with a clear 400', async () => {
     const res = await post('/v1/embeddings', { model: 'groq/llama-3.3-70b-versatile', input: 'x' })
     expect(res.status).toBe(400)
-    const body = (await res.json()) as { error: { code: string; message: string } }
+    const body = await res.json<{ error: { code: string; message: string } }>()
     expect(body.error.code).toBe('UNSUPPORTED_BY_PROVIDER')
     expect(body.error.message).toContain('groq')
   })
@@ -132,7 +132,7 @@ describe('mistral', () => {
       'x-fake-status': '422',
     })
     expect(res.status).toBe(400)
-    const body = (await res.json()) as { error: { type: string; message: string } }
+    const body = await res.json<{ error: { type: string; message: string } }>()
     expect(body.error.type).toBe('invalid_request_error')
     expect(body.error.message).toMatch(/^mistral: .+/)
   })
@@ -158,7 +158,7 @@ describe('deepseek', () => {
 
   it('should keep reasoning_content on non-streamed answers', async () => {
     const res = await post('/v1/chat/completions', chat('deepseek/deepseek-reasoner'))
-    const body = (await res.json()) as { choices: { message: { reasoning_content?: string } }[] }
+    const body = await res.json<{ choices: { message: { reasoning_content?: string } }[] }>()
     expect(body.choices[0]?.message.reasoning_content).toBeTruthy()
   })
 })

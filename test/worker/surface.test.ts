@@ -1,9 +1,8 @@
 /**
  * The gateway's own surface: routes, the error envelope, request ids, auth, body limits, config.
  */
-import { SELF } from 'cloudflare:test'
 import { describe, expect, it } from 'vitest'
-import { authHeaders, chat, post, received, uniqueTag, withBindings } from './helpers'
+import { authHeaders, chat, gatewayFetch, post, received, uniqueTag, withBindings } from './helpers'
 
 type ErrorBody = {
   error: { message: string; type: string; code: string; param: string | null }
@@ -13,7 +12,7 @@ type ErrorBody = {
 const expectError = async (res: Response, status: number, code: string): Promise<ErrorBody> => {
   expect(res.status).toBe(status)
   expect(res.headers.get('content-type')).toMatch(/^application\/json/)
-  const body = (await res.json()) as ErrorBody
+  const body = await res.json<ErrorBody>()
   expect(body.error.code).toBe(code)
   expect(typeof body.error.message).toBe('string')
   expect(body.request_id).toBe(res.headers.get('x-request-id'))
@@ -22,14 +21,14 @@ const expectError = async (res: Response, status: number, code: string): Promise
 
 describe('routes', () => {
   it('should answer /healthz without a key', async () => {
-    const res = await SELF.fetch('http://gateway/healthz')
+    const res = await gatewayFetch('http://gateway/healthz')
     expect(res.status).toBe(200)
     expect(await res.json()).toEqual({ status: 'ok' })
     expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
   })
 
   it('should answer an OpenAI-shaped 404 for unknown paths', async () => {
-    const res = await SELF.fetch('http://gateway/v1/completions-that-do-not-exist', {
+    const res = await gatewayFetch('http://gateway/v1/completions-that-do-not-exist', {
       headers: authHeaders(),
     })
     const body = await expectError(res, 404, 'NOT_FOUND')
@@ -38,11 +37,11 @@ describe('routes', () => {
   })
 
   it('should answer 404 outside /v1 too', async () => {
-    await expectError(await SELF.fetch('http://gateway/'), 404, 'NOT_FOUND')
+    await expectError(await gatewayFetch('http://gateway/'), 404, 'NOT_FOUND')
   })
 
   it('should answer 405 for the wrong method on a known endpoint', async () => {
-    const res = await SELF.fetch('http://gateway/v1/chat/completions', { headers: authHeaders() })
+    const res = await gatewayFetch('http://gateway/v1/chat/completions', { headers: authHeaders() })
     await expectError(res, 405, 'METHOD_NOT_ALLOWED')
     expect(res.headers.get('allow')).toBe('POST')
   })
@@ -50,12 +49,14 @@ describe('routes', () => {
 
 describe('request ids', () => {
   it('should keep a plain client request id', async () => {
-    const res = await SELF.fetch('http://gateway/healthz', { headers: { 'x-request-id': 'abc-123' } })
+    const res = await gatewayFetch('http://gateway/healthz', {
+      headers: { 'x-request-id': 'abc-123' },
+    })
     expect(res.headers.get('x-request-id')).toBe('abc-123')
   })
 
   it('should replace a request id with unsafe characters', async () => {
-    const res = await SELF.fetch('http://gateway/healthz', {
+    const res = await gatewayFetch('http://gateway/healthz', {
       headers: { 'x-request-id': 'a b<script>' },
     })
     expect(res.headers.get('x-request-id')).toMatch(/^[0-9a-f-]{36}$/)
@@ -64,7 +65,7 @@ describe('request ids', () => {
 
 describe('authentication', () => {
   it('should refuse a request without a key', async () => {
-    const res = await SELF.fetch('http://gateway/v1/models')
+    const res = await gatewayFetch('http://gateway/v1/models')
     const body = await expectError(res, 401, 'INVALID_API_KEY')
     expect(body.error.type).toBe('authentication_error')
     expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/)
@@ -72,7 +73,7 @@ describe('authentication', () => {
 
   it('should refuse a wrong key without reaching a provider', async () => {
     const tag = uniqueTag()
-    const res = await SELF.fetch('http://gateway/v1/chat/completions', {
+    const res = await gatewayFetch('http://gateway/v1/chat/completions', {
       method: 'POST',
       headers: { authorization: 'Bearer flo_sk_test_wrong', 'x-fake-tag': tag },
       body: JSON.stringify(chat('openai/gpt-4o-mini')),
@@ -82,7 +83,9 @@ describe('authentication', () => {
   })
 
   it('should refuse a non-Bearer scheme', async () => {
-    const res = await SELF.fetch('http://gateway/v1/models', { headers: { authorization: 'Basic Zm9vOmJhcg==' } })
+    const res = await gatewayFetch('http://gateway/v1/models', {
+      headers: { authorization: 'Basic Zm9vOmJhcg==' },
+    })
     await expectError(res, 401, 'INVALID_API_KEY')
   })
 })
@@ -91,7 +94,7 @@ describe('request bodies', () => {
   it('should answer 413 JSON for a body over 10 MiB (declared length)', async () => {
     const tag = uniqueTag()
     const big = 'x'.repeat(10 * 1024 * 1024 + 1)
-    const res = await SELF.fetch('http://gateway/v1/chat/completions', {
+    const res = await gatewayFetch('http://gateway/v1/chat/completions', {
       method: 'POST',
       headers: authHeaders({ 'x-fake-tag': tag }),
       body: big,
@@ -110,7 +113,7 @@ describe('request bodies', () => {
         else controller.close()
       },
     })
-    const res = await SELF.fetch('http://gateway/v1/chat/completions', {
+    const res = await gatewayFetch('http://gateway/v1/chat/completions', {
       method: 'POST',
       headers: authHeaders(),
       body: stream,
@@ -125,7 +128,7 @@ describe('request bodies', () => {
   })
 
   it('should answer 400 INVALID_JSON for malformed JSON', async () => {
-    const res = await SELF.fetch('http://gateway/v1/chat/completions', {
+    const res = await gatewayFetch('http://gateway/v1/chat/completions', {
       method: 'POST',
       headers: authHeaders(),
       body: '{"model": "gpt-4o", ',
@@ -134,7 +137,7 @@ describe('request bodies', () => {
   })
 
   it('should answer 415 for a non-JSON content type', async () => {
-    const res = await SELF.fetch('http://gateway/v1/chat/completions', {
+    const res = await gatewayFetch('http://gateway/v1/chat/completions', {
       method: 'POST',
       headers: { ...authHeaders(), 'content-type': 'text/plain' },
       body: '{}',
