@@ -79,8 +79,9 @@ export const errorMessage = (body: unknown): { message?: string; param?: string 
 }
 
 const readCapped = async (res: Response): Promise<string> => {
-  if (res.body === null) return ''
-  const reader = res.body.getReader()
+  const body = res.body as ReadableStream<Uint8Array> | null
+  if (body === null) return ''
+  const reader = body.getReader()
   const decoder = new TextDecoder()
   let text = ''
   for (;;) {

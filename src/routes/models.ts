@@ -33,7 +33,7 @@ const fetchProviderModels = async (provider: ProviderConfig): Promise<ModelEntry
     throw new Error(`HTTP ${res.status}`)
   }
   // OpenAI's `{ object: 'list', data: [...] }`; Together answers the bare array.
-  const body = (await res.json()) as unknown
+  const body = await res.json<unknown>()
   const items = Array.isArray(body) ? body : (body as { data?: unknown } | null)?.data
   if (!Array.isArray(items)) throw new Error('no model list')
   return items.flatMap((item: unknown) => {

@@ -13,6 +13,15 @@ import { relayChatStream } from './stream'
 const sseError = (error: GatewayError, requestId: string): string =>
   `event: error\ndata: ${JSON.stringify(error.toBody(requestId))}\n\n`
 
+/** The response body as bytes (the runtime types it loosely); an empty stream when absent. */
+const bytesOf = (res: Response): ReadableStream<Uint8Array> =>
+  (res.body as ReadableStream<Uint8Array> | null) ??
+  new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.close()
+    },
+  })
+
 export const openAICompatible: ProviderAdapter = {
   endpoint(kind, provider) {
     const path = kind === 'chat' ? provider.spec.paths.chat : provider.spec.paths.embeddings
@@ -31,8 +40,10 @@ export const openAICompatible: ProviderAdapter = {
   },
 
   async respond(upstream, request, provider, context) {
-    const body = upstream.body ?? new ReadableStream<Uint8Array>({ start: (c) => c.close() })
-    const onUsage = (usage: Usage | undefined): void => context.onEnd({ usage, end: 'done' })
+    const body = bytesOf(upstream)
+    const onUsage = (usage: Usage | undefined): void => {
+      context.onEnd({ usage, end: 'done' })
+    }
     if (!request.stream && request.kind === 'chat' && provider.spec.quirks.normalizeChatResponse) {
       return {
         body: await normalizedChatResponse(upstream, onUsage),

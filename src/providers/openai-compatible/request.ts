@@ -45,7 +45,7 @@ export const prepareBody = (
     for (const [from, to] of Object.entries(quirks.rename)) {
       if (!(from in out)) continue
       if (!(to in out)) out[to] = out[from]
-      delete out[from]
+      Reflect.deleteProperty(out, from)
     }
   }
 
@@ -54,7 +54,7 @@ export const prepareBody = (
   if (accepted) {
     for (const key of Object.keys(out)) {
       if (!accepted.has(key)) {
-        delete out[key]
+        Reflect.deleteProperty(out, key)
         dropped.push(key)
       }
     }
@@ -120,7 +120,7 @@ export const alnum9 = (id: string): string => {
   let n = (BigInt(h1) << 32n) | BigInt(h2)
   let out = ''
   for (let i = 0; i < 9; i++) {
-    out += ALNUM[Number(n % 62n)]
+    out += ALNUM.charAt(Number(n % 62n))
     n /= 62n
   }
   return out

@@ -24,7 +24,9 @@ export const send = async (
   { timeoutMs, provider }: SendOptions,
 ): Promise<Response> => {
   const controller = new AbortController()
-  const timer = setTimeout(() => controller.abort(), timeoutMs)
+  const timer = setTimeout(() => {
+    controller.abort()
+  }, timeoutMs)
   try {
     return await fetch(url, { ...init, redirect: 'manual', signal: controller.signal })
   } catch (err) {
