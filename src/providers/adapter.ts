@@ -42,7 +42,7 @@ export interface ProviderAdapter {
     request: ParsedRequest,
     provider: ProviderConfig,
     context: RespondContext,
-  ): Promise<{ body: ReadableStream<Uint8Array>; contentType: string }>
+  ): Promise<{ body: ReadableStream<Uint8Array> | ArrayBuffer; contentType: string }>
 }
 
 const ADAPTERS: Readonly<Record<ProviderFamily, ProviderAdapter | undefined>> = {

@@ -2,12 +2,14 @@
  * @module The adapter for the OpenAI-compatible family: OpenAI, Groq, Mistral, DeepSeek, Together
  * and operator-configured endpoints. Requests pass through with only the provider's quirks applied.
  */
+import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
+import type { EndpointKind } from '../../stages/parse-request'
 import type { ProviderAdapter } from '../adapter'
 import { providerErrorFrom } from '../upstream-error'
 import { prepareBody } from './request'
 import type { Usage } from '../usage'
-import { normalizedChatResponse, relayJsonResponse } from './response'
+import { bufferedJsonResponse, normalizedChatResponse, relayJsonResponse } from './response'
 import { relayChatStream } from './stream'
 
 const sseError = (error: GatewayError, requestId: string): string =>
@@ -22,8 +24,13 @@ const bytesOf = (res: Response): ReadableStream<Uint8Array> =>
     },
   })
 
+/** Endpoint URLs per provider: they depend only on the configured base URL and the endpoint. */
+const endpoints = new WeakMap<ProviderConfig, Partial<Record<EndpointKind, URL>>>()
+
 export const openAICompatible: ProviderAdapter = {
   endpoint(kind, provider) {
+    const memo = endpoints.get(provider)?.[kind]
+    if (memo !== undefined) return memo
     const path = kind === 'chat' ? provider.spec.paths.chat : provider.spec.paths.embeddings
     if (path === null) {
       throw new GatewayError(
@@ -32,7 +39,9 @@ export const openAICompatible: ProviderAdapter = {
         { param: 'model' },
       )
     }
-    return new URL(provider.baseUrl + path)
+    const url = new URL(provider.baseUrl + path)
+    endpoints.set(provider, { ...endpoints.get(provider), [kind]: url })
+    return url
   },
 
   prepare(request, provider, model) {
@@ -40,7 +49,6 @@ export const openAICompatible: ProviderAdapter = {
   },
 
   async respond(upstream, request, provider, context) {
-    const body = bytesOf(upstream)
     const onUsage = (usage: Usage | undefined): void => {
       context.onEnd({ usage, end: 'done' })
     }
@@ -51,12 +59,19 @@ export const openAICompatible: ProviderAdapter = {
       }
     }
     if (!request.stream) {
+      const buffered = await bufferedJsonResponse(upstream, onUsage)
+      if (buffered !== undefined) {
+        return {
+          body: buffered,
+          contentType: upstream.headers.get('content-type') ?? 'application/json',
+        }
+      }
       return {
-        body: relayJsonResponse(body, onUsage),
+        body: relayJsonResponse(bytesOf(upstream), onUsage),
         contentType: upstream.headers.get('content-type') ?? 'application/json',
       }
     }
-    const relayed = relayChatStream(body, {
+    const relayed = relayChatStream(bytesOf(upstream), {
       plan: { showUsage: request.includeUsage },
       providerErrorEvent: (providerError) =>
         sseError(

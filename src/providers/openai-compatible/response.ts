@@ -9,6 +9,23 @@ import { readUsage, type Usage } from '../usage'
 
 const KEEP_WHOLE_BYTES = 64 * 1024
 const TAIL_BYTES = 16 * 1024
+/** Bodies up to this declared size are read in one piece: the cheapest path for chat answers. */
+export const BUFFER_MAX_BYTES = 1024 * 1024
+
+/**
+ * Reads a body whose `content-length` is at most `BUFFER_MAX_BYTES` in one native read, reports
+ * its usage, and answers the same bytes; `undefined` when the body is larger or of unknown size.
+ */
+export const bufferedJsonResponse = async (
+  upstream: Response,
+  onEnd: (usage: Usage | undefined) => void,
+): Promise<ArrayBuffer | undefined> => {
+  const declared = Number(upstream.headers.get('content-length') ?? Number.NaN)
+  if (!(declared <= BUFFER_MAX_BYTES)) return undefined
+  const bytes = await upstream.arrayBuffer()
+  onEnd(usageFrom(new TextDecoder().decode(bytes), true))
+  return bytes
+}
 
 export const relayJsonResponse = (
   upstream: ReadableStream<Uint8Array>,
