@@ -1,59 +1,323 @@
-import { describe, expect, it } from 'vitest'
-import { parseConfig } from './env'
-import { step, initialState } from './providers/openai-compatible/stream'
-import { SseSplitter } from './providers/sse'
-import { alnum9 } from './providers/openai-compatible/request'
-import { resolveModel } from './providers/catalog'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { loadConfig, parseConfig, type Bindings } from './env'
+import { GatewayError } from './errors'
 
-describe('probe', () => {
-  it('should probe', () => {
-    const k = 'x'.repeat(20)
-    for (const v of [
-      'not a url',
-      'ftp://x.y',
-      'https://u:pw@x.y',
-      'https://x.y/?q=1',
-      'https://x.y/#f',
-      'http://[::1',
-      '',
-    ]) {
+const DEV_KEY = 'flo_sk_dev_0123456789abcdef'
+const minimal: Bindings = { FLOOPY_DEV_API_KEY: DEV_KEY }
+
+/** The error `parseConfig` throws for `bindings`; fails the test when it throws anything else. */
+const configError = (bindings: Bindings): GatewayError => {
+  let thrown: unknown
+  try {
+    parseConfig(bindings)
+  } catch (err) {
+    thrown = err
+  }
+  expect(thrown).toBeInstanceOf(GatewayError)
+  if (!(thrown instanceof GatewayError)) throw new Error('parseConfig did not throw a GatewayError')
+  expect(thrown.code).toBe('CONFIG_INVALID')
+  expect(thrown.status).toBe(500)
+  return thrown
+}
+
+describe('parseConfig', () => {
+  it('should accept the minimal configuration with defaults', () => {
+    const config = parseConfig(minimal)
+    expect(config.devApiKey).toBe(DEV_KEY)
+    expect(config.providers.size).toBe(0)
+    expect(config.upstreamTimeoutMs).toBe(120_000)
+    expect(config.maxBodyBytes).toBe(10 * 1024 * 1024)
+    expect(config.accessLog).toBe(false)
+  })
+
+  it('should trim the dev API key', () => {
+    expect(parseConfig({ FLOOPY_DEV_API_KEY: `  ${DEV_KEY}\n` }).devApiKey).toBe(DEV_KEY)
+  })
+
+  it('should read the numeric and boolean settings', () => {
+    const config = parseConfig({
+      ...minimal,
+      FLOOPY_UPSTREAM_TIMEOUT_MS: '5000',
+      FLOOPY_MAX_BODY_BYTES: '1048576',
+      FLOOPY_ACCESS_LOG: 'true',
+    })
+    expect(config.upstreamTimeoutMs).toBe(5000)
+    expect(config.maxBodyBytes).toBe(1_048_576)
+    expect(config.accessLog).toBe(true)
+  })
+
+  describe('built-in providers', () => {
+    it.each([
+      ['openai', 'OPENAI', 'https://api.openai.com/v1', 'https://api.openai.com'],
+      ['anthropic', 'ANTHROPIC', 'https://api.anthropic.com', 'https://api.anthropic.com'],
+      [
+        'gemini',
+        'GEMINI',
+        'https://generativelanguage.googleapis.com',
+        'https://generativelanguage.googleapis.com',
+      ],
+      ['groq', 'GROQ', 'https://api.groq.com', 'https://api.groq.com'],
+      ['mistral', 'MISTRAL', 'https://api.mistral.ai', 'https://api.mistral.ai'],
+      ['deepseek', 'DEEPSEEK', 'https://api.deepseek.com', 'https://api.deepseek.com'],
+      ['together', 'TOGETHER', 'https://api.together.xyz/v1', 'https://api.together.xyz'],
+    ] as const)(
+      'should configure %s from its API key alone, at its default URL',
+      (id, prefix, baseUrl, origin) => {
+        const config = parseConfig({ ...minimal, [`${prefix}_API_KEY`]: 'secret-key-value' })
+        expect([...config.providers.keys()]).toEqual([id])
+        const provider = config.providers.get(id)
+        expect(provider?.spec.id).toBe(id)
+        expect(provider?.baseUrl).toBe(baseUrl)
+        expect(provider?.origin).toBe(origin)
+        expect(provider?.apiKey).toBe('secret-key-value')
+        expect(provider?.operatorConfigured).toBe(false)
+        expect(provider?.models).toEqual([])
+      },
+    )
+
+    it.each([
+      ['openai', 'OPENAI'],
+      ['anthropic', 'ANTHROPIC'],
+      ['gemini', 'GEMINI'],
+      ['groq', 'GROQ'],
+      ['mistral', 'MISTRAL'],
+      ['deepseek', 'DEEPSEEK'],
+      ['together', 'TOGETHER'],
+    ] as const)('should configure %s from its base URL alone', (id, prefix) => {
+      const config = parseConfig({
+        ...minimal,
+        [`${prefix}_BASE_URL`]: 'http://10.0.0.5:8080/proxy',
+      })
+      expect([...config.providers.keys()]).toEqual([id])
+      const provider = config.providers.get(id)
+      expect(provider?.baseUrl).toBe('http://10.0.0.5:8080/proxy')
+      expect(provider?.origin).toBe('http://10.0.0.5:8080')
+      expect(provider?.apiKey).toBeUndefined()
+      expect(provider?.operatorConfigured).toBe(true)
+    })
+
+    it('should trim trailing slashes from a base URL', () => {
+      const config = parseConfig({
+        ...minimal,
+        OPENAI_BASE_URL: 'https://gateway.example.com/openai/v1///',
+        GROQ_BASE_URL: 'https://groq.example.com/',
+      })
+      expect(config.providers.get('openai')?.baseUrl).toBe('https://gateway.example.com/openai/v1')
+      expect(config.providers.get('groq')?.baseUrl).toBe('https://groq.example.com')
+    })
+
+    it('should configure only the providers that have a key or a base URL', () => {
+      const config = parseConfig({
+        ...minimal,
+        OPENAI_API_KEY: 'sk-openai-key-0000',
+        MISTRAL_BASE_URL: 'https://mistral.example.com',
+      })
+      expect([...config.providers.keys()].sort()).toEqual(['mistral', 'openai'])
+    })
+
+    it('should trim an API key', () => {
+      const config = parseConfig({ ...minimal, OPENAI_API_KEY: ' sk-openai-key-0000\n' })
+      expect(config.providers.get('openai')?.apiKey).toBe('sk-openai-key-0000')
+    })
+  })
+
+  describe('invalid values', () => {
+    it.each([
+      ['not a url', 'not a url'],
+      ['an empty string', ''],
+      ['an unterminated IPv6 host', 'http://[::1'],
+      ['another scheme', 'ftp://files.example.com/v1'],
+      ['credentials', 'https://admin:hunter2secret@api.example.com/v1'],
+      ['a query string', 'https://api.example.com/v1?api_key=qs-secret-123'],
+      ['a fragment', 'https://api.example.com/v1#frag-secret-123'],
+    ])(
+      'should reject a base URL with %s, naming the variable but not the value',
+      (_what, value) => {
+        const error = configError({ ...minimal, OPENAI_BASE_URL: value })
+        expect(error.message).toContain('OPENAI_BASE_URL')
+        if (value.length > 0) expect(error.message).not.toContain(value)
+        expect(error.message).not.toContain('secret')
+      },
+    )
+
+    it('should reject an empty API key, naming the variable', () => {
+      const error = configError({ ...minimal, GROQ_API_KEY: '   ' })
+      expect(error.message).toContain('GROQ_API_KEY')
+    })
+
+    it('should name FLOOPY_DEV_API_KEY when it is missing', () => {
+      const error = configError({})
+      expect(error.message).toContain('FLOOPY_DEV_API_KEY')
+    })
+
+    it('should reject a short dev key without echoing it', () => {
+      const error = configError({ FLOOPY_DEV_API_KEY: 'shortkey99' })
+      expect(error.message).toContain('FLOOPY_DEV_API_KEY')
+      expect(error.message).not.toContain('shortkey99')
+    })
+
+    it.each([
+      ['FLOOPY_UPSTREAM_TIMEOUT_MS', 'soon'],
+      ['FLOOPY_UPSTREAM_TIMEOUT_MS', '0'],
+      ['FLOOPY_UPSTREAM_TIMEOUT_MS', '1.5'],
+      ['FLOOPY_MAX_BODY_BYTES', '-1'],
+      ['FLOOPY_ACCESS_LOG', 'yes'],
+    ] as const)('should reject %s=%s, naming the variable', (name, value) => {
+      const error = configError({ ...minimal, [name]: value })
+      expect(error.message).toContain(name)
+    })
+
+    it('should name every invalid variable at once', () => {
+      const error = configError({
+        ...minimal,
+        OPENAI_BASE_URL: 'ftp://x.example.com',
+        FLOOPY_ACCESS_LOG: 'on',
+      })
+      expect(error.message).toContain('OPENAI_BASE_URL')
+      expect(error.message).toContain('FLOOPY_ACCESS_LOG')
+    })
+  })
+
+  describe('FLOOPY_CUSTOM_PROVIDERS', () => {
+    const custom = (value: unknown): Bindings => ({
+      ...minimal,
+      FLOOPY_CUSTOM_PROVIDERS: JSON.stringify(value),
+    })
+
+    it('should add operator endpoints with their models and key', () => {
+      const config = parseConfig(
+        custom([
+          {
+            id: 'local',
+            baseUrl: 'http://127.0.0.1:11434/v1/',
+            apiKey: 'local-key-123',
+            models: ['llama3.2', 'qwen2.5:7b'],
+          },
+          { id: 'vllm-2', baseUrl: 'https://vllm.internal/v1', streamOptions: false },
+        ]),
+      )
+      const local = config.providers.get('local')
+      expect(local?.baseUrl).toBe('http://127.0.0.1:11434/v1')
+      expect(local?.origin).toBe('http://127.0.0.1:11434')
+      expect(local?.apiKey).toBe('local-key-123')
+      expect(local?.operatorConfigured).toBe(true)
+      expect(local?.models).toEqual(['llama3.2', 'qwen2.5:7b'])
+      expect(local?.spec.id).toBe('local')
+      expect(local?.spec.family).toBe('openai-compatible')
+      expect(local?.spec.quirks.streamUsage).toBe('stream-options')
+
+      const vllm = config.providers.get('vllm-2')
+      expect(vllm?.apiKey).toBeUndefined()
+      expect(vllm?.models).toEqual([])
+      expect(vllm?.spec.quirks.streamUsage).toBe('final-chunk')
+    })
+
+    it('should accept an empty list', () => {
+      expect(parseConfig(custom([])).providers.size).toBe(0)
+    })
+
+    it('should name the variable when the value is not valid JSON', () => {
+      const error = configError({ ...minimal, FLOOPY_CUSTOM_PROVIDERS: '[{"id": "local",' })
+      expect(error.message).toContain('FLOOPY_CUSTOM_PROVIDERS')
+      expect(error.message).toContain('must be valid JSON')
+    })
+
+    it('should name the variable when the value is not an array', () => {
+      const error = configError(custom({ id: 'local', baseUrl: 'http://127.0.0.1:8000' }))
+      expect(error.message).toContain('FLOOPY_CUSTOM_PROVIDERS')
+    })
+
+    it.each(['Local', 'my_endpoint', '-local', '', 'a'.repeat(33), 'dot.ted'])(
+      'should reject the id %j, naming the field',
+      (id) => {
+        const error = configError(custom([{ id, baseUrl: 'http://127.0.0.1:8000' }]))
+        expect(error.message).toContain('FLOOPY_CUSTOM_PROVIDERS.0.id')
+      },
+    )
+
+    it.each(['openai', 'groq', 'mistral', 'anthropic'])(
+      'should reject reusing the built-in id %s',
+      (id) => {
+        const error = configError(custom([{ id, baseUrl: 'http://127.0.0.1:8000' }]))
+        expect(error.message).toContain('FLOOPY_CUSTOM_PROVIDERS.0.id')
+        expect(error.message).toContain('built-in')
+      },
+    )
+
+    it('should reject a missing base URL, naming the field', () => {
+      const error = configError(custom([{ id: 'local' }]))
+      expect(error.message).toContain('FLOOPY_CUSTOM_PROVIDERS.0.baseUrl')
+    })
+
+    it('should reject an invalid base URL without echoing it', () => {
+      const error = configError(
+        custom([{ id: 'local', baseUrl: 'http://user:pw-secret-42@127.0.0.1:8000' }]),
+      )
+      expect(error.message).toContain('FLOOPY_CUSTOM_PROVIDERS.0.baseUrl')
+      expect(error.message).not.toContain('pw-secret-42')
+    })
+
+    it.each(['localhost:8000', 'not a url'])(
+      'should reject the base URL %j, naming the field',
+      (baseUrl) => {
+        const error = configError(custom([{ id: 'local', baseUrl }]))
+        expect(error.message).toContain('FLOOPY_CUSTOM_PROVIDERS.0.baseUrl')
+      },
+    )
+
+    it('should reject unknown keys in an entry', () => {
+      const error = configError(
+        custom([{ id: 'local', baseUrl: 'http://127.0.0.1:8000', api_key: 'typo-secret-7' }]),
+      )
+      expect(error.message).toContain('FLOOPY_CUSTOM_PROVIDERS.0')
+      expect(error.message).not.toContain('typo-secret-7')
+    })
+  })
+})
+
+describe('loadConfig', () => {
+  afterEach(() => {
+    vi.restoreAllMocks()
+  })
+
+  it('should parse a bindings object once and return the same config', () => {
+    const bindings: Bindings = { ...minimal, OPENAI_API_KEY: 'sk-openai-key-0000' }
+    const first = loadConfig(bindings)
+    expect(first.providers.get('openai')?.apiKey).toBe('sk-openai-key-0000')
+    expect(loadConfig(bindings)).toBe(first)
+  })
+
+  it('should parse each bindings object separately', () => {
+    const a = loadConfig({ ...minimal })
+    const b = loadConfig({ ...minimal, FLOOPY_ACCESS_LOG: 'true' })
+    expect(b).not.toBe(a)
+    expect(a.accessLog).toBe(false)
+    expect(b.accessLog).toBe(true)
+  })
+
+  it('should throw the same configuration error every time and log it once', () => {
+    const log = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+    const bindings: Bindings = { ...minimal, FLOOPY_ACCESS_LOG: 'maybe' }
+    const errors: unknown[] = []
+    for (let i = 0; i < 3; i++) {
       try {
-        parseConfig({ FLOOPY_DEV_API_KEY: k, OPENAI_BASE_URL: v })
-        console.log(v, 'OK')
-      } catch (e) {
-        console.log(JSON.stringify(v), String(e), (e as Error).constructor.name)
+        loadConfig(bindings)
+      } catch (err) {
+        errors.push(err)
       }
     }
-    try {
-      parseConfig({
-        FLOOPY_DEV_API_KEY: k,
-        FLOOPY_CUSTOM_PROVIDERS: '[{"id":"a","baseUrl":"nope"}]',
-      })
-    } catch (e) {
-      console.log(String(e))
-    }
-    const s = new SseSplitter()
-    console.log(JSON.stringify(s.push('data: a\r\r')), JSON.stringify(s.rest()))
-    try {
-      console.log(
-        step(
-          initialState({ showUsage: false }),
-          { raw: 'data: 42', event: undefined, data: '42' },
-          () => 'E',
-        ),
-      )
-    } catch (e) {
-      console.log('step threw', String(e))
-    }
-    console.log(JSON.stringify(resolveModel('text-embedding-004', new Set(['openai']), new Map())))
-    const seen = new Map<string, string>()
-    let coll = 0
-    for (let i = 0; i < 10000; i++) {
-      const id = `call_${i}`
-      const a = alnum9(id)
-      if (seen.has(a)) coll++
-      seen.set(a, id)
-    }
-    console.log('collisions seq', coll)
+    expect(errors).toHaveLength(3)
+    expect(errors[0]).toBeInstanceOf(GatewayError)
+    expect(errors[1]).toBe(errors[0])
+    expect(errors[2]).toBe(errors[0])
+    expect(log).toHaveBeenCalledTimes(1)
+    expect(String(log.mock.calls[0]?.[0])).toContain('FLOOPY_ACCESS_LOG')
+  })
+
+  it('should turn an unparsable base URL into a configuration error', () => {
+    vi.spyOn(console, 'error').mockImplementation(() => undefined)
+    const bindings: Bindings = { ...minimal, TOGETHER_BASE_URL: 'api.together.xyz/v1' }
+    expect(() => loadConfig(bindings)).toThrow(GatewayError)
+    expect(() => loadConfig(bindings)).toThrow(/TOGETHER_BASE_URL/)
   })
 })

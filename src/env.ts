@@ -69,8 +69,12 @@ export type GatewayConfig = {
 }
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).refine((value) => {
-  const url = new URL(value)
-  return url.username === '' && url.password === '' && url.search === '' && url.hash === ''
+  // zod runs refinements even after the format check failed, so the URL may not parse here.
+  const url = URL.canParse(value) ? new URL(value) : undefined
+  return (
+    url === undefined ||
+    (url.username === '' && url.password === '' && url.search === '' && url.hash === '')
+  )
 }, 'must not carry credentials, a query or a fragment')
 
 const optionalSecret = z.string().trim().min(1, 'must not be empty').optional()

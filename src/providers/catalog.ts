@@ -9,12 +9,13 @@
 
 /** Bare-name patterns, first match wins. Prefixes follow each provider's published model ids. */
 const FAMILY_PATTERNS: readonly (readonly [RegExp, string])[] = [
+  // Google's embedding names first: `text-embedding-004` would otherwise match OpenAI's prefix.
+  [/^(?:gemini-|gemma-|text-embedding-004$|embedding-001$)/, 'gemini'],
   [
     /^(?:gpt-|chatgpt-|o\d(?:-|$)|text-embedding-|omni-moderation|davinci-|babbage-|codex-)/,
     'openai',
   ],
   [/^claude-/, 'anthropic'],
-  [/^(?:gemini-|gemma-|text-embedding-004$|embedding-001$)/, 'gemini'],
   [
     /^(?:mistral-|open-mistral-|open-mixtral-|mixtral-|codestral-|pixtral-|ministral-|magistral-|devstral-|voxtral-)/,
     'mistral',

@@ -36,6 +36,10 @@ const randomSlices = (text: string, seed: number, maxLength: number): string[] =
   return slices
 }
 
+/** One chunk per UTF-16 code unit. */
+const units = (text: string): string[] =>
+  Array.from({ length: text.length }, (_, i) => text.charAt(i))
+
 const feed = (chunks: readonly string[]): { events: SseEvent[]; rest: string } => {
   const splitter = new SseSplitter()
   const events = chunks.flatMap((chunk) => splitter.push(chunk))
@@ -63,7 +67,7 @@ describe('SseSplitter', () => {
     })
 
     it('should split the stream fed one character at a time', () => {
-      expect(feed([...text])).toEqual({ events: expected, rest: '' })
+      expect(feed(units(text))).toEqual({ events: expected, rest: '' })
     })
 
     it.each([1, 2, 3, 4, 5])('should split the stream fed in random slices (seed %i)', (seed) => {
@@ -71,7 +75,7 @@ describe('SseSplitter', () => {
     })
 
     it('should split the stream with CRLF line endings fed one character at a time', () => {
-      expect(feed([...text.replaceAll('\n', '\r\n')])).toEqual({ events: expected, rest: '' })
+      expect(feed(units(text.replaceAll('\n', '\r\n')))).toEqual({ events: expected, rest: '' })
     })
 
     it('should split the stream with CRLF line endings fed in random slices', () => {
@@ -137,6 +141,12 @@ describe('SseSplitter', () => {
         { raw: 'data:{"a":2}', event: undefined, data: '{"a":2}' },
         // Only the first space is part of the syntax.
         { raw: 'data:  x', event: undefined, data: ' x' },
+      ])
+    })
+
+    it('should strip only the first space of each field value in a multi-line event', () => {
+      expect(feed(['event:  x\ndata:  a\ndata:b \n\n']).events).toEqual([
+        { raw: 'event:  x\ndata:  a\ndata:b ', event: ' x', data: ' a\nb ' },
       ])
     })
 

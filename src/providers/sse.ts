@@ -16,20 +16,16 @@ export type SseEvent = {
 
 export class SseSplitter {
   #buffer = ''
+  /** The previous chunk ended in CR: a LF opening this one is the rest of that CRLF. */
+  #pendingLf = false
 
   /** Feeds decoded text; returns the events completed by it. */
   push(text: string): SseEvent[] {
-    let buffer = this.#buffer + text
-    let carry = ''
-    if (buffer.includes('\r')) {
-      // A trailing CR may be the first half of a CRLF split across chunks: keep it for later.
-      if (buffer.endsWith('\r')) {
-        carry = '\r'
-        buffer = buffer.slice(0, -1)
-      }
-      buffer = buffer.replace(/\r\n?/g, '\n')
-    }
-    return this.#drain(buffer, carry)
+    let input = text
+    if (this.#pendingLf && input.startsWith('\n')) input = input.slice(1)
+    this.#pendingLf = input.endsWith('\r')
+    if (input.includes('\r')) input = input.replace(/\r\n?/g, '\n')
+    return this.#drain(this.#buffer + input)
   }
 
   /** The text of an unterminated final event, if the stream ended inside one. */
@@ -37,7 +33,7 @@ export class SseSplitter {
     return this.#buffer
   }
 
-  #drain(buffer: string, carry: string): SseEvent[] {
+  #drain(buffer: string): SseEvent[] {
     const events: SseEvent[] = []
     let start = 0
     for (;;) {
@@ -47,7 +43,7 @@ export class SseSplitter {
       start = end + 2
       if (raw.length > 0) events.push(parseEvent(raw))
     }
-    this.#buffer = buffer.slice(start) + carry
+    this.#buffer = buffer.slice(start)
     return events
   }
 }

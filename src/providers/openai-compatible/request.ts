@@ -41,10 +41,15 @@ export const prepareBody = (
     }
   }
 
+  /** Provider field name → the name the client sent it under, for reporting drops. */
+  const sentAs = new Map<string, string>()
   if (quirks.rename) {
     for (const [from, to] of Object.entries(quirks.rename)) {
       if (!(from in out)) continue
-      if (!(to in out)) out[to] = out[from]
+      if (!(to in out)) {
+        out[to] = out[from]
+        sentAs.set(to, from)
+      }
       Reflect.deleteProperty(out, from)
     }
   }
@@ -55,7 +60,7 @@ export const prepareBody = (
     for (const key of Object.keys(out)) {
       if (!accepted.has(key)) {
         Reflect.deleteProperty(out, key)
-        dropped.push(key)
+        dropped.push(sentAs.get(key) ?? key)
       }
     }
   }

@@ -74,16 +74,28 @@ export const usageFrom = (text: string, whole: boolean): Usage | undefined => {
       return undefined
     }
   }
-  const key = text.lastIndexOf('"usage"')
-  if (key === -1) return undefined
-  const open = text.indexOf('{', key)
-  const close = open === -1 ? -1 : matchingBrace(text, open)
-  if (close === -1) return undefined
-  try {
-    return readUsage(JSON.parse(text.slice(open, close + 1)))
-  } catch {
-    return undefined
+  // Scan `"usage"` keys from the end: a nested one (Groq's `x_groq.usage`) may follow the
+  // top-level one, so take the last that reads as a token count.
+  let key = text.lastIndexOf('"usage"')
+  while (key !== -1) {
+    const open = text.indexOf('{', key)
+    const close = open === -1 ? -1 : matchingBrace(text, open)
+    if (close !== -1) {
+      try {
+        const candidate = JSON.parse(text.slice(open, close + 1)) as Record<string, unknown>
+        if (
+          typeof candidate.prompt_tokens === 'number' ||
+          typeof candidate.total_tokens === 'number'
+        ) {
+          return readUsage(candidate)
+        }
+      } catch {
+        // not a complete object at this position; try an earlier key
+      }
+    }
+    key = key === 0 ? -1 : text.lastIndexOf('"usage"', key - 1)
   }
+  return undefined
 }
 
 const matchingBrace = (text: string, open: number): number => {

@@ -68,12 +68,17 @@ export const step = (
     data.includes('"error"')
   if (!needsLook) return `${event.raw}\n\n`
 
-  let chunk: Chunk
+  let parsed: unknown
   try {
-    chunk = JSON.parse(data) as Chunk
+    parsed = JSON.parse(data)
   } catch {
     return `${event.raw}\n\n`
   }
+  // Not a chunk object (a provider oddity): relay it untouched rather than guess.
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
+    return `${event.raw}\n\n`
+  }
+  const chunk = parsed as Chunk
   if (event.event === 'error' || ('error' in chunk && chunk.choices === undefined)) {
     state.end = 'provider_error'
     return errorEvent(chunk.error ?? chunk)
