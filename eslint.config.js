@@ -3,7 +3,16 @@ import eslint from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
 export default tseslint.config(
-  { ignores: ['node_modules', 'dist', '.wrangler', '.bench', 'worker-configuration.d.ts', 'test/fixtures'] },
+  {
+    ignores: [
+      'node_modules',
+      'dist',
+      '.wrangler',
+      '.bench',
+      'worker-configuration.d.ts',
+      'test/fixtures',
+    ],
+  },
   eslint.configs.recommended,
   ...tseslint.configs.strictTypeChecked,
   {

@@ -10,8 +10,8 @@ import { workerTestBindings, TEST_DEV_API_KEY } from '../support/bindings.ts'
 import { startFakeProviders, type FakeProviders } from '../support/fake-providers.ts'
 import { validateOpenAI } from '../support/openapi.ts'
 
-let fake: FakeProviders
-let gateway: WorkerdGateway
+let fake: FakeProviders | undefined
+let gateway: WorkerdGateway | undefined
 let client: OpenAI
 
 beforeAll(async () => {
@@ -26,9 +26,10 @@ afterAll(async () => {
 })
 
 const valid = (schema: string, value: unknown): void => {
-  expect(validateOpenAI(schema, value), `${schema}: ${JSON.stringify(value).slice(0, 400)}`).toEqual(
-    [],
-  )
+  expect(
+    validateOpenAI(schema, value),
+    `${schema}: ${JSON.stringify(value).slice(0, 400)}`,
+  ).toEqual([])
 }
 
 const weatherTool: OpenAI.Chat.Completions.ChatCompletionTool = {
@@ -69,7 +70,9 @@ describe.each(MODELS)('the openai SDK through the gateway to %s', (model) => {
     expect(data.choices[0]?.finish_reason).toBe('stop')
     expect(data.usage?.total_tokens).toBeGreaterThan(0)
     expect(response.headers.get('x-request-id')).toBeTruthy()
-    expect(response.headers.get('floopy-provider')).toBe(model.includes('/') ? model.split('/')[0] : 'openai')
+    expect(response.headers.get('floopy-provider')).toBe(
+      model.includes('/') ? model.split('/')[0] : 'openai',
+    )
   })
 
   it('should stream a chat with usage when asked', async () => {
