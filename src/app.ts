@@ -50,7 +50,7 @@ export const createApp = (): Hono<GatewayEnv> => {
 
   app.notFound((c) =>
     new GatewayError('NOT_FOUND', `Unknown endpoint: ${c.req.method} ${c.req.path}`).toResponse(
-      c.var.requestId,
+      c.get('requestId'),
     ),
   )
   app.onError((err, c) => {
@@ -61,12 +61,12 @@ export const createApp = (): Hono<GatewayEnv> => {
         JSON.stringify({
           level: 'error',
           msg: 'unhandled error',
-          requestId: c.var.requestId,
+          requestId: c.get('requestId'),
           error: redactSecrets(detail),
         }),
       )
     }
-    return error.toResponse(c.var.requestId)
+    return error.toResponse(c.get('requestId'))
   })
   return app
 }

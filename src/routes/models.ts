@@ -73,7 +73,7 @@ const listAll = async (config: GatewayConfig): Promise<Listing> => {
 }
 
 export const listModels: Handler<GatewayEnv> = async (c) => {
-  const listing = await listAll(c.var.config)
+  const listing = await listAll(c.get('config'))
   if (listing.unavailable.length > 0) {
     c.header('floopy-unavailable-providers', listing.unavailable.join(', '))
   }

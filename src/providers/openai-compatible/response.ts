@@ -23,8 +23,28 @@ export const bufferedJsonResponse = async (
   const declared = Number(upstream.headers.get('content-length') ?? Number.NaN)
   if (!(declared <= BUFFER_MAX_BYTES)) return undefined
   const bytes = await upstream.arrayBuffer()
-  onEnd(usageFrom(new TextDecoder().decode(bytes), true))
+  onEnd(usageOfBytes(new Uint8Array(bytes)))
   return bytes
+}
+
+const USAGE_KEY = new TextEncoder().encode('"usage"')
+/** How far from the end of a buffered body `usage` is looked for before parsing it whole. */
+const USAGE_WINDOW = 4096
+
+/**
+ * Usage of a whole JSON body: only the tail window holding its last `"usage"` key is decoded
+ * (OpenAI-compatible providers put usage last); bodies without one there are parsed whole.
+ */
+export const usageOfBytes = (bytes: Uint8Array): Usage | undefined => {
+  const from = Math.max(0, bytes.length - USAGE_WINDOW)
+  for (let i = bytes.length - USAGE_KEY.length; i >= from; i--) {
+    if (bytes[i] === 0x22 && USAGE_KEY.every((b, j) => bytes[i + j] === b)) {
+      const usage = usageFrom(new TextDecoder().decode(bytes.subarray(from)), false)
+      if (usage !== undefined) return usage
+      break
+    }
+  }
+  return usageFrom(new TextDecoder().decode(bytes), true)
 }
 
 export const relayJsonResponse = (

@@ -12,18 +12,18 @@ export const accessLog = (
   target: Target,
   outcome: ResponseOutcome,
 ): void => {
-  if (!c.var.config.accessLog) return
+  if (!c.get('config').accessLog) return
   console.log(
     JSON.stringify({
       level: 'info',
       msg: 'request',
-      requestId: c.var.requestId,
-      orgId: c.var.tenant.orgId,
-      keyId: c.var.tenant.keyId,
-      endpoint: c.var.request.kind,
+      requestId: c.get('requestId'),
+      orgId: c.get('tenant').orgId,
+      keyId: c.get('tenant').keyId,
+      endpoint: c.get('request').kind,
       provider: target.provider.spec.id,
       model: target.model,
-      stream: c.var.request.stream,
+      stream: c.get('request').stream,
       end: outcome.end,
       usage: outcome.usage,
     }),

@@ -28,7 +28,7 @@ export const authenticate = (): MiddlewareHandler<GatewayEnv> =>
         { headers: { 'www-authenticate': 'Bearer' } },
       )
     }
-    const tenant = await c.var.stores.keys.resolve(presented)
+    const tenant = await c.get('stores').keys.resolve(presented)
     if (tenant === undefined) {
       throw new GatewayError('INVALID_API_KEY', 'Invalid API key.', {
         headers: { 'www-authenticate': 'Bearer error="invalid_token"' },

@@ -42,13 +42,13 @@ export const send = async (
 }
 
 const outboundHeaders = (c: Context<GatewayEnv>, target: Target): Headers => {
-  const headers = new Headers(c.var.forwardHeaders)
+  const headers = new Headers(c.get('forwardHeaders'))
   const { auth } = target.provider.spec
   if (target.provider.apiKey !== undefined) {
     headers.set(auth.header, `${auth.prefix}${target.provider.apiKey}`)
   }
   headers.set('content-type', 'application/json')
-  headers.set('accept', c.var.request.stream ? 'text/event-stream' : 'application/json')
+  headers.set('accept', c.get('request').stream ? 'text/event-stream' : 'application/json')
   return headers
 }
 
@@ -59,8 +59,9 @@ export type DispatchOptions = {
 
 export const dispatch = (options: DispatchOptions = {}): MiddlewareHandler<GatewayEnv> =>
   async function dispatch(c) {
-    const { request, requestId } = c.var
-    const [target] = c.var.targets
+    const request = c.get('request')
+    const requestId = c.get('requestId')
+    const [target] = c.get('targets')
     if (target === undefined) throw new GatewayError('INTERNAL_ERROR', 'No target was selected.')
     const provider = target.provider.spec.id
     const adapter = adapterFor(target.provider.spec.family, provider)
@@ -70,7 +71,7 @@ export const dispatch = (options: DispatchOptions = {}): MiddlewareHandler<Gatew
     const upstream = await send(
       target.url,
       { method: 'POST', headers: outboundHeaders(c, target), body: prepared.body },
-      { timeoutMs: c.var.config.upstreamTimeoutMs, provider },
+      { timeoutMs: c.get('config').upstreamTimeoutMs, provider },
     )
     if (upstream.status >= 300 && upstream.status < 400) {
       await upstream.body?.cancel()

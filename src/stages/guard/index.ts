@@ -34,7 +34,7 @@ export const assertDestination = (target: Target): void => {
 
 export const guard = (): MiddlewareHandler<GatewayEnv> =>
   async function guard(c, next) {
-    for (const target of c.var.targets) assertDestination(target)
+    for (const target of c.get('targets')) assertDestination(target)
     c.set('forwardHeaders', sanitizeRequestHeaders(c.req.raw.headers))
     await next()
   }

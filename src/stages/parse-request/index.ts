@@ -87,7 +87,7 @@ export const parseRequest = (kind: EndpointKind): MiddlewareHandler<GatewayEnv> 
     }
     let body: unknown
     try {
-      body = JSON.parse(c.var.rawBody)
+      body = JSON.parse(c.get('rawBody'))
     } catch {
       throw new GatewayError('INVALID_JSON', 'The request body is not valid JSON.')
     }

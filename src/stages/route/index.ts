@@ -66,7 +66,7 @@ export const resolveTarget = (config: GatewayConfig, kind: EndpointKind, model: 
 
 export const route = (): MiddlewareHandler<GatewayEnv> =>
   async function route(c, next) {
-    const { kind, model } = c.var.request
-    c.set('targets', [resolveTarget(c.var.config, kind, model)])
+    const { kind, model } = c.get('request')
+    c.set('targets', [resolveTarget(c.get('config'), kind, model)])
     await next()
   }
