@@ -7,15 +7,22 @@ import type { MiddlewareHandler } from 'hono'
 import type { GatewayEnv } from '../../env'
 import { GatewayError } from '../../errors'
 import { sanitizeRequestHeaders } from '../../security/headers'
-import { checkDestination } from '../../security/ssrf'
+import { checkDestination, type DestinationVerdict } from '../../security/ssrf'
 import type { Target } from '../route'
+
+const verdicts = new WeakMap<URL, DestinationVerdict>()
 
 /** Throws `DESTINATION_REFUSED` when a target's URL is not an allowed destination. */
 export const assertDestination = (target: Target): void => {
-  const verdict = checkDestination(target.url, {
-    operatorConfigured: target.provider.operatorConfigured,
-    allowedOrigin: target.provider.origin,
-  })
+  // Endpoint URLs are memoised per configuration, so the verdict is too; a fresh URL is checked.
+  let verdict = verdicts.get(target.url)
+  if (verdict === undefined) {
+    verdict = checkDestination(target.url, {
+      operatorConfigured: target.provider.operatorConfigured,
+      allowedOrigin: target.provider.origin,
+    })
+    verdicts.set(target.url, verdict)
+  }
   if (!verdict.allowed) {
     console.error(
       JSON.stringify({
