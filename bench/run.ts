@@ -20,17 +20,19 @@
  * Prints a table, writes bench/results.json and the generated half of bench/REPORT.md.
  *
  * Environment: BENCH_DURATION (s per load run, default 10), BENCH_WARMUP (s, default 3),
- * BENCH_TTFB_REQUESTS (per target, default 500), BENCH_MEMORY_REPEATS (default 3),
- * BENCH_BUNDLE (serve this bundle instead of building dist/index.js).
+ * BENCH_TTFB_REQUESTS (per target, default 500), BENCH_MEMORY_REPEATS (default 10),
+ * BENCH_BUNDLE (serve this bundle instead of building .bench/dist/index.js).
  */
 import autocannon, { type Result } from 'autocannon'
 import { execFileSync } from 'node:child_process'
+import { createHash } from 'node:crypto'
 import { readFileSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { Agent, request } from 'node:http'
 import os from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { format, resolveConfig } from 'prettier'
 import {
   buildBundle,
   startGateway,
@@ -74,7 +76,10 @@ const settings = {
   ttfbWarmup: 50,
   /** Wall-clock cap on each sequential time-to-first-byte series, whatever the request count. */
   ttfbTimeLimitSec: 180,
-  memoryRepeats: Math.round(setting('BENCH_MEMORY_REPEATS', 3, 100)),
+  /** Responses per memory case. Several, because a single one cannot tell memory that is held
+   * (growth keeps rising with every response) from garbage the runtime collects late (growth
+   * levels off). */
+  memoryRepeats: Math.round(setting('BENCH_MEMORY_REPEATS', 10, 100)),
   memorySizes: [KiB, MiB, 16 * MiB],
   /** Growth from the 1 KB to the 16 MB case above which memory is not "flat". A relay that holds
    * a whole response needs at least its 16 MB (JSON parsing doubles that); a streaming relay's
@@ -102,6 +107,8 @@ type Target = {
   headers: Record<string, string>
   chatModel: string
   embeddingModel: string
+  /** The workerd serving this target; none for direct. */
+  workerdPid?: number
 }
 
 type Stats = { n: number; p50: number; p99: number; mean: number }
@@ -112,6 +119,14 @@ type LoadRun = Stats & {
   durationSec: number
   rps: number
   errors: number
+  /** CPU time workerd spent per response, and its CPU use in cores (1 = one core busy). */
+  workerdCpuMsPerRequest: number
+  workerdCores: number
+  /** The same for the fake provider, which every target pays. */
+  upstreamCpuMsPerRequest: number
+  /** Cores busy outside the load generator, the fake provider and the target's workerd: other
+   * programs on the machine, plus kernel network work not charged to a process. */
+  otherCores: number
 }
 
 type TtfbSeries = { gapMs: number } & Record<TargetName, Stats>
@@ -127,6 +142,8 @@ type MemoryCase = {
   baselineBytes: number
   peakBytes: number
   growthBytes: number
+  /** Peak growth over the baseline after the 1st, 2nd, … response. */
+  growthAfterEachBytes: number[]
   peakSource: 'VmHWM' | 'sampled VmRSS'
 }
 
@@ -213,8 +230,39 @@ function post(
   })
 }
 
-function runAutocannon(target: Target, connections: number, durationSec: number): Promise<LoadRun> {
+/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat in USER_HZ ticks (100
+ * per second on Linux), so 10 ms resolution: fine over runs of seconds and thousands of requests. */
+function cpuSeconds(pid: number | undefined): number {
+  if (pid === undefined) return Number.NaN
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+/** Busy CPU seconds of the whole machine, from the first line of /proc/stat. */
+function machineBusySeconds(): number {
+  const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? ''
+  const [user, nice, system, , , irq, softirq, steal] = line
+    .trim()
+    .split(/\s+/)
+    .slice(1)
+    .map(Number)
+  return (
+    [user, nice, system, irq, softirq, steal].reduce<number>((sum, v) => sum + (v ?? 0), 0) / 100
+  )
+}
+
+function runAutocannon(
+  target: Target,
+  connections: number,
+  durationSec: number,
+  upstreamPid: number,
+): Promise<LoadRun> {
   const latencies: number[] = []
+  const workerdBefore = cpuSeconds(target.workerdPid)
+  const upstreamBefore = cpuSeconds(upstreamPid)
+  const ownBefore = process.cpuUsage()
+  const machineBefore = machineBusySeconds()
+  const started = performance.now()
   return new Promise((resolve, reject) => {
     const instance = autocannon(
       {
@@ -231,6 +279,13 @@ function runAutocannon(target: Target, connections: number, durationSec: number)
           reject(error)
           return
         }
+        const elapsedSec = (performance.now() - started) / 1000
+        const workerdCpu = cpuSeconds(target.workerdPid) - workerdBefore
+        const upstreamCpu = cpuSeconds(upstreamPid) - upstreamBefore
+        const own = process.cpuUsage(ownBefore)
+        const ownCpu = (own.user + own.system) / 1e6
+        const accounted = ownCpu + upstreamCpu + (Number.isNaN(workerdCpu) ? 0 : workerdCpu)
+        const otherCpu = machineBusySeconds() - machineBefore - accounted
         resolve({
           target: target.name,
           connections,
@@ -238,6 +293,10 @@ function runAutocannon(target: Target, connections: number, durationSec: number)
           durationSec: result.duration,
           rps: latencies.length / result.duration,
           errors: result.errors + result.timeouts + result.non2xx,
+          workerdCpuMsPerRequest: (workerdCpu * 1000) / latencies.length,
+          workerdCores: workerdCpu / elapsedSec,
+          upstreamCpuMsPerRequest: (upstreamCpu * 1000) / latencies.length,
+          otherCores: Math.max(0, otherCpu / elapsedSec),
         })
       },
     )
@@ -248,14 +307,14 @@ function runAutocannon(target: Target, connections: number, durationSec: number)
   })
 }
 
-async function loadPhase(all: Target[]): Promise<LoadRun[]> {
+async function loadPhase(all: Target[], upstreamPid: number): Promise<LoadRun[]> {
   const runs: LoadRun[] = []
   for (const connections of settings.connections) {
     for (const target of all) {
       process.stdout.write(`  ${target.name}, ${connections} connection(s): warm-up… `)
-      await runAutocannon(target, connections, settings.warmupSec)
+      await runAutocannon(target, connections, settings.warmupSec, upstreamPid)
       process.stdout.write('measuring… ')
-      const run = await runAutocannon(target, connections, settings.durationSec)
+      const run = await runAutocannon(target, connections, settings.durationSec, upstreamPid)
       console.log(`p50 ${ms(run.p50)}, ${Math.round(run.rps)} req/s, ${run.errors} errors`)
       runs.push(run)
     }
@@ -357,18 +416,22 @@ async function memoryCase(
         // workerd exited mid-case; the request's failure reports it.
       }
     }, 2)
+    const peakSoFar = (): number =>
+      hwm ? Math.max(sampled, procStatusBytes(worker.pid, 'VmHWM')) : sampled
     let receivedBytes = 0
     let status = 0
+    const growthAfterEachBytes: number[] = []
     try {
       for (let i = 0; i < settings.memoryRepeats; i++) {
         const answer = await send(bytes)
         receivedBytes = answer.bytes
         status = answer.status
+        growthAfterEachBytes.push(peakSoFar() - baselineBytes)
       }
     } finally {
       clearInterval(sampler)
     }
-    const peakBytes = hwm ? Math.max(sampled, procStatusBytes(worker.pid, 'VmHWM')) : sampled
+    const peakBytes = peakSoFar()
     return {
       target: name,
       kind,
@@ -378,6 +441,7 @@ async function memoryCase(
       baselineBytes,
       peakBytes,
       growthBytes: peakBytes - baselineBytes,
+      growthAfterEachBytes,
       peakSource: hwm ? 'VmHWM' : 'sampled VmRSS',
     }
   } finally {
@@ -393,6 +457,7 @@ function workerTarget(name: WorkerName, worker: WorkerdGateway): Target {
     headers: { authorization: `Bearer ${gatewayKey}` },
     chatModel: 'openai/gpt-4o-mini',
     embeddingModel: 'openai/text-embedding-3-small',
+    workerdPid: worker.pid,
   }
 }
 
@@ -455,11 +520,20 @@ type Machine = {
   node: string
   workerd: string
   loadAverageAtStart: string
+  /** Cores busy over one second before the benchmark started anything: other programs, possibly
+   * in other containers on the same machine, that /proc/stat sees and `top` may not. */
+  busyCoresBeforeStart: number
 }
 
-function machine(): Machine {
+async function machine(): Promise<Machine> {
   const cpus = os.cpus()
+  const busyBefore = machineBusySeconds()
+  const ownBefore = process.cpuUsage()
+  await sleep(1000)
+  const own = process.cpuUsage(ownBefore)
+  const busyCoresBeforeStart = machineBusySeconds() - busyBefore - (own.user + own.system) / 1e6
   return {
+    busyCoresBeforeStart: Math.max(0, busyCoresBeforeStart),
     cpu: cpus[0]?.model.trim() ?? 'unknown',
     cores: cpus.length,
     totalMemoryBytes: os.totalmem(),
@@ -492,7 +566,7 @@ type Verdict = { name: string; target: string; measured: string; pass: boolean }
 type Results = {
   date: string
   machine: Machine
-  gateway: { bundle: string; source: string }
+  gateway: { bundle: string; sha256: string; source: string }
   settings: typeof settings
   load: LoadRun[]
   ttfb: TtfbSeries[]
@@ -511,6 +585,7 @@ function render(results: Results): string {
   const loadRows = results.load.map((run) => {
     const direct = find('direct', run.connections)
     const added = run.target === 'direct' || direct === undefined ? undefined : direct
+    const workerd = run.target !== 'direct'
     return [
       run.target,
       String(run.connections),
@@ -519,8 +594,10 @@ function render(results: Results): string {
       added === undefined ? '' : signedMs(run.p50 - added.p50),
       added === undefined ? '' : signedMs(run.p99 - added.p99),
       String(Math.round(run.rps)),
-      String(run.n),
       String(run.errors),
+      workerd ? ms(run.workerdCpuMsPerRequest) : '',
+      workerd ? `${Math.round(run.workerdCores * 100)} %` : '',
+      ms(run.upstreamCpuMsPerRequest),
     ]
   })
   const ttfbRows = results.ttfb.flatMap((series) =>
@@ -534,6 +611,10 @@ function render(results: Results): string {
       String(series[name].n),
     ]),
   )
+  const after = (c: MemoryCase, responses: number): string => {
+    const growth = c.growthAfterEachBytes[responses - 1]
+    return growth === undefined ? '' : `+${mib(growth)}`
+  }
   const memoryRows = results.memory.cases.map((c) => [
     c.target,
     c.kind,
@@ -542,6 +623,8 @@ function render(results: Results): string {
     String(c.status),
     mib(c.baselineBytes),
     mib(c.peakBytes),
+    after(c, 1),
+    after(c, 3),
     `+${mib(c.growthBytes)}`,
   ])
   const verdictRows = results.verdicts.map((v) => [
@@ -558,11 +641,29 @@ function render(results: Results): string {
       `${settings.warmupSec} s warm-up)`,
     '',
     table(
-      ['target', 'conns', 'p50', 'p99', 'added p50', 'added p99', 'req/s', 'requests', 'errors'],
+      [
+        'target',
+        'conns',
+        'p50',
+        'p99',
+        'added p50',
+        'added p99',
+        'req/s',
+        'errors',
+        'workerd CPU/req',
+        'workerd CPU',
+        'upstream CPU/req',
+      ],
       loadRows,
     ),
     '',
-    '"added" is the target minus direct at the same connection count.',
+    `CPU busy outside the benchmark's processes during these runs (other programs, kernel ` +
+      `network work): up to ${Math.round(Math.max(...results.load.map((r) => r.otherCores)) * 100)} % ` +
+      'of one core.',
+    '',
+    '"added" is the target minus direct at the same connection count. "workerd CPU" is the share ' +
+      "of one core workerd used during the run; the Worker's JavaScript runs on one thread, so " +
+      '1 / (workerd CPU per request) is its throughput ceiling whatever the load generator does.',
     '',
     '### Streaming: time to the first body byte (sequential, targets interleaved)',
     '',
@@ -575,10 +676,22 @@ function render(results: Results): string {
     '',
     `Each row: a fresh workerd, one 1 KB warm-up request of the same kind, then ` +
       `${settings.memoryRepeats} sequential responses of the size shown; peak from ` +
-      `${memory.cases[0]?.peakSource ?? 'n/a'}.`,
+      `${memory.cases[0]?.peakSource ?? 'n/a'}. Growth that levels off over the responses is ` +
+      'garbage collected late; growth that keeps rising is memory held.',
     '',
     table(
-      ['target', 'kind', 'size', 'bytes received', 'status', 'baseline', 'peak', 'growth'],
+      [
+        'target',
+        'kind',
+        'size',
+        'bytes received',
+        'status',
+        'baseline',
+        'peak',
+        'growth after 1',
+        'after 3',
+        `after ${settings.memoryRepeats}`,
+      ],
       memoryRows,
     ),
     '',
@@ -606,15 +719,23 @@ async function writeReport(results: Results, body: string): Promise<void> {
   const facts = [
     `- Date: ${results.date}`,
     `- Machine: ${m.cpu}, ${m.cores} cores, ${mib(m.totalMemoryBytes)} RAM, ${m.os}; ` +
-      `load average at start ${m.loadAverageAtStart}`,
-    `- Node ${m.node}, ${m.workerd}; gateway bundle ${results.gateway.bundle} built from ` +
-      results.gateway.source,
+      `load average at start ${m.loadAverageAtStart}; busy before start ` +
+      `${Math.round(m.busyCoresBeforeStart * 100)} % of a core`,
+    `- Node ${m.node}, ${m.workerd}; gateway bundle ${results.gateway.bundle} ` +
+      `(sha256 ${results.gateway.sha256.slice(0, 12)}…) built from ${results.gateway.source}`,
     `- Settings: BENCH_DURATION=${settings.durationSec}, BENCH_WARMUP=${settings.warmupSec}, ` +
       `BENCH_TTFB_REQUESTS=${settings.ttfbSeries[0]?.requests ?? 0}, ` +
       `BENCH_MEMORY_REPEATS=${settings.memoryRepeats}`,
   ]
   const generated = ['## Results', '', ...facts, '', body].join('\n')
-  await writeFile(file, `${header}\n${reportMarker}\n\n${generated}\n`)
+  await writeFormatted(file, `${header}\n${reportMarker}\n\n${generated}\n`)
+}
+
+/** Writes a file as the repository's Prettier settings format it, so `npm run lint` stays clean
+ * after a benchmark run rewrites its outputs. */
+async function writeFormatted(file: string, text: string): Promise<void> {
+  const options = (await resolveConfig(file)) ?? {}
+  await writeFile(file, await format(text, { ...options, filepath: file }))
 }
 
 function gatewayGrowth(cases: MemoryCase[], kind: MemoryKind, bytes: number): number {
@@ -653,7 +774,9 @@ function verdicts(load: LoadRun[], ttfb: TtfbSeries[], cases: MemoryCase[]): Ver
     {
       name: 'gateway throughput, 32 connections',
       target: `≥ ${targets.gatewayRpsAt32} req/s, no errors`,
-      measured: `${Math.round(at32?.rps ?? Number.NaN)} req/s, ${errorsAt(32)} errors`,
+      measured:
+        `${Math.round(at32?.rps ?? Number.NaN)} req/s, ${errorsAt(32)} errors ` +
+        `(workerd CPU ceiling ${Math.round(1000 / (at32?.workerdCpuMsPerRequest ?? Number.NaN))} req/s)`,
       pass: (at32?.rps ?? 0) >= targets.gatewayRpsAt32 && errorsAt(32) === 0,
     },
     {
@@ -681,11 +804,23 @@ function verdicts(load: LoadRun[], ttfb: TtfbSeries[], cases: MemoryCase[]): Ver
 
 async function main(): Promise<void> {
   const started = Date.now()
-  const info = machine()
+  const info = await machine()
   console.log(`machine: ${info.cpu}, ${info.cores} cores, ${mib(info.totalMemoryBytes)}`)
+  if (info.busyCoresBeforeStart > 0.2) {
+    console.warn(
+      `warning: ${Math.round(info.busyCoresBeforeStart * 100)} % of a core was busy before the ` +
+        'benchmark started; other work on this machine will distort the results',
+    )
+  }
   console.log(`runtime: Node ${info.node}, ${info.workerd}`)
-  const bundle = process.env.BENCH_BUNDLE ?? (await buildBundle())
-  console.log(`gateway bundle: ${bundle}`)
+  // A private output directory: e2e tests rebuilding dist/ mid-run must not change what is measured.
+  const bundle = process.env.BENCH_BUNDLE ?? (await buildBundle('.bench/dist'))
+  // The digest names exactly what was measured, whatever happens to the source meanwhile.
+  const sha256 = createHash('sha256')
+    .update(await readFile(bundle))
+    .digest('hex')
+  console.log(`gateway bundle: ${bundle} (sha256 ${sha256.slice(0, 12)}…)`)
+  const source = gitDescription()
   const bundles: Record<WorkerName, string> = { gateway: bundle, reference: referenceBundle }
   const upstream = await startUpstream()
   const bindings = {
@@ -717,7 +852,7 @@ async function main(): Promise<void> {
     await checkTargets(all)
 
     console.log('non-streaming latency and throughput:')
-    const load = await loadPhase(all)
+    const load = await loadPhase(all, upstream.pid)
     const ttfb: TtfbSeries[] = []
     for (const { gapMs, requests } of settings.ttfbSeries) {
       console.log(`streaming time to first byte, upstream pause ${gapMs} ms…`)
@@ -742,7 +877,11 @@ async function main(): Promise<void> {
     const results: Results = {
       date: new Date().toISOString(),
       machine: info,
-      gateway: { bundle: path.relative(repoRoot, bundle), source: gitDescription() },
+      gateway: {
+        bundle: path.relative(repoRoot, bundle),
+        sha256,
+        source,
+      },
       settings,
       load,
       ttfb,
@@ -756,7 +895,7 @@ async function main(): Promise<void> {
     }
     const body = render(results)
     console.log(`\n${body}\n`)
-    await writeFile(path.join(benchDir, 'results.json'), `${JSON.stringify(results, null, 2)}\n`)
+    await writeFormatted(path.join(benchDir, 'results.json'), JSON.stringify(results, null, 2))
     await writeReport(results, body)
     const seconds = Math.round((Date.now() - started) / 1000)
     console.log(`wrote bench/results.json and bench/REPORT.md (${seconds} s)`)

@@ -115,11 +115,7 @@ async function write(res: ServerResponse, text: string): Promise<void> {
   if (!res.write(text)) await once(res, 'drain')
 }
 
-async function streamChat(
-  req: IncomingMessage,
-  res: ServerResponse,
-  body: ChatBody,
-): Promise<void> {
+async function streamChat(req: IncomingMessage, res: ServerResponse, body: Body): Promise<void> {
   const model = modelOf(body, 'gpt-4o-mini')
   const token = chunkEvent(model, { content: ' tok' }, null)
   const targetBytes = positiveInt(req.headers['x-bench-bytes'])
@@ -146,7 +142,12 @@ async function streamChat(
   }
   batch += chunkEvent(model, {}, 'stop')
   const options = body.stream_options
-  if (typeof options === 'object' && options !== null && 'include_usage' in options && options.include_usage === true) {
+  if (
+    typeof options === 'object' &&
+    options !== null &&
+    'include_usage' in options &&
+    options.include_usage === true
+  ) {
     const usageChunk = {
       id: 'chatcmpl-bench',
       object: 'chat.completion.chunk',

@@ -120,11 +120,12 @@ export async function buildBundle(outdir = 'dist'): Promise<string> {
 async function runBuild(dir: string): Promise<string> {
   const { main } = await readWranglerSettings()
   const mainModule = `${path.basename(main, path.extname(main))}.js`
-  await mkdir(path.dirname(dir), { recursive: true })
+  await mkdir(dir, { recursive: true })
   // Several processes (parallel e2e test files) may build at once. Each builds into its own
-  // staging directory beside the target and then renames file by file: a rename is atomic, so a
-  // workerd reading the bundle never sees a half-written file.
-  const staging = await mkdtemp(path.join(path.dirname(dir), `.${path.basename(dir)}-build-`))
+  // staging directory inside the output directory (ignored by git like the output itself, and on
+  // the same file system) and then renames file by file: a rename is atomic, so a workerd reading
+  // the bundle never sees a half-written file.
+  const staging = await mkdtemp(path.join(dir, '.build-'))
   try {
     const wrangler = path.join(repoRoot, 'node_modules', 'wrangler', 'bin', 'wrangler.js')
     const args = [wrangler, 'deploy', '--dry-run', '--outdir', staging]
@@ -139,7 +140,6 @@ async function runBuild(dir: string): Promise<string> {
       // The launcher serves a single module; say so instead of letting workerd fail on an import.
       throw new Error(`bundle has additional modules the launcher does not load: ${extra.join()}`)
     }
-    await mkdir(dir, { recursive: true })
     for (const file of files) await rename(path.join(staging, file), path.join(dir, file))
     return path.join(dir, mainModule)
   } finally {

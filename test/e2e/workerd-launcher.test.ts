@@ -62,9 +62,16 @@ describe('scripts/workerd.ts', () => {
         FLOOPY_DEV_API_KEY: 'flo_sk_launcher_test_key',
         OPENAI_API_KEY: 'sk-launcher-test',
         OPENAI_BASE_URL: 'http://127.0.0.1:9/v1',
-        // The real gateway has to start with such a value in its config; what it reads back is
-        // checked with the echo Worker below, since the gateway does not expose its bindings.
-        FLOOPY_CUSTOM_PROVIDERS: awkwardValue,
+        // A valid configuration whose JSON carries quotes and backslashes: the gateway must start
+        // with it. What it reads back is checked with the echo Worker below, since the gateway
+        // does not expose its bindings.
+        FLOOPY_CUSTOM_PROVIDERS: JSON.stringify([
+          {
+            id: 'local',
+            baseUrl: 'http://127.0.0.1:9/v1',
+            apiKey: 'key with "quotes", a \\ backslash and \\"both\\"',
+          },
+        ]),
       },
     })
     const port = Number(new URL(gateway.url).port)
