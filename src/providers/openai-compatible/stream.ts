@@ -173,12 +173,19 @@ export const relayChatStream = (
           controller.close()
           return
         }
+        const text = decoder.decode(read.value, { stream: true })
+        const wasEmpty = splitter.rest() === ''
         let out = ''
-        for (const event of splitter.push(decoder.decode(read.value, { stream: true }))) {
+        for (const event of splitter.push(text)) {
           out += step(state, event, options.providerErrorEvent)
           if (state.end !== undefined) break
         }
-        if (out.length > 0) controller.enqueue(encoder.encode(out))
+        // Most reads hold whole events that pass unchanged: relay the provider's own bytes rather
+        // than a re-encoded copy, which halves the garbage a long stream leaves behind.
+        if (out.length > 0) {
+          const unchanged = wasEmpty && splitter.rest() === '' && out === text
+          controller.enqueue(unchanged ? read.value : encoder.encode(out))
+        }
         if (state.end !== undefined) {
           // [DONE] or a relayed provider error: nothing after it is for the client. Reading the
           // tail lets the runtime reuse the connection; an error stream is simply dropped.

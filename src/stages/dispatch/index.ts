@@ -41,8 +41,9 @@ export const send = async (
   }
 }
 
+/** The sanitised client headers plus provider auth. Dispatch owns `forwardHeaders`: no copy. */
 const outboundHeaders = (c: Context<GatewayEnv>, target: Target): Headers => {
-  const headers = new Headers(c.get('forwardHeaders'))
+  const headers = c.get('forwardHeaders')
   const { auth } = target.provider.spec
   if (target.provider.apiKey !== undefined) {
     headers.set(auth.header, `${auth.prefix}${target.provider.apiKey}`)
