@@ -38,19 +38,9 @@ import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { schemaViolations } from './openapi.ts'
 import type { SchemaViolation } from './openapi.ts'
+import type { RecordedRequest } from './recorded-request.ts'
 
-export type RecordedRequest = {
-  provider: string
-  method: string
-  /** Path and query string exactly as received, including the provider prefix. */
-  path: string
-  /** Every request header, names lower-cased (repeated headers joined with `, `). */
-  headers: Record<string, string>
-  /** Parsed JSON body; the raw text when it is not JSON; `undefined` when empty. */
-  body: unknown
-  tag: string | undefined
-  violations: string[]
-}
+export type { RecordedRequest }
 
 export type FakeProviders = { url: string; requests: RecordedRequest[]; close(): Promise<void> }
 

@@ -12,6 +12,7 @@ import {
   post,
   received,
   uniqueTag,
+  usageChunks,
   withBindings,
 } from './helpers'
 
@@ -20,9 +21,6 @@ const streamed = async (res: Response) => {
   expect(res.headers.get('content-type')).toMatch(/^text\/event-stream/)
   return parseSse(await res.text())
 }
-
-const usageChunks = (chunks: Record<string, unknown>[]) =>
-  chunks.filter((c) => c.usage !== undefined && c.usage !== null)
 
 describe('non-streamed chat', () => {
   it('should pass the body through unchanged except the model, unknown fields included', async () => {

@@ -5,6 +5,7 @@ import { inject } from 'vitest'
 import { createApp } from '../../src/app'
 import type { Bindings } from '../../src/env'
 import { TEST_DEV_API_KEY } from '../support/bindings'
+import type { RecordedRequest } from '../support/recorded-request'
 
 export const fakeUrl = (): string => inject('fakeProvidersUrl')
 
@@ -49,16 +50,6 @@ export const withBindings = async (
   return res
 }
 
-export type RecordedRequest = {
-  provider: string
-  method: string
-  path: string
-  headers: Record<string, string>
-  body: unknown
-  tag: string | undefined
-  violations: string[]
-}
-
 /** What the fake providers received for requests carrying `x-fake-tag: <tag>`. */
 export const received = async (tag: string): Promise<RecordedRequest[]> => {
   const res = await fetch(`${fakeUrl()}/__fake/requests?tag=${encodeURIComponent(tag)}`)
@@ -89,6 +80,10 @@ export const chunksOf = (messages: SseMessage[]): Record<string, unknown>[] =>
   messages
     .filter((m) => m.data !== '[DONE]' && m.event !== 'error')
     .map((m) => JSON.parse(m.data) as Record<string, unknown>)
+
+/** The chunks carrying a (non-null) usage object. */
+export const usageChunks = (chunks: Record<string, unknown>[]): Record<string, unknown>[] =>
+  chunks.filter((c) => c.usage !== undefined && c.usage !== null)
 
 export const chat = (model: string, extra: Record<string, unknown> = {}) => ({
   model,

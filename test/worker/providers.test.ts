@@ -3,10 +3,7 @@
  * validate what they receive against each provider's published schema.
  */
 import { describe, expect, it } from 'vitest'
-import { chat, chunksOf, parseSse, post, received, uniqueTag } from './helpers'
-
-const usageChunks = (chunks: Record<string, unknown>[]) =>
-  chunks.filter((c) => c.usage !== undefined && c.usage !== null)
+import { chat, chunksOf, parseSse, post, received, uniqueTag, usageChunks } from './helpers'
 
 describe('groq', () => {
   it('should never send stream_options, and emulate the usage chunk from x_groq', async () => {
