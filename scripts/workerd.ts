@@ -43,6 +43,8 @@ export type GatewayOptions = {
   bundle?: string
   /** Also copy workerd's stdout/stderr to this process's stderr (the CLI wants to see logs). */
   echoOutput?: boolean
+  /** Open the V8 inspector on this 127.0.0.1 port (CPU profiles: see bench/profile.ts). */
+  inspectorPort?: number
 }
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
@@ -270,7 +272,11 @@ async function launchIn(
 
   // `--experimental` lets wrangler.toml name experimental compatibility flags, as `wrangler dev`
   // (Miniflare) allows; it changes nothing for flags that are not experimental.
-  const child = spawn(workerdBinary(), ['serve', configPath, '--experimental'], {
+  const inspector =
+    options.inspectorPort === undefined
+      ? []
+      : [`--inspector-addr=127.0.0.1:${options.inspectorPort}`]
+  const child = spawn(workerdBinary(), ['serve', configPath, '--experimental', ...inspector], {
     cwd: dir,
     stdio: ['ignore', 'pipe', 'pipe'],
   })

@@ -56,25 +56,25 @@ const drain = async (reader: ReadableStreamDefaultReader<Uint8Array>, budget: nu
   }
 }
 
+const tooLarge = (limit: number): GatewayError =>
+  new GatewayError('PAYLOAD_TOO_LARGE', `The request body exceeds the ${limit} byte limit.`)
+
 export const bodyLimit = (): MiddlewareHandler<GatewayEnv> =>
   async function bodyLimit(c, next) {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next()
     const limit = c.get('config').maxBodyBytes
-    const tooLarge = () =>
-      new GatewayError('PAYLOAD_TOO_LARGE', `The request body exceeds the ${limit} byte limit.`)
     const declared = Number(c.req.header('content-length') ?? Number.NaN)
-    const body = c.req.raw.body
     if (declared > limit) {
-      if (declared <= limit * DRAIN_FACTOR) await readLimited(body, 0, declared)
-      throw tooLarge()
+      if (declared <= limit * DRAIN_FACTOR) await readLimited(c.req.raw.body, 0, declared)
+      throw tooLarge(limit)
     }
     if (declared >= 0) {
       // The runtime delivers exactly the declared length, so the native read is bounded already.
       c.set('rawBody', await c.req.raw.text())
       return next()
     }
-    const result = await readLimited(body, limit, limit * DRAIN_FACTOR)
-    if ('tooLarge' in result) throw tooLarge()
+    const result = await readLimited(c.req.raw.body, limit, limit * DRAIN_FACTOR)
+    if ('tooLarge' in result) throw tooLarge(limit)
     c.set('rawBody', result.text)
     await next()
   }

@@ -1,0 +1,106 @@
+/**
+ * @module `node bench/profile.ts`: a CPU profile of the gateway under load, to find where its time
+ * goes. Serves the production bundle under workerd with the V8 inspector on, drives non-streamed
+ * (or, with `PROFILE_STREAM=1`, streamed) chat completions at 8 connections, samples every 100 µs
+ * over the Chrome DevTools Protocol, and prints the functions with the most self time. The raw
+ * profile is written to `.bench/gateway.cpuprofile` (open it in Chrome DevTools).
+ */
+import { mkdirSync, writeFileSync } from 'node:fs'
+import autocannon from 'autocannon'
+import { buildBundle, startGateway } from '../scripts/workerd.ts'
+import { startUpstream } from './upstream.ts'
+
+type ProfileNode = {
+  id: number
+  callFrame: { functionName: string; url: string; lineNumber: number }
+}
+type Profile = { nodes: ProfileNode[]; samples: number[] }
+
+const key = 'flo_sk_test_profileprofileprofile'
+const inspectorPort = 9229
+const seconds = Number(process.env.PROFILE_SECONDS ?? 8)
+const stream = process.env.PROFILE_STREAM === '1'
+
+const upstream = await startUpstream()
+const gateway = await startGateway({
+  bundle: await buildBundle('.bench/dist'),
+  inspectorPort,
+  bindings: {
+    OPENAI_BASE_URL: `${upstream.url}/v1`,
+    OPENAI_API_KEY: 'sk-bench',
+    FLOOPY_DEV_API_KEY: key,
+  },
+})
+
+const load = (duration: number): Promise<autocannon.Result> =>
+  new Promise((resolve, reject) => {
+    autocannon(
+      {
+        url: `${gateway.url}/v1/chat/completions`,
+        method: 'POST',
+        connections: 8,
+        duration,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify({
+          model: 'openai/gpt-4o-mini',
+          messages: [{ role: 'user', content: 'hi' }],
+          stream,
+        }),
+      },
+      (error, result) => {
+        if (error) reject(error)
+        else resolve(result)
+      },
+    )
+  })
+
+await load(2) // warm-up: JIT and memos
+
+const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json()) as {
+  webSocketDebuggerUrl: string
+}[]
+const target = targets[0]
+if (target === undefined) throw new Error('workerd exposes no inspector target')
+const socket = new WebSocket(target.webSocketDebuggerUrl)
+await new Promise((resolve) => socket.addEventListener('open', resolve, { once: true }))
+let nextId = 0
+const pending = new Map<number, (result: unknown) => void>()
+socket.addEventListener('message', (event) => {
+  const message = JSON.parse(String(event.data)) as { id?: number; result?: unknown }
+  if (message.id !== undefined) pending.get(message.id)?.(message.result)
+})
+const call = (method: string, params: object = {}): Promise<unknown> =>
+  new Promise((resolve) => {
+    const id = ++nextId
+    pending.set(id, resolve)
+    socket.send(JSON.stringify({ id, method, params }))
+  })
+
+await call('Profiler.enable')
+await call('Profiler.setSamplingInterval', { interval: 100 })
+await call('Profiler.start')
+const result = await load(seconds)
+const { profile } = (await call('Profiler.stop')) as { profile: Profile }
+socket.close()
+await gateway.close()
+await upstream.close()
+
+mkdirSync('.bench', { recursive: true })
+writeFileSync('.bench/gateway.cpuprofile', JSON.stringify(profile))
+
+const nodes = new Map(profile.nodes.map((node) => [node.id, node]))
+const self = new Map<string, number>()
+for (const sample of profile.samples) {
+  const frame = nodes.get(sample)?.callFrame
+  const name = frame
+    ? `${frame.functionName || '(anonymous)'} ${frame.url.split('/').pop() ?? ''}:${frame.lineNumber + 1}`
+    : '?'
+  self.set(name, (self.get(name) ?? 0) + 1)
+}
+console.log(
+  `${result.requests.average} req/s at 8 connections while profiling (${stream ? 'streamed' : 'JSON'})`,
+)
+console.log('self time  function (bundle line)')
+for (const [name, count] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
+  console.log(`${((100 * count) / profile.samples.length).toFixed(1).padStart(8)}%  ${name}`)
+}
