@@ -24,12 +24,12 @@
  * BENCH_BUNDLE (serve this bundle instead of building .bench/dist/index.js).
  */
 import autocannon, { type Result } from 'autocannon'
-import { execFileSync } from 'node:child_process'
+import { execFile, execFileSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { readFileSync } from 'node:fs'
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { readFile, writeFile } from 'node:fs/promises'
 import { Agent, request } from 'node:http'
-import os from 'node:os'
+import os, { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { format, resolveConfig } from 'prettier'
@@ -307,14 +307,100 @@ function runAutocannon(
   })
 }
 
+/** `wrk` when it is installed (C, a fraction of autocannon's CPU on a shared 2-core box). */
+const wrkPath = ((): string | undefined => {
+  if (process.env.BENCH_LOAD === 'autocannon') return undefined
+  for (const dir of (process.env.PATH ?? '').split(':')) {
+    if (dir !== '' && existsSync(path.join(dir, 'wrk'))) return path.join(dir, 'wrk')
+  }
+  return undefined
+})()
+
+/** wrk prints latencies as `123.45us`, `1.23ms` or `1.02s`. */
+function wrkMs(text: string | undefined): number {
+  const match = /^([\d.]+)(us|ms|s)$/.exec(text ?? '')
+  if (!match) return Number.NaN
+  const value = Number(match[1])
+  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value
+}
+
+async function runWrk(
+  wrk: string,
+  target: Target,
+  connections: number,
+  durationSec: number,
+  upstreamPid: number,
+): Promise<LoadRun> {
+  const dir = mkdtempSync(path.join(tmpdir(), 'floopy-wrk-'))
+  const script = path.join(dir, 'post.lua')
+  const headers = { ...target.headers, 'content-type': 'application/json' }
+  writeFileSync(
+    script,
+    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(chatBody(target.chatModel))}\n` +
+      Object.entries(headers)
+        .map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`)
+        .join(''),
+  )
+  const workerdBefore = cpuSeconds(target.workerdPid)
+  const upstreamBefore = cpuSeconds(upstreamPid)
+  const machineBefore = machineBusySeconds()
+  const started = performance.now()
+  const threads = String(Math.min(2, connections))
+  const args = ['-t', threads, '-c', String(connections), '-d', `${durationSec}s`, '--latency']
+  const output = await new Promise<string>((resolve, reject) => {
+    execFile(wrk, [...args, '-s', script, `${target.base}/chat/completions`], (error, stdout) => {
+      if (error) reject(new Error(`wrk failed: ${error.message}`))
+      else resolve(stdout)
+    })
+  })
+  rmSync(dir, { recursive: true, force: true })
+  const elapsedSec = (performance.now() - started) / 1000
+  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? Number.NaN)
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0)
+  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+    .exec(output)
+    ?.slice(1)
+    .reduce((sum, n) => sum + Number(n), 0)
+  const workerdCpu = cpuSeconds(target.workerdPid) - workerdBefore
+  const upstreamCpu = cpuSeconds(upstreamPid) - upstreamBefore
+  const accounted = upstreamCpu + (Number.isNaN(workerdCpu) ? 0 : workerdCpu)
+  // wrk's own CPU is not measured here, so it is counted with the rest of the machine.
+  const otherCpu = machineBusySeconds() - machineBefore - accounted
+  return {
+    target: target.name,
+    connections,
+    n: requests,
+    p50: wrkMs(/\s50%\s+(\S+)/.exec(output)?.[1]),
+    p99: wrkMs(/\s99%\s+(\S+)/.exec(output)?.[1]),
+    mean: wrkMs(/Latency\s+(\S+)/.exec(output)?.[1]),
+    durationSec,
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? Number.NaN),
+    errors: non2xx + (socketErrors ?? 0),
+    workerdCpuMsPerRequest: (workerdCpu * 1000) / requests,
+    workerdCores: workerdCpu / elapsedSec,
+    upstreamCpuMsPerRequest: (upstreamCpu * 1000) / requests,
+    otherCores: Math.max(0, otherCpu / elapsedSec),
+  }
+}
+
+const runLoad = (
+  target: Target,
+  connections: number,
+  durationSec: number,
+  upstreamPid: number,
+): Promise<LoadRun> =>
+  wrkPath === undefined
+    ? runAutocannon(target, connections, durationSec, upstreamPid)
+    : runWrk(wrkPath, target, connections, durationSec, upstreamPid)
+
 async function loadPhase(all: Target[], upstreamPid: number): Promise<LoadRun[]> {
   const runs: LoadRun[] = []
   for (const connections of settings.connections) {
     for (const target of all) {
       process.stdout.write(`  ${target.name}, ${connections} connection(s): warm-up… `)
-      await runAutocannon(target, connections, settings.warmupSec, upstreamPid)
+      await runLoad(target, connections, settings.warmupSec, upstreamPid)
       process.stdout.write('measuring… ')
-      const run = await runAutocannon(target, connections, settings.durationSec, upstreamPid)
+      const run = await runLoad(target, connections, settings.durationSec, upstreamPid)
       console.log(`p50 ${ms(run.p50)}, ${Math.round(run.rps)} req/s, ${run.errors} errors`)
       runs.push(run)
     }
@@ -637,7 +723,7 @@ function render(results: Results): string {
     `gateway ${mib(record.gateway)}, reference ${mib(record.reference)}`
   const { memory } = results
   return [
-    `### Non-streaming chat completion (autocannon, ${settings.durationSec} s per run after a ` +
+    `### Non-streaming chat completion (${wrkPath === undefined ? 'autocannon' : 'wrk'}, ${settings.durationSec} s per run after a ` +
       `${settings.warmupSec} s warm-up)`,
     '',
     table(
