@@ -301,3 +301,16 @@ describe('egress', () => {
     expect(body.error.message).not.toContain('169.254')
   })
 })
+
+describe('provider connection lost while a non-streamed answer is read', () => {
+  it.each(['openai/gpt-4o-mini', 'mistral/mistral-small-latest'])(
+    'should answer 502 PROVIDER_ERROR, never a truncated 200 (%s)',
+    async (model) => {
+      const res = await post('/v1/chat/completions', chat(model), { 'x-fake-cut-after': '40' })
+      expect(res.status).toBe(502)
+      const body = await res.json<{ error: { code: string; message: string } }>()
+      expect(body.error.code).toBe('PROVIDER_ERROR')
+      expect(body.error.message).toContain('broke')
+    },
+  )
+})

@@ -5,10 +5,30 @@
  * embeddings batch can be tens of megabytes). Small bodies are kept whole and parsed at the end;
  * for large ones only a tail window is kept — OpenAI-compatible providers put `usage` last.
  */
+import { GatewayError } from '../../errors'
 import { readUsage, type Usage } from '../usage'
 
 const KEEP_WHOLE_BYTES = 64 * 1024
 const TAIL_BYTES = 16 * 1024
+/**
+ * Reads a whole answer before anything is sent, so a connection that breaks mid-body is still an
+ * error the client can be told about with a status: 502, never a truncated 200.
+ */
+const readWhole = async <T>(
+  upstream: Response,
+  read: (res: Response) => Promise<T>,
+): Promise<T> => {
+  try {
+    return await read(upstream)
+  } catch (err) {
+    throw new GatewayError(
+      'PROVIDER_ERROR',
+      'The connection to the provider broke while its answer was being read.',
+      { cause: err },
+    )
+  }
+}
+
 /** Bodies up to this declared size are read in one piece: the cheapest path for chat answers. */
 export const BUFFER_MAX_BYTES = 1024 * 1024
 
@@ -22,7 +42,7 @@ export const bufferedJsonResponse = async (
 ): Promise<ArrayBuffer | undefined> => {
   const declared = Number(upstream.headers.get('content-length') ?? Number.NaN)
   if (!(declared <= BUFFER_MAX_BYTES)) return undefined
-  const bytes = await upstream.arrayBuffer()
+  const bytes = await readWhole(upstream, (r) => r.arrayBuffer())
   onEnd(usageOfBytes(new Uint8Array(bytes)))
   return bytes
 }
@@ -180,7 +200,7 @@ export const normalizedChatResponse = async (
   upstream: Response,
   onEnd: (usage: Usage | undefined) => void,
 ): Promise<ReadableStream<Uint8Array>> => {
-  const text = await upstream.text()
+  const text = await readWhole(upstream, (r) => r.text())
   let body: unknown
   try {
     body = JSON.parse(text)
