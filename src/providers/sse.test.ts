@@ -5,6 +5,7 @@ import parallelToolsStream from '../../test/fixtures/openai/fixtures/stream_para
 import singleToolStream from '../../test/fixtures/openai/fixtures/stream_single_tool_call_with_usage_2018feb66ae1.sse?raw'
 import textStream from '../../test/fixtures/openai/fixtures/stream_text_with_usage_e2aad469b71d.sse?raw'
 import { SseSplitter, type SseEvent } from './sse'
+import { seededRandom } from '../../test/support/unit'
 
 const FIXTURES: readonly (readonly [string, string, number])[] = [
   ['text with usage', textStream, 34],
@@ -13,20 +14,8 @@ const FIXTURES: readonly (readonly [string, string, number])[] = [
   ['max tokens', maxTokensStream, 5],
 ]
 
-/** A seeded PRNG (mulberry32), so a failing slice pattern can be replayed. */
-const random = (seed: number): (() => number) => {
-  let a = seed >>> 0
-  return () => {
-    a = (a + 0x6d2b79f5) >>> 0
-    let t = a
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-  }
-}
-
 const randomSlices = (text: string, seed: number, maxLength: number): string[] => {
-  const next = random(seed)
+  const next = seededRandom(seed)
   const slices: string[] = []
   for (let i = 0; i < text.length;) {
     const length = 1 + Math.floor(next() * maxLength)

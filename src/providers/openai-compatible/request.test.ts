@@ -2,6 +2,7 @@ import { describe, expect, it } from 'vitest'
 import type { ParsedRequest } from '../../stages/parse-request'
 import { PROVIDERS, customProviderSpec, type OpenAIQuirks } from '../registry'
 import { alnum9, prepareBody } from './request'
+import { seededRandom } from '../../../test/support/unit'
 
 const quirksOf = (id: string): OpenAIQuirks => {
   const spec = PROVIDERS.find((p) => p.id === id)
@@ -473,20 +474,9 @@ describe('prepareBody', () => {
 })
 
 describe('alnum9', () => {
-  /** A seeded PRNG (mulberry32), so a failing id set can be replayed. */
-  const random = (seed: number): (() => number) => {
-    let a = seed >>> 0
-    return () => {
-      a = (a + 0x6d2b79f5) >>> 0
-      let t = a
-      t = Math.imul(t ^ (t >>> 15), t | 1)
-      t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-      return ((t ^ (t >>> 14)) >>> 0) / 4294967296
-    }
-  }
   const CHARS = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
   const openAIStyleIds = (count: number, seed: number): string[] => {
-    const next = random(seed)
+    const next = seededRandom(seed)
     const ids = new Set<string>()
     while (ids.size < count) {
       let id = 'call_'

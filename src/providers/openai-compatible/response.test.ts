@@ -3,16 +3,9 @@ import { describe, expect, it } from 'vitest'
 import embeddingsFloat from '../../../test/fixtures/openai/fixtures/embeddings-float-response.json?raw'
 import type { Usage } from '../usage'
 import { relayJsonResponse, usageFrom } from './response'
+import { usage } from '../../../test/support/unit'
 
 const encoder = new TextEncoder()
-
-const usage = (p: number, c: number, t: number, cached = 0, reasoning = 0): Usage => ({
-  promptTokens: p,
-  completionTokens: c,
-  totalTokens: t,
-  cachedTokens: cached,
-  reasoningTokens: reasoning,
-})
 
 const sliced = (all: Uint8Array, size: number): Uint8Array[] => {
   const out: Uint8Array[] = []

@@ -2,8 +2,8 @@
 import { describe, expect, it } from 'vitest'
 import singleToolStream from '../../../test/fixtures/openai/fixtures/stream_single_tool_call_with_usage_2018feb66ae1.sse?raw'
 import textStream from '../../../test/fixtures/openai/fixtures/stream_text_with_usage_e2aad469b71d.sse?raw'
-import type { Usage } from '../usage'
 import { initialState, relayChatStream, step, type RelayResult } from './stream'
+import { usage } from '../../../test/support/unit'
 
 const encoder = new TextEncoder()
 
@@ -65,14 +65,6 @@ const payloads = (text: string): unknown[] =>
       const data = raw.slice('data: '.length)
       return data === '[DONE]' ? data : (JSON.parse(data) as unknown)
     })
-
-const usage = (p: number, c: number, t: number, cached = 0, reasoning = 0): Usage => ({
-  promptTokens: p,
-  completionTokens: c,
-  totalTokens: t,
-  cachedTokens: cached,
-  reasoningTokens: reasoning,
-})
 
 /** The recorded stream without its trailing `choices: []` usage chunk. */
 const withoutUsageChunk = (text: string): string =>
