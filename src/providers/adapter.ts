@@ -16,6 +16,8 @@ export type PreparedRequest = {
   readonly body: string
   /** Top-level request fields dropped because the provider rejects them. */
   readonly dropped: readonly string[]
+  /** Headers the provider needs besides auth (e.g. `anthropic-version`); set after sanitising. */
+  readonly headers?: Readonly<Record<string, string>>
 }
 
 export type ResponseOutcome = {
@@ -33,8 +35,15 @@ export type RespondContext = {
 }
 
 export interface ProviderAdapter {
-  /** The provider URL for an endpoint; throws `UNSUPPORTED_BY_PROVIDER` when it has none. */
-  endpoint(kind: EndpointKind, provider: ProviderConfig, model: string): URL
+  /**
+   * The provider URL for a request (Gemini's depends on the model and on streaming); throws
+   * `UNSUPPORTED_BY_PROVIDER` when the provider has no such endpoint.
+   */
+  endpoint(
+    request: { readonly kind: EndpointKind; readonly stream: boolean },
+    provider: ProviderConfig,
+    model: string,
+  ): URL
   prepare(request: ParsedRequest, provider: ProviderConfig, model: string): PreparedRequest
   /** Turns the provider's 2xx response into the client's response body and content type. */
   respond(

@@ -28,7 +28,7 @@ const bytesOf = (res: Response): ReadableStream<Uint8Array> =>
 const endpoints = new WeakMap<ProviderConfig, Partial<Record<EndpointKind, URL>>>()
 
 export const openAICompatible: ProviderAdapter = {
-  endpoint(kind, provider) {
+  endpoint({ kind }, provider) {
     const memo = endpoints.get(provider)?.[kind]
     if (memo !== undefined) return memo
     const path = kind === 'chat' ? provider.spec.paths.chat : provider.spec.paths.embeddings

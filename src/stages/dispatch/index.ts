@@ -42,8 +42,14 @@ export const send = async (
 }
 
 /** The sanitised client headers plus provider auth. Dispatch owns `forwardHeaders`: no copy. */
-const outboundHeaders = (c: Context<GatewayEnv>, target: Target): Headers => {
+const outboundHeaders = (
+  c: Context<GatewayEnv>,
+  target: Target,
+  extra: Readonly<Record<string, string>> | undefined,
+): Headers => {
   const headers = c.get('forwardHeaders')
+  if (extra !== undefined)
+    for (const [name, value] of Object.entries(extra)) headers.set(name, value)
   const { auth } = target.provider.spec
   if (target.provider.apiKey !== undefined) {
     headers.set(auth.header, `${auth.prefix}${target.provider.apiKey}`)
@@ -71,7 +77,11 @@ export const dispatch = (options: DispatchOptions = {}): MiddlewareHandler<Gatew
 
     const upstream = await send(
       target.url,
-      { method: 'POST', headers: outboundHeaders(c, target), body: prepared.body },
+      {
+        method: 'POST',
+        headers: outboundHeaders(c, target, prepared.headers),
+        body: prepared.body,
+      },
       { timeoutMs: c.get('config').upstreamTimeoutMs, provider },
     )
     if (upstream.status >= 300 && upstream.status < 400) {

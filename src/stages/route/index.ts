@@ -36,7 +36,11 @@ const lookupFor = (config: GatewayConfig): Lookup => {
 }
 
 /** Resolves `model` against a configuration; unresolvable or unconfigured → a helpful 400. */
-export const resolveTarget = (config: GatewayConfig, kind: EndpointKind, model: string): Target => {
+export const resolveTarget = (
+  config: GatewayConfig,
+  request: { readonly kind: EndpointKind; readonly stream: boolean },
+  model: string,
+): Target => {
   const lookup = lookupFor(config)
   const address = resolveModel(model, lookup.ids, lookup.customModels)
   if (address === undefined) {
@@ -57,7 +61,7 @@ export const resolveTarget = (config: GatewayConfig, kind: EndpointKind, model: 
     )
   }
   const url = adapterFor(provider.spec.family, provider.spec.id).endpoint(
-    kind,
+    request,
     provider,
     address.model,
   )
@@ -66,7 +70,7 @@ export const resolveTarget = (config: GatewayConfig, kind: EndpointKind, model: 
 
 export const route = (): MiddlewareHandler<GatewayEnv> =>
   async function route(c, next) {
-    const { kind, model } = c.get('request')
-    c.set('targets', [resolveTarget(c.get('config'), kind, model)])
+    const request = c.get('request')
+    c.set('targets', [resolveTarget(c.get('config'), request, request.model)])
     await next()
   }
