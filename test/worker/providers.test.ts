@@ -153,6 +153,38 @@ describe('deepseek', () => {
     expect(usageChunks(chunks)).toHaveLength(1)
   })
 
+  it('should send reasoning_content back on assistant turns with tool calls, as DeepSeek requires', async () => {
+    const tag = uniqueTag()
+    const assistant = {
+      role: 'assistant',
+      content: null,
+      reasoning_content: 'The user wants the weather; call the tool.',
+      tool_calls: [
+        {
+          id: 'call_00_abc',
+          type: 'function',
+          function: { name: 'get_weather', arguments: '{"city":"Paris"}' },
+        },
+      ],
+    }
+    const res = await post(
+      '/v1/chat/completions',
+      {
+        model: 'deepseek/deepseek-chat',
+        messages: [
+          { role: 'user', content: 'Weather in Paris?' },
+          assistant,
+          { role: 'tool', tool_call_id: 'call_00_abc', content: '{"temp":21}' },
+        ],
+      },
+      { 'x-fake-tag': tag },
+    )
+    expect(res.status).toBe(200)
+    const [seen] = await received(tag)
+    expect(seen?.violations).toEqual([])
+    expect((seen?.body as { messages: unknown[] }).messages[1]).toEqual(assistant)
+  })
+
   it('should keep reasoning_content on non-streamed answers', async () => {
     const res = await post('/v1/chat/completions', chat('deepseek/deepseek-reasoner'))
     const body = await res.json<{ choices: { message: { reasoning_content?: string } }[] }>()
