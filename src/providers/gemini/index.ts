@@ -1,0 +1,149 @@
+/**
+ * @module The adapter for Google's Gemini API (Generative Language API, v1beta).
+ *
+ * Chat goes to `:generateContent` or `:streamGenerateContent?alt=sse`, embeddings to
+ * `:batchEmbedContents`, all under `{baseUrl}/v1beta/models/{model}` (`model.ts`); dispatch adds
+ * the `x-goog-api-key` header from the registry. Translation is pure (`request.ts`,
+ * `response.ts`, `stream.ts`, `embeddings.ts`); reading the upstream body happens here only.
+ */
+import type { ProviderConfig } from '../../env'
+import { GatewayError } from '../../errors'
+import type { ParsedRequest } from '../../stages/parse-request'
+import type { ProviderAdapter, RespondContext } from '../adapter'
+import { providerErrorFrom } from '../upstream-error'
+import { readUsage } from '../usage'
+import { toBatchEmbedRequest, toEmbeddingResponse } from './embeddings'
+import { endpointUrl } from './model'
+import { toGenerateContentRequest, wantsReasoning } from './request'
+import { toChatCompletion, type ReplyContext } from './response'
+import { relayGeminiStream } from './stream'
+import { randomCallPrefix } from './tool-call-id'
+import { isRecord, type BatchEmbedContentsResponse, type GeminiResponse } from './types'
+
+const sseError = (error: GatewayError, requestId: string): string =>
+  `event: error\ndata: ${JSON.stringify(error.toBody(requestId))}\n\n`
+
+/** The response body as bytes (the runtime types it loosely); an empty stream when absent. */
+const bytesOf = (res: Response): ReadableStream<Uint8Array> =>
+  (res.body as ReadableStream<Uint8Array> | null) ??
+  new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.close()
+    },
+  })
+
+/** A Gemini error object as the gateway's provider error (its `code` is an HTTP status). */
+const geminiError = (error: unknown, context: RespondContext, headers?: Headers): GatewayError => {
+  const code = isRecord(error) ? error.code : undefined
+  const status = typeof code === 'number' && code >= 400 && code <= 599 ? code : 502
+  return providerErrorFrom(context.provider, status, { error }, headers, context.knownSecrets)
+}
+
+/**
+ * Reads a whole (small) JSON answer. A connection that breaks mid-body is still an error the
+ * client can be told about with a status: 502, never a truncated 200.
+ */
+const readJson = async (upstream: Response, context: RespondContext): Promise<unknown> => {
+  let text: string
+  try {
+    text = await upstream.text()
+  } catch (err) {
+    throw new GatewayError(
+      'PROVIDER_ERROR',
+      'The connection to the provider broke while its answer was being read.',
+      { cause: err },
+    )
+  }
+  let parsed: unknown
+  try {
+    parsed = JSON.parse(text)
+  } catch {
+    parsed = undefined
+  }
+  if (!isRecord(parsed)) {
+    throw new GatewayError(
+      'PROVIDER_ERROR',
+      `${context.provider}: the answer is not a JSON object.`,
+    )
+  }
+  if (parsed.error !== undefined) throw geminiError(parsed.error, context, upstream.headers)
+  return parsed
+}
+
+/** The model name to report when Gemini names none: the client's, without a `provider/` prefix. */
+const requestedModel = (request: ParsedRequest, provider: ProviderConfig): string => {
+  const prefix = `${provider.spec.id}/`
+  return request.model.startsWith(prefix) ? request.model.slice(prefix.length) : request.model
+}
+
+/** Ids, time and options of one chat answer; the translators themselves stay pure. */
+const replyContext = (request: ParsedRequest, model: string): ReplyContext => {
+  const { n } = request.body
+  return {
+    id: `chatcmpl-${crypto.randomUUID().replace(/-/g, '')}`,
+    created: Math.floor(Date.now() / 1000),
+    model,
+    showReasoning: wantsReasoning(request.body),
+    callPrefix: randomCallPrefix(),
+    choices: typeof n === 'number' && Number.isInteger(n) && n > 1 ? n : 1,
+  }
+}
+
+/** A JSON body as an `ArrayBuffer`, so the runtime can send it with a `content-length`. */
+const encode = (body: unknown): ArrayBuffer => {
+  const bytes = new TextEncoder().encode(JSON.stringify(body))
+  const out = new ArrayBuffer(bytes.byteLength)
+  new Uint8Array(out).set(bytes)
+  return out
+}
+
+export const gemini: ProviderAdapter = {
+  endpoint(request, provider, model) {
+    return endpointUrl(provider.baseUrl, request, model)
+  },
+
+  prepare(request, _provider, model) {
+    const { request: body, dropped } =
+      request.kind === 'chat'
+        ? toGenerateContentRequest(request.body, model)
+        : toBatchEmbedRequest(request.body, model)
+    return { body: JSON.stringify(body), dropped }
+  },
+
+  async respond(upstream, request, provider, context) {
+    const model = requestedModel(request, provider)
+    if (request.kind === 'embeddings') {
+      const answer = (await readJson(upstream, context)) as BatchEmbedContentsResponse
+      const body = toEmbeddingResponse(answer, {
+        model,
+        base64: request.body.encoding_format === 'base64',
+      })
+      const counted = answer.usageMetadata !== undefined
+      context.onEnd({ usage: counted ? readUsage(body.usage) : undefined, end: 'done' })
+      return { body: encode(body), contentType: 'application/json' }
+    }
+    const reply: ReplyContext = replyContext(request, model)
+    if (!request.stream) {
+      const answer = (await readJson(upstream, context)) as GeminiResponse
+      const body = toChatCompletion(answer, reply)
+      context.onEnd({ usage: readUsage(body.usage), end: 'done' })
+      return { body: encode(body), contentType: 'application/json' }
+    }
+    const relayed = relayGeminiStream(bytesOf(upstream), {
+      plan: { ...reply, showUsage: request.includeUsage },
+      events: {
+        providerError: (error) => sseError(geminiError(error, context), context.requestId),
+        interrupted: () =>
+          sseError(
+            new GatewayError(
+              'STREAM_INTERRUPTED',
+              `The stream from '${context.provider}' ended before it was complete.`,
+            ),
+            context.requestId,
+          ),
+      },
+      onEnd: context.onEnd,
+    })
+    return { body: relayed, contentType: 'text/event-stream; charset=utf-8' }
+  },
+}
