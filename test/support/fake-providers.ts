@@ -12,6 +12,10 @@
  * | together | `${url}/together/v1`| `/chat/completions`          | `/embeddings`    | `/models`           |
  * | custom   | `${url}/custom/v1`  | `/chat/completions`          | `/embeddings`    | `/models`           |
  *
+ * Anthropic (`${url}/anthropic`) and Gemini (`${url}/gemini`) speak their own protocols; they live
+ * in `fakes/anthropic.ts` and `fakes/gemini.ts` (routes, validation, replies, stream framing) and
+ * share this server's recording, tags and fault headers.
+ *
  * Request bodies are checked against the providers' published schemas (`openapi.ts`), and chat
  * streams replay real recorded OpenAI streams (`test/fixtures/openai/fixtures`) reshaped into each
  * provider's wire flavour, so a gateway that passes these tests has met real payloads, not shapes
@@ -22,6 +26,8 @@
  * the gateway forwards headers it does not know, so tests set them on the client request:
  * - `x-fake-tag`: free-form label copied into the record, to find one test's requests.
  * - `x-fake-fixture`: file-name prefix of the recorded stream to replay (chat, stream or not).
+ *   Anthropic and Gemini take a scenario name instead (`anthropicScenarioNames()`,
+ *   `geminiScenarioNames()`).
  * - `x-fake-status` (+ `x-fake-retry-after`): answer with that status and the provider's error
  *   body (a status below 400 is sent with an empty body).
  * - `x-fake-latency-ms`: wait before answering. `x-fake-chunk-delay-ms`: wait between events.
@@ -39,12 +45,14 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { schemaViolations } from './openapi.ts'
 import type { SchemaViolation } from './openapi.ts'
 import type { RecordedRequest } from './recorded-request.ts'
+import { anthropicFake } from './fakes/anthropic.ts'
+import { geminiFake } from './fakes/gemini.ts'
 
 export type { RecordedRequest }
 
 export type FakeProviders = { url: string; requests: RecordedRequest[]; close(): Promise<void> }
 
-type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
+export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
 type JsonObject = { [key: string]: Json }
 
 type ProviderId = 'openai' | 'groq' | 'mistral' | 'deepseek' | 'together' | 'custom'
@@ -179,7 +187,7 @@ export const fixtureNames = (): string[] => fixtures().map((fixture) => fixture.
 
 // --- errors -------------------------------------------------------------------------------------
 
-type Reply = { status: number; body: Json; headers?: Record<string, string> }
+export type Reply = { status: number; body: Json; headers?: Record<string, string> }
 
 const OPENAI_ERROR_TYPES: Record<number, [type: string, code: string | null]> = {
   401: ['invalid_request_error', 'invalid_api_key'],
@@ -682,12 +690,21 @@ const route = (
   return { provider, endpoint: provider.routes[`${method} ${rest}`] }
 }
 
-const sendReply = (res: ServerResponse, reply: Reply, cutAfter: number | undefined): void => {
+const openAIRequestId = (): Record<string, string> => ({
+  'x-request-id': `req_${randomAlphanumeric(24)}`,
+})
+
+const sendReply = (
+  res: ServerResponse,
+  reply: Reply,
+  cutAfter: number | undefined,
+  requestId: Record<string, string> = openAIRequestId(),
+): void => {
   const text = reply.body === null ? '' : JSON.stringify(reply.body)
   res.writeHead(reply.status, {
     ...(text === '' ? {} : { 'content-type': 'application/json' }),
     'content-length': String(Buffer.byteLength(text)),
-    'x-request-id': `req_${randomAlphanumeric(24)}`,
+    ...requestId,
     ...reply.headers,
   })
   if (cutAfter === undefined) {
@@ -714,29 +731,56 @@ const writeEvent = (res: ServerResponse, text: string): Promise<void> =>
 const formatEvent = (event: SseEvent): string =>
   'comment' in event ? `: ${event.comment}\n\n` : `data: ${JSON.stringify(event.data)}\n\n`
 
+/** One event as written on the wire; `counted` events count for `x-fake-cut-after`. */
+export type StreamFrame = { text: string; counted: boolean }
+
+/** A stream in a provider's own framing: its events, its in-stream error and its last word. */
+export type FrameStream = {
+  frames: StreamFrame[]
+  /** Written instead of the remaining events on `x-fake-error-event: 1`; the stream then ends. */
+  errorFrame: string
+  /** Written after the last event of a stream that ran to completion (OpenAI's `[DONE]`). */
+  done?: string
+  headers: Record<string, string>
+}
+
+const openAIStream = (events: SseEvent[]): FrameStream => {
+  const error = {
+    message: 'The server had an error while processing your request. Sorry about that!',
+    type: 'server_error',
+    param: null,
+    code: null,
+  }
+  return {
+    frames: events.map((event) => ({ text: formatEvent(event), counted: 'data' in event })),
+    errorFrame: `data: ${JSON.stringify({ error })}\n\n`,
+    done: 'data: [DONE]\n\n',
+    headers: {
+      'content-type': 'text/event-stream; charset=utf-8',
+      'cache-control': 'no-cache',
+      ...openAIRequestId(),
+    },
+  }
+}
+
 const streamReply = async (
   res: ServerResponse,
-  events: SseEvent[],
+  stream: FrameStream,
   headers: Record<string, string>,
 ): Promise<void> => {
   const delay = intHeader(headers, 'x-fake-chunk-delay-ms') ?? 0
   const cutAfter = intHeader(headers, 'x-fake-cut-after')
   const errorEvent = headers['x-fake-error-event'] === '1'
-  res.writeHead(200, {
-    'content-type': 'text/event-stream; charset=utf-8',
-    'cache-control': 'no-cache',
-    'x-request-id': `req_${randomAlphanumeric(24)}`,
-  })
+  res.writeHead(200, stream.headers)
   res.flushHeaders()
   let sent = 0
-  for (const event of events) {
+  for (const frame of stream.frames) {
     if (res.destroyed) return
-    const isData = 'data' in event
-    if (isData && cutAfter !== undefined && sent >= cutAfter) break
-    if (isData && errorEvent && sent >= ERROR_EVENT_AFTER) break
+    if (frame.counted && cutAfter !== undefined && sent >= cutAfter) break
+    if (frame.counted && errorEvent && sent >= ERROR_EVENT_AFTER) break
     if (sent > 0 && delay > 0) await sleep(delay)
-    await writeEvent(res, formatEvent(event))
-    if (isData) sent++
+    await writeEvent(res, frame.text)
+    if (frame.counted) sent++
   }
   if (res.destroyed) return
   if (cutAfter !== undefined) {
@@ -744,17 +788,11 @@ const streamReply = async (
     return
   }
   if (errorEvent) {
-    const error = {
-      message: 'The server had an error while processing your request. Sorry about that!',
-      type: 'server_error',
-      param: null,
-      code: null,
-    }
-    await writeEvent(res, `data: ${JSON.stringify({ error })}\n\n`)
+    await writeEvent(res, stream.errorFrame)
     res.end()
     return
   }
-  await writeEvent(res, 'data: [DONE]\n\n')
+  if (stream.done !== undefined) await writeEvent(res, stream.done)
   res.end()
 }
 
@@ -828,38 +866,99 @@ const chatReply = (
 
 type State = { requests: RecordedRequest[] }
 
+/** What a provider with its own protocol (`fakes/`) sees of a request. */
+export type NativeRequest = {
+  method: string
+  /** Path below the provider's base, e.g. `/v1/messages`. */
+  path: string
+  query: URLSearchParams
+  headers: Record<string, string>
+  /** Parsed JSON body; the raw text when it is not JSON; `undefined` when empty. */
+  body: unknown
+  json: boolean
+  /** The request's record: protocol violations are added here. */
+  violations: string[]
+}
+
+/** A provider with its own protocol: routes, auth, error shape and stream framing of its own. */
+export type NativeFake = {
+  id: string
+  /** Path prefix of the base URL the gateway is configured with, e.g. `/anthropic`. */
+  base: string
+  /** The provider's request-id header on every reply (none when empty). */
+  requestId(): Record<string, string>
+  /** The reply to a request without valid credentials; `undefined` lets it through. */
+  unauthorized(request: NativeRequest): Reply | undefined
+  /** The provider's error reply for `status` (`x-fake-status`). */
+  error(status: number, request: NativeRequest): Reply
+  answer(request: NativeRequest): Reply | FrameStream
+}
+
+const NATIVE_FAKES: readonly NativeFake[] = [anthropicFake, geminiFake]
+
+const nativeRoute = (pathname: string): NativeFake | undefined =>
+  NATIVE_FAKES.find((fake) => pathname === fake.base || pathname.startsWith(`${fake.base}/`))
+
 type Exchange = {
   method: string
   pathname: string
+  query: URLSearchParams
   headers: Record<string, string>
   body: unknown
   json: boolean
   match: ReturnType<typeof route>
+  native: NativeFake | undefined
   record: RecordedRequest
 }
 
+/** `x-fake-redirect` and `x-fake-status` (+ `x-fake-retry-after`), in the provider's error shape. */
+const forcedReply = (
+  headers: Record<string, string>,
+  error: (status: number) => Reply,
+): Reply | undefined => {
+  const redirect = headers['x-fake-redirect']
+  if (redirect !== undefined) return { status: 302, body: null, headers: { location: redirect } }
+
+  const forcedStatus = intHeader(headers, 'x-fake-status')
+  if (forcedStatus === undefined || forcedStatus < 200 || forcedStatus > 599) return undefined
+  const retryAfter = headers['x-fake-retry-after']
+  const reply: Reply =
+    forcedStatus >= 400 ? error(forcedStatus) : { status: forcedStatus, body: null }
+  if (retryAfter === undefined) return reply
+  return { ...reply, headers: { ...reply.headers, 'retry-after': retryAfter } }
+}
+
+const answerNative = (fake: NativeFake, exchange: Exchange): Reply | FrameStream => {
+  const request: NativeRequest = {
+    method: exchange.method,
+    path: exchange.pathname.slice(fake.base.length),
+    query: exchange.query,
+    headers: exchange.headers,
+    body: exchange.body,
+    json: exchange.json,
+    violations: exchange.record.violations,
+  }
+  return (
+    fake.unauthorized(request) ??
+    forcedReply(exchange.headers, (status) => fake.error(status, request)) ??
+    fake.answer(request)
+  )
+}
+
 /** The answer to one provider request: a JSON reply, or the events of a stream. */
-const answer = async (exchange: Exchange): Promise<Reply | SseEvent[]> => {
+const answer = async (exchange: Exchange): Promise<Reply | SseEvent[] | FrameStream> => {
   const { method, pathname, headers, body, json, match, record } = exchange
   const provider = match?.provider.id ?? 'openai'
 
   const latency = intHeader(headers, 'x-fake-latency-ms')
   if (latency !== undefined) await sleep(latency)
 
+  if (exchange.native) return answerNative(exchange.native, exchange)
+
   if (!/^Bearer\s+\S+$/i.test(headers['authorization'] ?? '')) return errorReply(provider, 401)
 
-  const redirect = headers['x-fake-redirect']
-  if (redirect !== undefined) return { status: 302, body: null, headers: { location: redirect } }
-
-  const forcedStatus = intHeader(headers, 'x-fake-status')
-  if (forcedStatus !== undefined && forcedStatus >= 200 && forcedStatus <= 599) {
-    const retryAfter = headers['x-fake-retry-after']
-    const reply: Reply =
-      forcedStatus >= 400
-        ? errorReply(provider, forcedStatus)
-        : { status: forcedStatus, body: null }
-    return retryAfter === undefined ? reply : { ...reply, headers: { 'retry-after': retryAfter } }
-  }
+  const forced = forcedReply(headers, (status) => errorReply(provider, status))
+  if (forced) return forced
 
   if (!match?.endpoint) return errorReply(provider, 404, `Invalid URL (${method} ${pathname})`)
   const { endpoint } = match
@@ -901,9 +1000,10 @@ const handle = async (req: IncomingMessage, res: ServerResponse, state: State): 
   }
   const headers = headerRecord(req)
   const { body, json } = parseBody(raw)
-  const match = route(method, url.pathname)
+  const native = nativeRoute(url.pathname)
+  const match = native ? undefined : route(method, url.pathname)
   const record: RecordedRequest = {
-    provider: match?.provider.id ?? 'unknown',
+    provider: native?.id ?? match?.provider.id ?? 'unknown',
     method,
     path: req.url ?? '/',
     headers,
@@ -915,16 +1015,20 @@ const handle = async (req: IncomingMessage, res: ServerResponse, state: State): 
   const outcome = await answer({
     method,
     pathname: url.pathname,
+    query: url.searchParams,
     headers,
     body,
     json,
     match,
+    native,
     record,
   })
   // The client may have given up while the fake was waiting (latency, timeouts under test).
   if (res.destroyed) return
-  if (Array.isArray(outcome)) await streamReply(res, outcome, headers)
-  else sendReply(res, outcome, intHeader(headers, 'x-fake-cut-after'))
+  const cutAfter = intHeader(headers, 'x-fake-cut-after')
+  if (Array.isArray(outcome)) await streamReply(res, openAIStream(outcome), headers)
+  else if ('frames' in outcome) await streamReply(res, outcome, headers)
+  else sendReply(res, outcome, cutAfter, native ? native.requestId() : openAIRequestId())
 }
 
 /** Starts the fake providers on `127.0.0.1` (an ephemeral port unless `port` is given). */
