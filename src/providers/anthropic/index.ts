@@ -1,0 +1,145 @@
+/**
+ * @module The adapter for Anthropic's Messages API (`POST /v1/messages`): OpenAI-shaped requests
+ * are translated to Anthropic's (`request.ts`), and Anthropic's answers back to OpenAI
+ * chat completions (`response.ts`) or chunk streams (`stream.ts`). Anthropic has no embeddings.
+ *
+ * Authentication (`x-api-key`) is added by dispatch from the registry; this adapter adds the
+ * `anthropic-version` header every request needs (specs/anthropic/NOTES.md, "Endpoint and
+ * headers"). Errors before the first byte are Anthropic's `{type: 'error', error: {type,
+ * message}}`, which dispatch already maps (`upstream-error.ts`).
+ */
+import type { ProviderConfig } from '../../env'
+import { GatewayError } from '../../errors'
+import type { ParsedRequest } from '../../stages/parse-request'
+import type { ProviderAdapter, RespondContext } from '../adapter'
+import { providerErrorFrom } from '../upstream-error'
+import { ANTHROPIC_VERSION, responsePlan, toAnthropicRequest } from './request'
+import { gatewayUsage, isAnthropicMessage, toChatCompletion } from './response'
+import { relayAnthropicStream } from './stream'
+
+const noEmbeddings = (provider: ProviderConfig): GatewayError =>
+  new GatewayError(
+    'UNSUPPORTED_BY_PROVIDER',
+    `The provider '${provider.spec.id}' does not offer embeddings.`,
+    { param: 'model' },
+  )
+
+const sseError = (error: GatewayError, requestId: string): string =>
+  `event: error\ndata: ${JSON.stringify(error.toBody(requestId))}\n\n`
+
+/** Anthropic error type → the HTTP status Anthropic answers it with (decides the OpenAI type). */
+const ERROR_STATUS: Readonly<Record<string, number>> = {
+  invalid_request_error: 400,
+  authentication_error: 401,
+  billing_error: 402,
+  permission_error: 403,
+  not_found_error: 404,
+  request_too_large: 413,
+  rate_limit_error: 429,
+  api_error: 500,
+  timeout_error: 504,
+  overloaded_error: 529,
+}
+
+/** An in-stream `error` event (`{type: 'error', error: {type, message}}`) as a gateway error. */
+const streamError = (event: unknown, context: RespondContext): GatewayError => {
+  const error = (event as { error?: { type?: unknown } } | null)?.error
+  const status = typeof error?.type === 'string' ? (ERROR_STATUS[error.type] ?? 502) : 502
+  return providerErrorFrom(context.provider, status, event, undefined, context.knownSecrets)
+}
+
+/** The response body as bytes (the runtime types it loosely); an empty stream when absent. */
+const bytesOf = (res: Response): ReadableStream<Uint8Array> =>
+  (res.body as ReadableStream<Uint8Array> | null) ??
+  new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.close()
+    },
+  })
+
+/** A broken connection while the answer is read is a 502 the client is told about. */
+const readText = async (upstream: Response): Promise<string> => {
+  try {
+    return await upstream.text()
+  } catch (err) {
+    throw new GatewayError(
+      'PROVIDER_ERROR',
+      'The connection to the provider broke while its answer was being read.',
+      { cause: err },
+    )
+  }
+}
+
+const respondJson = async (
+  upstream: Response,
+  request: ParsedRequest,
+  context: RespondContext,
+): Promise<ArrayBuffer> => {
+  const text = await readText(upstream)
+  let message: unknown
+  try {
+    message = JSON.parse(text)
+  } catch {
+    message = undefined
+  }
+  if (!isAnthropicMessage(message)) {
+    throw providerErrorFrom(
+      context.provider,
+      502,
+      message ?? { error: { message: 'The provider answered with something that is not JSON.' } },
+      undefined,
+      context.knownSecrets,
+    )
+  }
+  const { completion, counts } = toChatCompletion(
+    message,
+    responsePlan(request.body),
+    Math.floor(Date.now() / 1000),
+  )
+  context.onEnd({ usage: gatewayUsage(counts), end: 'done' })
+  return new Response(JSON.stringify(completion)).arrayBuffer()
+}
+
+export const anthropic: ProviderAdapter = {
+  endpoint({ kind }, provider) {
+    if (kind !== 'chat') throw noEmbeddings(provider)
+    return new URL(provider.baseUrl + provider.spec.paths.chat)
+  },
+
+  prepare(request, provider, model) {
+    if (request.kind !== 'chat') throw noEmbeddings(provider)
+    const { body, dropped } = toAnthropicRequest(request, model)
+    return {
+      body: JSON.stringify(body),
+      dropped,
+      headers: { 'anthropic-version': ANTHROPIC_VERSION },
+    }
+  },
+
+  async respond(upstream, request, _provider, context) {
+    if (!request.stream) {
+      return {
+        body: await respondJson(upstream, request, context),
+        contentType: 'application/json',
+      }
+    }
+    const relayed = relayAnthropicStream(bytesOf(upstream), {
+      plan: {
+        ...responsePlan(request.body),
+        showUsage: request.includeUsage,
+        created: Math.floor(Date.now() / 1000),
+      },
+      providerErrorEvent: (event) => sseError(streamError(event, context), context.requestId),
+      interruptedEvent: () =>
+        sseError(
+          new GatewayError(
+            'STREAM_INTERRUPTED',
+            `The stream from '${context.provider}' ended before it was complete.`,
+          ),
+          context.requestId,
+        ),
+      onEnd: context.onEnd,
+    })
+    return { body: relayed, contentType: 'text/event-stream; charset=utf-8' }
+  },
+}

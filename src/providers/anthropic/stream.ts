@@ -1,0 +1,339 @@
+/**
+ * @module Translates an Anthropic Messages event stream into OpenAI `chat.completion.chunk`
+ * events, event by event, as it arrives.
+ *
+ * `step` is a pure function over explicit state: each Anthropic event (specs/anthropic/NOTES.md,
+ * "Streaming") becomes zero or more OpenAI SSE events (specs/openai/STREAMING.md):
+ *
+ * | Anthropic                              | OpenAI                                            |
+ * | -------------------------------------- | ------------------------------------------------- |
+ * | `message_start`                        | — (its id, model and input usage are kept)        |
+ * | first `content_block_start`            | role chunk (`role: 'assistant'`, `content: ''`)   |
+ * | `content_block_start` tool_use         | `tool_calls[{index, id, type, function: {name,    |
+ * |                                        | arguments: ''}}]` (first block: with the role and |
+ * |                                        | `content: null`, OpenAI's tool-call opening)      |
+ * | `text_delta`                           | `content`                                         |
+ * | `input_json_delta`                     | `tool_calls[{index, function: {arguments}}]`      |
+ * | `thinking_delta` (reasoning asked for) | `reasoning_content`                               |
+ * | `message_delta`                        | finish chunk (`delta: {}`, `finish_reason`)       |
+ * | `message_stop`                         | usage chunk (`choices: []`, if asked), `[DONE]`   |
+ * | `error`                                | an `event: error` (PROVIDER_ERROR); stream ends   |
+ * | `ping`, signatures, citations, unknown | —                                                 |
+ *
+ * Chunks carry the Anthropic message id and model from `message_start` and a `created` fixed when
+ * the stream starts. Tool calls are numbered in order of appearance. Usage is cumulative in
+ * Anthropic's stream (`message_delta` repeats the totals) and always reported to `onEnd`, whether
+ * or not the client asked for the usage chunk. A stream that ends before `message_stop`, or whose
+ * connection breaks, ends with an SSE error event (STREAM_INTERRUPTED) and no `[DONE]`.
+ */
+import type {
+  RawContentBlockDelta,
+  RawContentBlockStartEvent,
+  RawMessageStreamEvent,
+} from '@anthropic-ai/sdk/resources/messages'
+import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
+import type { ResponseOutcome } from '../adapter'
+import { SseSplitter, type SseEvent } from '../sse'
+import type { Usage } from '../usage'
+import type { ResponsePlan } from './request'
+import {
+  finishReason,
+  gatewayUsage,
+  openAIUsage,
+  tokenCounts,
+  type FinishReason,
+  type TokenCounts,
+} from './response'
+
+export type StreamEnd = ResponseOutcome['end']
+
+export type StreamPlan = ResponsePlan & {
+  /** The client asked for the usage chunk (`stream_options.include_usage`). */
+  readonly showUsage: boolean
+  /** Unix seconds stamped on every chunk. */
+  readonly created: number
+}
+
+/** What an Anthropic content block (by its index) turned into. */
+type Block =
+  | { readonly kind: 'text' | 'thinking' | 'json' | 'ignored' }
+  | { readonly kind: 'tool'; readonly index: number }
+
+export type StreamState = {
+  readonly plan: StreamPlan
+  /** Message id and model from `message_start`. */
+  head: { id: string; model: string } | undefined
+  roleSent: boolean
+  blocks: Map<number, Block>
+  toolCalls: number
+  counts: TokenCounts | undefined
+  stopReason: string | null | undefined
+  finishSent: boolean
+  end: StreamEnd | undefined
+}
+
+export const initialState = (plan: StreamPlan): StreamState => ({
+  plan,
+  head: undefined,
+  roleSent: false,
+  blocks: new Map(),
+  toolCalls: 0,
+  counts: undefined,
+  stopReason: undefined,
+  finishSent: false,
+  end: undefined,
+})
+
+/** The usage known so far, for the gateway's records. */
+export const usageOf = (state: StreamState): Usage | undefined =>
+  state.counts === undefined ? undefined : gatewayUsage(state.counts)
+
+type Delta = ChatCompletionChunk.Choice.Delta & { reasoning_content?: string }
+type ErrorEvent = { type: 'error'; error?: unknown }
+type AnthropicEvent = RawMessageStreamEvent | ErrorEvent | { type: 'ping' }
+
+const frame = (value: unknown): string => `data: ${JSON.stringify(value)}\n\n`
+
+const chunk = (
+  state: StreamState,
+  choices: ChatCompletionChunk['choices'],
+  usage?: ChatCompletionChunk['usage'],
+): string => {
+  const out: ChatCompletionChunk = {
+    id: state.head?.id ?? '',
+    object: 'chat.completion.chunk',
+    created: state.plan.created,
+    model: state.head?.model ?? '',
+    choices,
+  }
+  if (usage !== undefined) out.usage = usage
+  return frame(out)
+}
+
+const deltaChunk = (state: StreamState, delta: Delta, finish: FinishReason | null = null) =>
+  chunk(state, [{ index: 0, delta, logprobs: null, finish_reason: finish }])
+
+/**
+ * The role chunk, once, before anything else. It waits for the first content block so that an
+ * answer opening with a tool call can carry `content: null` as OpenAI's do.
+ */
+const opening = (state: StreamState): string => {
+  if (state.roleSent) return ''
+  state.roleSent = true
+  return deltaChunk(state, { role: 'assistant', content: '', refusal: null })
+}
+
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/** The fields `step` reads, per event type; anything else is an event it does not know. */
+const wellFormed = (event: Record<string, unknown>): boolean => {
+  switch (event.type) {
+    case 'message_start':
+      return isRecord(event.message)
+    case 'content_block_start':
+      return typeof event.index === 'number' && isRecord(event.content_block)
+    case 'content_block_delta':
+      return typeof event.index === 'number' && isRecord(event.delta)
+    case 'message_delta':
+      return isRecord(event.delta)
+    default:
+      return typeof event.type === 'string'
+  }
+}
+
+const parse = (data: string): AnthropicEvent | undefined => {
+  try {
+    const value: unknown = JSON.parse(data)
+    return isRecord(value) && wellFormed(value) ? (value as AnthropicEvent) : undefined
+  } catch {
+    return undefined
+  }
+}
+
+/**
+ * Translates one Anthropic event into the OpenAI SSE text to send (possibly empty). `errorEvent`
+ * renders an Anthropic `error` event's error object as an OpenAI SSE error event.
+ */
+export const step = (
+  state: StreamState,
+  event: SseEvent,
+  errorEvent: (providerError: unknown) => string,
+): string => {
+  if (state.end !== undefined || event.data === undefined) return ''
+  const parsed = parse(event.data)
+  if (parsed === undefined) return ''
+  switch (parsed.type) {
+    case 'message_start':
+      state.head = { id: parsed.message.id, model: parsed.message.model }
+      state.counts = tokenCounts(parsed.message.usage)
+      return ''
+    case 'content_block_start':
+      return blockStart(state, parsed)
+    case 'content_block_delta':
+      return opening(state) + blockDelta(state, parsed.index, parsed.delta)
+    case 'content_block_stop':
+      return ''
+    case 'message_delta':
+      state.stopReason = parsed.delta.stop_reason
+      state.counts = tokenCounts(parsed.usage, state.counts)
+      return opening(state) + finish(state)
+    case 'message_stop': {
+      state.end = 'done'
+      const usage =
+        state.plan.showUsage && state.counts !== undefined
+          ? chunk(state, [], openAIUsage(state.counts))
+          : ''
+      return `${opening(state)}${finish(state)}${usage}data: [DONE]\n\n`
+    }
+    case 'error':
+      state.end = 'provider_error'
+      return errorEvent(parsed)
+    default:
+      return '' // ping, and event types added after this was written
+  }
+}
+
+const finish = (state: StreamState): string => {
+  if (state.finishSent) return ''
+  state.finishSent = true
+  return deltaChunk(state, {}, finishReason(state.stopReason, state.toolCalls > 0))
+}
+
+const blockStart = (state: StreamState, event: RawContentBlockStartEvent): string => {
+  const block = event.content_block
+  switch (block.type) {
+    case 'text':
+      state.blocks.set(event.index, { kind: 'text' })
+      return opening(state) + (block.text === '' ? '' : deltaChunk(state, { content: block.text }))
+    case 'thinking':
+      state.blocks.set(event.index, { kind: 'thinking' })
+      return opening(state)
+    case 'tool_use': {
+      if (block.name === state.plan.jsonTool) {
+        state.blocks.set(event.index, { kind: 'json' })
+        return opening(state)
+      }
+      const index = state.toolCalls++
+      state.blocks.set(event.index, { kind: 'tool', index })
+      const call = { index, id: block.id, type: 'function' as const }
+      const tool_calls = [{ ...call, function: { name: block.name, arguments: '' } }]
+      if (state.roleSent) return deltaChunk(state, { tool_calls })
+      // An answer that opens with a tool call: OpenAI's first chunk then has `content: null`.
+      state.roleSent = true
+      return deltaChunk(state, { role: 'assistant', content: null, tool_calls, refusal: null })
+    }
+    default:
+      state.blocks.set(event.index, { kind: 'ignored' })
+      return opening(state)
+  }
+}
+
+const blockDelta = (state: StreamState, index: number, delta: RawContentBlockDelta): string => {
+  const block = state.blocks.get(index)
+  if (block === undefined) return ''
+  switch (delta.type) {
+    case 'text_delta':
+      return block.kind === 'text' && delta.text !== ''
+        ? deltaChunk(state, { content: delta.text })
+        : ''
+    case 'input_json_delta':
+      if (delta.partial_json === '') return ''
+      if (block.kind === 'json') return deltaChunk(state, { content: delta.partial_json })
+      if (block.kind !== 'tool') return ''
+      return deltaChunk(state, {
+        tool_calls: [{ index: block.index, function: { arguments: delta.partial_json } }],
+      })
+    case 'thinking_delta':
+      return block.kind === 'thinking' && state.plan.showReasoning && delta.thinking !== ''
+        ? deltaChunk(state, { reasoning_content: delta.thinking })
+        : ''
+    default:
+      return '' // signatures and citations have no OpenAI form
+  }
+}
+
+export type RelayResult = { readonly end: StreamEnd; readonly usage: Usage | undefined }
+
+export type RelayOptions = {
+  readonly plan: StreamPlan
+  /** Renders an Anthropic in-stream `error` event as an OpenAI SSE error event. */
+  readonly providerErrorEvent: (providerError: unknown) => string
+  /** The SSE error event sent when the stream breaks before `message_stop`. */
+  readonly interruptedEvent: () => string
+  readonly onEnd: (result: RelayResult) => void
+}
+
+/**
+ * Pipes the Anthropic event stream through `step`. Pull-based, so backpressure reaches the
+ * provider, and a client that goes away cancels the upstream request.
+ */
+export const relayAnthropicStream = (
+  upstream: ReadableStream<Uint8Array>,
+  options: RelayOptions,
+): ReadableStream<Uint8Array> => {
+  const reader = upstream.getReader()
+  const decoder = new TextDecoder()
+  const encoder = new TextEncoder()
+  const splitter = new SseSplitter()
+  const state = initialState(options.plan)
+  let finished = false
+  const finishWith = (end: StreamEnd): void => {
+    if (finished) return
+    finished = true
+    options.onEnd({ end, usage: usageOf(state) })
+  }
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        let read: ReadableStreamReadResult<Uint8Array> | undefined
+        try {
+          read = await reader.read()
+        } catch {
+          read = undefined // the connection to the provider broke
+        }
+        if (read === undefined || read.done) {
+          state.end ??= 'interrupted'
+          if (state.end === 'interrupted') {
+            controller.enqueue(encoder.encode(options.interruptedEvent()))
+          }
+          finishWith(state.end)
+          controller.close()
+          return
+        }
+        let out = ''
+        for (const event of splitter.push(decoder.decode(read.value, { stream: true }))) {
+          out += step(state, event, options.providerErrorEvent)
+          if (state.end !== undefined) break
+        }
+        if (out.length > 0) controller.enqueue(encoder.encode(out))
+        if (state.end !== undefined) {
+          // message_stop or a relayed error: nothing after it is for the client. Reading the tail
+          // of a complete stream lets the runtime reuse the connection.
+          if (state.end === 'done') void drain(reader)
+          else reader.cancel().catch(ignore)
+          finishWith(state.end)
+          controller.close()
+          return
+        }
+        if (out.length > 0) return
+      }
+    },
+    cancel(reason) {
+      finishWith('cancelled')
+      return reader.cancel(reason)
+    },
+  })
+}
+
+const ignore = (): void => undefined
+
+const drain = async (reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> => {
+  try {
+    for (let i = 0; i < 16; i++) if ((await reader.read()).done) return
+    await reader.cancel()
+  } catch {
+    // The provider closed the connection first; nothing to release.
+  }
+}
