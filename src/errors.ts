@@ -36,7 +36,6 @@ export const ERROR_CODES = {
   DESTINATION_REFUSED: { status: 502, type: 'api_error' },
   /** A stream broke after its first byte; only ever sent as an SSE error event. */
   STREAM_INTERRUPTED: { status: 502, type: 'api_error' },
-  NOT_IMPLEMENTED: { status: 501, type: 'api_error' },
   CONFIG_INVALID: { status: 500, type: 'api_error' },
   INTERNAL_ERROR: { status: 500, type: 'api_error' },
 } as const satisfies Record<string, CodeSpec>

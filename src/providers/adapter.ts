@@ -6,8 +6,9 @@
  * response side works on streams so nothing buffers a whole answer.
  */
 import type { ProviderConfig } from '../env'
-import { GatewayError } from '../errors'
 import type { EndpointKind, ParsedRequest } from '../stages/parse-request'
+import { anthropic } from './anthropic'
+import { gemini } from './gemini'
 import { openAICompatible } from './openai-compatible'
 import type { ProviderFamily } from './registry'
 import type { Usage } from './usage'
@@ -54,20 +55,10 @@ export interface ProviderAdapter {
   ): Promise<{ body: ReadableStream<Uint8Array> | ArrayBuffer; contentType: string }>
 }
 
-const ADAPTERS: Readonly<Record<ProviderFamily, ProviderAdapter | undefined>> = {
+const ADAPTERS: Readonly<Record<ProviderFamily, ProviderAdapter>> = {
   'openai-compatible': openAICompatible,
-  anthropic: undefined,
-  gemini: undefined,
+  anthropic,
+  gemini,
 }
 
-export const adapterFor = (family: ProviderFamily, provider: string): ProviderAdapter => {
-  const adapter = ADAPTERS[family]
-  if (adapter === undefined) {
-    throw new GatewayError(
-      'NOT_IMPLEMENTED',
-      `Requests to '${provider}' are not available in this gateway version yet; use an ` +
-        `OpenAI-compatible provider (openai, groq, mistral, deepseek, together or a custom endpoint).`,
-    )
-  }
-  return adapter
-}
+export const adapterFor = (family: ProviderFamily): ProviderAdapter => ADAPTERS[family]

@@ -71,7 +71,7 @@ export const dispatch = (options: DispatchOptions = {}): MiddlewareHandler<Gatew
     const [target] = c.get('targets')
     if (target === undefined) throw new GatewayError('INTERNAL_ERROR', 'No target was selected.')
     const provider = target.provider.spec.id
-    const adapter = adapterFor(target.provider.spec.family, provider)
+    const adapter = adapterFor(target.provider.spec.family)
     const prepared = adapter.prepare(request, target.provider, target.model)
     const knownSecrets = target.provider.apiKey === undefined ? [] : [target.provider.apiKey]
 

@@ -60,11 +60,7 @@ export const resolveTarget = (
       { param: 'model' },
     )
   }
-  const url = adapterFor(provider.spec.family, provider.spec.id).endpoint(
-    request,
-    provider,
-    address.model,
-  )
+  const url = adapterFor(provider.spec.family).endpoint(request, provider, address.model)
   return { provider, model: address.model, url }
 }
 
