@@ -12,6 +12,7 @@ import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
 import type { ParsedRequest } from '../../stages/parse-request'
 import type { ProviderAdapter, RespondContext } from '../adapter'
+import { readWhole } from '../relay'
 import { providerErrorFrom } from '../upstream-error'
 import { ANTHROPIC_VERSION, responsePlan, toAnthropicRequest } from './request'
 import { gatewayUsage, isAnthropicMessage, toChatCompletion } from './response'
@@ -57,25 +58,12 @@ const bytesOf = (res: Response): ReadableStream<Uint8Array> =>
     },
   })
 
-/** A broken connection while the answer is read is a 502 the client is told about. */
-const readText = async (upstream: Response): Promise<string> => {
-  try {
-    return await upstream.text()
-  } catch (err) {
-    throw new GatewayError(
-      'PROVIDER_ERROR',
-      'The connection to the provider broke while its answer was being read.',
-      { cause: err },
-    )
-  }
-}
-
 const respondJson = async (
   upstream: Response,
   request: ParsedRequest,
   context: RespondContext,
 ): Promise<ArrayBuffer> => {
-  const text = await readText(upstream)
+  const text = await readWhole(upstream, (r) => r.text())
   let message: unknown
   try {
     message = JSON.parse(text)

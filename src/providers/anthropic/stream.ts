@@ -33,7 +33,8 @@ import type {
 } from '@anthropic-ai/sdk/resources/messages'
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import type { ResponseOutcome } from '../adapter'
-import { SseSplitter, type SseEvent } from '../sse'
+import { relaySse } from '../relay'
+import type { SseEvent } from '../sse'
 import type { Usage } from '../usage'
 import type { ResponsePlan } from './request'
 import {
@@ -272,68 +273,24 @@ export const relayAnthropicStream = (
   upstream: ReadableStream<Uint8Array>,
   options: RelayOptions,
 ): ReadableStream<Uint8Array> => {
-  const reader = upstream.getReader()
-  const decoder = new TextDecoder()
-  const encoder = new TextEncoder()
-  const splitter = new SseSplitter()
   const state = initialState(options.plan)
-  let finished = false
-  const finishWith = (end: StreamEnd): void => {
-    if (finished) return
-    finished = true
-    options.onEnd({ end, usage: usageOf(state) })
+  // Only `message_stop` completes a stream: a body that ends or breaks before it, even after the
+  // finish chunk, was cut short.
+  const interrupted = (): string => {
+    state.end ??= 'interrupted'
+    return state.end === 'interrupted' ? options.interruptedEvent() : ''
   }
-
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        let read: ReadableStreamReadResult<Uint8Array> | undefined
-        try {
-          read = await reader.read()
-        } catch {
-          read = undefined // the connection to the provider broke
-        }
-        if (read === undefined || read.done) {
-          state.end ??= 'interrupted'
-          if (state.end === 'interrupted') {
-            controller.enqueue(encoder.encode(options.interruptedEvent()))
-          }
-          finishWith(state.end)
-          controller.close()
-          return
-        }
-        let out = ''
-        for (const event of splitter.push(decoder.decode(read.value, { stream: true }))) {
-          out += step(state, event, options.providerErrorEvent)
-          if (state.end !== undefined) break
-        }
-        if (out.length > 0) controller.enqueue(encoder.encode(out))
-        if (state.end !== undefined) {
-          // message_stop or a relayed error: nothing after it is for the client. Reading the tail
-          // of a complete stream lets the runtime reuse the connection.
-          if (state.end === 'done') void drain(reader)
-          else reader.cancel().catch(ignore)
-          finishWith(state.end)
-          controller.close()
-          return
-        }
-        if (out.length > 0) return
-      }
+  return relaySse(
+    upstream,
+    {
+      get end() {
+        return state.end
+      },
+      step: (event) => step(state, event, options.providerErrorEvent),
+      finish: interrupted,
+      broken: interrupted,
+      usage: () => usageOf(state),
     },
-    cancel(reason) {
-      finishWith('cancelled')
-      return reader.cancel(reason)
-    },
-  })
-}
-
-const ignore = (): void => undefined
-
-const drain = async (reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> => {
-  try {
-    for (let i = 0; i < 16; i++) if ((await reader.read()).done) return
-    await reader.cancel()
-  } catch {
-    // The provider closed the connection first; nothing to release.
-  }
+    { onEnd: options.onEnd },
+  )
 }

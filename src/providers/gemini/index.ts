@@ -10,6 +10,7 @@ import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
 import type { ParsedRequest } from '../../stages/parse-request'
 import type { ProviderAdapter, RespondContext } from '../adapter'
+import { readWhole } from '../relay'
 import { providerErrorFrom } from '../upstream-error'
 import { readUsage } from '../usage'
 import { toBatchEmbedRequest, toEmbeddingResponse } from './embeddings'
@@ -44,16 +45,7 @@ const geminiError = (error: unknown, context: RespondContext, headers?: Headers)
  * client can be told about with a status: 502, never a truncated 200.
  */
 const readJson = async (upstream: Response, context: RespondContext): Promise<unknown> => {
-  let text: string
-  try {
-    text = await upstream.text()
-  } catch (err) {
-    throw new GatewayError(
-      'PROVIDER_ERROR',
-      'The connection to the provider broke while its answer was being read.',
-      { cause: err },
-    )
-  }
+  const text = await readWhole(upstream, (r) => r.text())
   let parsed: unknown
   try {
     parsed = JSON.parse(text)

@@ -26,6 +26,7 @@
  */
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import type { ResponseOutcome } from '../adapter'
+import { relaySse } from '../relay'
 import { SseSplitter, type SseEvent } from '../sse'
 import { readUsage } from '../usage'
 import {
@@ -236,8 +237,6 @@ export type GeminiRelayOptions = {
   readonly onEnd: (outcome: ResponseOutcome) => void
 }
 
-const ignore = (): void => undefined
-
 /**
  * Pipes Gemini's SSE bytes through `step`/`finish`. Pull-based, so backpressure reaches the
  * provider, and a client that goes away cancels the upstream request.
@@ -246,57 +245,22 @@ export const relayGeminiStream = (
   upstream: ReadableStream<Uint8Array>,
   options: GeminiRelayOptions,
 ): ReadableStream<Uint8Array> => {
-  const reader = upstream.getReader()
-  const decoder = new TextDecoder()
-  const encoder = new TextEncoder()
-  const splitter = new SseSplitter()
   const state = initialState(options.plan)
-  let reported = false
-  const report = (end: StreamEnd): void => {
-    if (reported) return
-    reported = true
-    const usage = state.usage === undefined ? undefined : readUsage(openAIUsage(state.usage))
-    options.onEnd({ end, usage })
-  }
-
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        let read: ReadableStreamReadResult<Uint8Array> | undefined
-        try {
-          read = await reader.read()
-        } catch {
-          read = undefined // the connection to the provider broke
-        }
-        let out = ''
-        if (read === undefined) {
-          state.end = 'interrupted'
-          out = options.events.interrupted()
-        } else if (read.done) {
-          for (const event of splitter.push(decoder.decode())) {
-            out += step(state, event, options.events)
-          }
-          out += finish(state, splitter.rest(), options.events)
-        } else {
-          for (const event of splitter.push(decoder.decode(read.value, { stream: true }))) {
-            out += step(state, event, options.events)
-            if (state.end !== undefined) break
-          }
-        }
-        if (out.length > 0) controller.enqueue(encoder.encode(out))
-        if (state.end !== undefined) {
-          // Nothing after the end is for the client; an error stream is simply dropped.
-          if (read !== undefined && !read.done) reader.cancel().catch(ignore)
-          report(state.end)
-          controller.close()
-          return
-        }
-        if (out.length > 0) return
-      }
+  return relaySse(
+    upstream,
+    {
+      get end() {
+        return state.end
+      },
+      step: (event) => step(state, event, options.events),
+      finish: (rest) => finish(state, rest, options.events),
+      broken: () => {
+        state.end = 'interrupted'
+        return options.events.interrupted()
+      },
+      // Gemini's usage is reported as the client would see it, read back into the gateway's shape.
+      usage: () => (state.usage === undefined ? undefined : readUsage(openAIUsage(state.usage))),
     },
-    cancel(reason) {
-      report('cancelled')
-      return reader.cancel(reason)
-    },
-  })
+    { onEnd: options.onEnd },
+  )
 }

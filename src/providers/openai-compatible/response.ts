@@ -5,30 +5,11 @@
  * embeddings batch can be tens of megabytes). Small bodies are kept whole and parsed at the end;
  * for large ones only a tail window is kept — OpenAI-compatible providers put `usage` last.
  */
-import { GatewayError } from '../../errors'
+import { readWhole } from '../relay'
 import { readUsage, type Usage } from '../usage'
 
 const KEEP_WHOLE_BYTES = 64 * 1024
 const TAIL_BYTES = 16 * 1024
-/**
- * Reads a whole answer before anything is sent, so a connection that breaks mid-body is still an
- * error the client can be told about with a status: 502, never a truncated 200.
- */
-const readWhole = async <T>(
-  upstream: Response,
-  read: (res: Response) => Promise<T>,
-): Promise<T> => {
-  try {
-    return await read(upstream)
-  } catch (err) {
-    throw new GatewayError(
-      'PROVIDER_ERROR',
-      'The connection to the provider broke while its answer was being read.',
-      { cause: err },
-    )
-  }
-}
-
 /** Bodies up to this declared size are read in one piece: the cheapest path for chat answers. */
 export const BUFFER_MAX_BYTES = 1024 * 1024
 

@@ -9,7 +9,8 @@
  * provider cut it, or the connection broke — ends with an SSE `error` event and no `[DONE]`, so no
  * client mistakes a truncated answer for a complete one.
  */
-import { SseSplitter, type SseEvent } from '../sse'
+import { relaySse } from '../relay'
+import type { SseEvent } from '../sse'
 import { readUsage, type Usage } from '../usage'
 
 export type ChatStreamPlan = {
@@ -143,75 +144,25 @@ export const relayChatStream = (
   upstream: ReadableStream<Uint8Array>,
   options: RelayOptions,
 ): ReadableStream<Uint8Array> => {
-  const reader = upstream.getReader()
-  const decoder = new TextDecoder()
-  const encoder = new TextEncoder()
-  const splitter = new SseSplitter()
   const state = initialState(options.plan)
-  let finished = false
-  const finish = (end: StreamEnd): void => {
-    if (finished) return
-    finished = true
-    options.onEnd({ end, usage: state.usage })
+  // A stream that ends before `[DONE]`, however it ends, was cut short.
+  const interrupted = (): string => {
+    if (state.end !== undefined) return ''
+    state.end = 'interrupted'
+    return options.interruptedEvent()
   }
-
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        let read: ReadableStreamReadResult<Uint8Array> | undefined
-        try {
-          read = await reader.read()
-        } catch {
-          read = undefined // the connection to the provider broke
-        }
-        if (read === undefined || read.done) {
-          if (state.end === undefined) {
-            state.end = 'interrupted'
-            controller.enqueue(encoder.encode(options.interruptedEvent()))
-          }
-          finish(state.end)
-          controller.close()
-          return
-        }
-        const text = decoder.decode(read.value, { stream: true })
-        const wasEmpty = splitter.rest() === ''
-        let out = ''
-        for (const event of splitter.push(text)) {
-          out += step(state, event, options.providerErrorEvent)
-          if (state.end !== undefined) break
-        }
-        // Most reads hold whole events that pass unchanged: relay the provider's own bytes rather
-        // than a re-encoded copy, which halves the garbage a long stream leaves behind.
-        if (out.length > 0) {
-          const unchanged = wasEmpty && splitter.rest() === '' && out === text
-          controller.enqueue(unchanged ? read.value : encoder.encode(out))
-        }
-        if (state.end !== undefined) {
-          // [DONE] or a relayed provider error: nothing after it is for the client. Reading the
-          // tail lets the runtime reuse the connection; an error stream is simply dropped.
-          if (state.end === 'done') void drain(reader)
-          else reader.cancel().catch(ignore)
-          finish(state.end)
-          controller.close()
-          return
-        }
-        if (out.length > 0) return
-      }
+  return relaySse(
+    upstream,
+    {
+      get end() {
+        return state.end
+      },
+      step: (event) => step(state, event, options.providerErrorEvent),
+      finish: interrupted,
+      broken: interrupted,
+      usage: () => state.usage,
     },
-    cancel(reason) {
-      finish('cancelled')
-      return reader.cancel(reason)
-    },
-  })
-}
-
-const ignore = (): void => undefined
-
-const drain = async (reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> => {
-  try {
-    for (let i = 0; i < 16; i++) if ((await reader.read()).done) return
-    await reader.cancel()
-  } catch {
-    // The provider closed the connection first; nothing to release.
-  }
+    // Most events pass unchanged, so most reads can be relayed as the provider's own bytes.
+    { passThrough: true, onEnd: options.onEnd },
+  )
 }

@@ -1,0 +1,148 @@
+/**
+ * @module Reading a provider's answer, for every family: the pull loop that relays an SSE stream
+ * through a family's translator, and the whole-body read of a non-streamed answer.
+ *
+ * Each family's stream translation stays a pure function over its own state; what the loop does
+ * around it — decoding, SSE framing, backpressure, ending the stream once, releasing the upstream
+ * connection — is the same for all of them, so it lives here once.
+ */
+import { GatewayError } from '../errors'
+import type { ResponseOutcome } from './adapter'
+import { SseSplitter, type SseEvent } from './sse'
+import type { Usage } from './usage'
+
+export type StreamEnd = ResponseOutcome['end']
+
+/**
+ * One stream's translation, as the relay drives it. Each method returns the text to send to the
+ * client (possibly empty); `finish` and `broken` must leave `end` set.
+ */
+export type StreamTranslator = {
+  /** How the stream ended, once it has: nothing the provider sends after that is read. */
+  readonly end: StreamEnd | undefined
+  /** One complete upstream event. */
+  step(event: SseEvent): string
+  /** The upstream body ended; `rest` is an unterminated final event, if any. */
+  finish(rest: string): string
+  /** The connection to the provider broke. */
+  broken(): string
+  /** The usage to report when the stream ends, however it ends. */
+  usage(): Usage | undefined
+}
+
+export type SseRelayOptions = {
+  /**
+   * The translator relays most events unchanged: when a read's output equals its input, the
+   * provider's own bytes are sent rather than a re-encoded copy, which halves the garbage a long
+   * stream leaves behind.
+   */
+  readonly passThrough?: boolean
+  /** Called exactly once, when the stream ends or the client goes away. */
+  readonly onEnd: (outcome: ResponseOutcome) => void
+}
+
+/**
+ * Pipes upstream SSE bytes through `translator`. Pull-based, so backpressure reaches the provider,
+ * and a client that goes away cancels the upstream request.
+ */
+export const relaySse = (
+  upstream: ReadableStream<Uint8Array>,
+  translator: StreamTranslator,
+  options: SseRelayOptions,
+): ReadableStream<Uint8Array> => {
+  const reader = upstream.getReader()
+  const decoder = new TextDecoder()
+  const encoder = new TextEncoder()
+  const splitter = new SseSplitter()
+  let reported = false
+  const report = (end: StreamEnd): void => {
+    if (reported) return
+    reported = true
+    options.onEnd({ end, usage: translator.usage() })
+  }
+
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      for (;;) {
+        let read: ReadableStreamReadResult<Uint8Array> | undefined
+        try {
+          read = await reader.read()
+        } catch {
+          read = undefined // the connection to the provider broke
+        }
+        if (read === undefined || read.done) {
+          let out = ''
+          if (read === undefined) out = translator.broken()
+          else {
+            for (const event of splitter.push(decoder.decode())) out += translator.step(event)
+            out += translator.finish(splitter.rest())
+          }
+          if (out.length > 0) controller.enqueue(encoder.encode(out))
+          // A translator that left the end open has not seen a complete stream.
+          report(translator.end ?? 'interrupted')
+          controller.close()
+          return
+        }
+        const text = decoder.decode(read.value, { stream: true })
+        const wasEmpty = splitter.rest() === ''
+        let out = ''
+        for (const event of splitter.push(text)) {
+          out += translator.step(event)
+          if (translator.end !== undefined) break
+        }
+        if (out.length > 0) {
+          const unchanged =
+            options.passThrough === true && wasEmpty && splitter.rest() === '' && out === text
+          controller.enqueue(unchanged ? read.value : encoder.encode(out))
+        }
+        const end = translator.end
+        if (end !== undefined) {
+          // The stream is complete or a provider error was relayed: nothing after it is for the
+          // client. Reading the tail of a complete stream lets the runtime reuse the connection;
+          // anything else is simply dropped.
+          if (end === 'done') void drain(reader)
+          else reader.cancel().catch(ignore)
+          report(end)
+          controller.close()
+          return
+        }
+        // Nothing to send yet (pings, partial events): read on rather than hand the client nothing.
+        if (out.length > 0) return
+      }
+    },
+    cancel(reason) {
+      report('cancelled')
+      return reader.cancel(reason)
+    },
+  })
+}
+
+const ignore = (): void => undefined
+
+const drain = async (reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> => {
+  try {
+    for (let i = 0; i < 16; i++) if ((await reader.read()).done) return
+    await reader.cancel()
+  } catch {
+    // The provider closed the connection first; nothing to release.
+  }
+}
+
+/**
+ * Reads a whole answer before anything is sent, so a connection that breaks mid-body is still an
+ * error the client can be told about with a status: 502, never a truncated 200.
+ */
+export const readWhole = async <T>(
+  upstream: Response,
+  read: (res: Response) => Promise<T>,
+): Promise<T> => {
+  try {
+    return await read(upstream)
+  } catch (err) {
+    throw new GatewayError(
+      'PROVIDER_ERROR',
+      'The connection to the provider broke while its answer was being read.',
+      { cause: err },
+    )
+  }
+}
