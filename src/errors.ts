@@ -75,6 +75,11 @@ export class GatewayError extends Error {
     return errorBody(this.message, this.type, this.code, this.param, requestId)
   }
 
+  /** The envelope as an SSE `error` event, for failures after a stream's first byte. */
+  toSseEvent(requestId: string | undefined): string {
+    return `event: error\ndata: ${JSON.stringify(this.toBody(requestId))}\n\n`
+  }
+
   toResponse(requestId: string | undefined): Response {
     const headers = new Headers(this.headers)
     headers.set('content-type', 'application/json')

@@ -146,3 +146,19 @@ export const readWhole = async <T>(
     )
   }
 }
+
+/** A response body as bytes (the runtime types it loosely); an empty stream when absent. */
+export const bytesOf = (res: Response): ReadableStream<Uint8Array> =>
+  (res.body as ReadableStream<Uint8Array> | null) ??
+  new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.close()
+    },
+  })
+
+/** The SSE error event that ends a stream the provider broke off before its end. */
+export const interruptedEvent = (provider: string, requestId: string): string =>
+  new GatewayError(
+    'STREAM_INTERRUPTED',
+    `The stream from '${provider}' ended before it was complete.`,
+  ).toSseEvent(requestId)

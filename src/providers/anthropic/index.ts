@@ -12,7 +12,7 @@ import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
 import type { ParsedRequest } from '../../stages/parse-request'
 import type { ProviderAdapter, RespondContext } from '../adapter'
-import { readWhole } from '../relay'
+import { readWhole, bytesOf, interruptedEvent } from '../relay'
 import { providerErrorFrom } from '../upstream-error'
 import { ANTHROPIC_VERSION, responsePlan, toAnthropicRequest } from './request'
 import { gatewayUsage, isAnthropicMessage, toChatCompletion } from './response'
@@ -24,9 +24,6 @@ const noEmbeddings = (provider: ProviderConfig): GatewayError =>
     `The provider '${provider.spec.id}' does not offer embeddings.`,
     { param: 'model' },
   )
-
-const sseError = (error: GatewayError, requestId: string): string =>
-  `event: error\ndata: ${JSON.stringify(error.toBody(requestId))}\n\n`
 
 /** Anthropic error type → the HTTP status Anthropic answers it with (decides the OpenAI type). */
 const ERROR_STATUS: Readonly<Record<string, number>> = {
@@ -48,15 +45,6 @@ const streamError = (event: unknown, context: RespondContext): GatewayError => {
   const status = typeof error?.type === 'string' ? (ERROR_STATUS[error.type] ?? 502) : 502
   return providerErrorFrom(context.provider, status, event, undefined, context.knownSecrets)
 }
-
-/** The response body as bytes (the runtime types it loosely); an empty stream when absent. */
-const bytesOf = (res: Response): ReadableStream<Uint8Array> =>
-  (res.body as ReadableStream<Uint8Array> | null) ??
-  new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.close()
-    },
-  })
 
 const respondJson = async (
   upstream: Response,
@@ -117,15 +105,8 @@ export const anthropic: ProviderAdapter = {
         showUsage: request.includeUsage,
         created: Math.floor(Date.now() / 1000),
       },
-      providerErrorEvent: (event) => sseError(streamError(event, context), context.requestId),
-      interruptedEvent: () =>
-        sseError(
-          new GatewayError(
-            'STREAM_INTERRUPTED',
-            `The stream from '${context.provider}' ended before it was complete.`,
-          ),
-          context.requestId,
-        ),
+      providerErrorEvent: (event) => streamError(event, context).toSseEvent(context.requestId),
+      interruptedEvent: () => interruptedEvent(context.provider, context.requestId),
       onEnd: context.onEnd,
     })
     return { body: relayed, contentType: 'text/event-stream; charset=utf-8' }

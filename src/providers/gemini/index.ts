@@ -10,7 +10,7 @@ import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
 import type { ParsedRequest } from '../../stages/parse-request'
 import type { ProviderAdapter, RespondContext } from '../adapter'
-import { readWhole } from '../relay'
+import { readWhole, bytesOf, interruptedEvent } from '../relay'
 import { providerErrorFrom } from '../upstream-error'
 import { readUsage } from '../usage'
 import { toBatchEmbedRequest, toEmbeddingResponse } from './embeddings'
@@ -20,18 +20,6 @@ import { toChatCompletion, type ReplyContext } from './response'
 import { relayGeminiStream } from './stream'
 import { randomCallPrefix } from './tool-call-id'
 import { isRecord, type BatchEmbedContentsResponse, type GeminiResponse } from './types'
-
-const sseError = (error: GatewayError, requestId: string): string =>
-  `event: error\ndata: ${JSON.stringify(error.toBody(requestId))}\n\n`
-
-/** The response body as bytes (the runtime types it loosely); an empty stream when absent. */
-const bytesOf = (res: Response): ReadableStream<Uint8Array> =>
-  (res.body as ReadableStream<Uint8Array> | null) ??
-  new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.close()
-    },
-  })
 
 /** A Gemini error object as the gateway's provider error (its `code` is an HTTP status). */
 const geminiError = (error: unknown, context: RespondContext, headers?: Headers): GatewayError => {
@@ -124,15 +112,8 @@ export const gemini: ProviderAdapter = {
     const relayed = relayGeminiStream(bytesOf(upstream), {
       plan: { ...reply, showUsage: request.includeUsage },
       events: {
-        providerError: (error) => sseError(geminiError(error, context), context.requestId),
-        interrupted: () =>
-          sseError(
-            new GatewayError(
-              'STREAM_INTERRUPTED',
-              `The stream from '${context.provider}' ended before it was complete.`,
-            ),
-            context.requestId,
-          ),
+        providerError: (error) => geminiError(error, context).toSseEvent(context.requestId),
+        interrupted: () => interruptedEvent(context.provider, context.requestId),
       },
       onEnd: context.onEnd,
     })

@@ -4,6 +4,7 @@
  */
 import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
+import { bytesOf, interruptedEvent } from '../relay'
 import type { EndpointKind } from '../../stages/parse-request'
 import type { ProviderAdapter } from '../adapter'
 import { providerErrorFrom } from '../upstream-error'
@@ -11,18 +12,6 @@ import { prepareBody } from './request'
 import type { Usage } from '../usage'
 import { bufferedJsonResponse, normalizedChatResponse, relayJsonResponse } from './response'
 import { relayChatStream } from './stream'
-
-const sseError = (error: GatewayError, requestId: string): string =>
-  `event: error\ndata: ${JSON.stringify(error.toBody(requestId))}\n\n`
-
-/** The response body as bytes (the runtime types it loosely); an empty stream when absent. */
-const bytesOf = (res: Response): ReadableStream<Uint8Array> =>
-  (res.body as ReadableStream<Uint8Array> | null) ??
-  new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.close()
-    },
-  })
 
 /** Endpoint URLs per provider: they depend only on the configured base URL and the endpoint. */
 const endpoints = new WeakMap<ProviderConfig, Partial<Record<EndpointKind, URL>>>()
@@ -74,24 +63,14 @@ export const openAICompatible: ProviderAdapter = {
     const relayed = relayChatStream(bytesOf(upstream), {
       plan: { showUsage: request.includeUsage },
       providerErrorEvent: (providerError) =>
-        sseError(
-          providerErrorFrom(
-            context.provider,
-            502,
-            { error: providerError },
-            undefined,
-            context.knownSecrets,
-          ),
-          context.requestId,
-        ),
-      interruptedEvent: () =>
-        sseError(
-          new GatewayError(
-            'STREAM_INTERRUPTED',
-            `The stream from '${context.provider}' ended before it was complete.`,
-          ),
-          context.requestId,
-        ),
+        providerErrorFrom(
+          context.provider,
+          502,
+          { error: providerError },
+          undefined,
+          context.knownSecrets,
+        ).toSseEvent(context.requestId),
+      interruptedEvent: () => interruptedEvent(context.provider, context.requestId),
       onEnd: context.onEnd,
     })
     return { body: relayed, contentType: 'text/event-stream; charset=utf-8' }
