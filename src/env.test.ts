@@ -25,7 +25,7 @@ describe('parseConfig', () => {
     const config = parseConfig(minimal)
     expect(config.devApiKey).toBe(DEV_KEY)
     expect(config.providers.size).toBe(0)
-    expect(config.upstreamTimeoutMs).toBe(120_000)
+    expect(config.upstreamTimeoutMs).toBe(600_000)
     expect(config.maxBodyBytes).toBe(10 * 1024 * 1024)
     expect(config.accessLog).toBe(false)
   })

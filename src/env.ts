@@ -38,7 +38,10 @@ export type Bindings = ProviderBindings & {
   FLOOPY_DEV_API_KEY?: string
   /** JSON array of operator-configured OpenAI-compatible endpoints; see README. */
   FLOOPY_CUSTOM_PROVIDERS?: string
-  /** Time allowed for a provider to send response headers, in ms (default 120000). */
+  /**
+   * Time allowed for a provider to send response headers, in ms (default 600000: the OpenAI SDK's
+   * own default timeout, since a non-streamed answer's headers come only once it is complete).
+   */
   FLOOPY_UPSTREAM_TIMEOUT_MS?: string
   /** Maximum request body in bytes (default 10 MiB). */
   FLOOPY_MAX_BODY_BYTES?: string
@@ -124,7 +127,7 @@ const ConfigSchema = z.object({
     .trim()
     .min(16, 'must be at least 16 characters'),
   FLOOPY_CUSTOM_PROVIDERS: jsonArray(customProvider).default([]),
-  FLOOPY_UPSTREAM_TIMEOUT_MS: positiveInt(120_000),
+  FLOOPY_UPSTREAM_TIMEOUT_MS: positiveInt(600_000),
   FLOOPY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
   FLOOPY_ACCESS_LOG: z.enum(['true', 'false']).default('false'),
 })
