@@ -1576,6 +1576,15 @@ describe('gemini fake: answers', () => {
     )
     expect(forged.status).toBe(400)
     expect(String(at(forged.json, 'error', 'message'))).toContain('Thought signature is not valid')
+    const skipped = await send(
+      GENERATE,
+      history({
+        functionCall: at(part, 'functionCall') as Json,
+        thoughtSignature: 'skip_thought_signature_validator',
+      }),
+      GEMINI_HEADERS,
+    )
+    expect(skipped.status).toBe(200)
     expect((await recordedWithTag(tag)).map((entry) => entry.violations)).toEqual([[], [missing]])
     // A call the fake never made (the recorded 2.0-flash history) needs no signature.
     const unsigned = {

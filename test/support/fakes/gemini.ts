@@ -47,7 +47,8 @@
  * Thought signatures: a function call this fake answers carries a `thoughtSignature` (as current
  * Gemini models do). When a later request echoes that call in a `model` turn without the same
  * signature, the API's 400 (`Function call is missing a thought_signature in functionCall parts…`)
- * is answered and recorded; a signature this fake never issued is rejected as invalid.
+ * is answered and recorded; a signature this fake never issued is rejected as invalid, except
+ * Google's documented stand-in `skip_thought_signature_validator`, which the API accepts.
  *
  * Replies come from recorded responses (`test/fixtures/gemini`), selected by scenario: a function
  * call of the first declared function (or the first `allowedFunctionNames` entry with `ANY`) when
@@ -665,6 +666,9 @@ const functionResponses = (content: Json): JsonObject[] =>
     return response ? [response] : []
   })
 
+/** https://ai.google.dev/gemini-api/docs/thought-signatures: accepted in place of a signature. */
+const SKIP_SIGNATURE_VALIDATOR = 'skip_thought_signature_validator'
+
 /** Thought signatures this fake has put on function calls: signature ↔ call. */
 const signatures = { byCall: new Map<string, string>(), issued: new Set<string>() }
 
@@ -748,6 +752,8 @@ const generateContentRules = (body: JsonObject): string[] => {
       if (!call) return
       const expected = signatures.byCall.get(callKey(call))
       const got = stringAt(part, 'thoughtSignature')
+      // Google's documented stand-in for a signature the client cannot know (foreign history).
+      if (got === SKIP_SIGNATURE_VALIDATOR) return
       if (expected !== undefined && got === undefined) {
         errors.push(
           `Function call is missing a thought_signature in functionCall parts. This is required for tools to work correctly, and missing thought_signature may lead to degraded model performance. Additional data, function call \`default_api:${stringAt(call, 'name') ?? ''}\` , position ${index + 1}. Please refer to https://ai.google.dev/gemini-api/docs/thought-signatures for more details.`,
