@@ -7,11 +7,10 @@
  * `.dev.vars` on first run and printed, so a newcomer can call the gateway at once.
  */
 import { spawn } from 'node:child_process'
-import { randomInt } from 'node:crypto'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { crc32 } from 'node:zlib'
+import { generateApiKey } from '../src/security/api-key.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const devVarsPath = path.join(root, '.dev.vars')
@@ -20,16 +19,6 @@ const port = process.env.PORT ?? '8787'
 
 const CONFIG_NAME =
   /^(?:FLOOPY_[A-Z0-9_]+|(?:OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(?:API_KEY|BASE_URL))$/
-
-const BASE62 = '0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz'
-
-/** `flo_sk_test_<32 base62>_<crc32 of the part before it, 8 hex>`: the gateway's key format. */
-export const generateKey = (mode: 'live' | 'test' = 'test'): string => {
-  let random = ''
-  for (let i = 0; i < 32; i++) random += BASE62.charAt(randomInt(62))
-  const body = `flo_sk_${mode}_${random}`
-  return `${body}_${crc32(body).toString(16).padStart(8, '0')}`
-}
 
 const parseEnvFile = (text: string): Map<string, string> => {
   const vars = new Map<string, string>()
@@ -51,7 +40,7 @@ const main = (): void => {
 
   let key = devVars.get('FLOOPY_DEV_API_KEY') ?? process.env.FLOOPY_DEV_API_KEY
   if (key === undefined) {
-    key = generateKey('test')
+    key = generateApiKey('test')
     const existing = existsSync(devVarsPath) ? readFileSync(devVarsPath, 'utf8') : ''
     const separator = existing === '' || existing.endsWith('\n') ? '' : '\n'
     writeFileSync(
