@@ -2,7 +2,8 @@
  * @module The bindings the Worker under test gets: every provider points at the fake providers
  * (see `fake-providers.ts`), each in the base-URL form that provider's own SDK uses.
  */
-export const TEST_DEV_API_KEY = 'flo_sk_test_devkeyforthetestsuite0000000_00000000'
+/** A well-formed test-mode key (see `src/security/api-key.ts`): right shape, real checksum. */
+export const TEST_DEV_API_KEY = 'flo_sk_test_TestSuiteDevKey0000000000000000A_a3b9c8be'
 
 export const workerTestBindings = (fakeUrl: string): Record<string, string> => ({
   FLOOPY_DEV_API_KEY: TEST_DEV_API_KEY,
