@@ -45,6 +45,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { schemaViolations } from './openapi.ts'
 import type { SchemaViolation } from './openapi.ts'
 import type { RecordedRequest } from './recorded-request.ts'
+import { arrayAt, isObject, objectAt, stringAt, type Json, type JsonObject } from './json.ts'
 import { anthropicFake } from './fakes/anthropic.ts'
 import { geminiFake } from './fakes/gemini.ts'
 
@@ -52,8 +53,7 @@ export type { RecordedRequest }
 
 export type FakeProviders = { url: string; requests: RecordedRequest[]; close(): Promise<void> }
 
-export type Json = null | boolean | number | string | Json[] | { [key: string]: Json }
-type JsonObject = { [key: string]: Json }
+export type { Json }
 
 type ProviderId = 'openai' | 'groq' | 'mistral' | 'deepseek' | 'together' | 'custom'
 type Endpoint = 'chat' | 'embeddings' | 'models'
@@ -127,24 +127,6 @@ const ERROR_EVENT_AFTER = 2
 const DEEPSEEK_REASONING = ['The user', ' wants a', ' short answer;', ' reply directly.']
 
 // --- small JSON helpers -------------------------------------------------------------------------
-
-const isObject = (value: unknown): value is JsonObject =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-
-const objectAt = (value: unknown, key: string): JsonObject | undefined => {
-  const inner = isObject(value) ? value[key] : undefined
-  return isObject(inner) ? inner : undefined
-}
-
-const arrayAt = (value: unknown, key: string): Json[] => {
-  const inner = isObject(value) ? value[key] : undefined
-  return Array.isArray(inner) ? inner : []
-}
-
-const stringAt = (value: unknown, key: string): string | undefined => {
-  const inner = isObject(value) ? value[key] : undefined
-  return typeof inner === 'string' ? inner : undefined
-}
 
 const numberAt = (value: unknown, key: string): number => {
   const inner = isObject(value) ? value[key] : undefined

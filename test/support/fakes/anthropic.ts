@@ -67,35 +67,14 @@ import Ajv2020 from 'ajv/dist/2020.js'
 import type { ErrorObject, ValidateFunction } from 'ajv/dist/2020.js'
 import addFormats from 'ajv-formats'
 import { parse } from 'yaml'
-import type { FrameStream, Json, NativeFake, NativeRequest, Reply } from '../fake-providers.ts'
-
-type JsonObject = { [key: string]: Json }
+import type { FrameStream, NativeFake, NativeRequest, Reply } from '../fake-providers.ts'
+import { arrayAt, isObject, objectAt, stringAt, type Json, type JsonObject } from '../json.ts'
 
 const FIXTURES = new URL('../../fixtures/anthropic/', import.meta.url)
 const SPEC_FILE = new URL('anthropic-openapi.stainless-mirror-2024-11.yaml', FIXTURES)
 const SPEC_ID = 'https://specs.test/anthropic/openapi.json'
 const API_VERSION = '2023-06-01'
 const MIN_THINKING_BUDGET = 1024
-
-// --- small JSON helpers -------------------------------------------------------------------------
-
-const isObject = (value: unknown): value is JsonObject =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-
-const objectAt = (value: unknown, key: string): JsonObject | undefined => {
-  const inner = isObject(value) ? value[key] : undefined
-  return isObject(inner) ? inner : undefined
-}
-
-const arrayAt = (value: unknown, key: string): Json[] => {
-  const inner = isObject(value) ? value[key] : undefined
-  return Array.isArray(inner) ? inner : []
-}
-
-const stringAt = (value: unknown, key: string): string | undefined => {
-  const inner = isObject(value) ? value[key] : undefined
-  return typeof inner === 'string' ? inner : undefined
-}
 
 const ALPHANUMERIC = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789'
 

@@ -64,9 +64,8 @@
  */
 import { createHash, randomBytes } from 'node:crypto'
 import { readFileSync } from 'node:fs'
-import type { FrameStream, Json, NativeFake, NativeRequest, Reply } from '../fake-providers.ts'
-
-type JsonObject = { [key: string]: Json }
+import type { FrameStream, NativeFake, NativeRequest, Reply } from '../fake-providers.ts'
+import { arrayAt, isObject, objectAt, stringAt, type Json, type JsonObject } from '../json.ts'
 
 const FIXTURES = new URL('../../fixtures/gemini/', import.meta.url)
 const PROTO_DIR = new URL('proto/v1beta/', FIXTURES)
@@ -81,24 +80,6 @@ const PROTO_FILES = [
 const PACKAGE = 'google.ai.generativelanguage.v1beta'
 
 // --- small JSON helpers -------------------------------------------------------------------------
-
-const isObject = (value: unknown): value is JsonObject =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-
-const objectAt = (value: unknown, key: string): JsonObject | undefined => {
-  const inner = isObject(value) ? value[key] : undefined
-  return isObject(inner) ? inner : undefined
-}
-
-const arrayAt = (value: unknown, key: string): Json[] => {
-  const inner = isObject(value) ? value[key] : undefined
-  return Array.isArray(inner) ? inner : []
-}
-
-const stringAt = (value: unknown, key: string): string | undefined => {
-  const inner = isObject(value) ? value[key] : undefined
-  return typeof inner === 'string' ? inner : undefined
-}
 
 const numberAt = (value: unknown, key: string): number | undefined => {
   const inner = isObject(value) ? value[key] : undefined
