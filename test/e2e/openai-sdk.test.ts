@@ -4,34 +4,10 @@
  * against the OpenAI spec's response schemas (test/fixtures/openai/openapi.yaml).
  */
 import OpenAI from 'openai'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startGateway, type WorkerdGateway } from '../../scripts/workerd.ts'
-import { workerTestBindings, TEST_DEV_API_KEY } from '../support/bindings.ts'
-import { startFakeProviders, type FakeProviders } from '../support/fake-providers.ts'
-import { validateOpenAI } from '../support/openapi.ts'
+import { describe, expect, it } from 'vitest'
+import { expectValid as valid, useGateway } from '../support/e2e.ts'
 
-let fake: FakeProviders | undefined
-let gateway: WorkerdGateway | undefined
-let client: OpenAI
-
-beforeAll(async () => {
-  fake = await startFakeProviders()
-  gateway = await startGateway({ bindings: workerTestBindings(fake.url) })
-  client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: TEST_DEV_API_KEY, maxRetries: 0 })
-})
-
-afterAll(async () => {
-  await gateway?.close()
-  await fake?.close()
-})
-
-const valid = (schema: string, value: unknown): void => {
-  expect(
-    validateOpenAI(schema, value),
-    `${schema}: ${JSON.stringify(value).slice(0, 400)}`,
-  ).toEqual([])
-}
-
+const e2e = useGateway()
 const weatherTool: OpenAI.Chat.Completions.ChatCompletionTool = {
   type: 'function',
   function: {
@@ -62,8 +38,8 @@ const question: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
 
 describe.each(MODELS)('the openai SDK through the gateway to %s', (model) => {
   it('should complete a plain chat', async () => {
-    const { data, response } = await client.chat.completions
-      .create({ model, messages: question })
+    const { data, response } = await e2e()
+      .client.chat.completions.create({ model, messages: question })
       .withResponse()
     valid('CreateChatCompletionResponse', data)
     expect(data.choices[0]?.message.content?.length).toBeGreaterThan(0)
@@ -76,7 +52,7 @@ describe.each(MODELS)('the openai SDK through the gateway to %s', (model) => {
   })
 
   it('should stream a chat with usage when asked', async () => {
-    const stream = await client.chat.completions.create({
+    const stream = await e2e().client.chat.completions.create({
       model,
       messages: question,
       stream: true,
@@ -97,7 +73,11 @@ describe.each(MODELS)('the openai SDK through the gateway to %s', (model) => {
   })
 
   it('should stream a chat without a usage chunk when not asked', async () => {
-    const stream = await client.chat.completions.create({ model, messages: question, stream: true })
+    const stream = await e2e().client.chat.completions.create({
+      model,
+      messages: question,
+      stream: true,
+    })
     let usageChunks = 0
     for await (const chunk of stream) {
       valid('CreateChatCompletionStreamResponse', chunk)
@@ -107,7 +87,7 @@ describe.each(MODELS)('the openai SDK through the gateway to %s', (model) => {
   })
 
   it('should complete a two-step tool-calling conversation', async () => {
-    const first = await client.chat.completions.create({
+    const first = await e2e().client.chat.completions.create({
       model,
       messages: question,
       tools: [weatherTool],
@@ -120,7 +100,7 @@ describe.each(MODELS)('the openai SDK through the gateway to %s', (model) => {
     expect(call.function.name).toBe('get_weather')
     expect(JSON.parse(call.function.arguments)).toHaveProperty('city')
 
-    const second = await client.chat.completions.create({
+    const second = await e2e().client.chat.completions.create({
       model,
       tools: [weatherTool],
       messages: [
@@ -135,7 +115,7 @@ describe.each(MODELS)('the openai SDK through the gateway to %s', (model) => {
   })
 
   it('should stream tool calls whose arguments assemble into JSON', async () => {
-    const stream = await client.chat.completions.create({
+    const stream = await e2e().client.chat.completions.create({
       model,
       messages: question,
       tools: [weatherTool],
@@ -160,14 +140,14 @@ describe.each(['openai/text-embedding-3-small', 'mistral/mistral-embed', 'local/
   'embeddings through the gateway to %s',
   (model) => {
     it('should embed a batch (the SDK asks for base64 and decodes it)', async () => {
-      const res = await client.embeddings.create({ model, input: ['first', 'second'] })
+      const res = await e2e().client.embeddings.create({ model, input: ['first', 'second'] })
       valid('CreateEmbeddingResponse', res)
       expect(res.data).toHaveLength(2)
       expect(res.data[0]?.embedding.every((x) => typeof x === 'number')).toBe(true)
     })
 
     it('should embed with float encoding and honour dimensions', async () => {
-      const res = await client.embeddings.create({
+      const res = await e2e().client.embeddings.create({
         model,
         input: 'one',
         encoding_format: 'float',
@@ -181,15 +161,15 @@ describe.each(['openai/text-embedding-3-small', 'mistral/mistral-embed', 'local/
 
 describe('models and errors', () => {
   it('should list models as a valid ListModelsResponse', async () => {
-    const page = await client.models.list()
+    const page = await e2e().client.models.list()
     valid('ListModelsResponse', { object: 'list', data: page.data })
     for (const model of page.data) valid('Model', model)
     expect(page.data.map((m) => m.id)).toContain('groq/llama-3.3-70b-versatile')
   })
 
   it('should surface gateway errors as SDK APIErrors with a valid error body', async () => {
-    const error = await client.chat.completions
-      .create({ model: 'no-such-model', messages: question })
+    const error = await e2e()
+      .client.chat.completions.create({ model: 'no-such-model', messages: question })
       .catch((err: unknown) => err)
     expect(error).toBeInstanceOf(OpenAI.BadRequestError)
     const apiError = error as InstanceType<typeof OpenAI.BadRequestError>
@@ -198,8 +178,8 @@ describe('models and errors', () => {
   })
 
   it('should surface a provider 429 as a RateLimitError', async () => {
-    const error = await client.chat.completions
-      .create(
+    const error = await e2e()
+      .client.chat.completions.create(
         { model: 'openai/gpt-4o-mini', messages: question },
         { headers: { 'x-fake-status': '429', 'x-fake-retry-after': '1' } },
       )
@@ -208,7 +188,7 @@ describe('models and errors', () => {
   })
 
   it('should make a stream cut mid-way an error in the SDK, never a clean end', async () => {
-    const stream = await client.chat.completions.create(
+    const stream = await e2e().client.chat.completions.create(
       { model: 'openai/gpt-4o-mini', messages: question, stream: true },
       { headers: { 'x-fake-cut-after': '2' } },
     )
@@ -224,8 +204,8 @@ describe('models and errors', () => {
   })
 
   it('should reject an oversized body with 413 before it reaches a provider', async () => {
-    const error = await client.chat.completions
-      .create({
+    const error = await e2e()
+      .client.chat.completions.create({
         model: 'openai/gpt-4o-mini',
         messages: [{ role: 'user', content: 'x'.repeat(10 * 1024 * 1024 + 10) }],
       })

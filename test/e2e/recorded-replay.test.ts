@@ -4,26 +4,14 @@
  * spec — streamed ones chunk by chunk, with OpenAI's ordering: role first, one finish reason per
  * choice, the usage chunk last when asked for, then `[DONE]`.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startGateway, type WorkerdGateway } from '../../scripts/workerd.ts'
-import { TEST_DEV_API_KEY, workerTestBindings } from '../support/bindings.ts'
-import { startFakeProviders, type FakeProviders } from '../support/fake-providers.ts'
+import { describe, expect, it } from 'vitest'
+import { TEST_DEV_API_KEY } from '../support/bindings.ts'
+import { useGateway } from '../support/e2e.ts'
 import { anthropicScenarioNames } from '../support/fakes/anthropic.ts'
 import { geminiScenarioNames } from '../support/fakes/gemini.ts'
 import { validateOpenAI } from '../support/openapi.ts'
 
-let fake: FakeProviders | undefined
-let gateway: WorkerdGateway | undefined
-
-beforeAll(async () => {
-  fake = await startFakeProviders()
-  gateway = await startGateway({ bindings: workerTestBindings(fake.url) })
-})
-
-afterAll(async () => {
-  await gateway?.close()
-  await fake?.close()
-})
+const e2e = useGateway()
 
 /** Scenarios that are recorded provider errors rather than answers. */
 const ERROR_SCENARIOS = new Set(['model-not-found', 'image-rejected'])
@@ -33,8 +21,7 @@ const BROKEN_STREAMS = new Set(['empty-content'])
 const WITHOUT_USAGE = new Set(['long', 'safety-blocked', 'prompt-blocked', 'empty-content'])
 
 const request = (model: string, scenario: string, extra: Record<string, unknown>) => {
-  if (gateway === undefined) throw new Error('gateway not started')
-  return fetch(`${gateway.url}/v1/chat/completions`, {
+  return fetch(`${e2e().gateway.url}/v1/chat/completions`, {
     method: 'POST',
     headers: {
       authorization: `Bearer ${TEST_DEV_API_KEY}`,

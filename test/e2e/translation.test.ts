@@ -6,37 +6,14 @@
  * back → final answer.
  */
 import OpenAI from 'openai'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startGateway, type WorkerdGateway } from '../../scripts/workerd.ts'
-import { TEST_DEV_API_KEY, workerTestBindings } from '../support/bindings.ts'
-import { startFakeProviders, type FakeProviders } from '../support/fake-providers.ts'
-import { validateOpenAI } from '../support/openapi.ts'
+import { describe, expect, it } from 'vitest'
+import { expectValid as valid, useGateway } from '../support/e2e.ts'
 
-let fake: FakeProviders | undefined
-let gateway: WorkerdGateway | undefined
-let client: OpenAI
-
-beforeAll(async () => {
-  fake = await startFakeProviders()
-  gateway = await startGateway({ bindings: workerTestBindings(fake.url) })
-  client = new OpenAI({ baseURL: `${gateway.url}/v1`, apiKey: TEST_DEV_API_KEY, maxRetries: 0 })
-})
-
-afterAll(async () => {
-  await gateway?.close()
-  await fake?.close()
-})
-
-const valid = (schema: string, value: unknown): void => {
-  expect(
-    validateOpenAI(schema, value),
-    `${schema}: ${JSON.stringify(value).slice(0, 400)}`,
-  ).toEqual([])
-}
+const e2e = useGateway()
 
 /** Schema violations the fake recorded for a provider; fails if it recorded no request at all. */
 const violationsFor = (provider: string): string[] => {
-  const seen = (fake?.requests ?? []).filter((r) => r.provider === provider)
+  const seen = e2e().fake.requests.filter((r) => r.provider === provider)
   expect(seen.length, `requests recorded for ${provider}`).toBeGreaterThan(0)
   return seen.flatMap((r) => r.violations)
 }
@@ -63,7 +40,7 @@ type ToolCall = { id: string; name: string; arguments: string }
 
 /** Streams a completion and assembles it the way an SDK user would. */
 const streamed = async (params: OpenAI.Chat.Completions.ChatCompletionCreateParamsStreaming) => {
-  const stream = await client.chat.completions.create(params)
+  const stream = await e2e().client.chat.completions.create(params)
   let text = ''
   let finish: string | null | undefined
   let usage: OpenAI.CompletionUsage | null | undefined
@@ -98,8 +75,8 @@ describe.each([
   ['gemini', 'gemini-2.5-flash', GEMINI_ARGS],
 ])('the openai SDK through translation to %s (%s)', (provider, model, toolArgs) => {
   it('should answer a plain chat with usage', async () => {
-    const { data, response } = await client.chat.completions
-      .create({ model, messages: question })
+    const { data, response } = await e2e()
+      .client.chat.completions.create({ model, messages: question })
       .withResponse()
     valid('CreateChatCompletionResponse', data)
     expect(response.headers.get('floopy-provider')).toBe(provider)
@@ -130,7 +107,7 @@ describe.each([
   })
 
   it('should complete a two-step tool-calling conversation, not streamed', async () => {
-    const first = await client.chat.completions.create({
+    const first = await e2e().client.chat.completions.create({
       model,
       messages: question,
       tools: [weatherTool],
@@ -144,7 +121,7 @@ describe.each([
     expect(call.id.length).toBeGreaterThan(0)
     expect(JSON.parse(call.function.arguments)).toEqual(toolArgs)
 
-    const second = await client.chat.completions.create({
+    const second = await e2e().client.chat.completions.create({
       model,
       tools: [weatherTool],
       messages: [
@@ -202,7 +179,7 @@ describe.each([
 
 describe('embeddings through translation', () => {
   it('should embed a batch with Gemini (the SDK asks for base64)', async () => {
-    const res = await client.embeddings.create({
+    const res = await e2e().client.embeddings.create({
       model: 'gemini/text-embedding-004',
       input: ['first', 'second'],
     })
@@ -212,8 +189,8 @@ describe('embeddings through translation', () => {
   })
 
   it('should refuse embeddings on Anthropic with a clear 400', async () => {
-    const error = await client.embeddings
-      .create({ model: 'anthropic/claude-sonnet-4-5', input: 'x' })
+    const error = await e2e()
+      .client.embeddings.create({ model: 'anthropic/claude-sonnet-4-5', input: 'x' })
       .catch((err: unknown) => err)
     expect(error).toBeInstanceOf(OpenAI.BadRequestError)
   })
