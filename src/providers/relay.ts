@@ -13,6 +13,19 @@ import type { Usage } from './usage'
 
 export type StreamEnd = ResponseOutcome['end']
 
+/** What a relayed stream reports when it ends. */
+export type RelayResult = ResponseOutcome
+
+/** What an adapter hands its family's stream relay. */
+export type StreamRelayOptions<Plan> = {
+  readonly plan: Plan
+  /** Renders the provider's in-stream error as an OpenAI SSE error event. */
+  readonly providerErrorEvent: (providerError: unknown) => string
+  /** The SSE error event sent when the stream breaks before its provider-defined end. */
+  readonly interruptedEvent: () => string
+  readonly onEnd: (result: RelayResult) => void
+}
+
 /**
  * One stream's translation, as the relay drives it. Each method returns the text to send to the
  * client (possibly empty); `finish` and `broken` must leave `end` set.

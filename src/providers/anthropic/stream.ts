@@ -32,8 +32,7 @@ import type {
   RawMessageStreamEvent,
 } from '@anthropic-ai/sdk/resources/messages'
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
-import type { ResponseOutcome } from '../adapter'
-import { relaySse } from '../relay'
+import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
 import type { SseEvent } from '../sse'
 import type { Usage } from '../usage'
 import type { ResponsePlan } from './request'
@@ -45,8 +44,6 @@ import {
   type FinishReason,
   type TokenCounts,
 } from './response'
-
-export type StreamEnd = ResponseOutcome['end']
 
 export type StreamPlan = ResponsePlan & {
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
@@ -254,16 +251,8 @@ const blockDelta = (state: StreamState, index: number, delta: RawContentBlockDel
   }
 }
 
-export type RelayResult = { readonly end: StreamEnd; readonly usage: Usage | undefined }
-
-export type RelayOptions = {
-  readonly plan: StreamPlan
-  /** Renders an Anthropic in-stream `error` event as an OpenAI SSE error event. */
-  readonly providerErrorEvent: (providerError: unknown) => string
-  /** The SSE error event sent when the stream breaks before `message_stop`. */
-  readonly interruptedEvent: () => string
-  readonly onEnd: (result: RelayResult) => void
-}
+export type { RelayResult }
+export type RelayOptions = StreamRelayOptions<StreamPlan>
 
 /**
  * Pipes the Anthropic event stream through `step`. Pull-based, so backpressure reaches the

@@ -26,7 +26,7 @@
  */
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import type { ResponseOutcome } from '../adapter'
-import { relaySse } from '../relay'
+import { relaySse, type StreamEnd } from '../relay'
 import { SseSplitter, type SseEvent } from '../sse'
 import { readUsage } from '../usage'
 import {
@@ -44,8 +44,6 @@ export type StreamPlan = ReplyContext & {
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
   readonly showUsage: boolean
 }
-
-type StreamEnd = ResponseOutcome['end']
 
 type ChoiceState = {
   /** Gemini's last `finishReason` for this candidate. */

@@ -9,7 +9,7 @@
  * provider cut it, or the connection broke — ends with an SSE `error` event and no `[DONE]`, so no
  * client mistakes a truncated answer for a complete one.
  */
-import { relaySse } from '../relay'
+import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
 import type { SseEvent } from '../sse'
 import { readUsage, type Usage } from '../usage'
 
@@ -17,8 +17,6 @@ export type ChatStreamPlan = {
   /** The client asked for the usage chunk. */
   readonly showUsage: boolean
 }
-
-export type StreamEnd = 'done' | 'interrupted' | 'provider_error' | 'cancelled'
 
 /** Explicit translator state; `step` is a pure function over (state, event). */
 export type ChatStreamState = {
@@ -125,16 +123,8 @@ const usageChunk = (state: ChatStreamState): string => {
   )
 }
 
-export type RelayResult = { readonly end: StreamEnd; readonly usage: Usage | undefined }
-
-export type RelayOptions = {
-  readonly plan: ChatStreamPlan
-  /** Renders a provider's in-stream error (its error object) as an SSE error event. */
-  readonly providerErrorEvent: (providerError: unknown) => string
-  /** The SSE error event sent when the stream breaks before `[DONE]`. */
-  readonly interruptedEvent: () => string
-  readonly onEnd: (result: RelayResult) => void
-}
+export type { RelayResult }
+export type RelayOptions = StreamRelayOptions<ChatStreamPlan>
 
 /**
  * Pipes upstream bytes through `step`. Pull-based, so backpressure reaches the provider, and a
