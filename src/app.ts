@@ -15,9 +15,11 @@ import { bodyLimit } from './stages/body-limit'
 import { configure } from './stages/configure'
 import { dispatch } from './stages/dispatch'
 import { guard } from './stages/guard'
+import { limits } from './stages/limits'
 import { parseRequest } from './stages/parse-request'
 import { requestId } from './stages/request-id'
 import { route } from './stages/route'
+import { subscription } from './stages/subscription'
 
 export const createApp = (): Hono<GatewayEnv> => {
   const app = new Hono<GatewayEnv>()
@@ -27,9 +29,10 @@ export const createApp = (): Hono<GatewayEnv> => {
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
 
   app.use('/v1/*', bodyLimit()) // 1. body size (read once, before anything else)
-  app.use('/v1/*', authenticate()) // 3. API key
+  app.use('/v1/*', authenticate()) // 2-3. API key; per-IP limit for traffic without a valid one
+  app.use('/v1/*', subscription()) // 5. subscription status (no I/O, before any limit is spent)
 
-  app.get('/v1/models', listModels)
+  app.get('/v1/models', limits({ countsTowardQuota: false }), listModels)
   for (const [path, kind] of [
     ['/v1/chat/completions', 'chat'],
     ['/v1/embeddings', 'embeddings'],
@@ -37,6 +40,7 @@ export const createApp = (): Hono<GatewayEnv> => {
     app.post(
       path,
       parseRequest(kind), // the body, parsed once
+      limits({ countsTowardQuota: true }), // 4+6. org and key rate limits, monthly quota
       route(), // 10. targets
       guard(), // 11. SSRF + header hygiene
       dispatch({ onOutcome: accessLog }), // 12. send, stream back

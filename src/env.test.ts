@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { loadConfig, parseConfig, type Bindings } from './env'
 import { GatewayError } from './errors'
+import { TEST_DEV_API_KEY } from '../test/support/bindings'
 
-const DEV_KEY = 'flo_sk_dev_0123456789abcdef'
+const DEV_KEY = TEST_DEV_API_KEY
 const minimal: Bindings = { FLOOPY_DEV_API_KEY: DEV_KEY }
 
 /** The error `parseConfig` throws for `bindings`; fails the test when it throws anything else. */
@@ -150,7 +151,7 @@ describe('parseConfig', () => {
       expect(error.message).toContain('FLOOPY_DEV_API_KEY')
     })
 
-    it('should reject a short dev key without echoing it', () => {
+    it('should reject a dev key that is not a gateway key without echoing it', () => {
       const error = configError({ FLOOPY_DEV_API_KEY: 'shortkey99' })
       expect(error.message).toContain('FLOOPY_DEV_API_KEY')
       expect(error.message).not.toContain('shortkey99')

@@ -13,8 +13,14 @@ import {
   customProviderSpec,
   type ProviderSpec,
 } from './providers/registry'
+import { parseApiKey } from './security/api-key'
+import { parseKeyring, type Keyring } from './security/vault'
 import type { Stores } from './stores'
-import type { Tenant } from './stages/authenticate'
+import type { TenantsFile } from './stores/embedded/tenants-file'
+import { TenantsFileSchema } from './stores/embedded/tenants-schema'
+import type { SupabaseConfig } from './stores/supabase/key-store'
+import type { UpstashConfig } from './stores/upstash/shared-state'
+import type { Tenant } from './tenancy/tenant'
 import type { ParsedRequest } from './stages/parse-request'
 import type { Target } from './stages/route'
 
@@ -34,8 +40,25 @@ type ProviderBindings = {
 
 /** Everything the Worker reads from its environment. All optional: the embedded default needs none. */
 export type Bindings = ProviderBindings & {
-  /** The API key of the built-in dev organisation (used while no config store is configured). */
+  /**
+   * The key of the built-in dev organisation, a `flo_sk_test_…`/`flo_sk_live_…` key (embedded store
+   * only; ignored once `SUPABASE_URL` is set).
+   */
   FLOOPY_DEV_API_KEY?: string
+  /** The embedded store's tenants (JSON written by `npm run admin` with the local store). */
+  FLOOPY_TENANTS?: string
+  /** Config store: Supabase project URL and service-role key (set both or neither). */
+  SUPABASE_URL?: string
+  SUPABASE_SERVICE_ROLE_KEY?: string
+  /** Shared state: Upstash Redis REST URL and token (set both or neither). */
+  UPSTASH_REDIS_REST_URL?: string
+  UPSTASH_REDIS_REST_TOKEN?: string
+  /** Key-encryption keys for provider keys: `{"current":"k1","keys":{"k1":"<base64>"}}`. */
+  FLOOPY_VAULT_KEKS?: string
+  /** Requests per minute per client IP for traffic without a valid key (default 20). */
+  FLOOPY_IP_RPM?: string
+  /** Time limit for one Redis or Supabase request, in ms (default 2000). */
+  FLOOPY_STORE_TIMEOUT_MS?: string
   /** JSON array of operator-configured OpenAI-compatible endpoints; see README. */
   FLOOPY_CUSTOM_PROVIDERS?: string
   /**
@@ -64,6 +87,13 @@ export type ProviderConfig = {
 
 export type GatewayConfig = {
   readonly devApiKey: string | undefined
+  /** The embedded store's tenants, when `FLOOPY_TENANTS` is set. */
+  readonly tenants: TenantsFile | undefined
+  readonly supabase: SupabaseConfig | undefined
+  readonly upstash: UpstashConfig | undefined
+  readonly keyring: Keyring | undefined
+  readonly ipRpm: number
+  readonly storeTimeoutMs: number
   /** Configured providers by id (a provider is configured when it has a key or a base URL). */
   readonly providers: ReadonlyMap<string, ProviderConfig>
   readonly upstreamTimeoutMs: number
@@ -120,19 +150,93 @@ const providerFields = Object.fromEntries(
   z.ZodOptional<z.ZodType<string>>
 >
 
-const ConfigSchema = z.object({
-  ...providerFields,
-  FLOOPY_DEV_API_KEY: z
-    .string({ error: 'is required while no config store is configured' })
-    .trim()
-    .min(16, 'must be at least 16 characters'),
-  FLOOPY_CUSTOM_PROVIDERS: jsonArray(customProvider).default([]),
-  FLOOPY_UPSTREAM_TIMEOUT_MS: positiveInt(600_000),
-  FLOOPY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
-  FLOOPY_ACCESS_LOG: z.enum(['true', 'false']).default('false'),
+const apiKey = z
+  .string()
+  .trim()
+  .refine(
+    (key) => parseApiKey(key).ok,
+    'must be a gateway key (flo_sk_test_… or flo_sk_live_…); npm run dev generates one',
+  )
+
+const keyring = z.string().transform((text, ctx) => {
+  try {
+    return parseKeyring(text)
+  } catch (err) {
+    // parseKeyring's messages name the problem and never echo key material.
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'invalid' })
+    return z.NEVER
+  }
 })
 
+const tenantsJson = z
+  .string()
+  .transform((text, ctx) => {
+    try {
+      return JSON.parse(text) as unknown
+    } catch {
+      ctx.addIssue({ code: 'custom', message: 'must be valid JSON' })
+      return z.NEVER
+    }
+  })
+  .pipe(TenantsFileSchema)
+
+const ConfigSchema = z
+  .object({
+    ...providerFields,
+    FLOOPY_DEV_API_KEY: apiKey.optional(),
+    FLOOPY_TENANTS: tenantsJson.optional(),
+    SUPABASE_URL: httpUrl.optional(),
+    SUPABASE_SERVICE_ROLE_KEY: optionalSecret,
+    UPSTASH_REDIS_REST_URL: httpUrl.optional(),
+    UPSTASH_REDIS_REST_TOKEN: optionalSecret,
+    FLOOPY_VAULT_KEKS: keyring.optional(),
+    FLOOPY_IP_RPM: positiveInt(20),
+    FLOOPY_STORE_TIMEOUT_MS: positiveInt(2_000),
+    FLOOPY_CUSTOM_PROVIDERS: jsonArray(customProvider).default([]),
+    FLOOPY_UPSTREAM_TIMEOUT_MS: positiveInt(600_000),
+    FLOOPY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
+    FLOOPY_ACCESS_LOG: z.enum(['true', 'false']).default('false'),
+  })
+  .superRefine((env, ctx) => {
+    const pair = (a: keyof typeof env, b: keyof typeof env): void => {
+      if ((env[a] === undefined) !== (env[b] === undefined)) {
+        const missing = env[a] === undefined ? a : b
+        ctx.addIssue({ code: 'custom', path: [missing], message: `is required with ${a === missing ? b : a}` })
+      }
+    }
+    pair('SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY')
+    pair('UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN')
+    if (
+      env.SUPABASE_URL === undefined &&
+      env.FLOOPY_DEV_API_KEY === undefined &&
+      env.FLOOPY_TENANTS === undefined
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['FLOOPY_DEV_API_KEY'],
+        message: 'is required while no config store is configured (or set FLOOPY_TENANTS or SUPABASE_URL)',
+      })
+    }
+  })
+
 const trimSlash = (url: string): string => url.replace(/\/+$/, '')
+
+/** A built-in provider at its configured (or default) base URL. */
+export const builtinProvider = (
+  spec: ProviderSpec,
+  apiKey: string | undefined,
+  configuredBase: string | undefined,
+): ProviderConfig => {
+  const baseUrl = trimSlash(configuredBase ?? spec.defaultBaseUrl)
+  return {
+    spec,
+    baseUrl,
+    origin: new URL(baseUrl).origin,
+    apiKey,
+    operatorConfigured: configuredBase !== undefined,
+    models: [],
+  }
+}
 
 /** Parses bindings into a `GatewayConfig`; throws `GatewayError('CONFIG_INVALID')` naming fields. */
 export const parseConfig = (bindings: Bindings): GatewayConfig => {
@@ -153,15 +257,7 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
     const apiKey = env[`${prefix}_API_KEY`]
     const configuredBase = env[`${prefix}_BASE_URL`]
     if (apiKey === undefined && configuredBase === undefined) continue
-    const baseUrl = trimSlash(configuredBase ?? spec.defaultBaseUrl)
-    providers.set(spec.id, {
-      spec,
-      baseUrl,
-      origin: new URL(baseUrl).origin,
-      apiKey,
-      operatorConfigured: configuredBase !== undefined,
-      models: [],
-    })
+    providers.set(spec.id, builtinProvider(spec, apiKey, configuredBase))
   }
   for (const custom of env.FLOOPY_CUSTOM_PROVIDERS) {
     const baseUrl = trimSlash(custom.baseUrl)
@@ -175,7 +271,19 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
     })
   }
   return {
-    devApiKey: env.FLOOPY_DEV_API_KEY,
+    devApiKey: env.SUPABASE_URL === undefined ? env.FLOOPY_DEV_API_KEY : undefined,
+    tenants: env.FLOOPY_TENANTS,
+    supabase:
+      env.SUPABASE_URL === undefined || env.SUPABASE_SERVICE_ROLE_KEY === undefined
+        ? undefined
+        : { url: trimSlash(env.SUPABASE_URL), serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY },
+    upstash:
+      env.UPSTASH_REDIS_REST_URL === undefined || env.UPSTASH_REDIS_REST_TOKEN === undefined
+        ? undefined
+        : { url: trimSlash(env.UPSTASH_REDIS_REST_URL), token: env.UPSTASH_REDIS_REST_TOKEN },
+    keyring: env.FLOOPY_VAULT_KEKS,
+    ipRpm: env.FLOOPY_IP_RPM,
+    storeTimeoutMs: env.FLOOPY_STORE_TIMEOUT_MS,
     providers,
     upstreamTimeoutMs: env.FLOOPY_UPSTREAM_TIMEOUT_MS,
     maxBodyBytes: env.FLOOPY_MAX_BODY_BYTES,
@@ -209,6 +317,8 @@ export type Variables = {
   stores: Stores
   /** The request body, read once by the body-limit stage. */
   rawBody: string
+  /** The presented API key (kept for re-validation when the config epoch moves). */
+  apiKey: string
   tenant: Tenant
   request: ParsedRequest
   targets: readonly Target[]

@@ -25,10 +25,16 @@ export const ERROR_CODES = {
   PROVIDER_NOT_CONFIGURED: { status: 400, type: 'invalid_request_error' },
   UNSUPPORTED_BY_PROVIDER: { status: 400, type: 'invalid_request_error' },
   INVALID_API_KEY: { status: 401, type: 'authentication_error' },
+  /** The organisation's subscription does not allow traffic (see `tenancy/subscription.ts`). */
+  SUBSCRIPTION_INACTIVE: { status: 402, type: 'permission_error' },
   NOT_FOUND: { status: 404, type: 'not_found_error' },
   METHOD_NOT_ALLOWED: { status: 405, type: 'invalid_request_error' },
   PAYLOAD_TOO_LARGE: { status: 413, type: 'invalid_request_error' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, type: 'invalid_request_error' },
+  /** A sliding-window limit (client IP, organisation or key) is exhausted. */
+  RATE_LIMITED: { status: 429, type: 'rate_limit_error' },
+  /** The organisation's requests for this calendar month reached its cap. */
+  MONTHLY_LIMIT_EXCEEDED: { status: 429, type: 'rate_limit_error' },
   /** The provider answered with an error; `status` is overridden by the mapped upstream status. */
   PROVIDER_ERROR: { status: 502, type: 'api_error' },
   PROVIDER_TIMEOUT: { status: 504, type: 'api_error' },
@@ -37,6 +43,8 @@ export const ERROR_CODES = {
   /** A stream broke after its first byte; only ever sent as an SSE error event. */
   STREAM_INTERRUPTED: { status: 502, type: 'api_error' },
   CONFIG_INVALID: { status: 500, type: 'api_error' },
+  /** The key could not be checked: its cache and the config store are both unreachable. */
+  AUTH_UNAVAILABLE: { status: 503, type: 'api_error' },
   INTERNAL_ERROR: { status: 500, type: 'api_error' },
 } as const satisfies Record<string, CodeSpec>
 

@@ -2,26 +2,102 @@
  * @module Ports for shared state, and the choice of adapters made once per configuration.
  *
  * Stages get their I/O through these interfaces only, so a stage's unit test needs no binding and
- * a production adapter (Upstash, Supabase, …) replaces an embedded one without touching a stage.
+ * a production adapter (Upstash, Supabase) replaces an embedded one without touching a stage.
+ *
+ * | port        | production                           | embedded default (`npm run dev`)        |
+ * |-------------|--------------------------------------|-----------------------------------------|
+ * | KeyStore    | Supabase RPC `gateway_resolve_key`   | `FLOOPY_TENANTS` + `FLOOPY_DEV_API_KEY` |
+ * | SharedState | Upstash Redis + `@upstash/ratelimit` | in-isolate memory                       |
  */
 import type { GatewayConfig } from '../env'
-import type { Tenant } from '../stages/authenticate'
-import { devKeyStore } from './embedded/dev-key-store'
+import { createKeyResolver, type KeyResolver } from '../tenancy/resolver'
+import { embeddedKeyStore } from './embedded/key-store'
+import { memoryState } from './embedded/memory-state'
+import { supabaseKeyStore } from './supabase/key-store'
+import { upstashState } from './upstash/shared-state'
 
-/** Resolves a presented API key to its tenant; `undefined` means the key is not valid. */
+/** The source of truth for keys: a key hash → its config document (`tenancy/tenant.ts`). */
 export interface KeyStore {
-  resolve(presentedKey: string): Promise<Tenant | undefined>
+  /**
+   * The config document of the active key with this SHA-256 hash (lowercase hex), or `null` when
+   * there is none (unknown or revoked). Throws when the store cannot be reached.
+   */
+  lookup(keyHash: string): Promise<unknown>
 }
 
-export type Stores = { readonly keys: KeyStore }
+/** A sliding-window decision, as `@upstash/ratelimit` reports it. */
+export type LimitResult = {
+  readonly success: boolean
+  readonly limit: number
+  readonly remaining: number
+  /** When the window frees up, in Unix milliseconds. */
+  readonly reset: number
+}
+
+/** A key's config document as cached in shared state, tagged with the epoch it was read under. */
+export type CachedKey = { readonly epoch: number; readonly config: unknown }
+
+/** What the admission round trip checks for one request. */
+export type AdmissionRequest = {
+  readonly orgId: string
+  /** `null`: no organisation limit. */
+  readonly orgRpm: number | null
+  readonly keyId: string
+  /** `null`: no key limit. */
+  readonly keyRpm: number | null
+  /** Whether this request counts toward the monthly quota. */
+  readonly countsTowardQuota: boolean
+  /** Calendar month (UTC) `YYYY-MM`. */
+  readonly month: string
+  /** `null`: unlimited (the request is still counted). */
+  readonly monthlyLimit: number | null
+  /** Seconds the month's counter is kept (past the month's end). */
+  readonly counterTtlSeconds: number
+}
+
+export type Admission = {
+  readonly org: LimitResult | undefined
+  readonly key: LimitResult | undefined
+  /** `admitted: false` only when the cap is reached; `used` includes this request when admitted. */
+  readonly quota: { readonly admitted: boolean; readonly used: number }
+  /** The config epoch at the time of the round trip. */
+  readonly epoch: number
+}
+
+/** Counters, limits and the key cache: state every isolate shares. */
+export interface SharedState {
+  /** One round trip: the cached config for a key hash (if any) and the current config epoch. */
+  readKey(keyHash: string): Promise<{ cached: CachedKey | undefined; epoch: number }>
+  writeKey(keyHash: string, entry: CachedKey): Promise<void>
+  /** One round trip: organisation and key windows, the monthly counter and the config epoch. */
+  admit(request: AdmissionRequest): Promise<Admission>
+  /** Undoes an admitted request's count (it was refused by a limit after all). */
+  releaseQuota(orgId: string, month: string): Promise<void>
+  /** The window for traffic that presented no valid key, per client IP. */
+  limitIp(ip: string): Promise<LimitResult>
+}
+
+export type Stores = {
+  readonly keys: KeyStore
+  readonly state: SharedState
+  readonly resolver: KeyResolver
+}
 
 const memo = new WeakMap<GatewayConfig, Stores>()
 
-/** The adapters for a configuration. With no config store configured: the embedded default. */
+/** The adapters for a configuration: Supabase and Upstash when configured, else embedded. */
 export const storesFor = (config: GatewayConfig): Stores => {
   let stores = memo.get(config)
   if (stores === undefined) {
-    stores = { keys: devKeyStore(config.devApiKey) }
+    const keys =
+      config.supabase === undefined
+        ? embeddedKeyStore(config.tenants, config.devApiKey)
+        : supabaseKeyStore(config.supabase, config.storeTimeoutMs)
+    const state =
+      config.upstash === undefined
+        ? memoryState({ ipRpm: config.ipRpm })
+        : upstashState(config.upstash, { ipRpm: config.ipRpm, timeoutMs: config.storeTimeoutMs })
+    stores = { keys, state, resolver: createKeyResolver({ keys, state }) }
     memo.set(config, stores)
   }
   return stores

@@ -1,16 +1,31 @@
 /**
- * @module Authenticates the caller from `Authorization: Bearer <gateway key>`.
+ * @module Authenticates the caller from `Authorization: Bearer <gateway key>`, and limits what
+ * arrives without a valid key.
  *
- * The key is looked up through the `KeyStore` port; the provider keys the gateway holds are never
- * derived from anything the client sends. The client's `authorization` header itself is stripped
- * before dispatch (see `security/headers.ts`).
+ * The key is checked for shape and checksum before any I/O, then resolved through the memo →
+ * Redis → config store chain (`tenancy/resolver.ts`). Traffic that presents no valid key is
+ * limited per client IP (`cf-connecting-ip`, `FLOOPY_IP_RPM`, 20 per minute by default), charged
+ * only on this failure path, so valid traffic never pays for the IP window and many users behind
+ * one corporate NAT are limited by their organisation's limits instead:
+ *
+ * - a well-formed key that the stores refuse: the shared window in Redis (these cost lookups);
+ * - no key, or a malformed one: refused with no I/O at all, limited by an in-isolate window of the
+ *   same size (they cost nothing but the isolate's own time, so they get no Redis call either).
+ *
+ * Over the limit the answer is 429 `RATE_LIMITED` instead of 401. If the shared limiter is
+ * unreachable it fails open (the 401 stands, with a loud log line).
+ *
+ * The client's `authorization` header itself is stripped before dispatch (`security/headers.ts`).
  */
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler } from 'hono'
 import type { GatewayEnv } from '../../env'
 import { GatewayError } from '../../errors'
-
-/** Who is calling: the organisation and the key it used. */
-export type Tenant = { readonly orgId: string; readonly keyId: string }
+import { alarm, describeError } from '../../logging/alarm'
+import { parseApiKey } from '../../security/api-key'
+import type { LimitResult } from '../../stores'
+import { slidingWindow } from '../../stores/embedded/memory-state'
+import { rateLimitedError } from '../../tenancy/limits'
+import { afterResponse } from '../after-response'
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i
 
@@ -18,22 +33,58 @@ const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i
 export const bearerToken = (header: string | undefined): string | undefined =>
   header === undefined ? undefined : BEARER.exec(header)?.[1]
 
-export const authenticate = (): MiddlewareHandler<GatewayEnv> =>
-  async function authenticate(c, next) {
+/** 401 for a key that is not (or no longer) valid. */
+export const invalidKeyError = (): GatewayError =>
+  new GatewayError('INVALID_API_KEY', 'Invalid API key.', {
+    headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
+  })
+
+/** The client's address as Cloudflare's edge reports it (not spoofable behind Cloudflare). */
+const clientIp = (c: Context<GatewayEnv>): string => c.req.header('cf-connecting-ip') ?? 'unknown'
+
+const limitUnauthenticated = async (
+  c: Context<GatewayEnv>,
+  presented: string | undefined,
+  local: (id: string, limit: number) => LimitResult,
+): Promise<void> => {
+  let result
+  if (presented === undefined || !parseApiKey(presented).ok) {
+    result = local(clientIp(c), c.get('config').ipRpm)
+  } else {
+    try {
+      result = await c.get('stores').state.limitIp(clientIp(c))
+    } catch (err) {
+      alarm('IP rate limiter unreachable: failing open', { error: describeError(err) })
+      return
+    }
+  }
+  if (!result.success) {
+    throw rateLimitedError(result, Date.now(), 'Too many requests without a valid API key')
+  }
+}
+
+export const authenticate = (): MiddlewareHandler<GatewayEnv> => {
+  const local = slidingWindow()
+  return async function authenticate(c, next) {
     const presented = bearerToken(c.req.header('authorization'))
-    if (presented === undefined) {
-      throw new GatewayError(
-        'INVALID_API_KEY',
-        'Missing API key. Send it as "Authorization: Bearer <your gateway key>".',
-        { headers: { 'www-authenticate': 'Bearer' } },
-      )
+    const tenant =
+      presented === undefined
+        ? undefined
+        : await c.get('stores').resolver.resolve(presented, (work) => {
+            afterResponse(c, work)
+          })
+    if (presented === undefined || tenant === undefined) {
+      await limitUnauthenticated(c, presented, local)
+      throw presented === undefined
+        ? new GatewayError(
+            'INVALID_API_KEY',
+            'Missing API key. Send it as "Authorization: Bearer <your gateway key>".',
+            { headers: { 'www-authenticate': 'Bearer' } },
+          )
+        : invalidKeyError()
     }
-    const tenant = await c.get('stores').keys.resolve(presented)
-    if (tenant === undefined) {
-      throw new GatewayError('INVALID_API_KEY', 'Invalid API key.', {
-        headers: { 'www-authenticate': 'Bearer error="invalid_token"' },
-      })
-    }
+    c.set('apiKey', presented)
     c.set('tenant', tenant)
     await next()
   }
+}

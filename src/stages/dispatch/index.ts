@@ -13,6 +13,7 @@ import { GatewayError } from '../../errors'
 import { adapterFor, type ResponseOutcome } from '../../providers/adapter'
 import { providerError } from '../../providers/upstream-error'
 import { sanitizeResponseHeaders } from '../../security/headers'
+import { openProviderKey } from '../../security/vault'
 import type { Target } from '../route'
 
 export type SendOptions = { readonly timeoutMs: number; readonly provider: string }
@@ -41,19 +42,45 @@ export const send = async (
   }
 }
 
+/**
+ * The provider key for this request: the organisation's own (opened from the vault here, at the
+ * last moment, and never kept beyond this request) or else the operator's.
+ */
+const providerKey = (c: Context<GatewayEnv>, target: Target): string | undefined => {
+  const tenant = c.get('tenant')
+  const provider = target.provider.spec.id
+  const sealed = tenant.providerKeys.get(provider)
+  if (sealed === undefined) return target.provider.apiKey
+  const keyring = c.get('config').keyring
+  if (keyring === undefined) {
+    throw new GatewayError(
+      'CONFIG_INVALID',
+      'Provider keys are stored for this organisation but FLOOPY_VAULT_KEKS is not set.',
+    )
+  }
+  try {
+    return openProviderKey(keyring, { orgId: tenant.orgId, provider }, sealed)
+  } catch (err) {
+    // The vault's messages name a missing key id at most, never key material.
+    throw new GatewayError(
+      'CONFIG_INVALID',
+      `The organisation's ${provider} key could not be opened: ${err instanceof Error ? err.message : 'unknown error'}.`,
+    )
+  }
+}
+
 /** The sanitised client headers plus provider auth. Dispatch owns `forwardHeaders`: no copy. */
 const outboundHeaders = (
   c: Context<GatewayEnv>,
   target: Target,
+  apiKey: string | undefined,
   extra: Readonly<Record<string, string>> | undefined,
 ): Headers => {
   const headers = c.get('forwardHeaders')
   if (extra !== undefined)
     for (const [name, value] of Object.entries(extra)) headers.set(name, value)
   const { auth } = target.provider.spec
-  if (target.provider.apiKey !== undefined) {
-    headers.set(auth.header, `${auth.prefix}${target.provider.apiKey}`)
-  }
+  if (apiKey !== undefined) headers.set(auth.header, `${auth.prefix}${apiKey}`)
   headers.set('content-type', 'application/json')
   headers.set('accept', c.get('request').stream ? 'text/event-stream' : 'application/json')
   return headers
@@ -73,13 +100,14 @@ export const dispatch = (options: DispatchOptions = {}): MiddlewareHandler<Gatew
     const provider = target.provider.spec.id
     const adapter = adapterFor(target.provider.spec.family)
     const prepared = adapter.prepare(request, target.provider, target.model)
-    const knownSecrets = target.provider.apiKey === undefined ? [] : [target.provider.apiKey]
+    const apiKey = providerKey(c, target)
+    const knownSecrets = apiKey === undefined ? [] : [apiKey]
 
     const upstream = await send(
       target.url,
       {
         method: 'POST',
-        headers: outboundHeaders(c, target, prepared.headers),
+        headers: outboundHeaders(c, target, apiKey, prepared.headers),
         body: prepared.body,
       },
       { timeoutMs: c.get('config').upstreamTimeoutMs, provider },

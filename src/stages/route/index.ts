@@ -5,11 +5,11 @@
  * rules and strategies extend this list without changing dispatch.
  */
 import type { MiddlewareHandler } from 'hono'
-import type { GatewayConfig, GatewayEnv, ProviderConfig } from '../../env'
+import { builtinProvider, type GatewayConfig, type GatewayEnv, type ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
 import { adapterFor } from '../../providers/adapter'
 import { resolveModel } from '../../providers/catalog'
-import { BUILTIN_PROVIDER_IDS } from '../../providers/registry'
+import { BUILTIN_PROVIDER_IDS, PROVIDERS } from '../../providers/registry'
 import type { EndpointKind } from '../parse-request'
 
 /** One place a request can be sent: a configured provider, the model name it knows, the URL. */
@@ -35,11 +35,21 @@ const lookupFor = (config: GatewayConfig): Lookup => {
   return lookup
 }
 
-/** Resolves `model` against a configuration; unresolvable or unconfigured → a helpful 400. */
+/** Built-in providers at their default base URLs, for organisations that bring their own key. */
+const DEFAULT_PROVIDERS: ReadonlyMap<string, ProviderConfig> = new Map(
+  PROVIDERS.map((spec) => [spec.id, builtinProvider(spec, undefined, undefined)]),
+)
+
+/**
+ * Resolves `model` against a configuration; unresolvable or unconfigured → a helpful 400. A
+ * built-in provider the operator did not configure is still available to an organisation that
+ * stored its own key for it (`orgProviders`), at the provider's default base URL.
+ */
 export const resolveTarget = (
   config: GatewayConfig,
   request: { readonly kind: EndpointKind; readonly stream: boolean },
   model: string,
+  orgProviders: ReadonlyMap<string, unknown> = new Map(),
 ): Target => {
   const lookup = lookupFor(config)
   const address = resolveModel(model, lookup.ids, lookup.customModels)
@@ -51,12 +61,15 @@ export const resolveTarget = (
       { param: 'model' },
     )
   }
-  const provider = config.providers.get(address.provider)
+  const provider =
+    config.providers.get(address.provider) ??
+    (orgProviders.has(address.provider) ? DEFAULT_PROVIDERS.get(address.provider) : undefined)
   if (provider === undefined) {
     throw new GatewayError(
       'PROVIDER_NOT_CONFIGURED',
       `The model '${model}' is served by '${address.provider}', which is not configured on this ` +
-        `gateway (set ${address.provider.toUpperCase()}_API_KEY).`,
+        `gateway (set ${address.provider.toUpperCase()}_API_KEY, or store your organisation's key ` +
+        `with the admin CLI).`,
       { param: 'model' },
     )
   }
@@ -67,6 +80,7 @@ export const resolveTarget = (
 export const route = (): MiddlewareHandler<GatewayEnv> =>
   async function route(c, next) {
     const request = c.get('request')
-    c.set('targets', [resolveTarget(c.get('config'), request, request.model)])
+    const orgKeys = c.get('tenant').providerKeys
+    c.set('targets', [resolveTarget(c.get('config'), request, request.model, orgKeys)])
     await next()
   }

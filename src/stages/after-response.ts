@@ -1,0 +1,16 @@
+/**
+ * @module Work that runs after the response is on its way (`waitUntil`), and never fails a request.
+ */
+import type { Context } from 'hono'
+import type { GatewayEnv } from '../env'
+
+/** Hands `work` to the runtime to finish after the response (or just lets it run, in unit tests). */
+export const afterResponse = (c: Context<GatewayEnv>, work: Promise<unknown>): void => {
+  let ctx
+  try {
+    ctx = c.executionCtx
+  } catch {
+    // No execution context (a plain `app.request` in a unit test): the promise runs on its own.
+  }
+  ctx?.waitUntil(work)
+}

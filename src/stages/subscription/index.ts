@@ -1,0 +1,32 @@
+/**
+ * @module Refuses organisations whose subscription does not serve traffic (402
+ * `SUBSCRIPTION_INACTIVE`; the statuses are listed in `tenancy/limits.ts`). Reads the key's config
+ * only, and runs before the limits, so a suspended organisation spends no quota. Before refusing
+ * a memoised config it checks the refusal is current (one shared-state read), so a reactivated
+ * organisation is served on its next request rather than when the memo expires.
+ */
+import type { MiddlewareHandler } from 'hono'
+import type { GatewayEnv } from '../../env'
+import { subscriptionError } from '../../tenancy/limits'
+import { afterResponse } from '../after-response'
+import { invalidKeyError } from '../authenticate'
+
+export const subscription = (): MiddlewareHandler<GatewayEnv> =>
+  async function subscription(c, next) {
+    if (subscriptionError(c.get('tenant')) !== undefined) {
+      const fresh = await c.get('stores').resolver.resolve(
+        c.get('apiKey'),
+        (work) => {
+          afterResponse(c, work)
+        },
+        { revalidate: true },
+      )
+      if (fresh === undefined) {
+        throw invalidKeyError()
+      }
+      const error = subscriptionError(fresh)
+      if (error !== undefined) throw error
+      c.set('tenant', fresh)
+    }
+    await next()
+  }

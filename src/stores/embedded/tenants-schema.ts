@@ -1,0 +1,72 @@
+/**
+ * @module The tenants file's schema (`tenants-file.ts`), checked when `FLOOPY_TENANTS` is loaded:
+ * a hand-edited file with a typo fails at start-up naming the field, not at a request.
+ */
+import { z } from 'zod'
+import { ROUTING_STRATEGIES, SUBSCRIPTION_STATUSES, type TenantsFile } from './tenants-file'
+
+const id = z.string().min(1)
+const timestamp = z.string().min(1)
+const limit = z.number().int().nonnegative().nullable()
+
+export const TenantsFileSchema: z.ZodType<TenantsFile, string | object> = z.object({
+  version: z.literal(1),
+  organizations: z.array(
+    z.object({
+      id,
+      slug: z.string().min(1),
+      name: z.string(),
+      plan: z.string(),
+      subscription_status: z.enum(SUBSCRIPTION_STATUSES),
+      monthly_request_limit: limit,
+      rpm_limit: limit,
+      features: z.record(z.string(), z.unknown()),
+      created_at: timestamp,
+      updated_at: timestamp,
+    }),
+  ),
+  api_keys: z.array(
+    z.object({
+      id,
+      org_id: id,
+      name: z.string(),
+      key_hash: z.string().regex(/^[0-9a-f]{64}$/, 'must be a lowercase hex SHA-256'),
+      display_prefix: z.string(),
+      last4: z.string(),
+      mode: z.enum(['live', 'test']),
+      rpm_limit: limit,
+      created_at: timestamp,
+      revoked_at: timestamp.nullable(),
+    }),
+  ),
+  provider_keys: z.array(
+    z.object({
+      id,
+      org_id: id,
+      provider: z.string().min(1),
+      envelope: z.string().startsWith('v1.'),
+      created_at: timestamp,
+      updated_at: timestamp,
+    }),
+  ),
+  routing_rules: z.array(
+    z.object({
+      id,
+      org_id: id,
+      api_key_id: id.nullable(),
+      model: z.string().min(1).nullable(),
+      strategy: z.enum(ROUTING_STRATEGIES),
+      targets: z
+        .array(
+          z.object({
+            provider: z.string().min(1),
+            model: z.string().min(1),
+            weight: z.number().positive().optional(),
+          }),
+        )
+        .min(1),
+      created_at: timestamp,
+      updated_at: timestamp,
+    }),
+  ),
+})
