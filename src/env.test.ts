@@ -276,6 +276,83 @@ describe('parseConfig', () => {
   })
 })
 
+describe('parseConfig: stores and tenancy', () => {
+  const keyring = JSON.stringify({ current: 'k1', keys: { k1: btoa('k'.repeat(32)) } })
+  const tenants = JSON.stringify({
+    version: 1,
+    organizations: [],
+    api_keys: [],
+    provider_keys: [],
+    routing_rules: [],
+  })
+
+  it('should default to the embedded stores with the documented limits', () => {
+    const config = parseConfig(minimal)
+    expect(config.supabase).toBeUndefined()
+    expect(config.upstash).toBeUndefined()
+    expect(config.tenants).toBeUndefined()
+    expect(config.keyring).toBeUndefined()
+    expect(config.ipRpm).toBe(20)
+    expect(config.storeTimeoutMs).toBe(2000)
+  })
+
+  it('should read Supabase and Upstash, trimming trailing slashes, and drop the dev key', () => {
+    const config = parseConfig({
+      ...minimal,
+      SUPABASE_URL: 'https://project.supabase.co/',
+      SUPABASE_SERVICE_ROLE_KEY: 'service-role',
+      UPSTASH_REDIS_REST_URL: 'https://eu1-x.upstash.io/',
+      UPSTASH_REDIS_REST_TOKEN: 'token',
+    })
+    expect(config.supabase).toEqual({
+      url: 'https://project.supabase.co',
+      serviceRoleKey: 'service-role',
+    })
+    expect(config.upstash).toEqual({ url: 'https://eu1-x.upstash.io', token: 'token' })
+    expect(config.devApiKey).toBeUndefined()
+  })
+
+  it('should need no dev key when a config store or a tenants file is set', () => {
+    expect(
+      parseConfig({ SUPABASE_URL: 'https://p.supabase.co', SUPABASE_SERVICE_ROLE_KEY: 's' })
+        .supabase,
+    ).toBeDefined()
+    expect(parseConfig({ FLOOPY_TENANTS: tenants }).tenants?.version).toBe(1)
+  })
+
+  it.each([
+    [{ SUPABASE_URL: 'https://p.supabase.co' }, 'SUPABASE_SERVICE_ROLE_KEY'],
+    [{ SUPABASE_SERVICE_ROLE_KEY: 'secret-value-1' }, 'SUPABASE_URL'],
+    [{ UPSTASH_REDIS_REST_URL: 'https://u.upstash.io' }, 'UPSTASH_REDIS_REST_TOKEN'],
+    [{ UPSTASH_REDIS_REST_TOKEN: 'secret-value-2' }, 'UPSTASH_REDIS_REST_URL'],
+  ])('should require both halves of a store pair (%o)', (extra, missing) => {
+    const error = configError({ ...minimal, ...extra })
+    expect(error.message).toContain(missing)
+    expect(error.message).not.toContain('secret-value')
+  })
+
+  it('should parse the vault keyring and reject a bad one without echoing it', () => {
+    expect(parseConfig({ ...minimal, FLOOPY_VAULT_KEKS: keyring }).keyring).toBeDefined()
+    const error = configError({
+      ...minimal,
+      FLOOPY_VAULT_KEKS: '{"current":"k1","keys":{"k1":"c2hvcnQ"}}',
+    })
+    expect(error.message).toContain('FLOOPY_VAULT_KEKS')
+    expect(error.message).not.toContain('c2hvcnQ')
+  })
+
+  it('should reject a tenants file that is not JSON or has the wrong shape, naming the field', () => {
+    expect(configError({ ...minimal, FLOOPY_TENANTS: '{' }).message).toContain('FLOOPY_TENANTS')
+    const wrong = JSON.stringify({ ...JSON.parse(tenants), organizations: [{ id: 'x' }] })
+    const error = configError({ ...minimal, FLOOPY_TENANTS: wrong })
+    expect(error.message).toContain('FLOOPY_TENANTS.organizations.0')
+  })
+
+  it('should reject a non-positive FLOOPY_IP_RPM', () => {
+    expect(configError({ ...minimal, FLOOPY_IP_RPM: '0' }).message).toContain('FLOOPY_IP_RPM')
+  })
+})
+
 describe('loadConfig', () => {
   afterEach(() => {
     vi.restoreAllMocks()

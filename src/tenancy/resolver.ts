@@ -85,7 +85,7 @@ export const createKeyResolver = ({
     presented: string,
     previous: MemoEntry | undefined,
     schedule: Schedule,
-  ): Promise<{ tenant: Tenant | undefined; stale?: MemoEntry }> => {
+  ): Promise<{ tenant: Tenant | undefined; readEpoch: number; stale?: MemoEntry }> => {
     const hash = await hashApiKey(presented)
     let cached
     try {
@@ -98,7 +98,8 @@ export const createKeyResolver = ({
     const readEpoch = epoch
     if (cached !== undefined && cached.epoch === readEpoch) {
       try {
-        return { tenant: cached.config === null ? undefined : parseKeyConfig(cached.config) }
+        const tenant = cached.config === null ? undefined : parseKeyConfig(cached.config)
+        return { tenant, readEpoch }
       } catch (err) {
         alarm('malformed key cache entry ignored', { error: describeError(err) })
       }
@@ -113,7 +114,7 @@ export const createKeyResolver = ({
         alarm('config store unreachable: serving the last known answer', {
           error: describeError(err),
         })
-        return { tenant: previous.tenant, stale: previous }
+        return { tenant: previous.tenant, readEpoch, stale: previous }
       }
       alarm('config store unreachable: key cannot be checked', { error: describeError(err) })
       throw new GatewayError(
@@ -127,7 +128,7 @@ export const createKeyResolver = ({
         alarm('key cache write failed', { error: describeError(err) })
       }),
     )
-    return { tenant }
+    return { tenant, readEpoch }
   }
 
   return {
@@ -137,11 +138,12 @@ export const createKeyResolver = ({
       const usable = memo !== undefined && memo.epoch === epoch && at < memo.expiresAt
       if (usable && options?.revalidate !== true) return memo.tenant
       if (memo === undefined && !parseApiKey(presented).ok) return undefined
-      const { tenant, stale } = await fromStores(presented, memo, schedule)
-      // A stale answer is retried soon and never extends its own grace period.
+      const { tenant, readEpoch, stale } = await fromStores(presented, memo, schedule)
+      // Tagged with the epoch read before the lookup: if a change lands meanwhile, the answer is
+      // already stale. A stale answer is retried soon and never extends its own grace period.
       const entry = {
         tenant,
-        epoch,
+        epoch: readEpoch,
         expiresAt: at + (tenant === undefined || stale !== undefined ? REFUSED_TTL_MS : MEMO_TTL_MS),
         staleUntil: stale?.staleUntil ?? at + STALE_GRACE_MS,
       }

@@ -27,9 +27,15 @@ export const DEV_KEY_CONFIG: KeyConfigJson = {
   routing_rules: [],
 }
 
-/** Key-specific rules first, then model-specific ones (the order the SQL function returns). */
-const ruleRank = (rule: RoutingRuleRow): number =>
-  (rule.api_key_id === null ? 2 : 0) + (rule.model === null ? 1 : 0)
+/** Key-specific rules first, then model-specific ones by model (the SQL function's order). */
+const byRule = (a: RoutingRuleRow, b: RoutingRuleRow): number => {
+  const rank = (rule: RoutingRuleRow): number =>
+    (rule.api_key_id === null ? 2 : 0) + (rule.model === null ? 1 : 0)
+  return rank(a) - rank(b) || (a.model ?? '').localeCompare(b.model ?? '')
+}
+
+const byProvider = (a: { provider: string }, b: { provider: string }): number =>
+  a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0
 
 /** Every active key's document, by key hash. */
 export const indexTenants = (file: TenantsFile): Map<string, KeyConfigJson> => {
@@ -52,10 +58,11 @@ export const indexTenants = (file: TenantsFile): Map<string, KeyConfigJson> => {
       },
       provider_keys: file.provider_keys
         .filter((pk) => pk.org_id === org.id)
-        .map((pk) => ({ provider: pk.provider, envelope: pk.envelope })),
+        .map((pk) => ({ provider: pk.provider, envelope: pk.envelope }))
+        .sort(byProvider),
       routing_rules: file.routing_rules
         .filter((r) => r.org_id === org.id && (r.api_key_id === null || r.api_key_id === key.id))
-        .sort((a, b) => ruleRank(a) - ruleRank(b))
+        .sort(byRule)
         .map((r) => ({
           api_key_id: r.api_key_id,
           model: r.model,
