@@ -201,7 +201,11 @@ const ConfigSchema = z
     const pair = (a: keyof typeof env, b: keyof typeof env): void => {
       if ((env[a] === undefined) !== (env[b] === undefined)) {
         const missing = env[a] === undefined ? a : b
-        ctx.addIssue({ code: 'custom', path: [missing], message: `is required with ${a === missing ? b : a}` })
+        ctx.addIssue({
+          code: 'custom',
+          path: [missing],
+          message: `is required with ${a === missing ? b : a}`,
+        })
       }
     }
     pair('SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY')
@@ -214,7 +218,8 @@ const ConfigSchema = z
       ctx.addIssue({
         code: 'custom',
         path: ['FLOOPY_DEV_API_KEY'],
-        message: 'is required while no config store is configured (or set FLOOPY_TENANTS or SUPABASE_URL)',
+        message:
+          'is required while no config store is configured (or set FLOOPY_TENANTS or SUPABASE_URL)',
       })
     }
   })

@@ -23,8 +23,7 @@ export const secondsUntilNextMonth = (now: number): number => {
 }
 
 /** A month's counter is kept a week past the month's end, then Redis drops it. */
-export const counterTtlSeconds = (now: number): number =>
-  secondsUntilNextMonth(now) + 7 * 24 * 3600
+export const counterTtlSeconds = (now: number): number => secondsUntilNextMonth(now) + 7 * 24 * 3600
 
 /** The window with the fewest requests left (ties: the one that frees up later). */
 export const bindingLimit = (

@@ -59,7 +59,12 @@ export interface KeyResolver {
 }
 
 /** Bounded insertion-ordered map: the oldest entry goes when full. */
-const remember = (map: Map<string, MemoEntry>, max: number, key: string, entry: MemoEntry): void => {
+const remember = (
+  map: Map<string, MemoEntry>,
+  max: number,
+  key: string,
+  entry: MemoEntry,
+): void => {
   map.delete(key)
   if (map.size >= max) {
     const oldest = map.keys().next()
@@ -144,7 +149,8 @@ export const createKeyResolver = ({
       const entry = {
         tenant,
         epoch: readEpoch,
-        expiresAt: at + (tenant === undefined || stale !== undefined ? REFUSED_TTL_MS : MEMO_TTL_MS),
+        expiresAt:
+          at + (tenant === undefined || stale !== undefined ? REFUSED_TTL_MS : MEMO_TTL_MS),
         staleUntil: stale?.staleUntil ?? at + STALE_GRACE_MS,
       }
       if (tenant === undefined) {

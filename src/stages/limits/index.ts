@@ -77,10 +77,7 @@ export const limits = ({ countsTowardQuota }: LimitsOptions): MiddlewareHandler<
       const fresh = await resolver.resolve(c.get('apiKey'), (work) => {
         afterResponse(c, work)
       })
-      const refusal =
-        fresh === undefined
-          ? invalidKeyError()
-          : subscriptionError(fresh)
+      const refusal = fresh === undefined ? invalidKeyError() : subscriptionError(fresh)
       if (refusal !== undefined) {
         release()
         throw refusal

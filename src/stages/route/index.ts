@@ -5,7 +5,12 @@
  * rules and strategies extend this list without changing dispatch.
  */
 import type { MiddlewareHandler } from 'hono'
-import { builtinProvider, type GatewayConfig, type GatewayEnv, type ProviderConfig } from '../../env'
+import {
+  builtinProvider,
+  type GatewayConfig,
+  type GatewayEnv,
+  type ProviderConfig,
+} from '../../env'
 import { GatewayError } from '../../errors'
 import { adapterFor } from '../../providers/adapter'
 import { resolveModel } from '../../providers/catalog'
