@@ -1,0 +1,1256 @@
+/**
+ * @module The tenancy schema (`migrations/postgres/0001_tenancy.sql`) on a real PostgreSQL
+ * (`test/support/postgres.ts`), called through the PostgREST bridge
+ * (`test/support/postgrest-bridge.ts`) by the production client, `@supabase/supabase-js`: every
+ * admin function's happy and error paths, the gateway's one-round-trip key lookup, what the anon
+ * key cannot do, the integrity rules, and how the client fails when the database is out of reach.
+ * A direct superuser connection checks what the API must not be able to show.
+ */
+import { createHash, randomUUID } from 'node:crypto'
+import { createClient } from '@supabase/supabase-js'
+import type { SupabaseClient } from '@supabase/supabase-js'
+import { Client, DatabaseError } from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { startPostgrestBridge } from '../support/postgrest-bridge.ts'
+import type { PostgrestBridge } from '../support/postgrest-bridge.ts'
+import { applyMigrations, startPostgres } from '../support/postgres.ts'
+import type { PostgresServer } from '../support/postgres.ts'
+
+const SERVICE_ROLE_KEY = 'test-service-role-key'
+const ANON_KEY = 'test-anon-key'
+const TABLES = ['api_keys', 'organizations', 'provider_keys', 'routing_rules']
+const TARGETS = [{ provider: 'openai', model: 'gpt-4o' }]
+/** What the gateway and the admin CLI call. */
+const RPC_FUNCTIONS = [
+  'gateway_resolve_key',
+  'admin_create_org',
+  'admin_update_org',
+  'admin_list_orgs',
+  'admin_get_org',
+  'admin_create_api_key',
+  'admin_list_api_keys',
+  'admin_update_api_key',
+  'admin_revoke_api_key',
+  'admin_put_provider_key',
+  'admin_list_provider_keys',
+  'admin_rewrap_provider_key',
+  'admin_delete_provider_key',
+  'admin_set_routing_rule',
+  'admin_list_routing_rules',
+  'admin_delete_routing_rule',
+]
+/** Internal functions, reachable (by service_role) but not part of the API. */
+const HELPERS = [
+  'tenancy_check_changes',
+  'tenancy_not_found',
+  'tenancy_org_id',
+  'tenancy_touch_updated_at',
+]
+
+/**
+ * The schema as supabase-js is told it: any function, any arguments, results checked at run time
+ * (tests assert them). Without a `Database` type, `rpc()` accepts no arguments at all.
+ */
+interface Database {
+  public: {
+    Tables: Record<string, never>
+    Views: Record<string, never>
+    Functions: Record<string, { Args: Record<string, unknown>; Returns: unknown }>
+  }
+}
+type Supabase = SupabaseClient<Database>
+
+let server: PostgresServer
+let bridge: PostgrestBridge
+let migrations: string[]
+let admin: Supabase
+let anon: Supabase
+let direct: Client
+
+/** What afterAll undoes, latest first: whatever beforeAll got to start, even if it then failed. */
+const stops: (() => Promise<void>)[] = []
+
+beforeAll(async () => {
+  server = await startPostgres()
+  stops.push(() => server.close())
+  migrations = await applyMigrations(server.url)
+  bridge = await startPostgrestBridge({
+    databaseUrl: server.url,
+    serviceRoleKey: SERVICE_ROLE_KEY,
+    anonKey: ANON_KEY,
+  })
+  stops.push(() => bridge.close())
+  const options = { auth: { persistSession: false, autoRefreshToken: false } }
+  admin = createClient<Database>(bridge.url, SERVICE_ROLE_KEY, options)
+  anon = createClient<Database>(bridge.url, ANON_KEY, options)
+  direct = new Client({ connectionString: server.url })
+  await direct.connect()
+  stops.push(() => direct.end())
+})
+
+afterAll(async () => {
+  for (const stop of stops.reverse()) await stop()
+})
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+// ---------------------------------------------------------------------------------------------
+
+type Row = Record<string, unknown>
+
+interface Org extends Row {
+  id: string
+  slug: string
+  created_at: string
+  updated_at: string
+}
+
+interface ApiKey extends Row {
+  id: string
+  org_id: string
+  revoked_at: string | null
+}
+
+interface Rule extends Row {
+  id: string
+  updated_at: string
+}
+
+interface ProviderKey extends Row {
+  id: string
+  kek_id: string
+  envelope: string
+  updated_at: string
+}
+
+/** What a supabase-js `rpc()` call resolves with. */
+interface Outcome {
+  data: unknown
+  error: { code: string; message: string; details: unknown; hint: unknown } | null
+  status: number
+}
+
+/** Calls `fn` through supabase-js (POST, or GET with `get`) and returns what the caller sees. */
+async function rpc(client: Supabase, fn: string, args: Row = {}, get = false): Promise<Outcome> {
+  const response = await client.rpc(fn, args, { get })
+  const data: unknown = response.data
+  return { data, error: response.error, status: response.status }
+}
+
+/** Calls `fn` as the service role and returns its data, failing the test on any error. */
+async function ok<T>(fn: string, args: Row = {}): Promise<T> {
+  const { data, error, status } = await rpc(admin, fn, args)
+  expect(error, `${fn} failed`).toBeNull()
+  expect(status).toBe(200)
+  return data as T
+}
+
+/** Calls `fn` as `client` and returns the error, failing the test if the call succeeds. */
+async function fails(fn: string, args: Row = {}, client: Supabase = admin): Promise<Outcome> {
+  const outcome = await rpc(client, fn, args)
+  expect(outcome.error, `${fn} should have failed`).not.toBeNull()
+  expect(outcome.data).toBeNull()
+  return outcome
+}
+
+let unique = 0
+/** A slug no other test uses. */
+const slugFor = (base: string): string => `${base}-${String(++unique)}`
+
+const createOrg = (base: string, args: Row = {}): Promise<Org> =>
+  ok<Org>('admin_create_org', { p_slug: slugFor(base), ...args })
+
+/** A fresh gateway key stored for `org`: the row, and the secret and hash the gateway sees. */
+async function createKey(
+  org: string,
+  args: Row = {},
+): Promise<{ row: ApiKey; secret: string; hash: string }> {
+  const secret = `flo_sk_live_${randomUUID().replaceAll('-', '')}`
+  const hash = createHash('sha256').update(secret).digest('hex')
+  const row = await ok<ApiKey>('admin_create_api_key', {
+    p_org: org,
+    p_key_hash: hash,
+    p_display_prefix: secret.slice(0, 16),
+    p_last4: secret.slice(-4),
+    p_mode: 'live',
+    ...args,
+  })
+  return { row, secret, hash }
+}
+
+/** An envelope shaped as the vault seals them (the parts are not real ciphertext). */
+const envelope = (kekId: string, tag: string): string => `v1.${kekId}.nonce.dek.nonce2.${tag}`
+
+/** Runs `sql` on the direct connection as `role`, inside a transaction that is rolled back. */
+async function asRole(role: string, sql: string, params: unknown[] = []): Promise<Row[]> {
+  await direct.query('begin')
+  try {
+    await direct.query(`set local role ${role}`)
+    return (await direct.query<Row>(sql, params)).rows
+  } finally {
+    await direct.query('rollback')
+  }
+}
+
+/** The SQLSTATE a direct query fails with (the test fails if it succeeds). */
+async function sqlState(run: () => Promise<unknown>): Promise<string | undefined> {
+  try {
+    await run()
+  } catch (error) {
+    if (error instanceof DatabaseError) return error.code
+    throw error
+  }
+  throw new Error('the query should have failed')
+}
+
+// ---------------------------------------------------------------------------------------------
+// The database
+// ---------------------------------------------------------------------------------------------
+
+describe('PostgreSQL and the migration', () => {
+  it('should run a fresh cluster on loopback with every migration applied in order', async () => {
+    expect(server.url).toBe(`postgres://postgres@127.0.0.1:${server.port}/postgres`)
+    expect(migrations).toContain('0001_tenancy.sql')
+    expect(migrations).toEqual([...migrations].sort())
+    const { rows } = await direct.query<{ server_version: string }>('show server_version')
+    expect(Number.parseInt(rows[0]?.server_version ?? '', 10)).toBeGreaterThanOrEqual(15)
+  })
+
+  it('should create the Supabase roles, only service_role bypassing RLS', async () => {
+    const { rows } = await direct.query<Row>(
+      `select rolname, rolcanlogin, rolbypassrls from pg_roles
+       where rolname in ('anon', 'authenticated', 'service_role') order by rolname`,
+    )
+    expect(rows).toEqual([
+      { rolname: 'anon', rolcanlogin: false, rolbypassrls: false },
+      { rolname: 'authenticated', rolcanlogin: false, rolbypassrls: false },
+      { rolname: 'service_role', rolcanlogin: false, rolbypassrls: true },
+    ])
+  })
+
+  it('should enable row level security on every table, with no policies', async () => {
+    const { rows } = await direct.query<Row>(
+      `select c.relname, c.relrowsecurity,
+         (select count(*)::int from pg_policies p
+          where p.schemaname = 'public' and p.tablename = c.relname) as policies
+       from pg_class c
+       where c.relnamespace = 'public'::regnamespace and c.relkind = 'r'
+       order by c.relname`,
+    )
+    expect(rows).toEqual(TABLES.map((relname) => ({ relname, relrowsecurity: true, policies: 0 })))
+  })
+
+  it('should grant the tables to service_role only', async () => {
+    const { rows } = await direct.query<Row>(
+      `select t, r, has_table_privilege(r, 'public.' || t, 'select, insert, update, delete') as any
+       from unnest($1::text[]) t, unnest(array['anon', 'authenticated', 'service_role']) r
+       order by t, r`,
+      [TABLES],
+    )
+    expect(rows.filter((row) => row['any'] === true).map((row) => row['r'])).toEqual(
+      TABLES.map(() => 'service_role'),
+    )
+  })
+
+  it('should let only service_role execute the functions, each commented', async () => {
+    const { rows } = await direct.query<Row>(
+      `select p.proname,
+         pg_get_function_result(p.oid) as returns,
+         has_function_privilege('anon', p.oid, 'execute') as anon,
+         has_function_privilege('authenticated', p.oid, 'execute') as authenticated,
+         has_function_privilege('service_role', p.oid, 'execute') as service_role,
+         obj_description(p.oid, 'pg_proc') is not null as commented,
+         'search_path=public' = any(p.proconfig) as pinned
+       from pg_proc p where p.pronamespace = 'public'::regnamespace order by p.proname`,
+    )
+    expect(rows.map((row) => row['proname'])).toEqual([...RPC_FUNCTIONS, ...HELPERS].sort())
+    for (const row of rows) {
+      expect(row, String(row['proname'])).toMatchObject({
+        anon: false,
+        authenticated: false,
+        service_role: true,
+        commented: true,
+        pinned: true,
+      })
+    }
+    const callable = rows.filter((row) => RPC_FUNCTIONS.includes(String(row['proname'])))
+    for (const row of callable) expect(row['returns'], String(row['proname'])).toBe('jsonb')
+  })
+
+  it('should hide every row from a role without BYPASSRLS, even with a grant', async () => {
+    await createOrg('rls')
+    await direct.query('begin')
+    try {
+      await direct.query('create role rls_probe nologin')
+      await direct.query('grant select on public.organizations to rls_probe')
+      await direct.query('set local role rls_probe')
+      const hidden = await direct.query('select * from public.organizations')
+      await direct.query('reset role')
+      await direct.query('set local role service_role')
+      const visible = await direct.query('select * from public.organizations')
+      expect(hidden.rowCount).toBe(0)
+      expect(visible.rowCount).toBeGreaterThan(0)
+    } finally {
+      await direct.query('rollback')
+    }
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// The bridge's PostgREST protocol
+// ---------------------------------------------------------------------------------------------
+
+describe('PostgREST bridge', () => {
+  const post = (path: string, body: unknown, headers: Record<string, string>): Promise<Response> =>
+    fetch(`${bridge.url}${path}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify(body),
+    })
+  const auth = (key: string): Record<string, string> => ({
+    apikey: key,
+    authorization: `Bearer ${key}`,
+  })
+
+  it('should answer 401 unless apikey and Bearer carry the same known key', async () => {
+    const cases: Record<string, string>[] = [
+      {},
+      auth('not-a-key'),
+      { apikey: SERVICE_ROLE_KEY },
+      { apikey: SERVICE_ROLE_KEY, authorization: `Bearer ${ANON_KEY}` },
+    ]
+    for (const headers of cases) {
+      const res = await post('/rest/v1/rpc/admin_list_orgs', {}, headers)
+      expect(res.status).toBe(401)
+      expect(res.headers.get('www-authenticate')).toMatch(/^Bearer/)
+      expect(await res.json()).toEqual({
+        code: 'PGRST301',
+        message: 'Invalid API key',
+        details: null,
+        hint: expect.any(String) as unknown,
+      })
+    }
+    const intruder = createClient<Database>(bridge.url, 'wrong-key', {
+      auth: { persistSession: false },
+    })
+    const { error, status } = await rpc(intruder, 'admin_list_orgs')
+    expect(status).toBe(401)
+    expect(error?.code).toBe('PGRST301')
+  })
+
+  it('should answer 404 PGRST202 for an unknown function or argument', async () => {
+    const unknown = await fails('no_such_function')
+    expect(unknown.status).toBe(404)
+    expect(unknown.error).toEqual({
+      code: 'PGRST202',
+      message:
+        'Could not find the function public.no_such_function without parameters ' +
+        'in the schema cache',
+      details: expect.stringContaining('public.no_such_function') as unknown,
+      hint: null,
+    })
+    const extra = await fails('admin_get_org', { p_org: 'x', p_bogus: 1 })
+    expect(extra.status).toBe(404)
+    expect(extra.error?.message).toBe(
+      'Could not find the function public.admin_get_org(p_bogus, p_org) in the schema cache',
+    )
+    const missing = await fails('admin_get_org', {})
+    expect(missing.error?.code).toBe('PGRST202')
+    const injected = await fails('admin_list_orgs;drop table organizations')
+    expect(injected.status).toBe(404)
+    // a trigger function is not callable, as in PostgREST
+    expect((await fails('tenancy_touch_updated_at')).error?.code).toBe('PGRST202')
+  })
+
+  it('should bind arguments as PostgREST does (typed, null as SQL null)', async () => {
+    const org = await createOrg('bind', {
+      p_monthly_request_limit: '250',
+      p_rpm_limit: null,
+      p_features: { nested: { a: [1, 2] } },
+    })
+    expect(org).toMatchObject({
+      monthly_request_limit: 250,
+      rpm_limit: null,
+      features: { nested: { a: [1, 2] } },
+    })
+    const bad = await fails('admin_create_org', { p_slug: slugFor('bind'), p_rpm_limit: 'many' })
+    expect(bad.status).toBe(400)
+    expect(bad.error?.code).toBe('22P02')
+    const fraction = await fails('admin_create_org', { p_slug: slugFor('bind'), p_rpm_limit: 1.5 })
+    expect(fraction.error?.code).toBe('22P02')
+  })
+
+  it('should map SQLSTATEs to PostgREST’s statuses and honour SQLSTATE PGRST', async () => {
+    await direct.query(`
+      create function public.test_raise(p_code text, p_message text, p_detail text default null)
+      returns jsonb language plpgsql as $$
+      begin
+        raise exception using
+          errcode = p_code, message = p_message, detail = coalesce(p_detail, '');
+      end $$;
+      grant execute on function public.test_raise(text, text, text) to service_role`)
+    try {
+      const cases: [string, number][] = [
+        ['P0001', 400],
+        ['P0002', 500], // why the migration raises "not found" through SQLSTATE PGRST instead
+        ['22023', 400],
+        ['23514', 400],
+        ['23505', 409],
+        ['42501', 403], // 401 for anon: see "the anon key" below
+        ['PT402', 402],
+        ['XX000', 500],
+        ['08006', 503],
+      ]
+      for (const [code, expected] of cases) {
+        const { error, status } = await fails('test_raise', { p_code: code, p_message: 'boom' })
+        expect({ code, status, error: error?.code }).toEqual({
+          code,
+          status: expected,
+          error: code,
+        })
+      }
+      const custom = await fails('test_raise', {
+        p_code: 'PGRST',
+        p_message: JSON.stringify({ code: 'Q0001', message: 'quota', hint: 'upgrade' }),
+        p_detail: JSON.stringify({ status: 402, headers: { 'x-quota': 'monthly' } }),
+      })
+      expect(custom).toEqual({
+        data: null,
+        status: 402,
+        error: { code: 'Q0001', message: 'quota', details: null, hint: 'upgrade' },
+      })
+      const malformed = await fails('test_raise', { p_code: 'PGRST', p_message: 'not json' })
+      expect(malformed.status).toBe(500)
+      expect(malformed.error?.code).toBe('PGRST121')
+    } finally {
+      await direct.query('drop function public.test_raise(text, text, text)')
+    }
+  })
+
+  it('should serve GET calls in a read-only transaction', async () => {
+    const org = await createOrg('get')
+    const { data, error } = await rpc(admin, 'admin_get_org', { p_org: org.slug }, true)
+    expect(error).toBeNull()
+    expect(data).toMatchObject({ id: org.id, key_count: 0 })
+    const write = await rpc(admin, 'admin_create_org', { p_slug: slugFor('get') }, true)
+    expect(write.status).toBe(405)
+    expect(write.error?.code).toBe('25006')
+  })
+
+  it('should refuse a schema other than public and every path but /rest/v1/rpc/<fn>', async () => {
+    const schema = await post(
+      '/rest/v1/rpc/admin_list_orgs',
+      {},
+      {
+        ...auth(SERVICE_ROLE_KEY),
+        'content-profile': 'private',
+      },
+    )
+    expect(schema.status).toBe(406)
+    expect(await schema.json()).toMatchObject({
+      code: 'PGRST106',
+      message: 'Invalid schema: private',
+    })
+    const table = await fetch(`${bridge.url}/rest/v1/organizations?select=*`, {
+      headers: auth(SERVICE_ROLE_KEY),
+    })
+    expect(table.status).toBe(404)
+    expect(await table.json()).toMatchObject({ code: 'PGRST125' })
+    const method = await fetch(`${bridge.url}/rest/v1/rpc/admin_list_orgs`, {
+      method: 'DELETE',
+      headers: auth(SERVICE_ROLE_KEY),
+    })
+    expect(method.status).toBe(405)
+    expect(await method.json()).toMatchObject({ code: 'PGRST101' })
+  })
+
+  it('should count every request, rejected ones included', async () => {
+    const before = bridge.requests
+    await ok('admin_list_orgs')
+    expect(bridge.requests - before).toBe(1)
+    await post('/rest/v1/rpc/admin_list_orgs', {}, {})
+    expect(bridge.requests - before).toBe(2)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Admin functions
+// ---------------------------------------------------------------------------------------------
+
+describe('admin: organizations', () => {
+  it('should create an organization with defaults (name = slug, free, active)', async () => {
+    const slug = slugFor('defaults')
+    const org = await ok<Org>('admin_create_org', { p_slug: slug })
+    expect(org).toEqual({
+      id: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
+      slug,
+      name: slug,
+      plan: 'free',
+      subscription_status: 'active',
+      monthly_request_limit: null,
+      rpm_limit: null,
+      features: {},
+      created_at: expect.any(String) as unknown,
+      updated_at: org.created_at,
+    })
+  })
+
+  it('should create an organization with every field', async () => {
+    const org = await createOrg('full', {
+      p_name: 'Full Corp',
+      p_plan: 'pro',
+      p_subscription_status: 'trialing',
+      p_monthly_request_limit: 100000,
+      p_rpm_limit: 600,
+      p_features: { has_advanced_firewall: true },
+    })
+    expect(org).toMatchObject({
+      name: 'Full Corp',
+      plan: 'pro',
+      subscription_status: 'trialing',
+      monthly_request_limit: 100000,
+      rpm_limit: 600,
+      features: { has_advanced_firewall: true },
+    })
+  })
+
+  it('should refuse a duplicate slug with 23505 / 409', async () => {
+    const org = await createOrg('dup')
+    const { error, status } = await fails('admin_create_org', { p_slug: org.slug })
+    expect(status).toBe(409)
+    expect(error).toMatchObject({
+      code: '23505',
+      details: `Key (slug)=(${org.slug}) already exists.`,
+    })
+  })
+
+  it('should refuse bad values with a check violation (23514 / 400)', async () => {
+    const cases: Row[] = [
+      { p_slug: slugFor('bad'), p_subscription_status: 'gone' },
+      { p_slug: 'Not A Slug' },
+      { p_slug: 'x' },
+      { p_slug: slugFor('bad'), p_monthly_request_limit: -1 },
+      { p_slug: slugFor('bad'), p_rpm_limit: 0 },
+      { p_slug: slugFor('bad'), p_features: ['flag'] },
+      { p_slug: slugFor('bad'), p_plan: 'Pro Plan' },
+    ]
+    for (const args of cases) {
+      const { error, status } = await fails('admin_create_org', args)
+      expect({ args, code: error?.code, status }).toEqual({ args, code: '23514', status: 400 })
+    }
+    const { error } = await fails('admin_create_org', {
+      p_slug: slugFor('bad'),
+      p_subscription_status: 'gone',
+    })
+    expect(error?.message).toContain('organizations_subscription_status_check')
+  })
+
+  it('should list every organization, oldest first', async () => {
+    const first = await createOrg('list')
+    const second = await createOrg('list')
+    const orgs = await ok<Org[]>('admin_list_orgs')
+    const slugs = orgs.map((org) => org.slug)
+    expect(slugs.indexOf(first.slug)).toBeGreaterThanOrEqual(0)
+    expect(slugs.indexOf(second.slug)).toBeGreaterThan(slugs.indexOf(first.slug))
+    const times = orgs.map((org) => Date.parse(org.created_at))
+    expect(times).toEqual([...times].sort((a, b) => a - b))
+    expect(orgs.find((org) => org.id === second.id)).toEqual(second)
+  })
+
+  it('should get an organization by slug or by id, with its number of active keys', async () => {
+    const org = await createOrg('get')
+    await createKey(org.slug)
+    const revoked = await createKey(org.id)
+    await ok('admin_revoke_api_key', { p_key_id: revoked.row.id })
+    const bySlug = await ok<Row>('admin_get_org', { p_org: org.slug })
+    expect(bySlug).toEqual({ ...org, key_count: 1 })
+    expect(await ok<Row>('admin_get_org', { p_org: org.id })).toEqual(bySlug)
+  })
+
+  it('should update only the given fields, merging features', async () => {
+    const org = await createOrg('update', {
+      p_monthly_request_limit: 1000,
+      p_rpm_limit: 60,
+      p_features: { has_advanced_firewall: true, beta: true },
+    })
+    const updated = await ok<Org>('admin_update_org', {
+      p_org: org.slug,
+      p_changes: {
+        name: 'Renamed',
+        plan: 'enterprise',
+        subscription_status: 'past_due',
+        rpm_limit: null,
+        features: { beta: null, sso: true },
+      },
+    })
+    expect(updated).toEqual({
+      ...org,
+      name: 'Renamed',
+      plan: 'enterprise',
+      subscription_status: 'past_due',
+      monthly_request_limit: 1000,
+      rpm_limit: null,
+      features: { has_advanced_firewall: true, sso: true },
+      updated_at: expect.any(String) as unknown,
+    })
+    expect(Date.parse(updated.updated_at)).toBeGreaterThan(Date.parse(org.updated_at))
+    const again = await ok<Org>('admin_update_org', {
+      p_org: org.id,
+      p_changes: { monthly_request_limit: null },
+    })
+    expect(again).toMatchObject({ name: 'Renamed', monthly_request_limit: null, rpm_limit: null })
+  })
+
+  it('should refuse unknown fields and bad values in p_changes', async () => {
+    const org = await createOrg('changes')
+    const unknown = await fails('admin_update_org', {
+      p_org: org.slug,
+      p_changes: { color: 'red' },
+    })
+    expect(unknown.status).toBe(400)
+    expect(unknown.error).toMatchObject({
+      code: '22023',
+      message: 'unknown field in p_changes: color',
+      hint: expect.stringContaining('subscription_status') as unknown,
+    })
+    const notObject = await fails('admin_update_org', { p_org: org.slug, p_changes: [1] })
+    expect(notObject.error).toMatchObject({
+      code: '22023',
+      message: 'p_changes must be a JSON object',
+    })
+    const flags = await fails('admin_update_org', { p_org: org.slug, p_changes: { features: 1 } })
+    expect(flags.error?.code).toBe('22023')
+    const status = await fails('admin_update_org', {
+      p_org: org.slug,
+      p_changes: { subscription_status: 'gone' },
+    })
+    expect(status.error?.code).toBe('23514')
+    const nameless = await fails('admin_update_org', { p_org: org.slug, p_changes: { name: null } })
+    expect(nameless.error?.code).toBe('23502')
+    expect(await ok<Org>('admin_get_org', { p_org: org.slug })).toMatchObject({
+      name: org.slug,
+      subscription_status: 'active',
+    })
+  })
+})
+
+describe('admin: unknown organizations', () => {
+  const calls: [string, Row][] = [
+    ['admin_get_org', {}],
+    ['admin_update_org', { p_changes: { name: 'x' } }],
+    [
+      'admin_create_api_key',
+      { p_key_hash: 'a'.repeat(64), p_display_prefix: 'p', p_last4: 'abcd', p_mode: 'live' },
+    ],
+    ['admin_list_api_keys', {}],
+    ['admin_put_provider_key', { p_provider: 'openai', p_envelope: envelope('k1', 'x') }],
+    ['admin_list_provider_keys', {}],
+    ['admin_delete_provider_key', { p_provider: 'openai' }],
+    ['admin_set_routing_rule', { p_strategy: 'fallback', p_targets: TARGETS }],
+    ['admin_list_routing_rules', {}],
+    ['admin_delete_routing_rule', {}],
+  ]
+
+  it.each(calls)('should make %s answer P0002 / 404 naming the organization', async (fn, args) => {
+    for (const value of ['no-such-org', randomUUID()]) {
+      const { error, status } = await fails(fn, { p_org: value, ...args })
+      expect(status).toBe(404)
+      expect(error).toEqual({
+        code: 'P0002',
+        message: `organization not found: ${value}`,
+        details: null,
+        hint: null,
+      })
+    }
+  })
+})
+
+describe('admin: API keys', () => {
+  it('should store a key by its hash and never return the hash', async () => {
+    const org = await createOrg('keys')
+    const { row, secret } = await createKey(org.slug, { p_name: 'ci', p_rpm_limit: 120 })
+    expect(row).toEqual({
+      id: expect.any(String) as unknown,
+      org_id: org.id,
+      name: 'ci',
+      display_prefix: secret.slice(0, 16),
+      last4: secret.slice(-4),
+      mode: 'live',
+      rpm_limit: 120,
+      created_at: expect.any(String) as unknown,
+      revoked_at: null,
+    })
+    const plain = await createKey(org.id)
+    expect(plain.row).toMatchObject({ name: '', rpm_limit: null })
+  })
+
+  it('should refuse a malformed hash, a bad mode and a duplicate hash', async () => {
+    const org = await createOrg('badkeys')
+    const args = { p_org: org.slug, p_display_prefix: 'flo_sk_live_Ab3d', p_last4: 'wxyz' }
+    for (const hash of ['A'.repeat(64), 'a'.repeat(63), 'g'.repeat(64)]) {
+      const { error, status } = await fails('admin_create_api_key', {
+        ...args,
+        p_key_hash: hash,
+        p_mode: 'live',
+      })
+      expect({ hash, code: error?.code, status }).toEqual({ hash, code: '23514', status: 400 })
+    }
+    const mode = await fails('admin_create_api_key', {
+      ...args,
+      p_key_hash: 'c'.repeat(64),
+      p_mode: 'prod',
+    })
+    expect(mode.error?.code).toBe('23514')
+    const { hash } = await createKey(org.slug)
+    const dup = await fails('admin_create_api_key', { ...args, p_key_hash: hash, p_mode: 'test' })
+    expect(dup.status).toBe(409)
+    expect(dup.error?.code).toBe('23505')
+  })
+
+  it('should list an organization’s keys oldest first, without hashes', async () => {
+    const org = await createOrg('listkeys')
+    const first = await createKey(org.slug, { p_name: 'one' })
+    const second = await createKey(org.slug, { p_name: 'two' })
+    await createKey((await createOrg('listkeys-other')).slug)
+    const revoked = await ok<ApiKey>('admin_revoke_api_key', { p_key_id: first.row.id })
+    const keys = await ok<ApiKey[]>('admin_list_api_keys', { p_org: org.id })
+    expect(keys).toEqual([{ ...first.row, revoked_at: revoked.revoked_at }, second.row])
+    expect(JSON.stringify(keys)).not.toContain(first.hash)
+  })
+
+  it('should update a key’s name and rpm_limit, null removing the per-key limit', async () => {
+    const org = await createOrg('updkey')
+    const { row } = await createKey(org.slug, { p_rpm_limit: 30 })
+    const renamed = await ok<ApiKey>('admin_update_api_key', {
+      p_key_id: row.id,
+      p_changes: { name: 'prod' },
+    })
+    expect(renamed).toEqual({ ...row, name: 'prod' })
+    const unlimited = await ok<ApiKey>('admin_update_api_key', {
+      p_key_id: row.id,
+      p_changes: { rpm_limit: null },
+    })
+    expect(unlimited).toEqual({ ...row, name: 'prod', rpm_limit: null })
+    const unknown = await fails('admin_update_api_key', {
+      p_key_id: row.id,
+      p_changes: { mode: 'test' },
+    })
+    expect(unknown.error).toMatchObject({
+      code: '22023',
+      message: 'unknown field in p_changes: mode',
+    })
+    const zero = await fails('admin_update_api_key', {
+      p_key_id: row.id,
+      p_changes: { rpm_limit: 0 },
+    })
+    expect(zero.error?.code).toBe('23514')
+  })
+
+  it('should revoke a key once, returning its hash, and keep the first revoked_at', async () => {
+    const org = await createOrg('revoke')
+    const { row, hash } = await createKey(org.slug)
+    const first = await ok<Row>('admin_revoke_api_key', { p_key_id: row.id })
+    expect(first).toEqual({
+      id: row.id,
+      org_id: org.id,
+      key_hash: hash,
+      revoked_at: expect.any(String) as unknown,
+    })
+    const second = await ok<Row>('admin_revoke_api_key', { p_key_id: row.id })
+    expect(second).toEqual(first)
+    expect(await ok<Row>('admin_get_org', { p_org: org.slug })).toMatchObject({ key_count: 0 })
+  })
+
+  it('should answer P0002 / 404 for an unknown key id', async () => {
+    const id = randomUUID()
+    for (const [fn, args] of [
+      ['admin_update_api_key', { p_changes: { name: 'x' } }],
+      ['admin_revoke_api_key', {}],
+    ] as const) {
+      const { error, status } = await fails(fn, { p_key_id: id, ...args })
+      expect(status).toBe(404)
+      expect(error).toMatchObject({ code: 'P0002', message: `api key not found: ${id}` })
+    }
+  })
+})
+
+describe('admin: provider keys', () => {
+  it('should upsert a sealed key per (org, provider), never returning it', async () => {
+    const org = await createOrg('pk')
+    const put = await ok<ProviderKey>('admin_put_provider_key', {
+      p_org: org.slug,
+      p_provider: 'openai',
+      p_envelope: envelope('k1', 'first'),
+    })
+    expect(put).toEqual({
+      id: expect.any(String) as unknown,
+      org_id: org.id,
+      provider: 'openai',
+      kek_id: 'k1',
+      created_at: expect.any(String) as unknown,
+      updated_at: expect.any(String) as unknown,
+    })
+    const replaced = await ok<ProviderKey>('admin_put_provider_key', {
+      p_org: org.id,
+      p_provider: 'openai',
+      p_envelope: envelope('k2', 'second'),
+    })
+    expect(replaced).toMatchObject({ id: put.id, kek_id: 'k2', created_at: put.created_at })
+    expect(Date.parse(replaced.updated_at)).toBeGreaterThan(Date.parse(put.updated_at))
+  })
+
+  it('should refuse a malformed provider id or envelope', async () => {
+    const org = await createOrg('pkbad')
+    const cases: Row[] = [
+      { p_provider: 'OpenAI', p_envelope: envelope('k1', 'x') },
+      { p_provider: 'open ai', p_envelope: envelope('k1', 'x') },
+      { p_provider: 'openai', p_envelope: 'v2.k1.x' },
+      { p_provider: 'openai', p_envelope: 'sk-plaintext-key' },
+      { p_provider: 'openai', p_envelope: 'v1..x' },
+    ]
+    for (const args of cases) {
+      const { error, status } = await fails('admin_put_provider_key', { p_org: org.slug, ...args })
+      expect({ args, code: error?.code, status }).toEqual({ args, code: '23514', status: 400 })
+    }
+  })
+
+  it('should list envelopes for one organization or, with no p_org, for all', async () => {
+    const one = await createOrg('pklist')
+    const two = await createOrg('pklist')
+    await ok('admin_put_provider_key', {
+      p_org: one.slug,
+      p_provider: 'openai',
+      p_envelope: envelope('k1', 'one'),
+    })
+    await ok('admin_put_provider_key', {
+      p_org: two.slug,
+      p_provider: 'anthropic',
+      p_envelope: envelope('k1', 'two'),
+    })
+    const mine = await ok<ProviderKey[]>('admin_list_provider_keys', { p_org: one.slug })
+    expect(mine).toEqual([
+      {
+        id: expect.any(String) as unknown,
+        org_id: one.id,
+        provider: 'openai',
+        kek_id: 'k1',
+        envelope: envelope('k1', 'one'),
+        created_at: expect.any(String) as unknown,
+        updated_at: expect.any(String) as unknown,
+      },
+    ])
+    const all = await ok<ProviderKey[]>('admin_list_provider_keys')
+    const envelopes = all.map((key) => key.envelope)
+    expect(envelopes).toEqual(
+      expect.arrayContaining([envelope('k1', 'one'), envelope('k1', 'two')]),
+    )
+  })
+
+  it('should rewrap only while the envelope is still the one read', async () => {
+    const org = await createOrg('rewrap')
+    const old = envelope('k1', 'old')
+    const put = await ok<ProviderKey>('admin_put_provider_key', {
+      p_org: org.slug,
+      p_provider: 'openai',
+      p_envelope: old,
+    })
+    const stale = await ok<Row>('admin_rewrap_provider_key', {
+      p_id: put.id,
+      p_old_envelope: envelope('k1', 'something-else'),
+      p_new_envelope: envelope('k2', 'new'),
+    })
+    expect(stale).toEqual({ updated: false })
+    const fresh = await ok<Row>('admin_rewrap_provider_key', {
+      p_id: put.id,
+      p_old_envelope: old,
+      p_new_envelope: envelope('k2', 'new'),
+    })
+    expect(fresh).toEqual({ updated: true })
+    const [stored] = await ok<ProviderKey[]>('admin_list_provider_keys', { p_org: org.slug })
+    expect(stored).toMatchObject({ envelope: envelope('k2', 'new'), kek_id: 'k2' })
+    const gone = await ok<Row>('admin_rewrap_provider_key', {
+      p_id: randomUUID(),
+      p_old_envelope: old,
+      p_new_envelope: envelope('k2', 'new'),
+    })
+    expect(gone).toEqual({ updated: false })
+  })
+
+  it('should delete a provider key, then report nothing to delete', async () => {
+    const org = await createOrg('pkdel')
+    await ok('admin_put_provider_key', {
+      p_org: org.slug,
+      p_provider: 'openai',
+      p_envelope: envelope('k1', 'x'),
+    })
+    const args = { p_org: org.slug, p_provider: 'openai' }
+    expect(await ok<Row>('admin_delete_provider_key', args)).toEqual({ deleted: true })
+    expect(await ok<Row>('admin_delete_provider_key', args)).toEqual({ deleted: false })
+    expect(await ok<Row[]>('admin_list_provider_keys', { p_org: org.slug })).toEqual([])
+  })
+})
+
+describe('admin: routing rules', () => {
+  it('should keep one rule per (org, key or none, model or none)', async () => {
+    const org = await createOrg('rules')
+    const { row: key } = await createKey(org.slug)
+    const orgRule = await ok<Rule>('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'fallback',
+      p_targets: TARGETS,
+    })
+    expect(orgRule).toEqual({
+      id: expect.any(String) as unknown,
+      org_id: org.id,
+      api_key_id: null,
+      model: null,
+      strategy: 'fallback',
+      targets: TARGETS,
+      created_at: expect.any(String) as unknown,
+      updated_at: expect.any(String) as unknown,
+    })
+    const weighted = [
+      { provider: 'openai', model: 'gpt-4o', weight: 3 },
+      { provider: 'anthropic', model: 'claude-sonnet-4-5', weight: 1 },
+    ]
+    const replaced = await ok<Rule>('admin_set_routing_rule', {
+      p_org: org.id,
+      p_strategy: 'weighted',
+      p_targets: weighted,
+    })
+    expect(replaced).toMatchObject({ id: orgRule.id, strategy: 'weighted', targets: weighted })
+    expect(Date.parse(replaced.updated_at)).toBeGreaterThan(Date.parse(orgRule.updated_at))
+    const modelRule = await ok<Rule>('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'latency',
+      p_targets: TARGETS,
+      p_model: 'gpt-4o',
+    })
+    const keyRule = await ok<Rule>('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'round-robin',
+      p_targets: TARGETS,
+      p_api_key_id: key.id,
+    })
+    const rules = await ok<Rule[]>('admin_list_routing_rules', { p_org: org.slug })
+    expect(rules.map((rule) => rule.id)).toEqual([orgRule.id, modelRule.id, keyRule.id])
+    expect(rules[0]).toEqual(replaced)
+  })
+
+  it('should refuse a bad strategy and malformed targets', async () => {
+    const org = await createOrg('badrules')
+    const target = { provider: 'openai', model: 'gpt-4o' }
+    const cases: Row[] = [
+      { p_strategy: 'random', p_targets: TARGETS },
+      { p_strategy: 'fallback', p_targets: [] },
+      { p_strategy: 'fallback', p_targets: target },
+      { p_strategy: 'fallback', p_targets: [{ provider: 'openai' }] },
+      { p_strategy: 'fallback', p_targets: [{ model: 'gpt-4o' }] },
+      { p_strategy: 'fallback', p_targets: [{ provider: '', model: 'gpt-4o' }] },
+      { p_strategy: 'fallback', p_targets: [{ ...target, weight: 0 }] },
+      { p_strategy: 'fallback', p_targets: [{ ...target, weight: '2' }] },
+      { p_strategy: 'fallback', p_targets: [[target]] },
+      { p_strategy: 'fallback', p_targets: [target, 'openai'] },
+      { p_strategy: 'fallback', p_targets: Array.from({ length: 17 }, () => target) },
+      { p_strategy: 'fallback', p_targets: TARGETS, p_model: '' },
+    ]
+    for (const args of cases) {
+      const { error, status } = await fails('admin_set_routing_rule', { p_org: org.slug, ...args })
+      expect({ args, code: error?.code, status }).toEqual({ args, code: '23514', status: 400 })
+    }
+    const sixteen = Array.from({ length: 16 }, () => target)
+    await ok('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'fallback',
+      p_targets: sixteen,
+    })
+  })
+
+  it('should refuse a rule for another organization’s key, in the API and in SQL', async () => {
+    const mine = await createOrg('owner')
+    const theirs = await createOrg('intruder')
+    const { row: key } = await createKey(mine.slug)
+    const { error, status } = await fails('admin_set_routing_rule', {
+      p_org: theirs.slug,
+      p_strategy: 'fallback',
+      p_targets: TARGETS,
+      p_api_key_id: key.id,
+    })
+    expect(status).toBe(409)
+    expect(error).toMatchObject({
+      code: '23503',
+      message: expect.stringContaining('routing_rules_api_key_same_org_fkey') as unknown,
+    })
+    const state = await sqlState(() =>
+      asRole(
+        'service_role',
+        `insert into routing_rules (org_id, api_key_id, strategy, targets)
+         values ($1, $2, 'fallback', '[{"provider": "openai", "model": "gpt-4o"}]')`,
+        [theirs.id, key.id],
+      ),
+    )
+    expect(state).toBe('23503')
+    const unknown = await fails('admin_set_routing_rule', {
+      p_org: mine.slug,
+      p_strategy: 'fallback',
+      p_targets: TARGETS,
+      p_api_key_id: randomUUID(),
+    })
+    expect(unknown.status).toBe(404)
+    expect(unknown.error?.message).toMatch(/^api key not found: /)
+    expect(await ok<Rule[]>('admin_list_routing_rules', { p_org: theirs.slug })).toEqual([])
+  })
+
+  it('should delete the rule of exactly one scope', async () => {
+    const org = await createOrg('delrule')
+    const { row: key } = await createKey(org.slug)
+    const base = { p_org: org.slug, p_strategy: 'fallback', p_targets: TARGETS }
+    await ok('admin_set_routing_rule', base)
+    await ok('admin_set_routing_rule', { ...base, p_model: 'gpt-4o' })
+    await ok('admin_set_routing_rule', { ...base, p_api_key_id: key.id, p_model: 'gpt-4o' })
+    const deleted = await ok<Row>('admin_delete_routing_rule', {
+      p_org: org.slug,
+      p_model: 'gpt-4o',
+    })
+    expect(deleted).toEqual({ deleted: true })
+    expect(
+      await ok<Row>('admin_delete_routing_rule', { p_org: org.slug, p_model: 'gpt-4o' }),
+    ).toEqual({ deleted: false })
+    const left = await ok<Rule[]>('admin_list_routing_rules', { p_org: org.slug })
+    expect(left.map((rule) => [rule['api_key_id'], rule['model']])).toEqual([
+      [null, null],
+      [key.id, 'gpt-4o'],
+    ])
+    expect(await ok<Row>('admin_delete_routing_rule', { p_org: org.slug })).toEqual({
+      deleted: true,
+    })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// The gateway's read
+// ---------------------------------------------------------------------------------------------
+
+describe('gateway_resolve_key', () => {
+  it('should return key, org, provider keys and applicable rules in one call', async () => {
+    const org = await createOrg('acme', {
+      p_name: 'Acme',
+      p_plan: 'pro',
+      p_monthly_request_limit: 100000,
+      p_rpm_limit: 600,
+      p_features: { has_advanced_firewall: true },
+    })
+    const key = await createKey(org.slug, { p_name: 'ci', p_rpm_limit: 120 })
+    const other = await createKey(org.slug, { p_name: 'other' })
+    for (const provider of ['openai', 'anthropic']) {
+      await ok('admin_put_provider_key', {
+        p_org: org.slug,
+        p_provider: provider,
+        p_envelope: envelope('k1', provider),
+      })
+    }
+    const rule = (args: Row): Promise<Rule> =>
+      ok<Rule>('admin_set_routing_rule', { p_org: org.slug, p_targets: TARGETS, ...args })
+    await rule({ p_strategy: 'fallback' })
+    await rule({ p_strategy: 'weighted', p_model: 'gpt-4o' })
+    await rule({ p_strategy: 'latency', p_api_key_id: key.row.id })
+    await rule({ p_strategy: 'round-robin', p_api_key_id: key.row.id, p_model: 'gpt-4o' })
+    await rule({ p_strategy: 'latency', p_api_key_id: other.row.id, p_model: 'other-model' })
+
+    const before = bridge.requests
+    const resolved = await ok<Row>('gateway_resolve_key', { p_key_hash: key.hash })
+    expect(bridge.requests - before).toBe(1)
+    expect(resolved).toEqual({
+      key: { id: key.row.id, name: 'ci', mode: 'live', rpm_limit: 120 },
+      org: {
+        id: org.id,
+        slug: org.slug,
+        name: 'Acme',
+        plan: 'pro',
+        subscription_status: 'active',
+        monthly_request_limit: 100000,
+        rpm_limit: 600,
+        features: { has_advanced_firewall: true },
+      },
+      provider_keys: [
+        { provider: 'anthropic', envelope: envelope('k1', 'anthropic') },
+        { provider: 'openai', envelope: envelope('k1', 'openai') },
+      ],
+      // this key's rules first, then the organisation's; model-specific before any-model;
+      // the other key's rule is not there
+      routing_rules: [
+        { api_key_id: key.row.id, model: 'gpt-4o', strategy: 'round-robin', targets: TARGETS },
+        { api_key_id: key.row.id, model: null, strategy: 'latency', targets: TARGETS },
+        { api_key_id: null, model: 'gpt-4o', strategy: 'weighted', targets: TARGETS },
+        { api_key_id: null, model: null, strategy: 'fallback', targets: TARGETS },
+      ],
+    })
+  })
+
+  it('should give nulls for unlimited values and [] when nothing is configured', async () => {
+    const org = await createOrg('bare')
+    const key = await createKey(org.slug)
+    expect(await ok<Row>('gateway_resolve_key', { p_key_hash: key.hash })).toEqual({
+      key: { id: key.row.id, name: '', mode: 'live', rpm_limit: null },
+      org: {
+        id: org.id,
+        slug: org.slug,
+        name: org.slug,
+        plan: 'free',
+        subscription_status: 'active',
+        monthly_request_limit: null,
+        rpm_limit: null,
+        features: {},
+      },
+      provider_keys: [],
+      routing_rules: [],
+    })
+  })
+
+  it('should return null for an unknown hash and for a revoked key', async () => {
+    const unknown = await rpc(admin, 'gateway_resolve_key', { p_key_hash: 'f'.repeat(64) })
+    expect(unknown).toEqual({ data: null, error: null, status: 200 })
+    const org = await createOrg('revoked')
+    const key = await createKey(org.slug)
+    expect(await ok<Row | null>('gateway_resolve_key', { p_key_hash: key.hash })).not.toBeNull()
+    await ok('admin_revoke_api_key', { p_key_id: key.row.id })
+    expect(await rpc(admin, 'gateway_resolve_key', { p_key_hash: key.hash })).toEqual({
+      data: null,
+      error: null,
+      status: 200,
+    })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// What the anon key cannot do
+// ---------------------------------------------------------------------------------------------
+
+describe('the anon key', () => {
+  const calls: [string, Row][] = [
+    ['gateway_resolve_key', { p_key_hash: 'a'.repeat(64) }],
+    ['admin_list_orgs', {}],
+    ['admin_create_org', { p_slug: 'anon-made' }],
+    ['admin_get_org', { p_org: 'anything' }],
+    ['admin_list_provider_keys', {}],
+    ['admin_revoke_api_key', { p_key_id: '00000000-0000-0000-0000-000000000000' }],
+  ]
+
+  it.each(calls)('should be refused %s with 42501 / 401', async (fn, args) => {
+    const { error, status } = await fails(fn, args, anon)
+    expect(status).toBe(401)
+    expect(error).toMatchObject({
+      code: '42501',
+      message: `permission denied for function ${fn}`,
+    })
+  })
+
+  it('should not read or write any table, as anon or authenticated', async () => {
+    for (const role of ['anon', 'authenticated']) {
+      for (const table of TABLES) {
+        expect(await sqlState(() => asRole(role, `select * from public.${table}`))).toBe('42501')
+      }
+      const insert = `insert into public.organizations (slug, name) values ('sneaky', 'x')`
+      expect(await sqlState(() => asRole(role, insert))).toBe('42501')
+    }
+    const { rows } = await direct.query('select 1 from organizations where slug = $1', [
+      'anon-made',
+    ])
+    expect(rows).toEqual([])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Integrity
+// ---------------------------------------------------------------------------------------------
+
+describe('integrity', () => {
+  const count = async (table: string, orgId: string): Promise<number> => {
+    const { rows } = await direct.query<{ n: number }>(
+      `select count(*)::int as n from public.${table} where org_id = $1`,
+      [orgId],
+    )
+    return rows[0]?.n ?? -1
+  }
+
+  it('should delete an organization’s keys, provider keys and rules with it', async () => {
+    const org = await createOrg('cascade')
+    const { row: key } = await createKey(org.slug)
+    await ok('admin_put_provider_key', {
+      p_org: org.slug,
+      p_provider: 'openai',
+      p_envelope: envelope('k1', 'x'),
+    })
+    await ok('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'fallback',
+      p_targets: TARGETS,
+    })
+    await ok('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'fallback',
+      p_targets: TARGETS,
+      p_api_key_id: key.id,
+    })
+    const counts = (): Promise<number[]> =>
+      Promise.all(['api_keys', 'provider_keys', 'routing_rules'].map((t) => count(t, org.id)))
+    expect(await counts()).toEqual([1, 1, 2])
+    await direct.query('delete from public.organizations where id = $1', [org.id])
+    expect(await counts()).toEqual([0, 0, 0])
+  })
+
+  it('should delete a key’s own rules with the key and keep the organization’s', async () => {
+    const org = await createOrg('keycascade')
+    const { row: key } = await createKey(org.slug)
+    const base = { p_org: org.slug, p_strategy: 'fallback', p_targets: TARGETS }
+    await ok('admin_set_routing_rule', base)
+    await ok('admin_set_routing_rule', { ...base, p_api_key_id: key.id })
+    await direct.query('delete from public.api_keys where id = $1', [key.id])
+    const rules = await ok<Rule[]>('admin_list_routing_rules', { p_org: org.slug })
+    expect(rules.map((rule) => rule['api_key_id'])).toEqual([null])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Faults
+// ---------------------------------------------------------------------------------------------
+
+describe('when the database is out of reach', () => {
+  it('should make supabase-js return an error at once, not hang, and recover after', async () => {
+    const before = bridge.requests
+    bridge.setDown(true)
+    try {
+      const started = Date.now()
+      const { data, error, status } = await rpc(admin, 'gateway_resolve_key', {
+        p_key_hash: 'a'.repeat(64),
+      })
+      expect(Date.now() - started).toBeLessThan(2000)
+      expect(data).toBeNull()
+      expect(status).toBe(0)
+      expect(error?.message).toMatch(/fetch failed/)
+      expect(bridge.requests - before).toBe(1)
+    } finally {
+      bridge.setDown(false)
+    }
+    expect(await rpc(admin, 'gateway_resolve_key', { p_key_hash: 'a'.repeat(64) })).toEqual({
+      data: null,
+      error: null,
+      status: 200,
+    })
+  })
+
+  it('should answer 503 PGRST000 as PostgREST does while its database is down', async () => {
+    bridge.setDown('unavailable')
+    try {
+      const { error, status } = await fails('admin_list_orgs')
+      expect(status).toBe(503)
+      expect(error).toMatchObject({
+        code: 'PGRST000',
+        message: 'Database connection error. Retrying the connection.',
+      })
+    } finally {
+      bridge.setDown(false)
+    }
+    await ok('admin_list_orgs')
+  })
+})
