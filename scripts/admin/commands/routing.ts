@@ -1,0 +1,141 @@
+/**
+ * @module `routing set|list|remove`: routing rules. A rule applies to the whole organisation or to
+ * one of its keys, for any model or one requested model; (org, key, model) is unique, so `set`
+ * replaces the rule with the same scope.
+ */
+import type { RoutingRuleRow } from '../../../src/stores/embedded/tenants-file.ts'
+import { ROUTING_STRATEGIES } from '../../../src/stores/embedded/tenants-file.ts'
+import { CliError, parseCommand, UsageError } from '../cli.ts'
+import { json, table } from '../output.ts'
+import { openSession, type Command, type Group } from '../session.ts'
+import type { RuleScope } from '../store.ts'
+import * as valid from '../validate.ts'
+
+const SCOPE_OPTIONS = { key: { type: 'string' }, model: { type: 'string' } } as const
+
+const scopeOf = (values: { key?: string; model?: string }): RuleScope => ({
+  apiKeyId: values.key === undefined ? null : valid.keyId(values.key),
+  model: values.model === undefined ? null : valid.model('model', values.model),
+})
+
+const scopeText = ({ apiKeyId, model }: RuleScope): string =>
+  `${apiKeyId === null ? 'the organization' : `key ${apiKeyId}`}, ${
+    model === null ? 'any model' : `model ${model}`
+  }`
+
+const targetsText = (rule: RoutingRuleRow): string =>
+  rule.targets
+    .map((t) => `${t.provider}/${t.model}${t.weight === undefined ? '' : `@${t.weight}`}`)
+    .join(', ')
+
+const SCOPE_HELP = `  --key <key-id>    the rule applies to this key of the org only (default: the whole org)
+  --model M         the rule applies to requests for model M only (default: any model)`
+
+const set: Command = {
+  name: 'set',
+  synopsis: '<org> [--key <key-id>] [--model M] --strategy S --target provider/model[@weight]...',
+  summary: 'set the routing rule for an organization, key and/or model',
+  help: `Sets the routing rule for a scope, replacing the rule already there.
+
+Options:
+${SCOPE_HELP}
+  --strategy S      ${ROUTING_STRATEGIES.join('|')} (required)
+  --target T        provider/model, in order of preference; repeat for several (required).
+                    With --strategy weighted each target needs a weight: provider/model@<1-10000>
+
+Example:
+  npm run admin -- routing set acme --strategy fallback \\
+    --target openai/gpt-4o-mini --target anthropic/claude-3-5-haiku-latest`,
+  run: async (ctx, args) => {
+    const command = 'routing set'
+    const { values, positionals, globals } = parseCommand(
+      command,
+      args,
+      {
+        ...SCOPE_OPTIONS,
+        strategy: { type: 'string' },
+        target: { type: 'string', multiple: true },
+      },
+      ['<org>'],
+    )
+    if (values.strategy === undefined) throw new UsageError('missing --strategy', command)
+    if (values.target === undefined) throw new UsageError('missing --target', command)
+    const ref = valid.orgRef(positionals[0] ?? '')
+    const scope = scopeOf(values)
+    const strategy = valid.strategy(values.strategy)
+    const targets = valid.targets(values.target, strategy)
+    const session = await openSession(ctx, globals, command)
+    const rule = await session.store.setRoutingRule(ref, { ...scope, strategy, targets })
+    ctx.io.out(
+      `Routing for ${scopeText(scope)}: ${rule.strategy} over ${targetsText(rule)} (rule ${rule.id}).`,
+    )
+    await session.changed()
+  },
+}
+
+const list: Command = {
+  name: 'list',
+  synopsis: '<org> [--json]',
+  summary: "list an organization's routing rules",
+  help: `Lists the organization's routing rules: its own and its keys'.
+
+Options:
+  --json    print the rows as JSON`,
+  run: async (ctx, args) => {
+    const command = 'routing list'
+    const { values, positionals, globals } = parseCommand(
+      command,
+      args,
+      { json: { type: 'boolean' } },
+      ['<org>'],
+    )
+    const ref = valid.orgRef(positionals[0] ?? '')
+    const { store } = await openSession(ctx, globals, command)
+    const rules = await store.listRoutingRules(ref)
+    if (values.json === true) ctx.io.out(json(rules))
+    else if (rules.length === 0) ctx.io.out('No routing rules.')
+    else {
+      ctx.io.out(
+        table(
+          ['KEY', 'MODEL', 'STRATEGY', 'TARGETS', 'UPDATED'],
+          rules.map((r) => [
+            r.api_key_id ?? '(org)',
+            r.model ?? '(any)',
+            r.strategy,
+            targetsText(r),
+            r.updated_at,
+          ]),
+        ),
+      )
+    }
+  },
+}
+
+const remove: Command = {
+  name: 'remove',
+  synopsis: '<org> [--key <key-id>] [--model M]',
+  summary: 'delete the routing rule of a scope',
+  help: `Deletes the rule of exactly this scope (without --key and --model: the organization's
+default rule).
+
+Options:
+${SCOPE_HELP}`,
+  run: async (ctx, args) => {
+    const command = 'routing remove'
+    const { values, positionals, globals } = parseCommand(command, args, SCOPE_OPTIONS, ['<org>'])
+    const ref = valid.orgRef(positionals[0] ?? '')
+    const scope = scopeOf(values)
+    const session = await openSession(ctx, globals, command)
+    if (!(await session.store.deleteRoutingRule(ref, scope))) {
+      throw new CliError(`no routing rule for ${scopeText(scope)} in ${ref}`)
+    }
+    ctx.io.out(`Removed the routing rule for ${scopeText(scope)} of ${ref}.`)
+    await session.changed()
+  },
+}
+
+export const routingCommands: Group = {
+  name: 'routing',
+  summary: 'routing rules: set, list, remove',
+  commands: [set, list, remove],
+}

@@ -1,0 +1,138 @@
+/**
+ * @module Runtime shapes of what the stores hand back: the local file and the Supabase RPC
+ * results are checked here before a command trusts them, so a schema drift shows up as one clear
+ * error instead of `undefined` in a table.
+ */
+import { z } from 'zod'
+import {
+  ROUTING_STRATEGIES,
+  SUBSCRIPTION_STATUSES,
+  type ApiKeyRow,
+  type OrganizationRow,
+  type ProviderKeyRow,
+  type RoutingRuleRow,
+  type RoutingTargetRow,
+  type TenantsFile,
+} from '../../src/stores/embedded/tenants-file.ts'
+
+const limit = z.number().int().nonnegative().nullable()
+
+const organizationShape = {
+  id: z.string(),
+  slug: z.string(),
+  name: z.string(),
+  plan: z.string(),
+  subscription_status: z.enum(SUBSCRIPTION_STATUSES),
+  monthly_request_limit: limit,
+  rpm_limit: limit,
+  features: z.record(z.string(), z.unknown()),
+  created_at: z.string(),
+  updated_at: z.string(),
+}
+
+export const Organization: z.ZodType<OrganizationRow> = z.object(organizationShape)
+
+export type OrganizationDetails = OrganizationRow & { key_count: number }
+
+export const OrganizationWithCount: z.ZodType<OrganizationDetails> = z.intersection(
+  Organization,
+  z.object({ key_count: z.number().int().nonnegative() }),
+)
+
+/** A key as listings show it: every column but the hash. */
+export type ApiKeyInfo = Omit<ApiKeyRow, 'key_hash'>
+
+const apiKeyInfoShape = {
+  id: z.string(),
+  org_id: z.string(),
+  name: z.string(),
+  display_prefix: z.string(),
+  last4: z.string(),
+  mode: z.enum(['live', 'test']),
+  rpm_limit: limit,
+  created_at: z.string(),
+  revoked_at: z.string().nullable(),
+}
+
+/** Parsing strips unknown columns, so a `key_hash` sent by mistake never reaches the output. */
+export const ApiKeyInfo: z.ZodType<ApiKeyInfo> = z.object(apiKeyInfoShape)
+
+export type RevokedKey = { id: string; org_id: string; key_hash: string; revoked_at: string }
+
+export const RevokedKey: z.ZodType<RevokedKey> = z.object({
+  id: z.string(),
+  org_id: z.string(),
+  key_hash: z.string(),
+  revoked_at: z.string(),
+})
+
+/** A provider key without its envelope: all a listing may show. */
+export type ProviderKeyInfo = Omit<ProviderKeyRow, 'envelope'> & { kek_id: string }
+export type ProviderKeyRecord = ProviderKeyRow & { kek_id: string }
+
+const providerKeyInfoShape = {
+  id: z.string(),
+  org_id: z.string(),
+  provider: z.string(),
+  kek_id: z.string(),
+  created_at: z.string(),
+  updated_at: z.string(),
+}
+
+export const ProviderKeyInfo: z.ZodType<ProviderKeyInfo> = z.object(providerKeyInfoShape)
+
+export const ProviderKeyRecord: z.ZodType<ProviderKeyRecord> = z.object({
+  ...providerKeyInfoShape,
+  envelope: z.string(),
+})
+
+const Target: z.ZodType<RoutingTargetRow> = z.object({
+  provider: z.string(),
+  model: z.string(),
+  weight: z.number().exactOptional(),
+})
+
+const routingRuleShape = {
+  id: z.string(),
+  org_id: z.string(),
+  api_key_id: z.string().nullable(),
+  model: z.string().nullable(),
+  strategy: z.enum(ROUTING_STRATEGIES),
+  targets: z.array(Target),
+  created_at: z.string(),
+  updated_at: z.string(),
+}
+
+export const RoutingRule: z.ZodType<RoutingRuleRow> = z.object(routingRuleShape)
+
+export const Deleted = z.object({ deleted: z.boolean() })
+export const Updated = z.object({ updated: z.boolean() })
+
+/**
+ * The local store's file. Loose objects: columns or tables this CLI does not know yet (a newer
+ * gateway's) are kept as they are when the file is written back, not silently dropped.
+ */
+export const TenantsFileSchema: z.ZodType<TenantsFile> = z.looseObject({
+  version: z.literal(1),
+  organizations: z.array(z.looseObject(organizationShape)),
+  api_keys: z.array(z.looseObject({ ...apiKeyInfoShape, key_hash: z.string() })),
+  provider_keys: z.array(
+    z.looseObject({
+      id: z.string(),
+      org_id: z.string(),
+      provider: z.string(),
+      envelope: z.string(),
+      created_at: z.string(),
+      updated_at: z.string(),
+    }),
+  ),
+  routing_rules: z.array(z.looseObject(routingRuleShape)),
+})
+
+/** The first problem zod found, as `path: message` (values are not echoed). */
+export const firstIssue = (error: z.ZodError): string => {
+  const issue = error.issues[0]
+  if (issue === undefined) return 'unexpected shape'
+  const where = issue.path.map(String).join('.')
+  return where === '' ? issue.message : `${where}: ${issue.message}`
+}

@@ -1,0 +1,152 @@
+/**
+ * @module Checks of the values an operator types, each turning text into the stored value or
+ * throwing a one-line `CliError` (exit 1) that names the option. The store checks again; these
+ * exist so a typo is refused before any I/O, with a message that says what was expected.
+ */
+import {
+  ROUTING_STRATEGIES,
+  SUBSCRIPTION_STATUSES,
+  type RoutingStrategy,
+  type RoutingTargetRow,
+  type SubscriptionStatus,
+} from '../../src/stores/embedded/tenants-file.ts'
+import { CliError } from './cli.ts'
+
+const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/
+const PROVIDER = /^[a-z0-9][a-z0-9-]{0,31}$/
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
+const PLAN = /^[a-z0-9][a-z0-9_-]{0,62}$/
+const FLAG_NAME = /^[A-Za-z][A-Za-z0-9_.-]{0,63}$/
+/** Printable, no whitespace: model names are sent to providers unchanged. */
+const MODEL = /^[\x21-\x7e]{1,200}$/
+// eslint-disable-next-line no-control-regex -- the point is to refuse control characters
+const CONTROL = /[\x00-\x1f\x7f]/
+/** Limits are Postgres `integer` columns. */
+const MAX_INT = 2_147_483_647
+const MAX_TARGETS = 16
+const MAX_WEIGHT = 10_000
+
+const refuse = (message: string): never => {
+  throw new CliError(message)
+}
+
+/** A text preview safe to echo in an error: short, without control characters. */
+const shown = (text: string): string =>
+  JSON.stringify(text.length > 40 ? `${text.slice(0, 40)}…` : text)
+
+export const slug = (text: string): string =>
+  SLUG.test(text)
+    ? text
+    : refuse(`invalid slug ${shown(text)}: 2-63 characters of a-z 0-9 -, not starting with -`)
+
+/** `<org>`: an organisation's uuid (any case) or its slug. */
+export const orgRef = (text: string): string => {
+  if (UUID.test(text)) return text.toLowerCase()
+  if (SLUG.test(text)) return text
+  return refuse(`invalid organization ${shown(text)}: expected its id (a uuid) or its slug`)
+}
+
+export const isUuid = (text: string): boolean => UUID.test(text)
+
+export const keyId = (text: string): string =>
+  UUID.test(text) ? text.toLowerCase() : refuse(`invalid key id ${shown(text)}: expected a uuid`)
+
+export const provider = (text: string): string =>
+  PROVIDER.test(text)
+    ? text
+    : refuse(`invalid provider ${shown(text)}: 1-32 characters of a-z 0-9 -, not starting with -`)
+
+const integer = (option: string, text: string, min: number): number => {
+  const value = /^\d{1,10}$/.test(text) ? Number(text) : Number.NaN
+  if (Number.isInteger(value) && value >= min && value <= MAX_INT) return value
+  const what = min === 0 ? 'a whole number ≥ 0' : 'a positive whole number'
+  return refuse(`invalid --${option} ${shown(text)}: expected ${what} (at most ${MAX_INT})`)
+}
+
+export const positiveInt = (option: string, text: string): number => integer(option, text, 1)
+
+/** `N|none`: `none` (stored as `null`) is unlimited. */
+export const limit = (option: string, text: string, min: 0 | 1 = 1): number | null =>
+  text === 'none' ? null : integer(option, text, min)
+
+export const name = (option: string, text: string): string => {
+  const trimmed = text.trim()
+  if (trimmed.length === 0) return refuse(`invalid --${option}: must not be empty`)
+  if (trimmed.length > 200) return refuse(`invalid --${option}: at most 200 characters`)
+  if (CONTROL.test(trimmed)) return refuse(`invalid --${option}: control characters`)
+  return trimmed
+}
+
+export const plan = (text: string): string =>
+  PLAN.test(text) ? text : refuse(`invalid --plan ${shown(text)}: 1-63 characters of a-z 0-9 _ -`)
+
+export const status = (text: string): SubscriptionStatus =>
+  SUBSCRIPTION_STATUSES.find((s) => s === text) ??
+  refuse(`invalid --status ${shown(text)}: one of ${SUBSCRIPTION_STATUSES.join(', ')}`)
+
+export const strategy = (text: string): RoutingStrategy =>
+  ROUTING_STRATEGIES.find((s) => s === text) ??
+  refuse(`invalid --strategy ${shown(text)}: one of ${ROUTING_STRATEGIES.join(', ')}`)
+
+export const model = (option: string, text: string): string =>
+  MODEL.test(text)
+    ? text
+    : refuse(`invalid --${option} ${shown(text)}: 1-200 printable characters, no spaces`)
+
+/**
+ * `--flag name=true|false` (and `unset` where `allowUnset`, stored as `null`: remove the flag).
+ * A flag given twice is refused rather than silently taking the last value.
+ */
+export const flags = (
+  items: readonly string[],
+  allowUnset: boolean,
+): Record<string, boolean | null> => {
+  const values = allowUnset ? 'true, false or unset' : 'true or false'
+  const result: Record<string, boolean | null> = {}
+  for (const item of items) {
+    const eq = item.indexOf('=')
+    const flag = eq < 0 ? item : item.slice(0, eq)
+    const value = eq < 0 ? undefined : item.slice(eq + 1)
+    if (!FLAG_NAME.test(flag)) {
+      refuse(`invalid --flag ${shown(item)}: expected name=${values.replace(/, | or /g, '|')}`)
+    }
+    if (Object.hasOwn(result, flag)) refuse(`--flag ${flag} is given more than once`)
+    if (value === 'true') result[flag] = true
+    else if (value === 'false') result[flag] = false
+    else if (value === 'unset' && allowUnset) result[flag] = null
+    else refuse(`invalid --flag ${shown(item)}: the value must be ${values}`)
+  }
+  return result
+}
+
+/**
+ * `provider/model[@weight]`. The model is everything after the first `/` (it may hold more
+ * slashes, e.g. `together/meta-llama/Llama-3-70b`); a trailing `@<digits>` is the weight, which
+ * only the weighted strategy reads and which it requires on every target.
+ */
+export const targets = (items: readonly string[], routing: RoutingStrategy): RoutingTargetRow[] => {
+  if (items.length > MAX_TARGETS) refuse(`too many --target: at most ${MAX_TARGETS}`)
+  const seen = new Set<string>()
+  return items.map((item) => {
+    const match = /^([^/]*)\/(.+?)(?:@(\d{1,6}))?$/.exec(item)
+    const [, providerId = '', modelName = '', weightText] = match ?? []
+    if (match === null || !PROVIDER.test(providerId) || !MODEL.test(modelName)) {
+      refuse(`invalid --target ${shown(item)}: expected provider/model or provider/model@weight`)
+    }
+    const id = `${providerId}/${modelName}`
+    if (seen.has(id)) refuse(`--target ${id} is given more than once`)
+    seen.add(id)
+    if (weightText === undefined) {
+      if (routing === 'weighted') refuse(`--target ${id} needs a weight: ${id}@<1-${MAX_WEIGHT}>`)
+      return { provider: providerId, model: modelName }
+    }
+    if (routing !== 'weighted') {
+      refuse(`--target ${shown(item)}: a weight only applies to --strategy weighted`)
+    }
+    const weight = Number(weightText)
+    if (weight < 1 || weight > MAX_WEIGHT) {
+      refuse(`invalid weight in --target ${shown(item)}: 1-${MAX_WEIGHT}`)
+    }
+    return { provider: providerId, model: modelName, weight }
+  })
+}

@@ -1,0 +1,1056 @@
+/**
+ * @module The admin CLI driven as an operator drives it: `node scripts/admin.ts …` in a child
+ * process, asserting stdout, stderr, exit codes and what the stores hold afterwards.
+ *
+ * The local store runs in a temporary root (`FLOOPY_ROOT`), so the repository's own `.dev.vars`
+ * and `.floopy/` are never touched (checked at the end). The Supabase store runs against a real
+ * PostgreSQL with `migrations/postgres` applied, behind the PostgREST-RPC bridge, with cache
+ * invalidation going to a real `redis-server` behind the Upstash REST bridge.
+ */
+import { spawn } from 'node:child_process'
+import { createHash } from 'node:crypto'
+import { existsSync, readFileSync } from 'node:fs'
+import { mkdtemp, readdir, readFile, rm, stat, writeFile } from 'node:fs/promises'
+import { createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { Redis as IORedis } from 'ioredis'
+import { Client } from 'pg'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { hashApiKey, parseApiKey } from '../../src/security/api-key.ts'
+import { openProviderKey, parseKeyring } from '../../src/security/vault.ts'
+import type { TenantsFile } from '../../src/stores/embedded/tenants-file.ts'
+import { CONFIG_EPOCH_KEY, keyCacheKey } from '../../src/stores/shared-keys.ts'
+import { applyMigrations, startPostgres, type PostgresServer } from '../support/postgres.ts'
+import { startPostgrestBridge, type PostgrestBridge } from '../support/postgrest-bridge.ts'
+import { startRedis, type RedisServer } from '../support/redis.ts'
+import { startUpstashBridge, type UpstashBridge } from '../support/upstash-bridge.ts'
+
+const repoRoot = fileURLToPath(new URL('../../', import.meta.url))
+const script = path.join(repoRoot, 'scripts', 'admin.ts')
+/** Node 22 runs the `.ts` CLI by type stripping; `node_modules/.bin/node` is the project's 22. */
+const node =
+  Number(process.versions.node.split('.')[0]) >= 22
+    ? process.execPath
+    : path.join(repoRoot, 'node_modules', '.bin', 'node')
+
+type Run = { code: number | null; stdout: string; stderr: string }
+
+/** Runs the CLI with only `env` (no inherited store variables) and `input` on stdin. */
+const runCli = (
+  args: readonly string[],
+  env: Record<string, string>,
+  input = '',
+  cwd = repoRoot,
+): Promise<Run> =>
+  new Promise((resolve, reject) => {
+    const child = spawn(node, [script, ...args], {
+      cwd,
+      env: { PATH: process.env.PATH ?? '', HOME: process.env.HOME ?? '', ...env },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+    child.once('error', reject)
+    child.once('close', (code) => {
+      resolve({ code, stdout, stderr })
+    })
+    child.stdin.end(input)
+  })
+
+const KEY = /flo_sk_(?:live|test)_[0-9A-Za-z]{32}_[0-9a-f]{8}/
+
+/** The key `key issue` printed. */
+const issuedKey = (run: Run): string => {
+  const key = KEY.exec(run.stdout)?.[0]
+  if (key === undefined) throw new Error(`no key in: ${run.stdout}\n${run.stderr}`)
+  return key
+}
+
+/** `.dev.vars` parsed the way `scripts/dev.ts` parses it. */
+const devVar = (text: string, name: string): string | undefined => {
+  let value: string | undefined
+  for (const line of text.split('\n')) {
+    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line)
+    if (match?.[1] === name) value = (match[2] ?? '').replace(/^(['"])(.*)\1$/, '$2')
+  }
+  return value
+}
+
+const uuidOf = (run: Run): string => {
+  const id = /^id:\s+([0-9a-f-]{36})$/m.exec(run.stdout)?.[1]
+  if (id === undefined) throw new Error(`no id in: ${run.stdout}\n${run.stderr}`)
+  return id
+}
+
+/** A loopback port nothing listens on. */
+const deadPort = (): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const server = createServer()
+    server.once('error', reject)
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address()
+      const port = typeof address === 'object' && address !== null ? address.port : 0
+      server.close(() => {
+        resolve(port)
+      })
+    })
+  })
+
+const fingerprint = (file: string): string =>
+  existsSync(file) ? createHash('sha256').update(readFileSync(file)).digest('hex') : 'absent'
+
+// The repository's own local-store files: the suites below must leave them exactly as they were.
+const repoFiles = [path.join(repoRoot, '.dev.vars'), path.join(repoRoot, '.floopy', 'tenants.json')]
+const repoBefore = repoFiles.map(fingerprint)
+
+afterAll(() => {
+  expect(repoFiles.map(fingerprint)).toEqual(repoBefore)
+})
+
+describe('admin CLI, local store', () => {
+  let root: string
+  let env: Record<string, string>
+  const tenantsPath = (): string => path.join(root, '.floopy', 'tenants.json')
+  const tenants = async (): Promise<TenantsFile> =>
+    JSON.parse(await readFile(tenantsPath(), 'utf8')) as TenantsFile
+  const admin = (args: readonly string[], input = '', extra: Record<string, string> = {}) =>
+    runCli(args, { ...env, ...extra }, input, root)
+  const ok = async (args: readonly string[], input = '', extra: Record<string, string> = {}) => {
+    const run = await admin(args, input, extra)
+    expect(run.code, `${args.join(' ')}\n${run.stdout}\n${run.stderr}`).toBe(0)
+    return run
+  }
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'floopy-admin-'))
+    env = { FLOOPY_ROOT: root }
+  })
+
+  afterAll(async () => {
+    await rm(root, { recursive: true, force: true })
+  })
+
+  it('should create, list, show and change organizations', async () => {
+    const created = await ok([
+      'org',
+      'create',
+      'acme',
+      '--name',
+      'Acme Inc',
+      '--plan',
+      'pro',
+      '--status',
+      'trialing',
+      '--monthly-limit',
+      '0',
+      '--rpm',
+      '60',
+      '--flag',
+      'beta=true',
+      '--flag',
+      'cache=false',
+    ])
+    expect(created.stdout).toContain('Created organization acme.')
+    expect(created.stderr).toMatch(/restart a running `npm run dev`/)
+    const id = uuidOf(created)
+    await ok(['org', 'create', 'globex'])
+
+    const list = await ok(['org', 'list'])
+    expect(list.stdout.split('\n')[0]).toMatch(/^SLUG\s+NAME\s+PLAN\s+STATUS\s+MONTHLY\s+RPM\s+ID$/)
+    expect(list.stdout).toMatch(/acme\s+Acme Inc\s+pro\s+trialing\s+0\s+60\s+/)
+    expect(list.stdout).toMatch(/globex\s+globex\s+free\s+active\s+none\s+none\s+/)
+    const listed = JSON.parse((await ok(['org', 'list', '--json'])).stdout) as { slug: string }[]
+    expect(listed.map((o) => o.slug)).toEqual(['acme', 'globex'])
+
+    const shown = JSON.parse((await ok(['org', 'show', id, '--json'])).stdout) as unknown
+    expect(shown).toMatchObject({
+      id,
+      slug: 'acme',
+      name: 'Acme Inc',
+      plan: 'pro',
+      subscription_status: 'trialing',
+      monthly_request_limit: 0,
+      rpm_limit: 60,
+      features: { beta: true, cache: false },
+      key_count: 0,
+    })
+
+    const changed = await ok([
+      'org',
+      'set',
+      'acme',
+      '--status',
+      'active',
+      '--monthly-limit',
+      '1000',
+      '--rpm',
+      'none',
+      '--flag',
+      'beta=unset',
+      '--flag',
+      'firewall=true',
+    ])
+    expect(changed.stdout).toMatch(/^flags:\s+cache=false firewall=true$/m)
+    const row = (await tenants()).organizations.find((o) => o.slug === 'acme')
+    expect(row).toMatchObject({
+      name: 'Acme Inc',
+      subscription_status: 'active',
+      monthly_request_limit: 1000,
+      rpm_limit: null,
+      features: { cache: false, firewall: true },
+    })
+    expect(row?.updated_at).not.toBe(row?.created_at)
+
+    const duplicate = await admin(['org', 'create', 'acme'])
+    expect(duplicate.code).toBe(1)
+    expect(duplicate.stderr).toBe("error: an organization with slug 'acme' exists\n")
+  })
+
+  it('should write the tenants file privately and atomically', async () => {
+    await ok(['org', 'create', 'files-co'])
+    expect((await stat(tenantsPath())).mode & 0o777).toBe(0o600)
+    expect((await stat(path.dirname(tenantsPath()))).mode & 0o777).toBe(0o700)
+    // No temp or lock file is left behind.
+    expect(await readdir(path.dirname(tenantsPath()))).toEqual(['tenants.json'])
+  })
+
+  it('should keep a --file store where it is told', async () => {
+    const file = path.join(root, 'elsewhere', 'tenants.json')
+    await ok(['--file', file, 'org', 'create', 'elsewhere-co'])
+    const other = JSON.parse(await readFile(file, 'utf8')) as TenantsFile
+    expect(other.organizations.map((o) => o.slug)).toEqual(['elsewhere-co'])
+    expect((await tenants()).organizations.map((o) => o.slug)).not.toContain('elsewhere-co')
+  })
+
+  it('should issue a key once, store only its hash and never list it', async () => {
+    const issued = await ok(['key', 'issue', 'acme', '--name', 'ci', '--rpm', '5'])
+    const key = issuedKey(issued)
+    const parsed = parseApiKey(key)
+    expect(parsed).toMatchObject({ ok: true, mode: 'live' })
+    expect(issued.stdout.match(new RegExp(key, 'g'))).toHaveLength(1)
+    expect(issued.stderr).not.toContain(key)
+    const id = uuidOf(issued)
+
+    const stored = (await tenants()).api_keys.find((k) => k.id === id)
+    expect(stored).toMatchObject({
+      name: 'ci',
+      key_hash: await hashApiKey(key),
+      display_prefix: key.slice(0, 16),
+      last4: key.slice(40, 44),
+      mode: 'live',
+      rpm_limit: 5,
+      revoked_at: null,
+    })
+    expect(JSON.stringify(await tenants())).not.toContain(key)
+
+    const test = issuedKey(await ok(['key', 'issue', 'acme', '--test']))
+    expect(parseApiKey(test)).toMatchObject({ ok: true, mode: 'test' })
+
+    const list = await ok(['key', 'list', 'acme'])
+    expect(list.stdout).toContain(`${key.slice(0, 16)}…${key.slice(40, 44)}`)
+    expect(list.stdout).toMatch(new RegExp(`${id}\\s+ci\\s+\\S+\\s+live\\s+5\\s`))
+    const json = await ok(['key', 'list', 'acme', '--json'])
+    for (const output of [list.stdout, json.stdout]) {
+      expect(output).not.toContain(key)
+      expect(output).not.toContain(stored?.key_hash)
+      expect(output).not.toContain('key_hash')
+    }
+    expect(JSON.parse(json.stdout)).toHaveLength(2)
+  })
+
+  it('should revoke a key, keeping the first revocation time, and change a key', async () => {
+    const id = uuidOf(await ok(['key', 'issue', 'acme', '--name', 'temp']))
+    const before = JSON.parse((await ok(['org', 'show', 'acme', '--json'])).stdout) as {
+      key_count: number
+    }
+    const revoked = await ok(['key', 'revoke', id])
+    expect(revoked.stdout).toMatch(
+      new RegExp(`^Revoked API key ${id} \\(revoked at .+\\)\\.$`, 'm'),
+    )
+    const first = (await tenants()).api_keys.find((k) => k.id === id)?.revoked_at
+    expect(first).toEqual(expect.any(String))
+    await ok(['key', 'revoke', id.toUpperCase()])
+    expect((await tenants()).api_keys.find((k) => k.id === id)?.revoked_at).toBe(first)
+    const after = JSON.parse((await ok(['org', 'show', 'acme', '--json'])).stdout) as {
+      key_count: number
+    }
+    expect(after.key_count).toBe(before.key_count - 1)
+
+    await ok(['key', 'set', id, '--name', 'renamed', '--rpm', '7'])
+    expect((await tenants()).api_keys.find((k) => k.id === id)).toMatchObject({
+      name: 'renamed',
+      rpm_limit: 7,
+    })
+    await ok(['key', 'set', id, '--rpm', 'none'])
+    expect((await tenants()).api_keys.find((k) => k.id === id)?.rpm_limit).toBeNull()
+
+    const unknown = await admin(['key', 'revoke', '00000000-0000-4000-8000-000000000000'])
+    expect(unknown).toMatchObject({ code: 1, stdout: '' })
+    expect(unknown.stderr).toBe('error: api key not found: 00000000-0000-4000-8000-000000000000\n')
+  })
+
+  it('should seal a provider key from stdin under a KEK it generates into .dev.vars', async () => {
+    const devVars = path.join(root, '.dev.vars')
+    await writeFile(devVars, 'FLOOPY_DEV_API_KEY="flo_sk_test_existing"', { mode: 0o644 })
+    const secret = 'sk-proj-Secret123456789'
+    const added = await ok(['provider-key', 'add', 'acme', 'openai'], `${secret}\n`)
+    expect(added.stdout).toBe('Stored the openai key of acme (sealed under KEK k1).\n')
+    expect(added.stderr).toMatch(/Generated a vault keyring \(FLOOPY_VAULT_KEKS, KEK k1\) into /)
+    expect(added.stdout + added.stderr).not.toContain(secret)
+
+    const text = await readFile(devVars, 'utf8')
+    expect((await stat(devVars)).mode & 0o777).toBe(0o600)
+    expect(devVar(text, 'FLOOPY_DEV_API_KEY')).toBe('flo_sk_test_existing')
+    const keyringText = devVar(text, 'FLOOPY_VAULT_KEKS') ?? ''
+    const keyring = parseKeyring(keyringText)
+    expect(keyring.currentId).toBe('k1')
+
+    const file = await tenants()
+    const acme = file.organizations.find((o) => o.slug === 'acme')
+    const globex = file.organizations.find((o) => o.slug === 'globex')
+    const row = file.provider_keys.find((p) => p.org_id === acme?.id && p.provider === 'openai')
+    expect(row?.envelope).toMatch(/^v1\.k1\./)
+    expect(JSON.stringify(file)).not.toContain(secret)
+    const envelope = row?.envelope ?? ''
+    expect(openProviderKey(keyring, { orgId: acme?.id ?? '', provider: 'openai' }, envelope)).toBe(
+      secret,
+    )
+    expect(() =>
+      openProviderKey(keyring, { orgId: globex?.id ?? '', provider: 'openai' }, envelope),
+    ).toThrow('provider key could not be decrypted')
+    expect(() => openProviderKey(keyring, { orgId: 'acme', provider: 'openai' }, envelope)).toThrow(
+      'provider key could not be decrypted',
+    )
+
+    // The keyring in .dev.vars is reused, not generated again.
+    const again = await ok(['provider-key', 'add', 'globex', 'anthropic'], 'sk-ant-xyz')
+    expect(again.stderr).not.toMatch(/Generated/)
+    expect(devVar(await readFile(devVars, 'utf8'), 'FLOOPY_VAULT_KEKS')).toBe(keyringText)
+  })
+
+  it('should take a provider key from --from-env and list keys without them', async () => {
+    const secret = 'sk-ant-api03-FromEnv'
+    await ok(['provider-key', 'add', 'acme', 'anthropic', '--from-env', 'MY_KEY'], '', {
+      MY_KEY: secret,
+    })
+    const list = await ok(['provider-key', 'list', 'acme'])
+    expect(list.stdout).toMatch(/^PROVIDER\s+KEK\s+UPDATED\s+CREATED$/m)
+    expect(list.stdout).toMatch(/^anthropic\s+k1\s+/m)
+    expect(list.stdout).toMatch(/^openai\s+k1\s+/m)
+    const json = JSON.parse((await ok(['provider-key', 'list', 'acme', '--json'])).stdout) as {
+      provider: string
+      kek_id: string
+    }[]
+    expect(json.map((p) => [p.provider, p.kek_id])).toEqual([
+      ['anthropic', 'k1'],
+      ['openai', 'k1'],
+    ])
+    expect(JSON.stringify(json)).not.toContain('envelope')
+    expect(JSON.stringify(json)).not.toContain('v1.k1.')
+
+    const empty = await admin(['provider-key', 'add', 'acme', 'groq'])
+    expect(empty).toMatchObject({
+      code: 1,
+      stderr: 'error: no provider key given (stdin is empty)\n',
+    })
+    const unset = await admin(['provider-key', 'add', 'acme', 'groq', '--from-env', 'NOPE'])
+    expect(unset).toMatchObject({
+      code: 1,
+      stderr: 'error: no provider key given ($NOPE is empty)\n',
+    })
+    const two = await admin(['provider-key', 'add', 'acme', 'groq'], 'key-one key-two\n')
+    expect(two.code).toBe(1)
+    expect(two.stderr).not.toContain('key-one')
+
+    await ok(['provider-key', 'add', 'acme', 'groq'], 'gsk_temp')
+    expect((await ok(['provider-key', 'remove', 'acme', 'groq'])).stdout).toBe(
+      'Removed the groq key of acme.\n',
+    )
+    const gone = await admin(['provider-key', 'remove', 'acme', 'groq'])
+    expect(gone).toMatchObject({ code: 1, stderr: 'error: organization acme has no groq key\n' })
+  })
+
+  it('should re-wrap every envelope under the new KEK after kek generate', async () => {
+    const devVars = path.join(root, '.dev.vars')
+    const oldText = devVar(await readFile(devVars, 'utf8'), 'FLOOPY_VAULT_KEKS') ?? ''
+    const generated = await ok(['kek', 'generate'])
+    const newText = generated.stdout.trim()
+    expect(generated.stderr).toMatch(/The keyring from \.dev\.vars plus a new current KEK k2/)
+    const json = JSON.parse(newText) as { current: string; keys: Record<string, string> }
+    expect(json.current).toBe('k2')
+    expect(Object.keys(json.keys).sort()).toEqual(['k1', 'k2'])
+    expect(json.keys.k1).toBe((JSON.parse(oldText) as typeof json).keys.k1)
+    // kek generate stores nothing.
+    expect(devVar(await readFile(devVars, 'utf8'), 'FLOOPY_VAULT_KEKS')).toBe(oldText)
+
+    const before = await tenants()
+    const rotated = await ok(['provider-key', 'rotate'], '', { FLOOPY_VAULT_KEKS: newText })
+    expect(rotated.stdout).toBe(
+      `Re-wrapped 3 of 3 provider keys under KEK k2; 0 already under it, ` +
+        '0 changed meanwhile (skipped), 0 failed.\n',
+    )
+    const after = await tenants()
+    const newKeyring = parseKeyring(newText)
+    const oldKeyring = parseKeyring(oldText)
+    expect(after.provider_keys).toHaveLength(3)
+    for (const row of after.provider_keys) {
+      expect(row.envelope).toMatch(/^v1\.k2\./)
+      const previous = before.provider_keys.find((p) => p.id === row.id)?.envelope ?? ''
+      const scope = { orgId: row.org_id, provider: row.provider }
+      expect(openProviderKey(newKeyring, scope, row.envelope)).toBe(
+        openProviderKey(oldKeyring, scope, previous),
+      )
+      expect(() => openProviderKey(oldKeyring, scope, row.envelope)).toThrow(/"k2"/)
+    }
+
+    const again = await ok(['provider-key', 'rotate'], '', { FLOOPY_VAULT_KEKS: newText })
+    expect(again.stdout).toMatch(/^Re-wrapped 0 of 3 provider keys under KEK k2; 3 already under/)
+    // With a keyring that lacks k2, nothing can be re-wrapped: exit 1, a line per key.
+    const missing = await ok(['kek', 'generate', '--id', 'k9'], '', { FLOOPY_VAULT_KEKS: oldText })
+    const failed = await admin(['provider-key', 'rotate'], '', {
+      FLOOPY_VAULT_KEKS: missing.stdout.trim(),
+    })
+    expect(failed.code).toBe(1)
+    expect(failed.stderr).toMatch(/vault: key id "k2" is not in the keyring/)
+    expect(failed.stderr).toMatch(/^error: 3 provider keys could not be re-wrapped$/m)
+  })
+
+  it('should generate a fresh keyring or refuse a taken --id', async () => {
+    const fresh = await runCli(['kek', 'generate', '--id', 'prod-2026'], {
+      FLOOPY_ROOT: path.join(root, 'nowhere'),
+    })
+    expect(fresh.code).toBe(0)
+    expect(parseKeyring(fresh.stdout.trim()).ids).toEqual(['prod-2026'])
+    const taken = await admin(['kek', 'generate', '--id', 'k1'])
+    expect(taken).toMatchObject({ code: 1, stdout: '' })
+    expect(taken.stderr).toBe('error: invalid --id: "k1" is in the keyring\n')
+    const broken = await admin(['kek', 'generate'], '', { FLOOPY_VAULT_KEKS: '{"current":1}' })
+    expect(broken.code).toBe(1)
+    expect(broken.stderr).toMatch(/^error: vault keyring \(FLOOPY_VAULT_KEKS\): /m)
+  })
+
+  it('should set, list and remove routing rules', async () => {
+    const keyId = uuidOf(await ok(['key', 'issue', 'acme', '--name', 'router']))
+    const foreign = uuidOf(await ok(['key', 'issue', 'globex']))
+    const set = await ok([
+      'routing',
+      'set',
+      'acme',
+      '--strategy',
+      'fallback',
+      '--target',
+      'openai/gpt-4o-mini',
+      '--target',
+      'together/meta-llama/Llama-3-70b',
+    ])
+    expect(set.stdout).toMatch(
+      /^Routing for the organization, any model: fallback over openai\/gpt-4o-mini, together\/meta-llama\/Llama-3-70b/,
+    )
+    await ok([
+      'routing',
+      'set',
+      'acme',
+      '--key',
+      keyId,
+      '--model',
+      'gpt-4o',
+      '--strategy',
+      'weighted',
+      '--target',
+      'openai/gpt-4o@3',
+      '--target',
+      'azure/gpt-4o@1',
+    ])
+    // Same scope again: replaced, not added.
+    await ok(['routing', 'set', 'acme', '--strategy', 'latency', '--target', 'groq/llama3'])
+
+    const rules = (await tenants()).routing_rules
+    expect(rules).toHaveLength(2)
+    expect(rules.find((r) => r.api_key_id === null)).toMatchObject({
+      model: null,
+      strategy: 'latency',
+      targets: [{ provider: 'groq', model: 'llama3' }],
+    })
+    expect(rules.find((r) => r.api_key_id === keyId)).toMatchObject({
+      model: 'gpt-4o',
+      strategy: 'weighted',
+      targets: [
+        { provider: 'openai', model: 'gpt-4o', weight: 3 },
+        { provider: 'azure', model: 'gpt-4o', weight: 1 },
+      ],
+    })
+    const list = await ok(['routing', 'list', 'acme'])
+    expect(list.stdout).toMatch(/^\(org\)\s+\(any\)\s+latency\s+groq\/llama3\s/m)
+    expect(list.stdout).toMatch(
+      new RegExp(`^${keyId}\\s+gpt-4o\\s+weighted\\s+openai/gpt-4o@3, azure/gpt-4o@1\\s`, 'm'),
+    )
+    expect(JSON.parse((await ok(['routing', 'list', 'acme', '--json'])).stdout)).toHaveLength(2)
+
+    const wrongOrg = await admin([
+      'routing',
+      'set',
+      'acme',
+      '--key',
+      foreign,
+      '--strategy',
+      'fallback',
+      '--target',
+      'openai/gpt-4o',
+    ])
+    expect(wrongOrg).toMatchObject({
+      code: 1,
+      stderr: `error: api key ${foreign} does not belong to organization acme\n`,
+    })
+
+    await ok(['routing', 'remove', 'acme', '--key', keyId, '--model', 'gpt-4o'])
+    expect((await tenants()).routing_rules.map((r) => r.api_key_id)).toEqual([null])
+    const gone = await admin(['routing', 'remove', 'acme', '--key', keyId, '--model', 'gpt-4o'])
+    expect(gone.code).toBe(1)
+    expect(gone.stderr).toMatch(/^error: no routing rule for key .+, model gpt-4o in acme\n$/)
+  })
+
+  it('should print help at every level', async () => {
+    const top = await ok(['--help'])
+    expect(top.stdout).toMatch(/^Usage: npm run admin -- <group> <command>/)
+    for (const command of ['org create', 'key issue', 'provider-key rotate', 'routing set']) {
+      expect(top.stdout).toContain(command)
+    }
+    const group = await ok(['provider-key', '--help'])
+    expect(group.stdout).toMatch(/^Usage: npm run admin -- provider-key <command>/)
+    expect(group.stdout).toContain('provider-key add <org> <provider> [--from-env VAR]')
+    const commands = [
+      ['org', 'create'],
+      ['org', 'list'],
+      ['org', 'show'],
+      ['org', 'set'],
+      ['key', 'issue'],
+      ['key', 'list'],
+      ['key', 'revoke'],
+      ['key', 'set'],
+      ['provider-key', 'add'],
+      ['provider-key', 'list'],
+      ['provider-key', 'remove'],
+      ['provider-key', 'rotate'],
+      ['kek', 'generate'],
+      ['routing', 'set'],
+      ['routing', 'list'],
+      ['routing', 'remove'],
+    ]
+    for (const [g = '', c = ''] of commands) {
+      const run = await ok([g, c, '-h'])
+      expect(run.stdout).toMatch(new RegExp(`^Usage: npm run admin -- ${g} ${c}`))
+      expect(run.stdout).toContain('--store local|supabase')
+    }
+  })
+
+  const usageErrors: [string, string[], RegExp][] = [
+    ['no command', [], /^error: missing command \(see 'npm run admin -- --help'\)$/],
+    ['an unknown group', ['orgs', 'list'], /^error: unknown command 'orgs'/],
+    [
+      'a group alone',
+      ['key'],
+      /^error: missing key command \(see 'npm run admin -- key --help'\)$/,
+    ],
+    ['an unknown command', ['key', 'delete', 'x'], /^error: unknown command 'key delete'/],
+    [
+      'a missing argument',
+      ['org', 'show'],
+      /^error: missing <org> \(see 'npm run admin -- org show --help'\)$/,
+    ],
+    ['a missing provider', ['provider-key', 'add', 'acme'], /^error: missing <provider>/],
+    ['an extra argument', ['org', 'list', 'acme'], /^error: unexpected argument 'acme'/],
+    ['an unknown option', ['org', 'list', '--all'], /^error: unknown option '--all'/],
+    [
+      'an option without value',
+      ['org', 'create', 'x1', '--rpm'],
+      /^error: option '--rpm <value>' argument missing/,
+    ],
+    [
+      'a value for a boolean',
+      ['org', 'list', '--json=yes'],
+      /^error: option '--json' does not take an argument/,
+    ],
+    [
+      'the key on argv',
+      ['provider-key', 'add', 'acme', 'openai', 'sk-secret'],
+      /^error: unexpected argument 'sk-secret'/,
+    ],
+    ['no strategy', ['routing', 'set', 'acme', '--target', 'a/b'], /^error: missing --strategy/],
+    ['no target', ['routing', 'set', 'acme', '--strategy', 'fallback'], /^error: missing --target/],
+    ['nothing to set on an org', ['org', 'set', 'acme'], /^error: nothing to change: give --name/],
+    [
+      'nothing to set on a key',
+      ['key', 'set', '00000000-0000-4000-8000-000000000000'],
+      /^error: nothing to change: give --name, --rpm/,
+    ],
+    [
+      'an unknown store',
+      ['--store', 'mysql', 'org', 'list'],
+      /^error: invalid --store 'mysql': local or supabase/,
+    ],
+    [
+      '--file with supabase',
+      ['org', 'list', '--store', 'supabase', '--file', 'x.json'],
+      /^error: --file applies to the local store only/,
+    ],
+  ]
+
+  it.concurrent.each(usageErrors)(
+    'should exit 2 with one line on %s',
+    async (_name, args, message) => {
+      const run = await admin(args)
+      expect(run.code).toBe(2)
+      expect(run.stdout).toBe('')
+      expect(run.stderr.trimEnd()).toMatch(message)
+      expect(run.stderr.trimEnd().split('\n')).toHaveLength(1)
+    },
+  )
+
+  const badInput: [string, string[], RegExp][] = [
+    ['a bad slug', ['org', 'create', 'Acme'], /^error: invalid slug "Acme"/],
+    ['a one-character slug', ['org', 'create', 'a'], /^error: invalid slug "a"/],
+    [
+      'a zero rpm',
+      ['org', 'create', 'zero', '--rpm', '0'],
+      /^error: invalid --rpm "0": expected a positive/,
+    ],
+    [
+      'a negative monthly limit',
+      ['org', 'create', 'neg', '--monthly-limit=-1'],
+      /^error: invalid --monthly-limit "-1"/,
+    ],
+    ['a fractional rpm', ['key', 'issue', 'acme', '--rpm', '1.5'], /^error: invalid --rpm "1.5"/],
+    [
+      'a huge limit',
+      ['org', 'set', 'acme', '--monthly-limit', '99999999999'],
+      /^error: invalid --monthly-limit/,
+    ],
+    [
+      'a flag without value',
+      ['org', 'create', 'flags', '--flag', 'beta'],
+      /^error: invalid --flag "beta": the value must be true or false/,
+    ],
+    [
+      'unset on create',
+      ['org', 'create', 'flags', '--flag', 'beta=unset'],
+      /^error: invalid --flag "beta=unset"/,
+    ],
+    [
+      'a repeated flag',
+      ['org', 'set', 'acme', '--flag', 'a=true', '--flag', 'a=false'],
+      /^error: --flag a is given more than once/,
+    ],
+    [
+      'a bad status',
+      ['org', 'set', 'acme', '--status', 'gone'],
+      /^error: invalid --status "gone": one of trialing, active/,
+    ],
+    [
+      'a bad plan',
+      ['org', 'set', 'acme', '--plan', 'Pro Plan'],
+      /^error: invalid --plan "Pro Plan"/,
+    ],
+    [
+      'an empty name',
+      ['org', 'set', 'acme', '--name', '  '],
+      /^error: invalid --name: must not be empty/,
+    ],
+    ['an unknown org', ['org', 'show', 'nope'], /^error: organization not found: nope$/],
+    [
+      'an org that is neither',
+      ['key', 'list', 'Not An Org'],
+      /^error: invalid organization "Not An Org"/,
+    ],
+    [
+      'a bad key id',
+      ['key', 'revoke', 'flo_sk_live_x'],
+      /^error: invalid key id "flo_sk_live_x": expected a uuid$/,
+    ],
+    [
+      'a bad provider',
+      ['provider-key', 'add', 'acme', 'Open_AI'],
+      /^error: invalid provider "Open_AI"/,
+    ],
+    [
+      'a bad strategy',
+      ['routing', 'set', 'acme', '--strategy', 'random', '--target', 'a/b'],
+      /^error: invalid --strategy "random": one of fallback, round-robin, weighted, latency$/,
+    ],
+    [
+      'a target without model',
+      ['routing', 'set', 'acme', '--strategy', 'fallback', '--target', 'openai'],
+      /^error: invalid --target "openai"/,
+    ],
+    [
+      'a weight without weighted',
+      ['routing', 'set', 'acme', '--strategy', 'fallback', '--target', 'a/b@2'],
+      /^error: --target "a\/b@2": a weight only applies to --strategy weighted$/,
+    ],
+    [
+      'weighted without weight',
+      ['routing', 'set', 'acme', '--strategy', 'weighted', '--target', 'a/b'],
+      /^error: --target a\/b needs a weight/,
+    ],
+    [
+      'a repeated target',
+      ['routing', 'set', 'acme', '--strategy', 'fallback', '--target', 'a/b', '--target', 'a/b'],
+      /^error: --target a\/b is given more than once$/,
+    ],
+    [
+      'supabase without url',
+      ['org', 'list', '--store', 'supabase'],
+      /^error: SUPABASE_URL is not set/,
+    ],
+  ]
+
+  it.concurrent.each(badInput)(
+    'should exit 1 with one line on %s',
+    async (_name, args, message) => {
+      const run = await admin(args)
+      expect(run.code).toBe(1)
+      expect(run.stdout).toBe('')
+      expect(run.stderr.trimEnd()).toMatch(message)
+      expect(run.stderr.trimEnd().split('\n')).toHaveLength(1)
+      expect(run.stderr).not.toMatch(/\n\s+at /)
+    },
+  )
+
+  it('should not lose a change when commands run at once', async () => {
+    const slugs = ['para-1', 'para-2', 'para-3', 'para-4', 'para-5', 'para-6']
+    const runs = await Promise.all(slugs.map((slug) => admin(['org', 'create', slug])))
+    expect(runs.map((run) => run.code)).toEqual(slugs.map(() => 0))
+    const stored = (await tenants()).organizations.map((o) => o.slug)
+    expect(stored).toEqual(expect.arrayContaining(slugs))
+    expect(await readdir(path.dirname(tenantsPath()))).toEqual(['tenants.json'])
+  })
+
+  it('should report a corrupt tenants file in one line', async () => {
+    const file = path.join(root, 'corrupt.json')
+    await writeFile(file, '{"version":1,"organizations":[{"slug":5}]}')
+    const run = await admin(['org', 'list', '--file', file])
+    expect(run.code).toBe(1)
+    expect(run.stderr).toMatch(/^error: .*corrupt\.json is not a tenants file \(/)
+  })
+})
+
+describe('admin CLI, Supabase store', () => {
+  const SERVICE_ROLE_KEY = 'admin-cli-service-role-key'
+  const UPSTASH_TOKEN = 'admin-cli-upstash-token'
+  const keyringText = JSON.stringify({
+    current: 'k1',
+    keys: { k1: Buffer.from(crypto.getRandomValues(new Uint8Array(32))).toString('base64') },
+  })
+  let postgres: PostgresServer
+  let postgrest: PostgrestBridge
+  let redis: RedisServer
+  let upstash: UpstashBridge
+  let db: Client
+  let kv: IORedis
+  let root: string
+  let env: Record<string, string>
+
+  const admin = (args: readonly string[], input = '', extra: Record<string, string> = {}) =>
+    runCli(args, { ...env, ...extra }, input, root)
+  const ok = async (args: readonly string[], input = '', extra: Record<string, string> = {}) => {
+    const run = await admin(args, input, extra)
+    expect(run.code, `${args.join(' ')}\n${run.stdout}\n${run.stderr}`).toBe(0)
+    return run
+  }
+  const epoch = async (): Promise<number> => Number((await kv.get(CONFIG_EPOCH_KEY)) ?? '0')
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'floopy-admin-sb-'))
+    redis = await startRedis()
+    upstash = await startUpstashBridge({ redisUrl: redis.url, token: UPSTASH_TOKEN })
+    kv = new IORedis(redis.url)
+    postgres = await startPostgres()
+    await applyMigrations(postgres.url)
+    postgrest = await startPostgrestBridge({
+      databaseUrl: postgres.url,
+      serviceRoleKey: SERVICE_ROLE_KEY,
+      anonKey: 'admin-cli-anon-key',
+    })
+    db = new Client({ connectionString: postgres.url })
+    await db.connect()
+    env = {
+      FLOOPY_ROOT: root,
+      SUPABASE_URL: postgrest.url,
+      SUPABASE_SERVICE_ROLE_KEY: SERVICE_ROLE_KEY,
+      UPSTASH_REDIS_REST_URL: upstash.url,
+      UPSTASH_REDIS_REST_TOKEN: UPSTASH_TOKEN,
+      FLOOPY_VAULT_KEKS: keyringText,
+    }
+  })
+
+  afterAll(async () => {
+    await db.end()
+    kv.disconnect()
+    await postgrest.close()
+    await postgres.close()
+    await upstash.close()
+    await redis.close()
+    await rm(root, { recursive: true, force: true })
+  })
+
+  it('should create and show organizations in Postgres, bumping the config epoch', async () => {
+    const before = await epoch()
+    const created = await ok(['org', 'create', 'initech', '--plan', 'team', '--rpm', '100'])
+    expect(created.stderr).toMatch(/^Gateway caches invalidated \(config epoch \d+\)\.$/m)
+    expect(await epoch()).toBe(before + 1)
+    const { rows } = await db.query<{ id: string; plan: string; rpm_limit: number; name: string }>(
+      "select id, plan, rpm_limit, name from organizations where slug = 'initech'",
+    )
+    expect(rows).toEqual([{ id: uuidOf(created), plan: 'team', rpm_limit: 100, name: 'initech' }])
+
+    await ok(['org', 'set', 'initech', '--flag', 'beta=true', '--monthly-limit', '0'])
+    await ok(['org', 'set', 'initech', '--flag', 'beta=unset', '--flag', 'x=false'])
+    expect(await epoch()).toBe(before + 3)
+    const shown = JSON.parse((await ok(['org', 'show', 'initech', '--json'])).stdout) as unknown
+    expect(shown).toMatchObject({
+      slug: 'initech',
+      monthly_request_limit: 0,
+      features: { x: false },
+      key_count: 0,
+    })
+    expect(await epoch()).toBe(before + 3) // reads change nothing
+    const list = await ok(['org', 'list'])
+    expect(list.stdout).toMatch(/^initech\s+initech\s+team\s+active\s+0\s+100\s/m)
+
+    const duplicate = await admin(['org', 'create', 'initech'])
+    expect(duplicate.code).toBe(1)
+    expect(duplicate.stderr).toBe("error: an organization with slug 'initech' exists\n")
+    const missing = await admin(['org', 'show', 'nope'])
+    expect(missing).toMatchObject({ code: 1, stderr: 'error: organization not found: nope\n' })
+    expect(await epoch()).toBe(before + 3)
+  })
+
+  it('should revoke a key: epoch incremented and its cached config deleted', async () => {
+    const issued = await ok(['key', 'issue', 'initech', '--name', 'prod', '--rpm', '9'])
+    const key = issuedKey(issued)
+    const hash = await hashApiKey(key)
+    const id = uuidOf(issued)
+    const { rows } = await db.query<{ key_hash: string; rpm_limit: number; org: string }>(
+      'select k.key_hash, k.rpm_limit, o.slug as org from api_keys k ' +
+        'join organizations o on o.id = k.org_id where k.id = $1',
+      [id],
+    )
+    expect(rows).toEqual([{ key_hash: hash, rpm_limit: 9, org: 'initech' }])
+    const list = await ok(['key', 'list', 'initech', '--json'])
+    expect(list.stdout).not.toContain(key)
+    expect(list.stdout).not.toContain(hash)
+
+    // A gateway cached this key's config; another key's entry must survive.
+    await kv.set(keyCacheKey(hash), '{"cached":true}')
+    await kv.set(keyCacheKey('f'.repeat(64)), '{"other":true}')
+    const before = await epoch()
+    const revoked = await ok(['key', 'revoke', id])
+    expect(revoked.stdout).toMatch(new RegExp(`^Revoked API key ${id} `))
+    expect(await epoch()).toBe(before + 1)
+    expect(await kv.exists(keyCacheKey(hash))).toBe(0)
+    expect(await kv.get(keyCacheKey('f'.repeat(64)))).toBe('{"other":true}')
+    const { rows: revokedRows } = await db.query<{ revoked_at: Date | null }>(
+      'select revoked_at from api_keys where id = $1',
+      [id],
+    )
+    expect(revokedRows[0]?.revoked_at).toBeInstanceOf(Date)
+
+    await ok(['key', 'set', id, '--name', 'old-prod', '--rpm', 'none'])
+    const { rows: changed } = await db.query('select name, rpm_limit from api_keys where id = $1', [
+      id,
+    ])
+    expect(changed).toEqual([{ name: 'old-prod', rpm_limit: null }])
+    const unknown = await admin(['key', 'revoke', '00000000-0000-4000-8000-000000000000'])
+    expect(unknown).toMatchObject({
+      code: 1,
+      stderr: 'error: api key not found: 00000000-0000-4000-8000-000000000000\n',
+    })
+  })
+
+  it('should add provider keys to Postgres and rotate them to a new KEK', async () => {
+    await ok(['org', 'create', 'hooli'])
+    const secrets: Record<string, string> = { openai: 'sk-hooli-openai', mistral: 'mistral-hooli' }
+    for (const [provider, secret] of Object.entries(secrets)) {
+      const added = await ok(['provider-key', 'add', 'hooli', provider], secret)
+      expect(added.stdout).toBe(`Stored the ${provider} key of hooli (sealed under KEK k1).\n`)
+      expect(added.stdout + added.stderr).not.toContain(secret)
+    }
+    await ok(['provider-key', 'add', 'initech', 'openai'], 'sk-initech-openai')
+    // Supabase never generates a keyring into .dev.vars.
+    expect(existsSync(path.join(root, '.dev.vars'))).toBe(false)
+
+    const read = async () =>
+      (
+        await db.query<{ org_id: string; provider: string; envelope: string; kek_id: string }>(
+          'select org_id, provider, envelope, kek_id from provider_keys order by provider, org_id',
+        )
+      ).rows
+    const hooli = (
+      await db.query<{ id: string }>("select id from organizations where slug = 'hooli'")
+    ).rows[0]?.id
+    const oldKeyring = parseKeyring(keyringText)
+    for (const row of await read()) {
+      expect(row.kek_id).toBe('k1')
+      if (row.org_id !== hooli) continue
+      const scope = { orgId: row.org_id, provider: row.provider }
+      expect(openProviderKey(oldKeyring, scope, row.envelope)).toBe(secrets[row.provider])
+    }
+
+    const listed = await ok(['provider-key', 'list', 'hooli'])
+    expect(listed.stdout).toMatch(/^mistral\s+k1\s+/m)
+    expect(listed.stdout).not.toContain('v1.k1.')
+
+    const next = (await ok(['kek', 'generate'])).stdout.trim()
+    expect(parseKeyring(next)).toMatchObject({ currentId: 'k2', ids: ['k1', 'k2'] })
+    const before = await epoch()
+    const rotated = await ok(['provider-key', 'rotate'], '', { FLOOPY_VAULT_KEKS: next })
+    expect(rotated.stdout).toMatch(/^Re-wrapped 3 of 3 provider keys under KEK k2; 0 already/)
+    expect(await epoch()).toBe(before + 1)
+    const newKeyring = parseKeyring(next)
+    for (const row of await read()) {
+      expect(row.kek_id).toBe('k2')
+      const plain = openProviderKey(
+        newKeyring,
+        { orgId: row.org_id, provider: row.provider },
+        row.envelope,
+      )
+      expect(plain).toBe(row.org_id === hooli ? secrets[row.provider] : 'sk-initech-openai')
+    }
+    const again = await ok(['provider-key', 'rotate'], '', { FLOOPY_VAULT_KEKS: next })
+    expect(again.stdout).toMatch(/^Re-wrapped 0 of 3 .*3 already under it/)
+    expect(await epoch()).toBe(before + 1) // nothing changed, nothing invalidated
+
+    await ok(['provider-key', 'remove', 'hooli', 'mistral'])
+    expect((await read()).map((r) => r.provider).sort()).toEqual(['openai', 'openai'])
+    const noKeyring = await admin(['provider-key', 'add', 'hooli', 'groq'], 'gsk', {
+      FLOOPY_VAULT_KEKS: '',
+    })
+    expect(noKeyring.code).toBe(1)
+    expect(noKeyring.stderr).toMatch(/^error: FLOOPY_VAULT_KEKS is not set/)
+  })
+
+  it('should set, list and remove routing rules through Postgres', async () => {
+    const keyId = uuidOf(await ok(['key', 'issue', 'hooli']))
+    const foreign = uuidOf(await ok(['key', 'issue', 'initech']))
+    await ok([
+      'routing',
+      'set',
+      'hooli',
+      '--strategy',
+      'round-robin',
+      '--target',
+      'openai/a',
+      '--target',
+      'groq/b',
+    ])
+    await ok([
+      'routing',
+      'set',
+      'hooli',
+      '--key',
+      keyId,
+      '--strategy',
+      'weighted',
+      '--target',
+      'openai/a@5',
+    ])
+    await ok(['routing', 'set', 'hooli', '--strategy', 'fallback', '--target', 'openai/c'])
+    const rules = JSON.parse((await ok(['routing', 'list', 'hooli', '--json'])).stdout) as unknown[]
+    expect(rules).toHaveLength(2)
+    expect(rules).toContainEqual(
+      expect.objectContaining({
+        api_key_id: null,
+        model: null,
+        strategy: 'fallback',
+        targets: [{ provider: 'openai', model: 'c' }],
+      }),
+    )
+    expect(rules).toContainEqual(
+      expect.objectContaining({
+        api_key_id: keyId,
+        targets: [{ provider: 'openai', model: 'a', weight: 5 }],
+      }),
+    )
+    const wrongOrg = await admin([
+      'routing',
+      'set',
+      'hooli',
+      '--key',
+      foreign,
+      '--strategy',
+      'fallback',
+      '--target',
+      'openai/a',
+    ])
+    expect(wrongOrg).toMatchObject({
+      code: 1,
+      stderr: `error: api key ${foreign} does not belong to organization hooli\n`,
+    })
+    await ok(['routing', 'remove', 'hooli', '--key', keyId])
+    const { rows } = await db.query('select api_key_id from routing_rules')
+    expect(rows).toEqual([{ api_key_id: null }])
+    const gone = await admin(['routing', 'remove', 'hooli', '--key', keyId])
+    expect(gone.code).toBe(1)
+  })
+
+  it('should exit 3 with a loud warning when Redis is down, the change saved', async () => {
+    const port = await deadPort()
+    const run = await admin(['key', 'issue', 'initech', '--name', 'during-outage'], '', {
+      UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${port}`,
+    })
+    expect(run.code).toBe(3)
+    // The key is shown before the warning: it exists now and cannot be shown again.
+    const key = issuedKey(run)
+    expect(run.stderr).toMatch(
+      /^error: WARNING: the change IS SAVED, but the gateway caches could not be invalidated .*up to 5 minutes$/m,
+    )
+    expect(run.stderr).not.toMatch(/\n\s+at /)
+    const { rows } = await db.query('select name from api_keys where key_hash = $1', [
+      await hashApiKey(key),
+    ])
+    expect(rows).toEqual([{ name: 'during-outage' }])
+
+    // Redis itself down behind a live bridge: an error answer rather than a network failure.
+    const lonely = await startRedis()
+    const bridge = await startUpstashBridge({ redisUrl: lonely.url, token: UPSTASH_TOKEN })
+    await lonely.close()
+    try {
+      const revoke = await admin(['key', 'revoke', uuidOf(run)], '', {
+        UPSTASH_REDIS_REST_URL: bridge.url,
+      })
+      expect(revoke.code).toBe(3)
+      expect(revoke.stdout).toMatch(/^Revoked API key /)
+      expect(revoke.stderr).toMatch(/the change IS SAVED/)
+    } finally {
+      await bridge.close()
+    }
+  })
+
+  it('should warn without Upstash variables and still succeed', async () => {
+    const before = await epoch()
+    const run = await admin(['org', 'set', 'hooli', '--name', 'Hooli XYZ'], '', {
+      UPSTASH_REDIS_REST_URL: '',
+      UPSTASH_REDIS_REST_TOKEN: '',
+    })
+    expect(run.code).toBe(0)
+    expect(run.stderr).toMatch(/^warning: UPSTASH_REDIS_REST_URL .* up to 5 minutes$/m)
+    expect(await epoch()).toBe(before)
+  })
+
+  it('should fail in one line when Supabase cannot be reached or refuses the key', async () => {
+    const port = await deadPort()
+    const down = await admin(['org', 'list'], '', { SUPABASE_URL: `http://127.0.0.1:${port}` })
+    expect(down.code).toBe(1)
+    expect(down.stderr).toMatch(/^error: Supabase admin_list_orgs: .*fetch failed/)
+    expect(down.stderr.trimEnd().split('\n')).toHaveLength(1)
+    const denied = await admin(['org', 'list'], '', { SUPABASE_SERVICE_ROLE_KEY: 'wrong' })
+    expect(denied.code).toBe(1)
+    expect(denied.stderr).toMatch(/^error: Supabase admin_list_orgs: Invalid API key$/m)
+    expect(denied.stderr).not.toContain('wrong')
+    const local = await admin(['org', 'list', '--store', 'local'])
+    expect(local).toMatchObject({ code: 0, stdout: 'No organizations.\n' })
+  })
+})
