@@ -3,22 +3,27 @@
  * external service — the embedded default.
  *
  * Configuration comes from the shell (provider keys and base URLs, e.g. `OPENAI_API_KEY`) and from
- * `.dev.vars`, which wins. The dev organisation's key, `FLOOPY_DEV_API_KEY`, is generated into
- * `.dev.vars` on first run and printed, so a newcomer can call the gateway at once.
+ * `.dev.vars`, which wins. The dev organisation's key, `FLOOPY_DEV_API_KEY`, and the vault keyring,
+ * `FLOOPY_VAULT_KEKS`, are generated into `.dev.vars` on first run and the key printed, so a
+ * newcomer can call the gateway at once. Organisations and keys made with `npm run admin` (local
+ * store, `.floopy/tenants.json`) are handed to the gateway as `FLOOPY_TENANTS`; restart after a
+ * change.
  */
 import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateApiKey } from '../src/security/api-key.ts'
+import { generateDevKeyring, KEYRING_VAR } from './admin/keyring.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const devVarsPath = path.join(root, '.dev.vars')
 const shellEnvPath = path.join(root, '.wrangler', 'floopy-shell.env')
+const tenantsPath = path.join(root, '.floopy', 'tenants.json')
 const port = process.env.PORT ?? '8787'
 
 const CONFIG_NAME =
-  /^(?:FLOOPY_[A-Z0-9_]+|(?:OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(?:API_KEY|BASE_URL))$/
+  /^(?:FLOOPY_[A-Z0-9_]+|(?:OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(?:API_KEY|BASE_URL)|SUPABASE_(?:URL|SERVICE_ROLE_KEY)|UPSTASH_REDIS_REST_(?:URL|TOKEN))$/
 
 const parseEnvFile = (text: string): Map<string, string> => {
   const vars = new Map<string, string>()
@@ -31,9 +36,23 @@ const parseEnvFile = (text: string): Map<string, string> => {
   return vars
 }
 
-const quote = (value: string): string => JSON.stringify(value)
+/**
+ * A value as wrangler's dotenv parser reads it back unchanged. Double quotes would not do: dotenv
+ * keeps a `\"` inside them as two characters, which breaks JSON values. Single quotes are literal;
+ * a value holding one goes in backticks (also literal).
+ */
+const quote = (value: string): string => {
+  if (/[\r\n]/.test(value)) throw new Error('a configuration value spans lines; put it on one line')
+  if (!value.includes("'")) return `'${value}'`
+  if (!value.includes('`')) return `\`${value}\``
+  throw new Error('a configuration value holds both quote kinds; wrangler cannot read it back')
+}
 
-const main = (): void => {
+/** JSON on one line with no quote a dotenv value cannot hold (`'` and backtick only occur in strings). */
+const jsonForEnvFile = (json: string): string =>
+  JSON.stringify(JSON.parse(json)).replaceAll("'", '\\u0027').replaceAll('`', '\\u0060')
+
+const main = async (): Promise<void> => {
   const devVars = existsSync(devVarsPath)
     ? parseEnvFile(readFileSync(devVarsPath, 'utf8'))
     : new Map<string, string>()
@@ -52,11 +71,27 @@ const main = (): void => {
     console.log(`Generated a dev key into ${path.relative(root, devVarsPath)}.`)
   }
 
+  if (!devVars.has(KEYRING_VAR) && process.env[KEYRING_VAR] === undefined) {
+    await generateDevKeyring(devVarsPath)
+    console.log(
+      `Generated a vault keyring (${KEYRING_VAR}) into ${path.relative(root, devVarsPath)}.`,
+    )
+  }
+
   // Shell variables the gateway reads, handed to wrangler through an env file (not argv, where
   // other local users could read secrets). `.dev.vars` is loaded after it and wins.
   const fromShell = Object.entries(process.env).filter(
     (entry): entry is [string, string] => CONFIG_NAME.test(entry[0]) && entry[1] !== undefined,
   )
+  let tenantsLine = 'none yet — npm run admin -- org create <slug>, then key issue <slug>'
+  if (existsSync(tenantsPath)) {
+    const text = readFileSync(tenantsPath, 'utf8')
+    const tenants = JSON.parse(text) as { organizations?: unknown[]; api_keys?: unknown[] }
+    fromShell.push(['FLOOPY_TENANTS', jsonForEnvFile(text)])
+    tenantsLine =
+      `${String(tenants.organizations?.length ?? 0)} organisation(s), ` +
+      `${String(tenants.api_keys?.length ?? 0)} key(s) from ${path.relative(root, tenantsPath)}`
+  }
   mkdirSync(path.dirname(shellEnvPath), { recursive: true })
   writeFileSync(shellEnvPath, fromShell.map(([k, v]) => `${k}=${quote(v)}\n`).join(''), {
     mode: 0o600,
@@ -77,6 +112,7 @@ const main = (): void => {
 Floopy gateway (embedded default: no external services)
   URL:       ${base}/v1   (OpenAI SDK baseURL)
   API key:   ${key}
+  Tenants:   ${tenantsLine}
   Providers: ${configured.size > 0 ? [...configured].join(', ') : 'none yet — set e.g. OPENAI_API_KEY in your shell or .dev.vars'}
 
 Try it:
@@ -119,4 +155,4 @@ Try it:
   })
 }
 
-if (import.meta.url === `file://${process.argv[1] ?? ''}`) main()
+if (import.meta.url === `file://${process.argv[1] ?? ''}`) await main()

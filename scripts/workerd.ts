@@ -397,12 +397,18 @@ async function vmRssBytes(pid: number): Promise<number> {
 const providerBinding =
   /^(OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(API_KEY|BASE_URL)$/
 
-/** The environment variables that are gateway configuration: every `FLOOPY_*`, and each
- * provider's key and base URL. Anything else in the shell (PATH, HOME, …) stays out. */
+const storeBinding =
+  /^(SUPABASE_URL|SUPABASE_SERVICE_ROLE_KEY|UPSTASH_REDIS_REST_URL|UPSTASH_REDIS_REST_TOKEN)$/
+
+/** The environment variables that are gateway configuration: every `FLOOPY_*`, each provider's
+ * key and base URL, and the stores' URLs and keys. Anything else in the shell (PATH, HOME, …)
+ * stays out. */
 export function bindingsFromEnv(env: NodeJS.ProcessEnv = process.env): Record<string, string> {
   const bindings: Record<string, string> = {}
   for (const [name, value] of Object.entries(env)) {
-    if (value !== undefined && (name.startsWith('FLOOPY_') || providerBinding.test(name))) {
+    const gatewayConfig =
+      name.startsWith('FLOOPY_') || providerBinding.test(name) || storeBinding.test(name)
+    if (value !== undefined && gatewayConfig) {
       bindings[name] = value
     }
   }

@@ -167,6 +167,11 @@ describe('scripts/workerd.ts', () => {
         OPENAI_API_KEY: 'o',
         GROQ_BASE_URL: 'g',
         TOGETHER_API_KEY: 't',
+        SUPABASE_URL: 's',
+        SUPABASE_SERVICE_ROLE_KEY: 'sk',
+        UPSTASH_REDIS_REST_URL: 'u',
+        UPSTASH_REDIS_REST_TOKEN: 'ut',
+        SUPABASE_ANON_KEY: 'no',
         OPENAI_ORG_ID: 'no',
         AWS_API_KEY: 'no',
         PATH: '/usr/bin',
@@ -178,6 +183,10 @@ describe('scripts/workerd.ts', () => {
       OPENAI_API_KEY: 'o',
       GROQ_BASE_URL: 'g',
       TOGETHER_API_KEY: 't',
+      SUPABASE_URL: 's',
+      SUPABASE_SERVICE_ROLE_KEY: 'sk',
+      UPSTASH_REDIS_REST_URL: 'u',
+      UPSTASH_REDIS_REST_TOKEN: 'ut',
     })
   })
 })

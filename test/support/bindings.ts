@@ -25,3 +25,7 @@ export const workerTestBindings = (fakeUrl: string): Record<string, string> => (
     { id: 'local', baseUrl: `${fakeUrl}/custom/v1`, apiKey: 'test-local-upstream-secret' },
   ]),
 })
+
+/** `bindings` minus the dev key: the gateway then knows only the tenants of its stores. */
+export const withoutDevKey = (bindings: Record<string, string>): Record<string, string> =>
+  Object.fromEntries(Object.entries(bindings).filter(([name]) => name !== 'FLOOPY_DEV_API_KEY'))

@@ -35,6 +35,13 @@ export interface UpstashBridge {
   url: string
   /** HTTP requests received so far (including rejected ones). */
   readonly requests: number
+  /** The command names of each accepted request, in arrival order (e.g. `[['EVAL','EVALSHA']]`). */
+  readonly history: readonly (readonly string[])[]
+  /**
+   * While down, every request's connection is destroyed before an answer — what a client sees
+   * when Upstash is unreachable (a network error, not an HTTP status).
+   */
+  setDown(down: boolean): void
   close(): Promise<void>
 }
 
@@ -181,8 +188,14 @@ export async function startUpstashBridge(options: UpstashBridgeOptions): Promise
   }
 
   let requests = 0
+  let down = false
+  const history: string[][] = []
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     requests += 1
+    if (down) {
+      req.socket.destroy()
+      return
+    }
     const body = await readBody(req)
     if (req.headers.authorization !== `Bearer ${options.token}`) {
       send(res, 401, { error: 'Unauthorized' })
@@ -203,10 +216,13 @@ export async function startUpstashBridge(options: UpstashBridgeOptions): Promise
     }
     try {
       if (path === '') {
-        send(res, 200, { result: encode(await run(asCommand(parsed)), base64) })
+        const command = asCommand(parsed)
+        history.push([(command[0] ?? '').toUpperCase()])
+        send(res, 200, { result: encode(await run(command), base64) })
       } else if (path === '/pipeline' || path === '/multi-exec') {
         if (!Array.isArray(parsed)) throw new Error('ERR expected an array of commands')
         const commands = parsed.map(asCommand)
+        history.push(commands.map((command) => (command[0] ?? '').toUpperCase()))
         const entries =
           path === '/pipeline'
             ? await pipeline(commands, base64)
@@ -239,6 +255,10 @@ export async function startUpstashBridge(options: UpstashBridgeOptions): Promise
     url: `http://127.0.0.1:${port}`,
     get requests() {
       return requests
+    },
+    history,
+    setDown(value) {
+      down = value
     },
     async close() {
       server.closeAllConnections()
