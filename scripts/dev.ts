@@ -14,7 +14,7 @@ import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'n
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateApiKey } from '../src/security/api-key.ts'
-import { generateDevKeyring, KEYRING_VAR } from './admin/keyring.ts'
+import { generateDevKeyring, KEYRING_VAR, parseEnvFile } from './admin/keyring.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const devVarsPath = path.join(root, '.dev.vars')
@@ -24,17 +24,6 @@ const port = process.env.PORT ?? '8787'
 
 const CONFIG_NAME =
   /^(?:FLOOPY_[A-Z0-9_]+|(?:OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(?:API_KEY|BASE_URL)|SUPABASE_(?:URL|SERVICE_ROLE_KEY)|UPSTASH_REDIS_REST_(?:URL|TOKEN))$/
-
-const parseEnvFile = (text: string): Map<string, string> => {
-  const vars = new Map<string, string>()
-  for (const line of text.split('\n')) {
-    const match = /^\s*([A-Za-z_][A-Za-z0-9_]*)\s*=\s*(.*?)\s*$/.exec(line)
-    if (match?.[1] !== undefined && match[2] !== undefined) {
-      vars.set(match[1], match[2].replace(/^(['"])(.*)\1$/, '$2'))
-    }
-  }
-  return vars
-}
 
 /**
  * A value as wrangler's dotenv parser reads it back unchanged. Double quotes would not do: dotenv

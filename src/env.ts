@@ -127,7 +127,8 @@ const customProvider = z.strictObject({
   streamOptions: z.boolean().default(true),
 })
 
-const jsonArray = <T extends z.ZodType>(item: T) =>
+/** A binding holding JSON, parsed and then checked against `schema`. */
+const jsonText = <T extends z.ZodType>(schema: T) =>
   z
     .string()
     .transform((text, ctx) => {
@@ -138,7 +139,7 @@ const jsonArray = <T extends z.ZodType>(item: T) =>
         return z.NEVER
       }
     })
-    .pipe(z.array(item))
+    .pipe(schema)
 
 const providerFields = Object.fromEntries(
   PROVIDER_ENV_PREFIXES.flatMap((p) => [
@@ -168,23 +169,11 @@ const keyring = z.string().transform((text, ctx) => {
   }
 })
 
-const tenantsJson = z
-  .string()
-  .transform((text, ctx) => {
-    try {
-      return JSON.parse(text) as unknown
-    } catch {
-      ctx.addIssue({ code: 'custom', message: 'must be valid JSON' })
-      return z.NEVER
-    }
-  })
-  .pipe(TenantsFileSchema)
-
 const ConfigSchema = z
   .object({
     ...providerFields,
     FLOOPY_DEV_API_KEY: apiKey.optional(),
-    FLOOPY_TENANTS: tenantsJson.optional(),
+    FLOOPY_TENANTS: jsonText(TenantsFileSchema).optional(),
     SUPABASE_URL: httpUrl.optional(),
     SUPABASE_SERVICE_ROLE_KEY: optionalSecret,
     UPSTASH_REDIS_REST_URL: httpUrl.optional(),
@@ -192,7 +181,7 @@ const ConfigSchema = z
     FLOOPY_VAULT_KEKS: keyring.optional(),
     FLOOPY_IP_RPM: positiveInt(20),
     FLOOPY_STORE_TIMEOUT_MS: positiveInt(2_000),
-    FLOOPY_CUSTOM_PROVIDERS: jsonArray(customProvider).default([]),
+    FLOOPY_CUSTOM_PROVIDERS: jsonText(z.array(customProvider)).default([]),
     FLOOPY_UPSTREAM_TIMEOUT_MS: positiveInt(600_000),
     FLOOPY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
     FLOOPY_ACCESS_LOG: z.enum(['true', 'false']).default('false'),

@@ -21,7 +21,7 @@ import { CliError } from './cli.ts'
 export const KEYRING_VAR = 'FLOOPY_VAULT_KEKS'
 const KEY_ID = /^[A-Za-z0-9_-]{1,32}$/
 
-/** `.dev.vars` as `scripts/dev.ts` parses it: `NAME=value`, one pair of outer quotes removed. */
+/** `.dev.vars` and env files: `NAME=value` lines, one pair of outer quotes removed. */
 export const parseEnvFile = (text: string): Map<string, string> => {
   const vars = new Map<string, string>()
   for (const line of text.split('\n')) {

@@ -14,6 +14,7 @@ import {
   type RoutingStrategy,
   type SubscriptionStatus,
 } from '../stores/embedded/tenants-file'
+import { RoutingTargetsSchema } from '../stores/embedded/tenants-schema'
 
 export type { SubscriptionStatus }
 
@@ -82,15 +83,7 @@ export const KeyConfigJson = z.object({
       api_key_id: z.string().nullable(),
       model: z.string().nullable(),
       strategy: z.enum(ROUTING_STRATEGIES),
-      targets: z
-        .array(
-          z.object({
-            provider: z.string().min(1),
-            model: z.string().min(1),
-            weight: z.number().positive().optional(),
-          }),
-        )
-        .min(1),
+      targets: RoutingTargetsSchema,
     }),
   ),
 })

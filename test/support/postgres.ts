@@ -16,12 +16,13 @@
 import { execFile, spawn } from 'node:child_process'
 import { existsSync } from 'node:fs'
 import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises'
-import { Socket, createServer } from 'node:net'
+import { Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import { Client } from 'pg'
+import { freePort } from './net.ts'
 
 /** A running PostgreSQL cluster. */
 export interface PostgresServer {
@@ -56,21 +57,6 @@ async function findPostgresBin(): Promise<string | undefined> {
     .sort((a, b) => Number(b) - Number(a))
     .map((version) => join(INSTALL_ROOT, version, 'bin'))
     .find((bin) => existsSync(join(bin, 'initdb')) && existsSync(join(bin, 'postgres')))
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => {
-        if (port > 0) resolve(port)
-        else reject(new Error('no free port'))
-      })
-    })
-  })
 }
 
 /** Connects once and runs `select 1`; resolves false while the server is not accepting yet. */

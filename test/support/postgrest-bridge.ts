@@ -38,6 +38,7 @@ import { DatabaseError, Pool } from 'pg'
 import type { PoolClient } from 'pg'
 import { isObject } from './json.ts'
 import type { JsonObject } from './json.ts'
+import { listenOnLoopback } from './net.ts'
 
 /** Options of {@link startPostgrestBridge}. */
 export interface PostgrestBridgeOptions {
@@ -507,14 +508,7 @@ export async function startPostgrestBridge(
       else res.destroy()
     })
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      resolve()
-    })
-  })
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const port = await listenOnLoopback(server)
 
   return {
     url: `http://127.0.0.1:${port}`,

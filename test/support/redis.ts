@@ -5,8 +5,9 @@
  */
 import { spawn } from 'node:child_process'
 import { accessSync, constants } from 'node:fs'
-import { connect, createServer } from 'node:net'
+import { connect } from 'node:net'
 import { delimiter, join } from 'node:path'
+import { freePort } from './net.ts'
 
 /** A running `redis-server`. */
 export interface RedisServer {
@@ -32,21 +33,6 @@ function findBinary(name: string): string | undefined {
     }
   }
   return undefined
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address()
-      const port = typeof address === 'object' && address !== null ? address.port : 0
-      server.close(() => {
-        if (port > 0) resolve(port)
-        else reject(new Error('no free port'))
-      })
-    })
-  })
 }
 
 /** Sends one inline `PING`; resolves true on `+PONG`. */

@@ -20,6 +20,7 @@ import { createHash } from 'node:crypto'
 import { createServer } from 'node:http'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { Command, Pipeline, Redis } from 'ioredis'
+import { listenOnLoopback } from './net.ts'
 
 /** Options of {@link startUpstashBridge}. */
 export interface UpstashBridgeOptions {
@@ -242,14 +243,7 @@ export async function startUpstashBridge(options: UpstashBridgeOptions): Promise
       else res.destroy()
     })
   })
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      resolve()
-    })
-  })
-  const address = server.address()
-  const port = typeof address === 'object' && address !== null ? address.port : 0
+  const port = await listenOnLoopback(server)
 
   return {
     url: `http://127.0.0.1:${port}`,

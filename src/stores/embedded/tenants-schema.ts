@@ -5,6 +5,17 @@
 import { z } from 'zod'
 import { ROUTING_STRATEGIES, SUBSCRIPTION_STATUSES, type TenantsFile } from './tenants-file'
 
+/** A routing rule's ordered targets (also checked in every key document, `tenancy/tenant.ts`). */
+export const RoutingTargetsSchema = z
+  .array(
+    z.object({
+      provider: z.string().min(1),
+      model: z.string().min(1),
+      weight: z.number().positive().optional(),
+    }),
+  )
+  .min(1)
+
 const id = z.string().min(1)
 const timestamp = z.string().min(1)
 const limit = z.number().int().nonnegative().nullable()
@@ -56,15 +67,7 @@ export const TenantsFileSchema: z.ZodType<TenantsFile, string | object> = z.obje
       api_key_id: id.nullable(),
       model: z.string().min(1).nullable(),
       strategy: z.enum(ROUTING_STRATEGIES),
-      targets: z
-        .array(
-          z.object({
-            provider: z.string().min(1),
-            model: z.string().min(1),
-            weight: z.number().positive().optional(),
-          }),
-        )
-        .min(1),
+      targets: RoutingTargetsSchema,
       created_at: timestamp,
       updated_at: timestamp,
     }),
