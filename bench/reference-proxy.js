@@ -10,7 +10,7 @@ export default {
   async fetch(request, env) {
     const url = new URL(request.url)
     if (url.pathname === '/healthz') return new Response('ok')
-    if (request.headers.get('authorization') !== `Bearer ${env.FLOOPY_DEV_API_KEY}`) {
+    if (request.headers.get('authorization') !== `Bearer ${env.BENCH_KEY}`) {
       return Response.json({ error: { message: 'unauthorized' } }, { status: 401 })
     }
     const body = await request.json()

@@ -39,6 +39,7 @@ import {
   workerdBinary,
   type WorkerdGateway,
 } from '../scripts/workerd.ts'
+import { generateApiKey, hashApiKey, parseApiKey } from '../src/security/api-key.ts'
 import { startUpstream } from './upstream.ts'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
@@ -94,7 +95,52 @@ const targets = {
   addedTtfbMs: 1,
 }
 
-const gatewayKey = 'flo_sk_bench_0123456789abcdef0123456789abcdef'
+const gatewayKey = generateApiKey('live')
+
+/**
+ * The gateway's tenant: an organisation and a key with per-minute limits and a monthly quota far
+ * above what a run sends, so every request runs the whole tenancy path (key memo, subscription,
+ * both sliding windows, the month's counter, the rate-limit headers) without being refused. The
+ * embedded store keeps that state in isolate memory; with Upstash it is one pipeline request.
+ */
+const benchTenants = async (): Promise<string> => {
+  const now = new Date().toISOString()
+  const parsed = parseApiKey(gatewayKey)
+  if (!parsed.ok) throw new Error('the generated bench key does not parse')
+  return JSON.stringify({
+    version: 1,
+    organizations: [
+      {
+        id: 'org_bench',
+        slug: 'bench',
+        name: 'Bench',
+        plan: 'bench',
+        subscription_status: 'active',
+        monthly_request_limit: 1_000_000_000,
+        rpm_limit: 100_000_000,
+        features: {},
+        created_at: now,
+        updated_at: now,
+      },
+    ],
+    api_keys: [
+      {
+        id: 'key_bench',
+        org_id: 'org_bench',
+        name: 'bench',
+        key_hash: await hashApiKey(gatewayKey),
+        display_prefix: parsed.displayPrefix,
+        last4: parsed.last4,
+        mode: 'live',
+        rpm_limit: 100_000_000,
+        created_at: now,
+        revoked_at: null,
+      },
+    ],
+    provider_keys: [],
+    routing_rules: [],
+  })
+}
 
 type TargetName = 'direct' | 'reference' | 'gateway'
 const targetNames: readonly TargetName[] = ['direct', 'reference', 'gateway']
@@ -912,7 +958,8 @@ async function main(): Promise<void> {
   const bindings = {
     OPENAI_BASE_URL: `${upstream.url}/v1`,
     OPENAI_API_KEY: 'sk-bench',
-    FLOOPY_DEV_API_KEY: gatewayKey,
+    FLOOPY_TENANTS: await benchTenants(),
+    BENCH_KEY: gatewayKey, // the reference proxy's key check
   }
   const workers: WorkerdGateway[] = []
   try {
