@@ -8,7 +8,7 @@
  */
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
-import { workerTestBindings } from './test/support/bindings.ts'
+import { clickhouseBindings, workerTestBindings } from './test/support/bindings.ts'
 
 export default defineConfig({
   test: {
@@ -17,7 +17,12 @@ export default defineConfig({
         plugins: [
           cloudflareTest(({ inject }) => ({
             wrangler: { configPath: './wrangler.toml' },
-            miniflare: { bindings: workerTestBindings(inject<string>('fakeProvidersUrl')) },
+            miniflare: {
+              bindings: {
+                ...workerTestBindings(inject<string>('fakeProvidersUrl')),
+                ...clickhouseBindings(inject<string>('clickhouseUrl')),
+              },
+            },
           })),
         ],
         test: {

@@ -9,7 +9,6 @@ import type { GatewayEnv } from './env'
 import { GatewayError, toGatewayError } from './errors'
 import { redactSecrets } from './providers/upstream-error'
 import { listModels } from './routes/models'
-import { accessLog } from './stages/access-log'
 import { authenticate } from './stages/authenticate'
 import { bodyLimit } from './stages/body-limit'
 import { configure } from './stages/configure'
@@ -18,6 +17,7 @@ import { guard } from './stages/guard'
 import { limits } from './stages/limits'
 import { parseRequest } from './stages/parse-request'
 import { requestId } from './stages/request-id'
+import { requestLog } from './stages/request-log'
 import { route } from './stages/route'
 import { subscription } from './stages/subscription'
 
@@ -28,6 +28,7 @@ export const createApp = (): Hono<GatewayEnv> => {
   app.use(configure()) // config and state adapters, parsed once per isolate
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
 
+  app.use('/v1/*', requestLog()) // 13. one log record per request, made after the response
   app.use('/v1/*', bodyLimit()) // 1. body size (read once, before anything else)
   app.use('/v1/*', authenticate()) // 2-3. API key; per-IP limit for traffic without a valid one
   app.use('/v1/*', subscription()) // 5. subscription status (no I/O, before any limit is spent)
@@ -43,7 +44,7 @@ export const createApp = (): Hono<GatewayEnv> => {
       limits({ countsTowardQuota: true }), // 4+6. org and key rate limits, monthly quota
       route(), // 10. targets
       guard(), // 11. SSRF + header hygiene
-      dispatch({ onOutcome: accessLog }), // 12. send, stream back
+      dispatch(), // 12. send, stream back
     )
     app.all(path, () => {
       throw new GatewayError('METHOD_NOT_ALLOWED', `Use POST for ${path}.`, {

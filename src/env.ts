@@ -20,6 +20,9 @@ import type { TenantsFile } from './stores/embedded/tenants-file'
 import { TenantsFileSchema } from './stores/embedded/tenants-schema'
 import type { SupabaseConfig } from './stores/supabase/key-store'
 import type { UpstashConfig } from './stores/upstash/shared-state'
+import type { ClickHouseConfig } from './logging/clickhouse'
+import type { LogRecord } from './logging/record'
+import type { Exchange } from './stages/dispatch'
 import type { Tenant } from './tenancy/tenant'
 import type { ParsedRequest } from './stages/parse-request'
 import type { Target } from './stages/route'
@@ -59,6 +62,16 @@ export type Bindings = ProviderBindings & {
   FLOOPY_IP_RPM?: string
   /** Time limit for one Redis or Supabase request, in ms (default 2000). */
   FLOOPY_STORE_TIMEOUT_MS?: string
+  /** The request log's Queue (producer binding; see wrangler.toml): the part of it we use. */
+  LOG_QUEUE?: { send(record: LogRecord, options?: { contentType?: 'json' }): Promise<unknown> }
+  /** Secret for the keyed hash of client IPs in the request log (none: IPs are not logged). */
+  FLOOPY_LOG_IP_HASH_KEY?: string
+  /** The request log's ClickHouse (HTTP interface), used by the Queue consumer. */
+  CLICKHOUSE_URL?: string
+  CLICKHOUSE_USER?: string
+  CLICKHOUSE_PASSWORD?: string
+  /** Database of the request log tables (default `floopy`). */
+  CLICKHOUSE_DATABASE?: string
   /** JSON array of operator-configured OpenAI-compatible endpoints; see README. */
   FLOOPY_CUSTOM_PROVIDERS?: string
   /**
@@ -94,6 +107,8 @@ export type GatewayConfig = {
   readonly keyring: Keyring | undefined
   readonly ipRpm: number
   readonly storeTimeoutMs: number
+  readonly logIpHashKey: string | undefined
+  readonly clickhouse: ClickHouseConfig | undefined
   /** Configured providers by id (a provider is configured when it has a key or a base URL). */
   readonly providers: ReadonlyMap<string, ProviderConfig>
   readonly upstreamTimeoutMs: number
@@ -181,6 +196,14 @@ const ConfigSchema = z
     FLOOPY_VAULT_KEKS: keyring.optional(),
     FLOOPY_IP_RPM: positiveInt(20),
     FLOOPY_STORE_TIMEOUT_MS: positiveInt(2_000),
+    FLOOPY_LOG_IP_HASH_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+    CLICKHOUSE_URL: httpUrl.optional(),
+    CLICKHOUSE_USER: z.string().min(1).default('default'),
+    CLICKHOUSE_PASSWORD: z.string().default(''),
+    CLICKHOUSE_DATABASE: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain identifier')
+      .default('floopy'),
     FLOOPY_CUSTOM_PROVIDERS: jsonText(z.array(customProvider)).default([]),
     FLOOPY_UPSTREAM_TIMEOUT_MS: positiveInt(600_000),
     FLOOPY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
@@ -278,6 +301,16 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
     keyring: env.FLOOPY_VAULT_KEKS,
     ipRpm: env.FLOOPY_IP_RPM,
     storeTimeoutMs: env.FLOOPY_STORE_TIMEOUT_MS,
+    logIpHashKey: env.FLOOPY_LOG_IP_HASH_KEY,
+    clickhouse:
+      env.CLICKHOUSE_URL === undefined
+        ? undefined
+        : {
+            url: trimSlash(env.CLICKHOUSE_URL),
+            username: env.CLICKHOUSE_USER,
+            password: env.CLICKHOUSE_PASSWORD,
+            database: env.CLICKHOUSE_DATABASE,
+          },
     providers,
     upstreamTimeoutMs: env.FLOOPY_UPSTREAM_TIMEOUT_MS,
     maxBodyBytes: env.FLOOPY_MAX_BODY_BYTES,
@@ -311,6 +344,14 @@ export type Variables = {
   stores: Stores
   /** The request body, read once by the body-limit stage. */
   rawBody: string
+  /** The `x-request-id` the client sent, when kept. */
+  clientRequestId: string
+  /** The request log row's id: the request id, or a fresh one when the client chose the former. */
+  logId: string
+  /** Whether the request log will carry bodies (a Queue is bound), so dispatch copies the answer. */
+  logBodies: boolean
+  /** The provider exchange, for the request log. */
+  exchange: Exchange
   /** The presented API key (kept for re-validation when the config epoch moves). */
   apiKey: string
   tenant: Tenant

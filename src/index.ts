@@ -1,8 +1,11 @@
 /** @module Worker entry point. */
 import { createApp } from './app'
+import type { Bindings } from './env'
+import { consumeLogBatch } from './logging/consumer'
 
 const app = createApp()
 
 export default {
   fetch: app.fetch,
-} satisfies ExportedHandler<Cloudflare.Env>
+  queue: (batch, env) => consumeLogBatch(batch, env),
+} satisfies ExportedHandler<Bindings>

@@ -5,6 +5,18 @@
 /** A well-formed test-mode key (see `src/security/api-key.ts`): right shape, real checksum. */
 export const TEST_DEV_API_KEY = 'flo_sk_test_TestSuiteDevKey0000000000000000A_a3b9c8be'
 
+export const CLICKHOUSE_USER = 'floopy_test'
+export const CLICKHOUSE_PASSWORD = 'test-clickhouse-password'
+export const LOG_IP_HASH_KEY = 'test-log-ip-hash-key-0123456789'
+
+/** The request log's ClickHouse, for the Queue consumer of the Worker under test. */
+export const clickhouseBindings = (url: string): Record<string, string> => ({
+  CLICKHOUSE_URL: url,
+  CLICKHOUSE_USER,
+  CLICKHOUSE_PASSWORD,
+  FLOOPY_LOG_IP_HASH_KEY: LOG_IP_HASH_KEY,
+})
+
 export const workerTestBindings = (fakeUrl: string): Record<string, string> => ({
   FLOOPY_DEV_API_KEY: TEST_DEV_API_KEY,
   OPENAI_API_KEY: 'sk-test-openai-upstream-secret',

@@ -13,6 +13,7 @@ import { GatewayError } from '../../errors'
 import { adapterFor, type ResponseOutcome } from '../../providers/adapter'
 import { providerError } from '../../providers/upstream-error'
 import { sanitizeResponseHeaders } from '../../security/headers'
+import { captureBody, type Capture, type Captured } from '../../logging/capture'
 import { openProviderKey } from '../../security/vault'
 import type { Target } from '../route'
 
@@ -86,12 +87,16 @@ const outboundHeaders = (
   return headers
 }
 
-export type DispatchOptions = {
-  /** Called with each request's outcome once its response body has ended (for logging). */
-  readonly onOutcome?: (c: Context<GatewayEnv>, target: Target, outcome: ResponseOutcome) => void
+/** What the request log needs of a provider exchange (`c.var.exchange`). */
+export type Exchange = {
+  readonly target: Target
+  readonly startedAt: number
+  headersAt?: number
+  /** Resolves once the response body has ended (completely, cut, or cancelled). */
+  readonly ended: Promise<{ outcome: ResponseOutcome; captured: Captured | undefined }>
 }
 
-export const dispatch = (options: DispatchOptions = {}): MiddlewareHandler<GatewayEnv> =>
+export const dispatch = (): MiddlewareHandler<GatewayEnv> =>
   async function dispatch(c) {
     const request = c.get('request')
     const requestId = c.get('requestId')
@@ -102,31 +107,58 @@ export const dispatch = (options: DispatchOptions = {}): MiddlewareHandler<Gatew
     const prepared = adapter.prepare(request, target.provider, target.model)
     const apiKey = providerKey(c, target)
     const knownSecrets = apiKey === undefined ? [] : [apiKey]
-
-    const upstream = await send(
-      target.url,
-      {
-        method: 'POST',
-        headers: outboundHeaders(c, target, apiKey, prepared.headers),
-        body: prepared.body,
-      },
-      { timeoutMs: c.get('config').upstreamTimeoutMs, provider },
-    )
-    if (upstream.status >= 300 && upstream.status < 400) {
-      await upstream.body?.cancel()
-      throw new GatewayError(
-        'PROVIDER_ERROR',
-        `${provider}: the provider answered with a redirect, which the gateway does not follow.`,
-      )
+    let reportEnd: (outcome: ResponseOutcome) => void = () => undefined
+    let capture: Capture | undefined
+    const exchange: Exchange = {
+      target,
+      startedAt: Date.now(),
+      ended: new Promise((resolve) => {
+        reportEnd = (outcome) => {
+          resolve({ outcome, captured: capture?.captured() })
+        }
+      }),
     }
-    if (!upstream.ok) throw await providerError(provider, upstream, knownSecrets)
+    c.set('exchange', exchange)
 
-    const { body, contentType } = await adapter.respond(upstream, request, target.provider, {
-      requestId,
-      provider,
-      knownSecrets,
-      onEnd: (outcome) => options.onOutcome?.(c, target, outcome),
-    })
+    let upstream: Response
+    let responded: Awaited<ReturnType<typeof adapter.respond>>
+    try {
+      upstream = await send(
+        target.url,
+        {
+          method: 'POST',
+          headers: outboundHeaders(c, target, apiKey, prepared.headers),
+          body: prepared.body,
+        },
+        { timeoutMs: c.get('config').upstreamTimeoutMs, provider },
+      )
+      exchange.headersAt = Date.now()
+      if (upstream.status >= 300 && upstream.status < 400) {
+        await upstream.body?.cancel()
+        throw new GatewayError(
+          'PROVIDER_ERROR',
+          `${provider}: the provider answered with a redirect, which the gateway does not follow.`,
+        )
+      }
+      if (!upstream.ok) throw await providerError(provider, upstream, knownSecrets)
+
+      responded = await adapter.respond(upstream, request, target.provider, {
+        requestId,
+        provider,
+        knownSecrets,
+        onEnd: (outcome) => {
+          reportEnd(outcome)
+        },
+      })
+    } catch (err) {
+      // No body will be relayed: the log must not wait for one.
+      reportEnd({ usage: undefined, end: 'provider_error' })
+      throw err
+    }
+    const { body, contentType } = responded
+    if (c.get('logBodies') && c.get('tenant').org.features['metadata_only_logging'] !== true) {
+      capture = captureBody(body)
+    }
     const headers = sanitizeResponseHeaders(upstream.headers)
     headers.set('content-type', contentType)
     headers.set('floopy-provider', provider)
@@ -137,5 +169,5 @@ export const dispatch = (options: DispatchOptions = {}): MiddlewareHandler<Gatew
       headers.set('cache-control', 'no-cache')
       headers.set('x-accel-buffering', 'no')
     }
-    return new Response(body, { status: upstream.status, headers })
+    return new Response(capture?.body ?? body, { status: upstream.status, headers })
   }

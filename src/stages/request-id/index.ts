@@ -11,8 +11,13 @@ const ACCEPTABLE = /^[\w.:=-]{1,128}$/
 export const requestId = (): MiddlewareHandler<GatewayEnv> =>
   async function requestId(c, next) {
     const offered = c.req.header('x-request-id')
-    const id = offered !== undefined && ACCEPTABLE.test(offered) ? offered : crypto.randomUUID()
+    const kept = offered !== undefined && ACCEPTABLE.test(offered)
+    // The log needs a unique id per request: a client's own id is kept for the client (and
+    // recorded beside it in the log), while the log row gets the gateway's.
+    const id = kept ? offered : crypto.randomUUID()
     c.set('requestId', id)
+    if (kept) c.set('clientRequestId', offered)
+    c.set('logId', kept ? crypto.randomUUID() : id)
     await next()
     c.res.headers.set('x-request-id', id)
   }

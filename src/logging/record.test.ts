@@ -1,0 +1,193 @@
+/**
+ * The log record: every column filled from what the pipeline saw, bodies scrubbed of PII and
+ * keys (a streamed answer assembled first), embedding vectors reduced to their length, bodies cut
+ * to fit a Queue message, metadata-only organisations without bodies, the client IP only as a
+ * keyed hash, cost from the price table (unknown stays unknown).
+ */
+import { describe, expect, it } from 'vitest'
+import { BODY_LIMIT, buildRecord, ipHashKey, type RequestFacts } from './record'
+
+const facts = (overrides: Partial<RequestFacts> = {}): RequestFacts => ({
+  requestId: 'req-1',
+  clientRequestId: undefined,
+  startedAt: Date.UTC(2026, 10, 22, 10, 0, 0, 123),
+  endedAt: Date.UTC(2026, 10, 22, 10, 0, 1, 623),
+  orgId: 'org_1',
+  keyId: 'key_1',
+  endpoint: 'chat',
+  provider: 'openai',
+  modelRequested: 'openai/gpt-4o-mini',
+  modelServed: 'gpt-4o-mini',
+  status: 200,
+  errorCode: '',
+  stream: false,
+  upstreamStartedAt: Date.UTC(2026, 10, 22, 10, 0, 0, 130),
+  upstreamHeadersAt: Date.UTC(2026, 10, 22, 10, 0, 0, 530),
+  attempts: 1,
+  usage: {
+    promptTokens: 1000,
+    completionTokens: 500,
+    totalTokens: 1500,
+    cachedTokens: 0,
+    reasoningTokens: 0,
+  },
+  userAgent: 'OpenAI/JS 7.0',
+  clientIp: '203.0.113.7',
+  requestBody: JSON.stringify({
+    model: 'openai/gpt-4o-mini',
+    messages: [
+      {
+        role: 'user',
+        content: 'Mail me at jane.doe@example.com, key sk-proj-abcdefghijklmnopqrstuvwx',
+      },
+    ],
+  }),
+  response: {
+    text: JSON.stringify({ choices: [{ message: { content: 'Call +1 (415) 555-2671' } }] }),
+    truncated: false,
+  },
+  bodies: true,
+  end: 'done',
+  ...overrides,
+})
+
+describe('buildRecord', () => {
+  it('should fill every column from the facts', async () => {
+    const record = await buildRecord(facts(), undefined)
+    expect(record).toMatchObject({
+      request_id: 'req-1',
+      timestamp: '2026-11-22 10:00:00.123',
+      org_id: 'org_1',
+      key_id: 'key_1',
+      endpoint: 'chat',
+      provider: 'openai',
+      model_requested: 'openai/gpt-4o-mini',
+      model_served: 'gpt-4o-mini',
+      status: 200,
+      error_code: '',
+      stream: false,
+      latency_ms: 1500,
+      ttfb_ms: 407,
+      upstream_latency_ms: 400,
+      attempts: 1,
+      prompt_tokens: 1000,
+      completion_tokens: 500,
+      cost_usd: '0.000450000',
+      cache_status: 'NONE',
+      firewall_verdict: 'NONE',
+      user_agent: 'OpenAI/JS 7.0',
+      client_ip_hash: '',
+      metadata: { end: 'done' },
+    })
+  })
+
+  it('should scrub PII and keys from both bodies and keep them JSON', async () => {
+    const record = await buildRecord(facts(), undefined)
+    for (const secret of ['jane.doe@example.com', 'sk-proj-abcdefghijklmnopqrstuvwx', '555-2671']) {
+      expect(record.request_body + record.response_body).not.toContain(secret)
+    }
+    expect(record.request_body).toContain('[REDACTED:email]')
+    expect(record.request_body).toContain('[REDACTED:api_key]')
+    expect(record.response_body).toContain('[REDACTED:phone]')
+    expect(() => JSON.parse(record.request_body) as unknown).not.toThrow()
+  })
+
+  it('should assemble a streamed answer before scrubbing it', async () => {
+    const sse = [
+      { choices: [{ index: 0, delta: { role: 'assistant', content: 'write to bob' } }] },
+      { choices: [{ index: 0, delta: { content: '@example.org now' }, finish_reason: 'stop' }] },
+    ]
+      .map((chunk) => `data: ${JSON.stringify(chunk)}\n\n`)
+      .join('')
+    const record = await buildRecord(
+      facts({ stream: true, response: { text: `${sse}data: [DONE]\n\n`, truncated: false } }),
+      undefined,
+    )
+    // The address was split across two events: only assembling first catches it.
+    expect(record.response_body).not.toContain('bob')
+    const body = JSON.parse(record.response_body) as { choices: { message: { content: string } }[] }
+    expect(body.choices[0]?.message.content).toBe('write to [REDACTED:email] now')
+  })
+
+  it('should reduce embedding vectors to their length', async () => {
+    const record = await buildRecord(
+      facts({
+        endpoint: 'embeddings',
+        response: {
+          text: JSON.stringify({ data: [{ index: 0, embedding: [0.1, 0.2, 0.3] }] }),
+          truncated: false,
+        },
+      }),
+      undefined,
+    )
+    expect(JSON.parse(record.response_body)).toEqual({
+      data: [{ index: 0, embedding: '[3 dimensions]' }],
+    })
+  })
+
+  it('should log no bodies for a metadata-only organisation', async () => {
+    const record = await buildRecord(facts({ bodies: false }), undefined)
+    expect(record.request_body).toBe('')
+    expect(record.response_body).toBe('')
+    expect(record.prompt_tokens).toBe(1000)
+  })
+
+  it('should cut bodies to the limit and say so', async () => {
+    const long = JSON.stringify({
+      messages: [{ role: 'user', content: 'x'.repeat(BODY_LIMIT * 2) }],
+    })
+    const record = await buildRecord(
+      facts({ requestBody: long, response: { text: 'partial', truncated: true } }),
+      undefined,
+    )
+    expect(new TextEncoder().encode(record.request_body).byteLength).toBeLessThanOrEqual(BODY_LIMIT)
+    expect(record.metadata).toMatchObject({
+      request_body_truncated: 'true',
+      response_body_truncated: 'true',
+    })
+  })
+
+  it('should store the client IP only as a keyed hash', async () => {
+    const key = await ipHashKey('a-log-secret-of-some-length')
+    const other = await ipHashKey('another-log-secret-of-length')
+    const a = await buildRecord(facts(), key)
+    const b = await buildRecord(facts(), other)
+    expect(a.client_ip_hash).toMatch(/^[0-9a-f]{64}$/)
+    expect(a.client_ip_hash).not.toBe(b.client_ip_hash)
+    expect(JSON.stringify(a)).not.toContain('203.0.113.7')
+  })
+
+  it('should keep unknown cost unknown and record refusals without a provider', async () => {
+    expect(
+      (await buildRecord(facts({ modelServed: 'gpt-unknown' }), undefined)).cost_usd,
+    ).toBeNull()
+    const refused = await buildRecord(
+      facts({
+        provider: '',
+        modelServed: '',
+        status: 401,
+        errorCode: 'INVALID_API_KEY',
+        usage: undefined,
+        upstreamStartedAt: undefined,
+        upstreamHeadersAt: undefined,
+        response: undefined,
+        attempts: 0,
+      }),
+      undefined,
+    )
+    expect(refused).toMatchObject({
+      status: 401,
+      error_code: 'INVALID_API_KEY',
+      cost_usd: null,
+      ttfb_ms: null,
+      upstream_latency_ms: null,
+      prompt_tokens: 0,
+      response_body: '',
+    })
+  })
+
+  it('should keep the client’s own request id beside the log id', async () => {
+    const record = await buildRecord(facts({ clientRequestId: 'client-42' }), undefined)
+    expect(record.metadata.client_request_id).toBe('client-42')
+  })
+})

@@ -1,0 +1,219 @@
+/**
+ * @module The request log record: one row of `floopy.request_logs` (`migrations/clickhouse`), built
+ * after the response from what the pipeline saw, and scrubbed before it leaves the isolate.
+ *
+ * Everything here runs in the async path (`waitUntil`), never before the response: bodies are
+ * parsed, PII is replaced (`security/pii.ts`), streamed answers are assembled into the
+ * `chat.completion` a non-streamed request would have got, embedding vectors are reduced to their
+ * length, and each body is cut to `BODY_LIMIT` bytes so a record always fits one Queue message.
+ * The client IP is stored only as a keyed hash (HMAC-SHA-256 with `FLOOPY_LOG_IP_HASH_KEY`;
+ * without that secret it is not stored at all). An organisation with the feature flag
+ * `metadata_only_logging` gets no bodies.
+ */
+import type { Usage } from '../providers/usage'
+import { scrubJson, scrubText } from '../security/pii'
+import { assembleChatStream } from './assemble'
+import type { Captured } from './capture'
+import { PRICE_VERSION, costOf } from './prices'
+
+/** A row of `floopy.request_logs`, as JSONEachRow inserts it. */
+export type LogRecord = {
+  request_id: string
+  /** `YYYY-MM-DD hh:mm:ss.mmm`, UTC. */
+  timestamp: string
+  org_id: string
+  key_id: string
+  endpoint: string
+  provider: string
+  model_requested: string
+  model_served: string
+  status: number
+  error_code: string
+  stream: boolean
+  latency_ms: number
+  ttfb_ms: number | null
+  upstream_latency_ms: number | null
+  attempts: number
+  prompt_tokens: number
+  completion_tokens: number
+  cached_tokens: number
+  reasoning_tokens: number
+  /** Decimal string; `null` when the model has no price (unknown, not zero). */
+  cost_usd: string | null
+  price_version: string
+  cache_status: string
+  firewall_verdict: string
+  user_agent: string
+  client_ip_hash: string
+  request_body: string
+  response_body: string
+  metadata: Record<string, string>
+}
+
+/** What the pipeline knows about a finished request. */
+export type RequestFacts = {
+  readonly requestId: string
+  /** The `x-request-id` the client sent, when the gateway kept it. */
+  readonly clientRequestId: string | undefined
+  readonly startedAt: number
+  readonly endedAt: number
+  readonly orgId: string
+  readonly keyId: string
+  readonly endpoint: string
+  readonly provider: string
+  readonly modelRequested: string
+  readonly modelServed: string
+  readonly status: number
+  readonly errorCode: string
+  readonly stream: boolean
+  readonly upstreamStartedAt: number | undefined
+  readonly upstreamHeadersAt: number | undefined
+  readonly attempts: number
+  readonly usage: Usage | undefined
+  readonly userAgent: string
+  readonly clientIp: string | undefined
+  readonly requestBody: string
+  readonly response: Captured | undefined
+  /** `false` for organisations that log metadata only. */
+  readonly bodies: boolean
+  readonly end: string | undefined
+}
+
+/** Each body is cut to this many bytes (UTF-8) after scrubbing: two fit one 128 KB Queue message. */
+export const BODY_LIMIT = 48 * 1024
+
+const encoder = new TextEncoder()
+
+const timestamp = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 23)
+
+/** Cuts `text` to at most `limit` UTF-8 bytes without splitting a character. */
+const cut = (text: string, limit: number): { text: string; cut: boolean } => {
+  if (text.length <= limit / 3 || encoder.encode(text).byteLength <= limit) {
+    return { text, cut: false }
+  }
+  const bytes = encoder.encode(text).slice(0, limit)
+  return { text: new TextDecoder().decode(bytes).replace(/\uFFFD+$/, ''), cut: true }
+}
+
+const parse = (text: string): { ok: true; value: unknown } | { ok: false } => {
+  try {
+    return { ok: true, value: JSON.parse(text) as unknown }
+  } catch {
+    return { ok: false }
+  }
+}
+
+/** Embedding vectors carry no PII and no insight: each becomes its length. */
+const withoutVectors = (value: unknown): unknown => {
+  if (typeof value !== 'object' || value === null || !('data' in value)) return value
+  const data = value.data
+  if (!Array.isArray(data)) return value
+  return {
+    ...value,
+    data: data.map((item: unknown) =>
+      typeof item === 'object' && item !== null && 'embedding' in item
+        ? {
+            ...item,
+            embedding: Array.isArray(item.embedding)
+              ? `[${String(item.embedding.length)} dimensions]`
+              : '[base64 vector]',
+          }
+        : item,
+    ),
+  }
+}
+
+/** A scrubbed body as text: JSON re-serialised after scrubbing, anything else scrubbed as text. */
+const scrubBody = (text: string, shape: (value: unknown) => unknown = (v) => v): string => {
+  const parsed = parse(text)
+  return parsed.ok ? JSON.stringify(scrubJson(shape(parsed.value))) : scrubText(text)
+}
+
+const responseBody = (facts: RequestFacts): string => {
+  const { response } = facts
+  if (response === undefined || response.text === '') return ''
+  if (facts.stream && facts.endpoint === 'chat') {
+    return JSON.stringify(scrubJson(assembleChatStream(response.text)))
+  }
+  return scrubBody(response.text, facts.endpoint === 'embeddings' ? withoutVectors : undefined)
+}
+
+const hmacHex = async (key: CryptoKey, text: string): Promise<string> => {
+  const mac = new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(text)))
+  let hex = ''
+  for (const byte of mac) hex += byte.toString(16).padStart(2, '0')
+  return hex
+}
+
+/** The HMAC key for client IPs, imported once per secret. */
+export const ipHashKey = (secret: string): Promise<CryptoKey> =>
+  crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
+    'sign',
+  ])
+
+const ms = (value: number): number => Math.round(value * 1000) / 1000
+
+export const buildRecord = async (
+  facts: RequestFacts,
+  ipKey: CryptoKey | undefined,
+): Promise<LogRecord> => {
+  const metadata: Record<string, string> = {}
+  if (facts.clientRequestId !== undefined) metadata.client_request_id = facts.clientRequestId
+  if (facts.end !== undefined) metadata.end = facts.end
+  let requestBody = ''
+  let response = ''
+  if (facts.bodies) {
+    const request = cut(scrubBody(facts.requestBody), BODY_LIMIT)
+    const answer = cut(responseBody(facts), BODY_LIMIT)
+    requestBody = request.text
+    response = answer.text
+    if (request.cut) metadata.request_body_truncated = 'true'
+    if (answer.cut || facts.response?.truncated === true) metadata.response_body_truncated = 'true'
+  }
+  const usage = facts.usage
+  return {
+    request_id: facts.requestId,
+    timestamp: timestamp(facts.startedAt),
+    org_id: facts.orgId,
+    key_id: facts.keyId,
+    endpoint: facts.endpoint,
+    provider: facts.provider,
+    model_requested: facts.modelRequested,
+    model_served: facts.modelServed,
+    status: facts.status,
+    error_code: facts.errorCode,
+    stream: facts.stream,
+    latency_ms: ms(facts.endedAt - facts.startedAt),
+    ttfb_ms:
+      facts.upstreamHeadersAt === undefined ? null : ms(facts.upstreamHeadersAt - facts.startedAt),
+    upstream_latency_ms:
+      facts.upstreamHeadersAt === undefined || facts.upstreamStartedAt === undefined
+        ? null
+        : ms(facts.upstreamHeadersAt - facts.upstreamStartedAt),
+    attempts: facts.attempts,
+    prompt_tokens: usage?.promptTokens ?? 0,
+    completion_tokens: usage?.completionTokens ?? 0,
+    cached_tokens: usage?.cachedTokens ?? 0,
+    reasoning_tokens: usage?.reasoningTokens ?? 0,
+    cost_usd: facts.provider === '' ? null : costOf(facts.provider, facts.modelServed, usage),
+    price_version: PRICE_VERSION,
+    cache_status: 'NONE',
+    firewall_verdict: 'NONE',
+    user_agent: scrubText(facts.userAgent).slice(0, 512),
+    client_ip_hash:
+      ipKey === undefined || facts.clientIp === undefined
+        ? ''
+        : await hmacHex(ipKey, facts.clientIp),
+    request_body: requestBody,
+    response_body: response,
+    metadata,
+  }
+}
+
+/** A record as one console line, without its bodies (the embedded default's log). */
+export const metadataLine = (record: LogRecord): string => {
+  const line: Partial<LogRecord> = { ...record }
+  delete line.request_body
+  delete line.response_body
+  return JSON.stringify({ level: 'info', msg: 'request', ...line })
+}

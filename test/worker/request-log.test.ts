@@ -1,0 +1,159 @@
+/**
+ * The request log end to end inside the Workers runtime: requests through the Worker under test
+ * send their records to the `LOG_QUEUE` Queue (miniflare's implementation, configured from
+ * wrangler.toml), whose consumer — the same Worker's `queue` handler — batch-inserts them into a
+ * real ClickHouse engine. A burst of streamed and non-streamed requests yields exactly one row
+ * each with the right tokens and cost; seeded PII never reaches a row; with ClickHouse down during
+ * a burst, the responses are unaffected and every row arrives once it is back.
+ */
+import { createClient } from '@clickhouse/client-web'
+import { inject } from 'vitest'
+import { describe, expect, it } from 'vitest'
+import { CLICKHOUSE_PASSWORD, CLICKHOUSE_USER } from '../support/bindings'
+import { post } from './helpers'
+
+const clickhouse = createClient({
+  url: inject('clickhouseUrl'),
+  username: CLICKHOUSE_USER,
+  password: CLICKHOUSE_PASSWORD,
+  database: 'floopy',
+})
+
+type Row = {
+  request_id: string
+  status: number
+  stream: boolean
+  prompt_tokens: number
+  completion_tokens: number
+  cost_usd: string | null
+  model_served: string
+  request_body: string
+  response_body: string
+  org_id: string
+}
+
+/** Every stored row (duplicates included: no FINAL) for these request ids. */
+const rowsFor = async (ids: readonly string[]): Promise<Row[]> => {
+  const result = await clickhouse.query({
+    query:
+      'SELECT request_id, status, stream, prompt_tokens, completion_tokens, cost_usd, ' +
+      'model_served, request_body, response_body, org_id ' +
+      'FROM request_logs WHERE request_id IN {ids:Array(String)}',
+    query_params: { ids },
+    format: 'JSONEachRow',
+  })
+  return await result.json<Row>()
+}
+
+/** Polls until every id has a row (or `ms` pass); returns the rows. */
+const waitForRows = async (ids: readonly string[], ms: number): Promise<Row[]> => {
+  const deadline = Date.now() + ms
+  let rows: Row[] = []
+  while (Date.now() < deadline) {
+    rows = await rowsFor(ids)
+    if (new Set(rows.map((r) => r.request_id)).size >= ids.length) return rows
+    await new Promise((resolve) => setTimeout(resolve, 500))
+  }
+  return rows
+}
+
+type Usage = { prompt_tokens: number; completion_tokens: number }
+
+/** Sends one chat request; returns its id and the usage the client saw. */
+const send = async (
+  stream: boolean,
+  content: string,
+): Promise<{ id: string; status: number; usage: Usage | undefined }> => {
+  const res = await post('/v1/chat/completions', {
+    model: 'openai/gpt-4o-mini',
+    messages: [{ role: 'user', content }],
+    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+  })
+  const id = res.headers.get('x-request-id') ?? ''
+  const text = await res.text()
+  let usage: Usage | undefined
+  if (stream) {
+    for (const line of text.split('\n')) {
+      if (!line.startsWith('data: {')) continue
+      const chunk = JSON.parse(line.slice(6)) as { usage?: Usage | null }
+      if (chunk.usage) usage = chunk.usage
+    }
+  } else if (res.ok) {
+    usage = (JSON.parse(text) as { usage?: Usage }).usage
+  }
+  return { id, status: res.status, usage }
+}
+
+/** gpt-4o-mini list price: $0.15 per 1M input tokens, $0.60 per 1M output tokens. */
+const expectedCost = (usage: Usage): number =>
+  (usage.prompt_tokens * 0.15 + usage.completion_tokens * 0.6) / 1_000_000
+
+describe('the request log', () => {
+  it('should store exactly one row per request, streamed or not, with tokens and cost', async () => {
+    const sent = await Promise.all(
+      Array.from({ length: 240 }, (_, i) => send(i % 2 === 0, `Question number ${String(i)}`)),
+    )
+    expect(sent.every((s) => s.status === 200)).toBe(true)
+    const ids = sent.map((s) => s.id)
+    expect(new Set(ids).size).toBe(240)
+    const rows = await waitForRows(ids, 60_000)
+    expect(rows).toHaveLength(240) // no row missing, none twice
+    const byId = new Map(rows.map((row) => [row.request_id, row]))
+    for (const { id, usage } of sent) {
+      const row = byId.get(id)
+      expect(usage, id).toBeDefined()
+      if (row === undefined || usage === undefined) continue
+      expect(row.status).toBe(200)
+      expect(row.org_id).toBe('org_dev')
+      expect(row.prompt_tokens).toBe(usage.prompt_tokens)
+      expect(row.completion_tokens).toBe(usage.completion_tokens)
+      expect(Number(row.cost_usd)).toBeCloseTo(expectedCost(usage), 9)
+    }
+    expect(rows.filter((row) => row.stream)).toHaveLength(120)
+  }, 90_000)
+
+  it('should keep seeded PII and keys out of every stored row', async () => {
+    const seeds = [
+      'jane.doe@example.com',
+      '4111 1111 1111 1111',
+      'sk-proj-Zq3xVb7nPm2Lk9Jh4Gf6Dd8Ss1Aa0Qw',
+      '123-45-6789',
+      'flo_sk_live_TestSuiteSeededKey000000000000A_0badc0de',
+      '+44 20 7946 0958',
+    ]
+    const sent = await Promise.all(
+      seeds.map((seed, i) => send(i % 2 === 1, `Please remember ${seed} for later.`)),
+    )
+    const rows = await waitForRows(
+      sent.map((s) => s.id),
+      60_000,
+    )
+    expect(rows).toHaveLength(seeds.length)
+    for (const row of rows) {
+      const stored = JSON.stringify(row)
+      for (const seed of seeds) expect(stored).not.toContain(seed)
+      expect(row.request_body).toContain('[REDACTED:')
+    }
+  }, 90_000)
+
+  it('should lose nothing and duplicate nothing while ClickHouse is down', async () => {
+    const control = inject('clickhouseControlUrl')
+    await fetch(`${control}/down`, { method: 'POST' })
+    let sent: Awaited<ReturnType<typeof send>>[]
+    try {
+      sent = await Promise.all(
+        Array.from({ length: 60 }, (_, i) => send(i % 3 === 0, `Outage question ${String(i)}`)),
+      )
+      // The responses never wait for the log: all served while ClickHouse is unreachable.
+      expect(sent.every((s) => s.status === 200)).toBe(true)
+      // Let the consumer meet the outage (first delivery after the batch timeout fails).
+      await new Promise((resolve) => setTimeout(resolve, 7_000))
+    } finally {
+      await fetch(`${control}/up`, { method: 'POST' })
+    }
+    const ids = sent.map((s) => s.id)
+    const rows = await waitForRows(ids, 80_000)
+    expect(rows).toHaveLength(60)
+    expect(new Set(rows.map((r) => r.request_id)).size).toBe(60)
+  }, 120_000)
+})
