@@ -40,6 +40,7 @@ import {
   type WorkerdGateway,
 } from '../scripts/workerd.ts'
 import { generateApiKey, hashApiKey, parseApiKey } from '../src/security/api-key.ts'
+import { startLogSink } from './log-sink.ts'
 import { startUpstream } from './upstream.ts'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
@@ -525,8 +526,9 @@ async function memoryCase(
   bindings: Record<string, string>,
   kind: MemoryKind,
   bytes: number,
+  queues: Record<string, string> = {},
 ): Promise<MemoryCase> {
-  const worker = await startGateway({ bundle, bindings })
+  const worker = await startGateway({ bundle, bindings, queues })
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   try {
     const target = workerTarget(name, worker)
@@ -709,6 +711,41 @@ type Results = {
     flat: Record<MemoryKind, boolean>
   }
   verdicts: Verdict[]
+  /** 1-connection latency with the log Queue taking messages vs unreachable. */
+  logQueue: { up: LoadRun; down: LoadRun; delivered: number }
+}
+
+/**
+ * The request log never holds a response: the gateway at 1 connection with its log Queue taking
+ * messages, then (a second gateway) with the Queue unreachable.
+ */
+async function logQueuePhase(
+  up: Target,
+  bundle: string,
+  bindings: Record<string, string>,
+  upstreamPid: number,
+): Promise<{ up: LoadRun; down: LoadRun }> {
+  console.log('request log: queue up vs down, 1 connection…')
+  const deadSink = await startLogSink()
+  deadSink.setDown(true)
+  const other = await startGateway({ bundle, bindings, queues: { LOG_QUEUE: deadSink.address } })
+  try {
+    const down = workerTarget('gateway', other)
+    const runs: LoadRun[] = []
+    for (const target of [up, down, up, down]) {
+      await runLoad(target, 1, settings.warmupSec, upstreamPid)
+      runs.push(await runLoad(target, 1, settings.durationSec / 2, upstreamPid))
+    }
+    // Two interleaved runs each; the better of the two, since noise only ever adds latency.
+    const best = (a: LoadRun | undefined, b: LoadRun | undefined): LoadRun => {
+      if (a === undefined || b === undefined) throw new Error('missing run')
+      return a.p50 <= b.p50 ? a : b
+    }
+    return { up: best(runs[0], runs[2]), down: best(runs[1], runs[3]) }
+  } finally {
+    await other.close()
+    await deadSink.close()
+  }
 }
 
 function render(results: Results): string {
@@ -830,6 +867,21 @@ function render(results: Results): string {
     `Flat in response size (gateway growth at 16 MB at most ${mib(settings.flatToleranceBytes)} ` +
       `above its growth at 1 KB): embeddings ${memory.flat.embeddings ? 'yes' : 'NO'}, ` +
       `SSE ${memory.flat.sse ? 'yes' : 'NO'}.`,
+    '',
+    '### Request log: Queue up vs unreachable',
+    '',
+    'The gateway at 1 connection (non-streaming), its request log going to a Queue stand-in that ' +
+      'takes every message, then to one that drops every connection (what the Worker sees when ' +
+      'its Queue cannot take messages; ClickHouse is further behind, past the consumer). ' +
+      `Records delivered while up: ${results.logQueue.delivered}.`,
+    '',
+    table(
+      ['log queue', 'p50', 'p99', 'req/s', 'errors'],
+      (['up', 'down'] as const).map((which) => {
+        const run = results.logQueue[which]
+        return [which, ms(run.p50), ms(run.p99), String(Math.round(run.rps)), String(run.errors)]
+      }),
+    ),
     '',
     '### Targets',
     '',
@@ -955,6 +1007,9 @@ async function main(): Promise<void> {
   const source = gitDescription()
   const bundles: Record<WorkerName, string> = { gateway: bundle, reference: referenceBundle }
   const upstream = await startUpstream()
+  // The gateway runs with its request log on (records to a Queue stand-in), as in production.
+  const sink = await startLogSink()
+  const logQueue = { LOG_QUEUE: sink.address }
   const bindings = {
     OPENAI_BASE_URL: `${upstream.url}/v1`,
     OPENAI_API_KEY: 'sk-bench',
@@ -963,7 +1018,7 @@ async function main(): Promise<void> {
   }
   const workers: WorkerdGateway[] = []
   try {
-    const gateway = await startGateway({ bundle, bindings })
+    const gateway = await startGateway({ bundle, bindings, queues: logQueue })
     workers.push(gateway)
     const reference = await startGateway({ bundle: referenceBundle, bindings })
     workers.push(reference)
@@ -991,6 +1046,12 @@ async function main(): Promise<void> {
       console.log(`streaming time to first byte, upstream pause ${gapMs} ms…`)
       ttfb.push(await ttfbSeries(all, gapMs, requests))
     }
+    const logQueueRun = await logQueuePhase(
+      workerTarget('gateway', gateway),
+      bundle,
+      bindings,
+      upstream.pid,
+    )
     await sleep(1000)
     const idleAfterLoadBytes = {
       gateway: await gateway.rssBytes(),
@@ -1003,7 +1064,16 @@ async function main(): Promise<void> {
     for (const name of ['reference', 'gateway'] as const) {
       for (const kind of ['embeddings', 'sse'] as const) {
         for (const bytes of settings.memorySizes) {
-          cases.push(await memoryCase(name, bundles[name], bindings, kind, bytes))
+          cases.push(
+            await memoryCase(
+              name,
+              bundles[name],
+              bindings,
+              kind,
+              bytes,
+              name === 'gateway' ? logQueue : {},
+            ),
+          )
         }
       }
     }
@@ -1025,6 +1095,7 @@ async function main(): Promise<void> {
         flat: { embeddings: isFlat(cases, 'embeddings'), sse: isFlat(cases, 'sse') },
       },
       verdicts: verdicts(load, ttfb, cases),
+      logQueue: { ...logQueueRun, delivered: sink.received() },
     }
     const body = render(results)
     console.log(`\n${body}\n`)
@@ -1035,6 +1106,7 @@ async function main(): Promise<void> {
   } finally {
     await Promise.all(workers.map((worker) => worker.close()))
     await upstream.close()
+    await sink.close()
   }
 }
 

@@ -45,6 +45,11 @@ export type GatewayOptions = {
   echoOutput?: boolean
   /** Open the V8 inspector on this 127.0.0.1 port (CPU profiles: see bench/profile.ts). */
   inspectorPort?: number
+  /**
+   * Queue producer bindings: binding name → `host:port` of an HTTP service that receives what the
+   * Worker sends (workerd delivers each `send()` as an HTTP request to it), e.g. a log sink.
+   */
+  queues?: Record<string, string>
 }
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
@@ -207,13 +212,24 @@ function capnpConfig(
   moduleName: string,
   bindings: Record<string, string>,
   port: number,
+  queues: Record<string, string>,
 ): string {
   const list = (items: string[], indent: string): string =>
     items.length === 0
       ? '[]'
       : `[\n${items.map((item) => `${indent}  ${item},`).join('\n')}\n${indent}]`
-  const bindingEntries = Object.entries(bindings).map(
-    ([name, value]) => `(name = ${capnpString(name)}, text = ${capnpString(value)})`,
+  const queueNames = Object.keys(queues)
+  const bindingEntries = [
+    ...Object.entries(bindings).map(
+      ([name, value]) => `(name = ${capnpString(name)}, text = ${capnpString(value)})`,
+    ),
+    ...queueNames.map(
+      (name, i) => `(name = ${capnpString(name)}, queue = ${capnpString(`queue-${String(i)}`)})`,
+    ),
+  ]
+  const queueServices = queueNames.map(
+    (name, i) =>
+      `(name = ${capnpString(`queue-${String(i)}`)}, external = (address = ${capnpString(queues[name] ?? '')}, http = ())),`,
   )
   return `using Workerd = import "/workerd/workerd.capnp";
 
@@ -224,7 +240,7 @@ const config :Workerd.Config = (
     (name = "internet", network = (
       allow = ["public", "private", "local"],
       tlsOptions = (trustBrowserCas = true),
-    )),
+    )),${queueServices.map((entry) => `\n    ${entry}`).join('')}
   ],
   sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
 );
@@ -268,7 +284,10 @@ async function launchIn(
   const moduleName = path.basename(bundle)
   await copyFile(bundle, path.join(dir, moduleName))
   const configPath = path.join(dir, 'config.capnp')
-  await writeFile(configPath, capnpConfig(settings, moduleName, options.bindings, port))
+  await writeFile(
+    configPath,
+    capnpConfig(settings, moduleName, options.bindings, port, options.queues ?? {}),
+  )
 
   // `--experimental` lets wrangler.toml name experimental compatibility flags, as `wrangler dev`
   // (Miniflare) allows; it changes nothing for flags that are not experimental.
