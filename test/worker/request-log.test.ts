@@ -57,15 +57,20 @@ const waitForRows = async (ids: readonly string[], ms: number): Promise<Row[]> =
   return rows
 }
 
-type Usage = { prompt_tokens: number; completion_tokens: number }
+type Usage = {
+  prompt_tokens: number
+  completion_tokens: number
+  prompt_tokens_details?: { cached_tokens?: number }
+}
 
 /** Sends one chat request; returns its id and the usage the client saw. */
 const send = async (
   stream: boolean,
   content: string,
+  model = 'openai/gpt-4o-mini',
 ): Promise<{ id: string; status: number; usage: Usage | undefined }> => {
   const res = await post('/v1/chat/completions', {
-    model: 'openai/gpt-4o-mini',
+    model,
     messages: [{ role: 'user', content }],
     ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
   })
@@ -111,6 +116,43 @@ describe('the request log', () => {
     }
     expect(rows.filter((row) => row.stream)).toHaveLength(120)
   }, 90_000)
+
+  it.each([
+    // USD per 1M tokens: input, cached input, output (list prices in src/logging/prices.ts).
+    ['anthropic/claude-sonnet-4-5', 3, 0.3, 15],
+    ['gemini/gemini-2.5-flash', 0.3, 0.075, 2.5],
+  ])(
+    'should store tokens and cost of %s answers, streamed and not',
+    async (model, input, cachedInput, output) => {
+      const sent = await Promise.all(
+        Array.from({ length: 10 }, (_, i) =>
+          send(i % 2 === 0, `Translated question ${String(i)}`, model),
+        ),
+      )
+      expect(sent.map((s) => s.status)).toEqual(Array<number>(10).fill(200))
+      const rows = await waitForRows(
+        sent.map((s) => s.id),
+        60_000,
+      )
+      expect(rows).toHaveLength(10)
+      const byId = new Map(rows.map((row) => [row.request_id, row]))
+      for (const { id, usage } of sent) {
+        const row = byId.get(id)
+        expect(usage, id).toBeDefined()
+        if (row === undefined || usage === undefined) continue
+        const cached = usage.prompt_tokens_details?.cached_tokens ?? 0
+        expect(row.prompt_tokens).toBe(usage.prompt_tokens)
+        expect(row.completion_tokens).toBe(usage.completion_tokens)
+        const cost =
+          ((usage.prompt_tokens - cached) * input +
+            cached * cachedInput +
+            usage.completion_tokens * output) /
+          1_000_000
+        expect(Number(row.cost_usd)).toBeCloseTo(cost, 9)
+      }
+    },
+    90_000,
+  )
 
   it('should keep seeded PII and keys out of every stored row', async () => {
     const seeds = [
