@@ -63,7 +63,9 @@ export type Bindings = ProviderBindings & {
   /** Time limit for one Redis or Supabase request, in ms (default 2000). */
   FLOOPY_STORE_TIMEOUT_MS?: string
   /** The request log's Queue (producer binding; see wrangler.toml): the part of it we use. */
-  LOG_QUEUE?: { send(record: LogRecord, options?: { contentType?: 'json' }): Promise<unknown> }
+  LOG_QUEUE?: {
+    sendBatch(messages: Iterable<{ body: LogRecord; contentType?: 'json' }>): Promise<unknown>
+  }
   /** Secret for the keyed hash of client IPs in the request log (none: IPs are not logged). */
   FLOOPY_LOG_IP_HASH_KEY?: string
   /** The request log's ClickHouse (HTTP interface), used by the Queue consumer. */

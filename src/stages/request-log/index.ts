@@ -12,9 +12,10 @@
  * console when `FLOOPY_ACCESS_LOG=true`, without bodies; otherwise nowhere.
  */
 import type { Context, MiddlewareHandler } from 'hono'
-import type { GatewayEnv } from '../../env'
+import type { Bindings, GatewayEnv } from '../../env'
 import { GatewayError } from '../../errors'
 import { alarm, describeError } from '../../logging/alarm'
+import { createBatcher } from '../../logging/batcher'
 import { buildRecord, ipHashKey, metadataLine, type LogRecord } from '../../logging/record'
 import type { Tenant } from '../../tenancy/tenant'
 import { afterResponse } from '../after-response'
@@ -32,6 +33,26 @@ const keyFor = (secret: string | undefined): Promise<CryptoKey> | undefined => {
   }
   return key
 }
+
+type LogQueue = NonNullable<Bindings['LOG_QUEUE']>
+
+const batchers = new WeakMap<LogQueue, (record: LogRecord, bytes: number) => Promise<void>>()
+
+/** One batcher per Queue binding (per isolate): records of concurrent requests leave together. */
+const batcherFor = (queue: LogQueue): ((record: LogRecord, bytes: number) => Promise<void>) => {
+  let batcher = batchers.get(queue)
+  if (batcher === undefined) {
+    batcher = createBatcher<LogRecord>(async (records) => {
+      await queue.sendBatch(records.map((body) => ({ body, contentType: 'json' as const })))
+    })
+    batchers.set(queue, batcher)
+  }
+  return batcher
+}
+
+/** A record's size as a Queue message, near enough: its bodies dominate. */
+const approximateBytes = (record: LogRecord): number =>
+  2 * (record.request_body.length + record.response_body.length) + 2048
 
 const produce = async (c: Context<GatewayEnv>, startedAt: number): Promise<void> => {
   const exchange = c.get('exchange') as Exchange | undefined
@@ -73,7 +94,7 @@ const produce = async (c: Context<GatewayEnv>, startedAt: number): Promise<void>
   )
   const queue = c.env.LOG_QUEUE
   if (queue !== undefined) {
-    await queue.send(record, { contentType: 'json' })
+    await batcherFor(queue)(record, approximateBytes(record))
   } else if (config.accessLog) {
     console.log(metadataLine(record))
   }
