@@ -8,6 +8,8 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import autocannon, { type Result } from 'autocannon'
 import { buildBundle, startGateway } from '../scripts/workerd.ts'
+import { generateApiKey } from '../src/security/api-key.ts'
+import { startLogSink } from './log-sink.ts'
 import { startUpstream } from './upstream.ts'
 
 type ProfileNode = {
@@ -16,13 +18,16 @@ type ProfileNode = {
 }
 type Profile = { nodes: ProfileNode[]; samples: number[] }
 
-const key = 'flo_sk_test_profileprofileprofile'
+const key = generateApiKey('test')
 const inspectorPort = 9229
 const seconds = Number(process.env.PROFILE_SECONDS ?? 8)
 const stream = process.env.PROFILE_STREAM === '1'
 
 const upstream = await startUpstream()
+// The request log on, as in production and in bench/run.ts.
+const sink = await startLogSink()
 const gateway = await startGateway({
+  queues: { LOG_QUEUE: sink.address },
   bundle: await buildBundle('.bench/dist'),
   inspectorPort,
   bindings: {
@@ -86,6 +91,7 @@ const { profile } = (await call('Profiler.stop')) as { profile: Profile }
 socket.close()
 await gateway.close()
 await upstream.close()
+await sink.close()
 
 mkdirSync('.bench', { recursive: true })
 writeFileSync('.bench/gateway.cpuprofile', JSON.stringify(profile))
