@@ -352,8 +352,10 @@ export type Variables = {
   logId: string
   /** Whether the request log will carry bodies (a Queue is bound), so dispatch copies the answer. */
   logBodies: boolean
-  /** The provider exchange, for the request log. */
+  /** The provider exchange, for the request log (the last one tried). */
   exchange: Exchange
+  /** How many targets dispatch tried. */
+  attempts: number | undefined
   /** The presented API key (kept for re-validation when the config epoch moves). */
   apiKey: string
   tenant: Tenant

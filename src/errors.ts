@@ -38,6 +38,8 @@ export const ERROR_CODES = {
   /** The provider answered with an error; `status` is overridden by the mapped upstream status. */
   PROVIDER_ERROR: { status: 502, type: 'api_error' },
   PROVIDER_TIMEOUT: { status: 504, type: 'api_error' },
+  /** Every target of a routing rule failed (the message summarises each attempt). */
+  NO_PROVIDER_AVAILABLE: { status: 502, type: 'api_error' },
   /** The SSRF guard refused the configured destination. */
   DESTINATION_REFUSED: { status: 502, type: 'api_error' },
   /** A stream broke after its first byte; only ever sent as an SSE error event. */

@@ -15,7 +15,7 @@ import { providerError } from '../../providers/upstream-error'
 import { sanitizeResponseHeaders } from '../../security/headers'
 import { captureBody, type Capture, type Captured } from '../../logging/capture'
 import { openProviderKey } from '../../security/vault'
-import type { Target } from '../route'
+import { recordLatency, type Target } from '../route'
 
 export type SendOptions = { readonly timeoutMs: number; readonly provider: string }
 
@@ -96,78 +96,118 @@ export type Exchange = {
   readonly ended: Promise<{ outcome: ResponseOutcome; captured: Captured | undefined }>
 }
 
+/**
+ * Whether a failure may go to the next target: the provider timed out, could not be reached, was
+ * rate-limited or failed (5xx). Anything else (a 4xx) is the request's own fault and is answered
+ * as is — another provider would refuse it too.
+ */
+export const failsOver = (err: unknown): err is GatewayError =>
+  err instanceof GatewayError &&
+  (err.code === 'PROVIDER_TIMEOUT' ||
+    (err.code === 'PROVIDER_ERROR' && (err.status === 429 || err.status >= 500)))
+
+/**
+ * Tries the targets in order until one answers. A failure before the first byte of an answer
+ * (no response headers, or an error status) moves on to the next target, invisibly to the client;
+ * once an answer has started, it is the client's (a stream that breaks later ends with an error
+ * event, never with a silent switch). One target: its error as it is. All failing: 502
+ * `NO_PROVIDER_AVAILABLE` naming each attempt's target and status, nothing more.
+ */
 export const dispatch = (): MiddlewareHandler<GatewayEnv> =>
   async function dispatch(c) {
-    const request = c.get('request')
-    const requestId = c.get('requestId')
-    const [target] = c.get('targets')
-    if (target === undefined) throw new GatewayError('INTERNAL_ERROR', 'No target was selected.')
-    const provider = target.provider.spec.id
-    const adapter = adapterFor(target.provider.spec.family)
-    const prepared = adapter.prepare(request, target.provider, target.model)
-    const apiKey = providerKey(c, target)
-    const knownSecrets = apiKey === undefined ? [] : [apiKey]
-    let reportEnd: (outcome: ResponseOutcome) => void = () => undefined
-    let capture: Capture | undefined
-    const exchange: Exchange = {
-      target,
-      startedAt: Date.now(),
-      ended: new Promise((resolve) => {
-        reportEnd = (outcome) => {
-          resolve({ outcome, captured: capture?.captured() })
-        }
-      }),
-    }
-    c.set('exchange', exchange)
-
-    let upstream: Response
-    let responded: Awaited<ReturnType<typeof adapter.respond>>
-    try {
-      upstream = await send(
-        target.url,
-        {
-          method: 'POST',
-          headers: outboundHeaders(c, target, apiKey, prepared.headers),
-          body: prepared.body,
-        },
-        { timeoutMs: c.get('config').upstreamTimeoutMs, provider },
-      )
-      exchange.headersAt = Date.now()
-      if (upstream.status >= 300 && upstream.status < 400) {
-        await upstream.body?.cancel()
-        throw new GatewayError(
-          'PROVIDER_ERROR',
-          `${provider}: the provider answered with a redirect, which the gateway does not follow.`,
+    const targets = c.get('targets')
+    const failures: string[] = []
+    for (const [index, target] of targets.entries()) {
+      c.set('attempts', index + 1)
+      try {
+        const response = await attempt(c, target)
+        response.headers.set('floopy-attempts', String(index + 1))
+        return response
+      } catch (err) {
+        if (targets.length === 1 || !failsOver(err)) throw err
+        failures.push(
+          `${target.provider.spec.id}/${target.model}: ${String(err.status)} ${err.code}`,
         )
       }
-      if (!upstream.ok) throw await providerError(provider, upstream, knownSecrets)
-
-      responded = await adapter.respond(upstream, request, target.provider, {
-        requestId,
-        provider,
-        knownSecrets,
-        onEnd: (outcome) => {
-          reportEnd(outcome)
-        },
-      })
-    } catch (err) {
-      // No body will be relayed: the log must not wait for one.
-      reportEnd({ usage: undefined, end: 'provider_error' })
-      throw err
     }
-    const { body, contentType } = responded
-    if (c.get('logBodies') && c.get('tenant').org.features['metadata_only_logging'] !== true) {
-      capture = captureBody(body)
-    }
-    const headers = sanitizeResponseHeaders(upstream.headers)
-    headers.set('content-type', contentType)
-    headers.set('floopy-provider', provider)
-    headers.set('floopy-model', target.model)
-    if (prepared.dropped.length > 0)
-      headers.set('floopy-dropped-params', prepared.dropped.join(', '))
-    if (request.stream) {
-      headers.set('cache-control', 'no-cache')
-      headers.set('x-accel-buffering', 'no')
-    }
-    return new Response(capture?.body ?? body, { status: upstream.status, headers })
+    if (targets.length === 0) throw new GatewayError('INTERNAL_ERROR', 'No target was selected.')
+    throw new GatewayError(
+      'NO_PROVIDER_AVAILABLE',
+      `None of the ${String(targets.length)} targets could answer: ${failures.join('; ')}.`,
+      { headers: { 'floopy-attempts': String(targets.length) } },
+    )
   }
+
+/** One target: send, check, and start relaying the answer. Throws before the first byte. */
+const attempt = async (c: Context<GatewayEnv>, target: Target): Promise<Response> => {
+  const request = c.get('request')
+  const requestId = c.get('requestId')
+  const provider = target.provider.spec.id
+  const adapter = adapterFor(target.provider.spec.family)
+  const prepared = adapter.prepare(request, target.provider, target.model)
+  const apiKey = providerKey(c, target)
+  const knownSecrets = apiKey === undefined ? [] : [apiKey]
+  let reportEnd: (outcome: ResponseOutcome) => void = () => undefined
+  let capture: Capture | undefined
+  const exchange: Exchange = {
+    target,
+    startedAt: Date.now(),
+    ended: new Promise((resolve) => {
+      reportEnd = (outcome) => {
+        resolve({ outcome, captured: capture?.captured() })
+      }
+    }),
+  }
+  c.set('exchange', exchange)
+
+  let upstream: Response
+  let responded: Awaited<ReturnType<typeof adapter.respond>>
+  try {
+    upstream = await send(
+      target.url,
+      {
+        method: 'POST',
+        headers: outboundHeaders(c, target, apiKey, prepared.headers),
+        body: prepared.body,
+      },
+      { timeoutMs: c.get('config').upstreamTimeoutMs, provider },
+    )
+    exchange.headersAt = Date.now()
+    if (upstream.ok) recordLatency(provider, target.model, exchange.headersAt - exchange.startedAt)
+    if (upstream.status >= 300 && upstream.status < 400) {
+      await upstream.body?.cancel()
+      throw new GatewayError(
+        'PROVIDER_ERROR',
+        `${provider}: the provider answered with a redirect, which the gateway does not follow.`,
+      )
+    }
+    if (!upstream.ok) throw await providerError(provider, upstream, knownSecrets)
+
+    responded = await adapter.respond(upstream, request, target.provider, {
+      requestId,
+      provider,
+      knownSecrets,
+      onEnd: (outcome) => {
+        reportEnd(outcome)
+      },
+    })
+  } catch (err) {
+    // No body will be relayed: the log must not wait for one.
+    reportEnd({ usage: undefined, end: 'provider_error' })
+    throw err
+  }
+  const { body, contentType } = responded
+  if (c.get('logBodies') && c.get('tenant').org.features['metadata_only_logging'] !== true) {
+    capture = captureBody(body)
+  }
+  const headers = sanitizeResponseHeaders(upstream.headers)
+  headers.set('content-type', contentType)
+  headers.set('floopy-provider', provider)
+  headers.set('floopy-model', target.model)
+  if (prepared.dropped.length > 0) headers.set('floopy-dropped-params', prepared.dropped.join(', '))
+  if (request.stream) {
+    headers.set('cache-control', 'no-cache')
+    headers.set('x-accel-buffering', 'no')
+  }
+  return new Response(capture?.body ?? body, { status: upstream.status, headers })
+}

@@ -81,7 +81,7 @@ const produce = async (c: Context<GatewayEnv>, startedAt: number): Promise<void>
       stream: request?.stream ?? false,
       upstreamStartedAt: exchange?.startedAt,
       upstreamHeadersAt: exchange?.headersAt,
-      attempts: exchange === undefined ? 0 : 1,
+      attempts: c.get('attempts') ?? 0,
       usage: ended?.outcome.usage,
       userAgent: c.req.header('user-agent') ?? '',
       clientIp: c.req.header('cf-connecting-ip'),

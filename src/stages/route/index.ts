@@ -1,8 +1,11 @@
 /**
  * @module Decides where a request goes: the ordered list of targets dispatch will try.
  *
- * Today a request has one target, resolved from its `model` (see `providers/catalog.ts`); routing
- * rules and strategies extend this list without changing dispatch.
+ * Without a routing rule a request has one target, resolved from its `model` (see
+ * `providers/catalog.ts`). With one (chat completions only; the key's rule before the
+ * organisation's, a rule for the requested model before a rule for any), the rule's strategy
+ * orders its targets (`routing/strategies.ts`) and dispatch tries them in that order, each
+ * translated for its provider.
  */
 import type { MiddlewareHandler } from 'hono'
 import {
@@ -15,6 +18,8 @@ import { GatewayError } from '../../errors'
 import { adapterFor } from '../../providers/adapter'
 import { resolveModel } from '../../providers/catalog'
 import { BUILTIN_PROVIDER_IDS, PROVIDERS } from '../../providers/registry'
+import { attemptOrder, updateEwma, type LatencySample } from '../../routing/strategies'
+import type { RoutingRule } from '../../tenancy/tenant'
 import type { EndpointKind } from '../parse-request'
 
 /** One place a request can be sent: a configured provider, the model name it knows, the URL. */
@@ -82,10 +87,57 @@ export const resolveTarget = (
   return { provider, model: address.model, url }
 }
 
+/** The routing rule for a request: the key's before the organisation's, a model's before any. */
+export const ruleFor = (rules: readonly RoutingRule[], model: string): RoutingRule | undefined =>
+  rules.find((rule) => rule.model === null || rule.model === model)
+
+/** Round-robin positions per rule, per isolate (a rotation, not a ledger: no sharing needed). */
+const rotations = new Map<string, number>()
+const MAX_ROTATIONS = 10_000
+
+const nextPosition = (key: string): number => {
+  const position = rotations.get(key) ?? 0
+  if (rotations.size >= MAX_ROTATIONS && !rotations.has(key)) rotations.clear()
+  rotations.set(key, position + 1)
+  return position
+}
+
+/**
+ * Recent latency per target (time to response headers), per isolate, for the `latency` strategy.
+ * Each isolate learns from its own traffic; sharing it across isolates is a later step.
+ */
+const latency = new Map<string, LatencySample>()
+
+/** Records a target's time to response headers (called by dispatch after each success). */
+export const recordLatency = (provider: string, model: string, ms: number): void => {
+  const id = `${provider}/${model}`
+  if (latency.size >= MAX_ROTATIONS && !latency.has(id)) latency.clear()
+  latency.set(id, updateEwma(latency.get(id), ms))
+}
+
 export const route = (): MiddlewareHandler<GatewayEnv> =>
   async function route(c, next) {
     const request = c.get('request')
-    const orgKeys = c.get('tenant').providerKeys
-    c.set('targets', [resolveTarget(c.get('config'), request, request.model, orgKeys)])
+    const tenant = c.get('tenant')
+    const config = c.get('config')
+    const rule = request.kind === 'chat' ? ruleFor(tenant.routingRules, request.model) : undefined
+    if (rule === undefined) {
+      c.set('targets', [resolveTarget(config, request, request.model, tenant.providerKeys)])
+    } else {
+      const ordered = attemptOrder({
+        strategy: rule.strategy,
+        targets: rule.targets.map((t) => ({
+          id: `${t.provider}/${t.model}`,
+          ...(t.weight === undefined ? {} : { weight: t.weight }),
+        })),
+        counter: nextPosition(`${tenant.orgId}:${rule.apiKeyId ?? ''}:${rule.model ?? ''}`),
+        random: Math.random,
+        latency,
+      })
+      c.set(
+        'targets',
+        ordered.map((t) => resolveTarget(config, request, t.id, tenant.providerKeys)),
+      )
+    }
     await next()
   }
