@@ -205,6 +205,26 @@ describe('routing rules', () => {
     }
   })
 
+  it('should skip a target whose circuit opened after repeated failures', async () => {
+    const dead = `breaker-${uniqueTag()}`
+    const chat = await gatewayWith({
+      strategy: 'fallback',
+      targets: [
+        { provider: 'dead', model: dead },
+        { provider: 'openai', model: 'gpt-4o-mini' },
+      ],
+    })
+    const attempts: (string | null)[] = []
+    for (let i = 0; i < 13; i++) {
+      const res = await chat({ model: 'any' })
+      expect(res.status).toBe(200)
+      attempts.push(res.headers.get('floopy-attempts'))
+    }
+    // Ten failures in the window open the circuit: from then on the dead target is not tried.
+    expect(attempts.slice(0, 10)).toEqual(Array<string>(10).fill('2'))
+    expect(attempts.slice(10)).toEqual(['1', '1', '1'])
+  })
+
   it('should rotate round-robin targets', async () => {
     const chat = await gatewayWith({
       strategy: 'round-robin',

@@ -15,6 +15,7 @@ import { providerError } from '../../providers/upstream-error'
 import { sanitizeResponseHeaders } from '../../security/headers'
 import { captureBody, type Capture, type Captured } from '../../logging/capture'
 import { openProviderKey } from '../../security/vault'
+import { canAttempt, initialBreaker, recordResult, type BreakerState } from '../../routing/breaker'
 import { recordLatency, type Target } from '../route'
 
 export type SendOptions = { readonly timeoutMs: number; readonly provider: string }
@@ -107,34 +108,67 @@ export const failsOver = (err: unknown): err is GatewayError =>
     (err.code === 'PROVIDER_ERROR' && (err.status === 429 || err.status >= 500)))
 
 /**
- * Tries the targets in order until one answers. A failure before the first byte of an answer
+ * Tries the targets in order until one answers, skipping those whose circuit is open. A failure before the first byte of an answer
  * (no response headers, or an error status) moves on to the next target, invisibly to the client;
  * once an answer has started, it is the client's (a stream that breaks later ends with an error
  * event, never with a silent switch). One target: its error as it is. All failing: 502
  * `NO_PROVIDER_AVAILABLE` naming each attempt's target and status, nothing more.
  */
+/**
+ * Circuit breakers per target (`provider/model`), per isolate, for requests with several targets:
+ * a target failing at least half of at least 10 attempts within 30 s is skipped for 15 s, then
+ * one probe decides (`routing/breaker.ts`). Sharing them across isolates is a later step.
+ */
+const breakers = new Map<string, BreakerState>()
+const MAX_BREAKERS = 10_000
+
+const admitTarget = (id: string, now: number): boolean => {
+  const { allowed, state } = canAttempt(breakers.get(id) ?? initialBreaker(), now)
+  if (breakers.size >= MAX_BREAKERS && !breakers.has(id)) breakers.clear()
+  breakers.set(id, state)
+  return allowed
+}
+
+const reportTarget = (id: string, ok: boolean): void => {
+  const state = breakers.get(id)
+  if (state !== undefined) breakers.set(id, recordResult(state, ok, Date.now()))
+}
+
 export const dispatch = (): MiddlewareHandler<GatewayEnv> =>
   async function dispatch(c) {
     const targets = c.get('targets')
+    if (targets.length === 0) throw new GatewayError('INTERNAL_ERROR', 'No target was selected.')
+    if (targets.length === 1 && targets[0] !== undefined) {
+      c.set('attempts', 1)
+      const response = await attempt(c, targets[0])
+      response.headers.set('floopy-attempts', '1')
+      return response
+    }
     const failures: string[] = []
-    for (const [index, target] of targets.entries()) {
-      c.set('attempts', index + 1)
+    let attempts = 0
+    for (const target of targets) {
+      const id = `${target.provider.spec.id}/${target.model}`
+      if (!admitTarget(id, Date.now())) {
+        failures.push(`${id}: skipped, circuit open`)
+        continue
+      }
+      c.set('attempts', ++attempts)
       try {
         const response = await attempt(c, target)
-        response.headers.set('floopy-attempts', String(index + 1))
+        reportTarget(id, true)
+        response.headers.set('floopy-attempts', String(attempts))
         return response
       } catch (err) {
-        if (targets.length === 1 || !failsOver(err)) throw err
-        failures.push(
-          `${target.provider.spec.id}/${target.model}: ${String(err.status)} ${err.code}`,
-        )
+        // A 4xx is the request's fault, not the target's: it counts as the target working.
+        reportTarget(id, !failsOver(err))
+        if (!failsOver(err)) throw err
+        failures.push(`${id}: ${String(err.status)} ${err.code}`)
       }
     }
-    if (targets.length === 0) throw new GatewayError('INTERNAL_ERROR', 'No target was selected.')
     throw new GatewayError(
       'NO_PROVIDER_AVAILABLE',
       `None of the ${String(targets.length)} targets could answer: ${failures.join('; ')}.`,
-      { headers: { 'floopy-attempts': String(targets.length) } },
+      { headers: { 'floopy-attempts': String(attempts) } },
     )
   }
 
