@@ -112,7 +112,8 @@ describe('routing rules', () => {
     const res = await chat({ model: 'gpt-4o-mini' })
     expect(res.status).toBe(200)
     expect(res.headers.get('floopy-provider')).toBe('openai')
-    expect(res.headers.get('floopy-attempts')).toBe('2')
+    // Two tries on the unreachable target (one retry after a jittered backoff), then the next.
+    expect(res.headers.get('floopy-attempts')).toBe('3')
     const body = await res.json<{ object: string; choices: unknown[] }>()
     expect(body.object).toBe('chat.completion')
   })
@@ -159,7 +160,7 @@ describe('routing rules', () => {
     })
     const res = await chat({ model: 'x' })
     expect(res.status).toBe(502)
-    expect(res.headers.get('floopy-attempts')).toBe('2')
+    expect(res.headers.get('floopy-attempts')).toBe('4')
     const text = await res.text()
     const body = JSON.parse(text) as { error: { code: string; message: string } }
     expect(body.error.code).toBe('NO_PROVIDER_AVAILABLE')
@@ -167,6 +168,31 @@ describe('routing rules', () => {
     expect(body.error.message).toContain('dead/b: 502 PROVIDER_ERROR')
     expect(text).not.toContain('sk-dead-provider-secret-key')
   })
+
+  it('should retry a target after a 429 and honour its Retry-After', async () => {
+    const chat = await gatewayWith({
+      strategy: 'fallback',
+      targets: [
+        { provider: 'openai', model: `gpt-4o-mini-${uniqueTag()}` },
+        { provider: 'groq', model: `llama-3.3-70b-versatile-${uniqueTag()}` },
+      ],
+    })
+    const tag = uniqueTag()
+    const started = Date.now()
+    const res = await chat(
+      { model: 'any' },
+      { 'x-fake-status': '429', 'x-fake-retry-after': '1', 'x-fake-tag': tag },
+    )
+    expect(res.status).toBe(502)
+    expect((await received(tag)).map((r) => r.provider)).toEqual([
+      'openai',
+      'openai',
+      'groq',
+      'groq',
+    ])
+    // Two waits of the provider's one second (a lower bound, not a timing assertion on speed).
+    expect(Date.now() - started).toBeGreaterThanOrEqual(2_000)
+  }, 20_000)
 
   it('should not send a request the provider refused as wrong to the next target', async () => {
     const chat = await gatewayWith({
@@ -184,11 +210,12 @@ describe('routing rules', () => {
 
   it('should try the next target after a 5xx or a 429 from the first', async () => {
     for (const status of ['500', '429', '503']) {
+      // Fresh target names: the faults must not open circuits other tests rely on.
       const chat = await gatewayWith({
         strategy: 'fallback',
         targets: [
-          { provider: 'openai', model: 'gpt-4o-mini' },
-          { provider: 'anthropic', model: 'claude-sonnet-4-5' },
+          { provider: 'openai', model: `gpt-4o-mini-${uniqueTag()}` },
+          { provider: 'anthropic', model: `claude-sonnet-4-5-${uniqueTag()}` },
         ],
       })
       const tag = uniqueTag()
@@ -199,9 +226,9 @@ describe('routing rules', () => {
         { 'x-fake-status': status, 'x-fake-tag': tag },
       )
       const providers = (await received(tag)).map((r) => r.provider)
-      expect(providers[0], status).toBe('openai')
-      expect(providers).toContain('anthropic')
-      expect(res.headers.get('floopy-attempts')).toBe('2')
+      // Retried once on the first target, then the second, itself tried twice.
+      expect(providers, status).toEqual(['openai', 'openai', 'anthropic', 'anthropic'])
+      expect(res.headers.get('floopy-attempts')).toBe('4')
     }
   })
 
@@ -220,9 +247,10 @@ describe('routing rules', () => {
       expect(res.status).toBe(200)
       attempts.push(res.headers.get('floopy-attempts'))
     }
-    // Ten failures in the window open the circuit: from then on the dead target is not tried.
-    expect(attempts.slice(0, 10)).toEqual(Array<string>(10).fill('2'))
-    expect(attempts.slice(10)).toEqual(['1', '1', '1'])
+    // Two failed tries per request; ten failures in the window open the circuit, and from then
+    // on the dead target is not tried at all.
+    expect(attempts.slice(0, 5)).toEqual(Array<string>(5).fill('3'))
+    expect(attempts.slice(5)).toEqual(Array<string>(8).fill('1'))
   })
 
   it('should rotate round-robin targets', async () => {

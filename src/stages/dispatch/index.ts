@@ -16,6 +16,7 @@ import { sanitizeResponseHeaders } from '../../security/headers'
 import { captureBody, type Capture, type Captured } from '../../logging/capture'
 import { openProviderKey } from '../../security/vault'
 import { canAttempt, initialBreaker, recordResult, type BreakerState } from '../../routing/breaker'
+import { DEFAULT_RETRY, retryDelayMs, type Failure } from '../../routing/retry'
 import { recordLatency, type Target } from '../route'
 
 export type SendOptions = { readonly timeoutMs: number; readonly provider: string }
@@ -108,7 +109,10 @@ export const failsOver = (err: unknown): err is GatewayError =>
     (err.code === 'PROVIDER_ERROR' && (err.status === 429 || err.status >= 500)))
 
 /**
- * Tries the targets in order until one answers, skipping those whose circuit is open. A failure before the first byte of an answer
+ * Tries the targets in order until one answers, skipping those whose circuit is open. With a
+ * routing rule (several targets) each target gets `DEFAULT_RETRY.maxAttemptsPerTarget` tries, with
+ * jittered exponential backoff (a provider's `Retry-After` honoured up to 5 s), within 30 s in all;
+ * a single target is not retried by the gateway (the OpenAI SDKs retry 429s and 5xx themselves). A failure before the first byte of an answer
  * (no response headers, or an error status) moves on to the next target, invisibly to the client;
  * once an answer has started, it is the client's (a stream that breaks later ends with an error
  * event, never with a silent switch). One target: its error as it is. All failing: 502
@@ -134,6 +138,15 @@ const reportTarget = (id: string, ok: boolean): void => {
   if (state !== undefined) breakers.set(id, recordResult(state, ok, Date.now()))
 }
 
+/** Retries of a routing rule's targets stop once this much time has passed since the first try. */
+const RETRY_BUDGET_MS = 30_000
+
+/** A dispatch failure as the retry policy classifies it. */
+const failureOf = (err: GatewayError): Failure =>
+  err.code === 'PROVIDER_TIMEOUT'
+    ? { kind: 'timeout' }
+    : { kind: 'status', status: err.status, retryAfter: err.headers['retry-after'] ?? null }
+
 export const dispatch = (): MiddlewareHandler<GatewayEnv> =>
   async function dispatch(c) {
     const targets = c.get('targets')
@@ -145,24 +158,37 @@ export const dispatch = (): MiddlewareHandler<GatewayEnv> =>
       return response
     }
     const failures: string[] = []
+    const startedAt = Date.now()
     let attempts = 0
     for (const target of targets) {
       const id = `${target.provider.spec.id}/${target.model}`
-      if (!admitTarget(id, Date.now())) {
-        failures.push(`${id}: skipped, circuit open`)
-        continue
-      }
-      c.set('attempts', ++attempts)
-      try {
-        const response = await attempt(c, target)
-        reportTarget(id, true)
-        response.headers.set('floopy-attempts', String(attempts))
-        return response
-      } catch (err) {
-        // A 4xx is the request's fault, not the target's: it counts as the target working.
-        reportTarget(id, !failsOver(err))
-        if (!failsOver(err)) throw err
-        failures.push(`${id}: ${String(err.status)} ${err.code}`)
+      for (let tryNumber = 1; tryNumber <= DEFAULT_RETRY.maxAttemptsPerTarget; tryNumber++) {
+        if (!admitTarget(id, Date.now())) {
+          failures.push(`${id}: skipped, circuit open`)
+          break
+        }
+        c.set('attempts', ++attempts)
+        try {
+          const response = await attempt(c, target)
+          reportTarget(id, true)
+          response.headers.set('floopy-attempts', String(attempts))
+          return response
+        } catch (err) {
+          // A 4xx is the request's fault, not the target's: it counts as the target working.
+          reportTarget(id, !failsOver(err))
+          if (!failsOver(err)) throw err
+          failures.push(`${id}: ${String(err.status)} ${err.code}`)
+          if (tryNumber === DEFAULT_RETRY.maxAttemptsPerTarget) break
+          const delay = retryDelayMs(
+            tryNumber,
+            failureOf(err),
+            DEFAULT_RETRY,
+            Math.random,
+            Date.now(),
+          )
+          if (Date.now() + delay - startedAt > RETRY_BUDGET_MS) break
+          await new Promise((resolve) => setTimeout(resolve, delay))
+        }
       }
     }
     throw new GatewayError(
