@@ -356,6 +356,8 @@ export type Variables = {
   exchange: Exchange
   /** How many targets dispatch tried. */
   attempts: number | undefined
+  /** Each failed attempt as `provider/model: status code` (or a skipped open circuit). */
+  failedAttempts: readonly string[] | undefined
   /** The presented API key (kept for re-validation when the config epoch moves). */
   apiKey: string
   tenant: Tenant

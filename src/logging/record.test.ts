@@ -186,6 +186,21 @@ describe('buildRecord', () => {
     })
   })
 
+  it('should list the failed attempts before the answer', async () => {
+    const record = await buildRecord(
+      facts({
+        attempts: 3,
+        failedAttempts: ['dead/a: 502 PROVIDER_ERROR', 'dead/a: 502 PROVIDER_ERROR'],
+      }),
+      undefined,
+    )
+    expect(record.attempts).toBe(3)
+    expect(record.metadata.failed_attempts).toBe(
+      'dead/a: 502 PROVIDER_ERROR; dead/a: 502 PROVIDER_ERROR',
+    )
+    expect((await buildRecord(facts(), undefined)).metadata.failed_attempts).toBeUndefined()
+  })
+
   it('should keep the client’s own request id beside the log id', async () => {
     const record = await buildRecord(facts({ clientRequestId: 'client-42' }), undefined)
     expect(record.metadata.client_request_id).toBe('client-42')

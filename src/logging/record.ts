@@ -77,6 +77,8 @@ export type RequestFacts = {
   /** `false` for organisations that log metadata only. */
   readonly bodies: boolean
   readonly end: string | undefined
+  /** Failed attempts before the answer (routing rules), as `provider/model: status code`. */
+  readonly failedAttempts?: readonly string[] | undefined
 }
 
 /** Each body is cut to this many bytes (UTF-8) after scrubbing: two fit one 128 KB Queue message. */
@@ -160,6 +162,9 @@ export const buildRecord = async (
   const metadata: Record<string, string> = {}
   if (facts.clientRequestId !== undefined) metadata.client_request_id = facts.clientRequestId
   if (facts.end !== undefined) metadata.end = facts.end
+  if (facts.failedAttempts !== undefined && facts.failedAttempts.length > 0) {
+    metadata.failed_attempts = facts.failedAttempts.join('; ')
+  }
   let requestBody = ''
   let response = ''
   if (facts.bodies) {

@@ -158,6 +158,7 @@ export const dispatch = (): MiddlewareHandler<GatewayEnv> =>
       return response
     }
     const failures: string[] = []
+    c.set('failedAttempts', failures) // for the request log: every attempt before the answer
     const startedAt = Date.now()
     let attempts = 0
     for (const target of targets) {

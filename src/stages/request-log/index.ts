@@ -82,6 +82,7 @@ const produce = async (c: Context<GatewayEnv>, startedAt: number): Promise<void>
       upstreamStartedAt: exchange?.startedAt,
       upstreamHeadersAt: exchange?.headersAt,
       attempts: c.get('attempts') ?? 0,
+      failedAttempts: c.get('failedAttempts'),
       usage: ended?.outcome.usage,
       userAgent: c.req.header('user-agent') ?? '',
       clientIp: c.req.header('cf-connecting-ip'),
