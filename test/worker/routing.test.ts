@@ -253,6 +253,29 @@ describe('routing rules', () => {
     expect(attempts.slice(5)).toEqual(Array<string>(8).fill('1'))
   })
 
+  it('should serve at least 99.9 % of 2,000 requests through the fallback while the primary is down', async () => {
+    const dead = `outage-${uniqueTag()}`
+    const chat = await gatewayWith({
+      strategy: 'fallback',
+      targets: [
+        { provider: 'dead', model: dead },
+        { provider: 'openai', model: 'gpt-4o-mini' },
+      ],
+    })
+    let served = 0
+    let triedDead = 0
+    for (let i = 0; i < 2000; i++) {
+      const res = await chat({ model: 'any' })
+      if (res.status === 200) served++
+      // Attempts beyond the one that answered went to the dead primary.
+      triedDead += Number(res.headers.get('floopy-attempts') ?? '1') - 1
+    }
+    expect(served / 2000).toBeGreaterThanOrEqual(0.999)
+    // Once its circuit opens (ten failures) the primary gets only the occasional probe: at most
+    // one try per 15 s cool-down during this run.
+    expect(triedDead).toBeLessThanOrEqual(10 + 2 * 8)
+  }, 120_000)
+
   it('should rotate round-robin targets', async () => {
     const chat = await gatewayWith({
       strategy: 'round-robin',
