@@ -34,7 +34,11 @@ export const post = (
     body: JSON.stringify(body),
   })
 
-/** Runs a fresh gateway app with the test bindings plus `overrides` (undefined removes a binding). */
+/**
+ * Runs a fresh gateway app with the test bindings plus `overrides` (undefined removes a binding).
+ * The body is read before the request's after-response work is awaited — the request log waits
+ * for a body's end — and returned buffered.
+ */
 export const withBindings = async (
   overrides: Partial<Record<keyof Bindings, string | undefined>>,
   request: Request,
@@ -46,8 +50,9 @@ export const withBindings = async (
   }
   const ctx = createExecutionContext()
   const res = await createApp().fetch(request, bindings, ctx)
+  const body = await res.arrayBuffer()
   await waitOnExecutionContext(ctx)
-  return res
+  return new Response(body, { status: res.status, headers: res.headers })
 }
 
 /** What the fake providers received for requests carrying `x-fake-tag: <tag>`. */

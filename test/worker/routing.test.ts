@@ -4,33 +4,10 @@
  * with translation — invisibly to the client; a request the provider refuses as wrong (4xx) is not
  * retried elsewhere; all targets failing is one 502 that names each attempt and nothing secret.
  */
-import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
-import { env } from 'cloudflare:workers'
 import { describe, expect, it } from 'vitest'
-import { createApp } from '../../src/app'
 import { generateApiKey, hashApiKey } from '../../src/security/api-key'
 import type { RoutingRuleRow, TenantsFile } from '../../src/stores/embedded/tenants-file'
-import { authHeaders, fakeUrl, received, uniqueTag } from './helpers'
-
-/**
- * One request through a fresh app with the test bindings plus `overrides`; the body is read before
- * the request's after-response work is awaited (the request log waits for a stream's end).
- */
-const fetchWith = async (
-  overrides: Record<string, string | undefined>,
-  request: Request,
-): Promise<Response> => {
-  const bindings: Record<string, unknown> = { ...(env as Record<string, unknown>) }
-  for (const [name, value] of Object.entries(overrides)) {
-    if (value === undefined) Reflect.deleteProperty(bindings, name)
-    else bindings[name] = value
-  }
-  const ctx = createExecutionContext()
-  const res = await createApp().fetch(request, bindings, ctx)
-  const body = await res.text()
-  await waitOnExecutionContext(ctx)
-  return new Response(body, { status: res.status, headers: res.headers })
-}
+import { authHeaders, fakeUrl, received, uniqueTag, withBindings } from './helpers'
 
 const NOW = '2026-11-22T00:00:00.000Z'
 
@@ -90,7 +67,7 @@ const gatewayWith = async (rule: Pick<RoutingRuleRow, 'strategy' | 'targets'>) =
     ]),
   }
   return (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
-    fetchWith(
+    withBindings(
       bindings,
       new Request('http://gateway/v1/chat/completions', {
         method: 'POST',
