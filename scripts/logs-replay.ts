@@ -15,7 +15,12 @@
  * dead-letter queue's id), CLICKHOUSE_URL, CLICKHOUSE_USER, CLICKHOUSE_PASSWORD,
  * CLICKHOUSE_DATABASE (default `floopy`); CLOUDFLARE_API_BASE overrides the API's base URL.
  */
-import { batchToken, insertRecords, type ClickHouseConfig } from '../src/logging/clickhouse.ts'
+import {
+  batchToken,
+  insertRecords,
+  isLogRecord,
+  type ClickHouseConfig,
+} from '../src/logging/clickhouse.ts'
 import type { LogRecord } from '../src/logging/record.ts'
 
 type PulledMessage = { id: string; body: string; lease_id: string; attempts: number }
@@ -33,11 +38,6 @@ const required = (env: Env, name: string): string => {
 /** A pulled `json` message's body: base64 of the JSON text (Cloudflare's pull API encoding). */
 export const decodeBody = (body: string): unknown =>
   JSON.parse(new TextDecoder().decode(Uint8Array.from(atob(body), (c) => c.charCodeAt(0))))
-
-const isRecord = (value: unknown): value is LogRecord =>
-  typeof value === 'object' &&
-  value !== null &&
-  typeof (value as { request_id?: unknown }).request_id === 'string'
 
 export type ReplayResult = { replayed: number; dropped: number; batches: number }
 
@@ -90,7 +90,7 @@ export const replay = async (
       } catch {
         body = undefined
       }
-      if (isRecord(body)) records.push(body)
+      if (isLogRecord(body)) records.push(body)
       else malformed.push(message)
     }
     try {

@@ -15,6 +15,12 @@ export type ClickHouseConfig = {
 
 export const LOG_TABLE = 'request_logs'
 
+/** Whether a Queue message body is a log record (the one field every reader relies on). */
+export const isLogRecord = (body: unknown): body is LogRecord =>
+  typeof body === 'object' &&
+  body !== null &&
+  typeof (body as { request_id?: unknown }).request_id === 'string'
+
 const clients = new WeakMap<ClickHouseConfig, ClickHouseClient>()
 
 const clientFor = (config: ClickHouseConfig): ClickHouseClient => {

@@ -15,20 +15,15 @@
  */
 import { loadConfig, type Bindings } from '../env'
 import { alarm, describeError } from './alarm'
-import { batchToken, insertRecords, retryDelaySeconds } from './clickhouse'
+import { batchToken, insertRecords, isLogRecord, retryDelaySeconds } from './clickhouse'
 import { metadataLine, type LogRecord } from './record'
 
 export type { ClickHouseConfig } from './clickhouse'
 
-const isRecord = (body: unknown): body is LogRecord =>
-  typeof body === 'object' &&
-  body !== null &&
-  typeof (body as { request_id?: unknown }).request_id === 'string'
-
 export const consumeLogBatch = async (batch: MessageBatch, bindings: Bindings): Promise<void> => {
   const config = loadConfig(bindings)
   const messages = batch.messages.filter((message) => {
-    if (isRecord(message.body)) return true
+    if (isLogRecord(message.body)) return true
     alarm('malformed request log message dropped', { queue: batch.queue })
     message.ack()
     return false

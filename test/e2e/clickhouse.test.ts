@@ -19,6 +19,7 @@ import {
   startClickHouse,
 } from '../support/clickhouse.ts'
 import type { ClickHouseServer } from '../support/clickhouse.ts'
+import type { LogRecord } from '../../src/logging/record.ts'
 
 const USERNAME = 'floopy_consumer'
 const PASSWORD = 'test-clickhouse-password'
@@ -26,36 +27,7 @@ const DATABASE = 'floopy'
 const DAY_MS = 86_400_000
 
 /** A row of `floopy.request_logs` as the consumer inserts it (JSONEachRow). */
-interface LogRow {
-  request_id: string
-  timestamp: string
-  org_id: string
-  key_id: string
-  endpoint: string
-  provider: string
-  model_requested: string
-  model_served: string
-  status: number
-  error_code: string
-  stream: boolean
-  latency_ms: number
-  ttfb_ms: number | null
-  upstream_latency_ms: number | null
-  attempts: number
-  prompt_tokens: number
-  completion_tokens: number
-  cached_tokens: number
-  reasoning_tokens: number
-  cost_usd: string | null
-  price_version: string
-  cache_status: string
-  firewall_verdict: string
-  user_agent: string
-  client_ip_hash: string
-  request_body: string
-  response_body: string
-  metadata: Record<string, string>
-}
+type LogRow = LogRecord
 
 /** A row of `floopy.org_daily_usage_v` (or `_exact_v`), as `select` reads it (numbers quoted). */
 interface UsageRow {
