@@ -16,6 +16,7 @@ import { sanitizeResponseHeaders } from '../../security/headers'
 import { captureBody, type Capture, type Captured } from '../../logging/capture'
 import { openProviderKey } from '../../security/vault'
 import { canAttempt, initialBreaker, recordResult, type BreakerState } from '../../routing/breaker'
+import { setBounded } from '../../routing/isolate-state'
 import { DEFAULT_RETRY, retryDelayMs, type Failure } from '../../routing/retry'
 import { recordLatency, type Target } from '../route'
 
@@ -124,12 +125,10 @@ export const failsOver = (err: unknown): err is GatewayError =>
  * one probe decides (`routing/breaker.ts`). Sharing them across isolates is a later step.
  */
 const breakers = new Map<string, BreakerState>()
-const MAX_BREAKERS = 10_000
 
 const admitTarget = (id: string, now: number): boolean => {
   const { allowed, state } = canAttempt(breakers.get(id) ?? initialBreaker(), now)
-  if (breakers.size >= MAX_BREAKERS && !breakers.has(id)) breakers.clear()
-  breakers.set(id, state)
+  setBounded(breakers, id, state)
   return allowed
 }
 

@@ -18,6 +18,7 @@ import { GatewayError } from '../../errors'
 import { adapterFor } from '../../providers/adapter'
 import { resolveModel } from '../../providers/catalog'
 import { BUILTIN_PROVIDER_IDS, PROVIDERS } from '../../providers/registry'
+import { setBounded } from '../../routing/isolate-state'
 import { attemptOrder, updateEwma, type LatencySample } from '../../routing/strategies'
 import type { RoutingRule } from '../../tenancy/tenant'
 import type { EndpointKind } from '../parse-request'
@@ -93,12 +94,10 @@ export const ruleFor = (rules: readonly RoutingRule[], model: string): RoutingRu
 
 /** Round-robin positions per rule, per isolate (a rotation, not a ledger: no sharing needed). */
 const rotations = new Map<string, number>()
-const MAX_ROTATIONS = 10_000
 
 const nextPosition = (key: string): number => {
   const position = rotations.get(key) ?? 0
-  if (rotations.size >= MAX_ROTATIONS && !rotations.has(key)) rotations.clear()
-  rotations.set(key, position + 1)
+  setBounded(rotations, key, position + 1)
   return position
 }
 
@@ -111,8 +110,7 @@ const latency = new Map<string, LatencySample>()
 /** Records a target's time to response headers (called by dispatch after each success). */
 export const recordLatency = (provider: string, model: string, ms: number): void => {
   const id = `${provider}/${model}`
-  if (latency.size >= MAX_ROTATIONS && !latency.has(id)) latency.clear()
-  latency.set(id, updateEwma(latency.get(id), ms))
+  setBounded(latency, id, updateEwma(latency.get(id), ms))
 }
 
 export const route = (): MiddlewareHandler<GatewayEnv> =>
