@@ -14,3 +14,10 @@ export const afterResponse = (c: Context<GatewayEnv>, work: Promise<unknown>): v
   }
   ctx?.waitUntil(work)
 }
+
+/** `afterResponse` bound to a request, for ports that take a scheduler (the key resolver). */
+export const scheduleAfterResponse =
+  (c: Context<GatewayEnv>) =>
+  (work: Promise<unknown>): void => {
+    afterResponse(c, work)
+  }

@@ -25,7 +25,7 @@ import { parseApiKey } from '../../security/api-key'
 import type { LimitResult } from '../../stores'
 import { slidingWindow } from '../../stores/embedded/memory-state'
 import { rateLimitedError } from '../../tenancy/limits'
-import { afterResponse } from '../after-response'
+import { scheduleAfterResponse } from '../after-response'
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i
 
@@ -70,9 +70,7 @@ export const authenticate = (): MiddlewareHandler<GatewayEnv> => {
     const tenant =
       presented === undefined
         ? undefined
-        : await c.get('stores').resolver.resolve(presented, (work) => {
-            afterResponse(c, work)
-          })
+        : await c.get('stores').resolver.resolve(presented, scheduleAfterResponse(c))
     if (presented === undefined || tenant === undefined) {
       await limitUnauthenticated(c, presented, local)
       throw presented === undefined

@@ -31,7 +31,7 @@ import {
   rateLimitedError,
   subscriptionError,
 } from '../../tenancy/limits'
-import { afterResponse } from '../after-response'
+import { afterResponse, scheduleAfterResponse } from '../after-response'
 import { invalidKeyError } from '../authenticate'
 
 export type LimitsOptions = { readonly countsTowardQuota: boolean }
@@ -74,9 +74,7 @@ export const limits = ({ countsTowardQuota }: LimitsOptions): MiddlewareHandler<
 
     if (resolver.observeEpoch(admission.epoch)) {
       // Configs changed somewhere since this key was memoised: check it again now.
-      const fresh = await resolver.resolve(c.get('apiKey'), (work) => {
-        afterResponse(c, work)
-      })
+      const fresh = await resolver.resolve(c.get('apiKey'), scheduleAfterResponse(c))
       const refusal = fresh === undefined ? invalidKeyError() : subscriptionError(fresh)
       if (refusal !== undefined) {
         release()

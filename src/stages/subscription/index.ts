@@ -8,19 +8,15 @@
 import type { MiddlewareHandler } from 'hono'
 import type { GatewayEnv } from '../../env'
 import { subscriptionError } from '../../tenancy/limits'
-import { afterResponse } from '../after-response'
+import { scheduleAfterResponse } from '../after-response'
 import { invalidKeyError } from '../authenticate'
 
 export const subscription = (): MiddlewareHandler<GatewayEnv> =>
   async function subscription(c, next) {
     if (subscriptionError(c.get('tenant')) !== undefined) {
-      const fresh = await c.get('stores').resolver.resolve(
-        c.get('apiKey'),
-        (work) => {
-          afterResponse(c, work)
-        },
-        { revalidate: true },
-      )
+      const fresh = await c
+        .get('stores')
+        .resolver.resolve(c.get('apiKey'), scheduleAfterResponse(c), { revalidate: true })
       if (fresh === undefined) {
         throw invalidKeyError()
       }
