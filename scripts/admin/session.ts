@@ -7,12 +7,13 @@
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import type { Keyring } from '../../src/security/vault.ts'
-import { CliError, UsageError, type Globals, type Io } from './cli.ts'
+import { CliError, UsageError, parseCommand, type Globals, type Io } from './cli.ts'
 import type { Change } from './invalidate.ts'
 import { displayPath } from './output.ts'
 import { findKeyring, generateDevKeyring, KEYRING_VAR, loadKeyring } from './keyring.ts'
 import { localStore } from './local-store.ts'
 import type { AdminStore } from './store.ts'
+import * as valid from './validate.ts'
 
 const repoRoot = fileURLToPath(new URL('../..', import.meta.url))
 
@@ -141,4 +142,24 @@ export type Group = {
   readonly name: string
   readonly summary: string
   readonly commands: readonly Command[]
+}
+
+/**
+ * The read commands that take `<org> [--json]` (`org show`, `key list`, `provider-key list`,
+ * `routing list`): the organisation reference, the store, and whether JSON was asked for.
+ */
+export const openOrgQuery = async (
+  ctx: Context,
+  args: string[],
+  command: string,
+): Promise<{ ref: string; store: AdminStore; asJson: boolean }> => {
+  const { values, positionals, globals } = parseCommand(
+    command,
+    args,
+    { json: { type: 'boolean' } },
+    ['<org>'],
+  )
+  const ref = valid.orgRef(positionals[0] ?? '')
+  const { store } = await openSession(ctx, globals, command)
+  return { ref, store, asJson: values.json === true }
 }

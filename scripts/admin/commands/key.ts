@@ -6,7 +6,7 @@ import { generateApiKey, hashApiKey, parseApiKey } from '../../../src/security/a
 import { CliError, parseCommand, requireSome } from '../cli.ts'
 import { fields, json, limitText, table } from '../output.ts'
 import type { ApiKeyInfo } from '../rows.ts'
-import { openSession, type Command, type Group } from '../session.ts'
+import { openOrgQuery, openSession, type Command, type Group } from '../session.ts'
 import type { ApiKeyChanges, NewApiKey } from '../store.ts'
 import * as valid from '../validate.ts'
 
@@ -81,17 +81,9 @@ const list: Command = {
 Options:
   --json    print the rows as JSON`,
   run: async (ctx, args) => {
-    const command = 'key list'
-    const { values, positionals, globals } = parseCommand(
-      command,
-      args,
-      { json: { type: 'boolean' } },
-      ['<org>'],
-    )
-    const ref = valid.orgRef(positionals[0] ?? '')
-    const { store } = await openSession(ctx, globals, command)
+    const { ref, store, asJson } = await openOrgQuery(ctx, args, 'key list')
     const keys = await store.listApiKeys(ref)
-    if (values.json === true) ctx.io.out(json(keys))
+    if (asJson) ctx.io.out(json(keys))
     else if (keys.length === 0) ctx.io.out('No API keys.')
     else {
       ctx.io.out(

@@ -4,7 +4,7 @@ import { SUBSCRIPTION_STATUSES } from '../../../src/stores/embedded/tenants-file
 import { parseCommand, requireSome } from '../cli.ts'
 import { featuresText, fields, json, limitText, table } from '../output.ts'
 import type { OrganizationDetails } from '../rows.ts'
-import { openSession, type Command, type Group } from '../session.ts'
+import { openOrgQuery, openSession, type Command, type Group } from '../session.ts'
 import type { NewOrganization, OrganizationChanges } from '../store.ts'
 import * as valid from '../validate.ts'
 
@@ -120,17 +120,9 @@ id (uuid) or slug.
 Options:
   --json    print the row as JSON`,
   run: async (ctx, args) => {
-    const command = 'org show'
-    const { values, positionals, globals } = parseCommand(
-      command,
-      args,
-      { json: { type: 'boolean' } },
-      ['<org>'],
-    )
-    const ref = valid.orgRef(positionals[0] ?? '')
-    const { store } = await openSession(ctx, globals, command)
+    const { ref, store, asJson } = await openOrgQuery(ctx, args, 'org show')
     const org = await store.getOrg(ref)
-    ctx.io.out(values.json === true ? json(org) : orgFields(org))
+    ctx.io.out(asJson ? json(org) : orgFields(org))
   },
 }
 

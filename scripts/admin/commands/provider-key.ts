@@ -9,7 +9,7 @@
 import { needsRewrap, rewrapProviderKey, sealProviderKey } from '../../../src/security/vault.ts'
 import { CliError, parseCommand, type Io } from '../cli.ts'
 import { json, table } from '../output.ts'
-import { openSession, type Command, type Group } from '../session.ts'
+import { openOrgQuery, openSession, type Command, type Group } from '../session.ts'
 import * as valid from '../validate.ts'
 
 const MAX_KEY_LENGTH = 8192
@@ -96,15 +96,7 @@ was last set. Neither the keys nor their envelopes are shown.
 Options:
   --json    print the rows as JSON`,
   run: async (ctx, args) => {
-    const command = 'provider-key list'
-    const { values, positionals, globals } = parseCommand(
-      command,
-      args,
-      { json: { type: 'boolean' } },
-      ['<org>'],
-    )
-    const ref = valid.orgRef(positionals[0] ?? '')
-    const { store } = await openSession(ctx, globals, command)
+    const { ref, store, asJson } = await openOrgQuery(ctx, args, 'provider-key list')
     const rows = await store.listProviderKeys(ref)
     const shown = rows
       .map(({ id, org_id, provider, kek_id, created_at, updated_at }) => ({
@@ -116,7 +108,7 @@ Options:
         updated_at,
       }))
       .sort((a, b) => a.provider.localeCompare(b.provider))
-    if (values.json === true) ctx.io.out(json(shown))
+    if (asJson) ctx.io.out(json(shown))
     else if (shown.length === 0) ctx.io.out('No provider keys.')
     else {
       ctx.io.out(

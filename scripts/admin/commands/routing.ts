@@ -7,7 +7,7 @@ import type { RoutingRuleRow } from '../../../src/stores/embedded/tenants-file.t
 import { ROUTING_STRATEGIES } from '../../../src/stores/embedded/tenants-file.ts'
 import { CliError, parseCommand, UsageError } from '../cli.ts'
 import { json, table } from '../output.ts'
-import { openSession, type Command, type Group } from '../session.ts'
+import { openOrgQuery, openSession, type Command, type Group } from '../session.ts'
 import type { RuleScope } from '../store.ts'
 import * as valid from '../validate.ts'
 
@@ -82,17 +82,9 @@ const list: Command = {
 Options:
   --json    print the rows as JSON`,
   run: async (ctx, args) => {
-    const command = 'routing list'
-    const { values, positionals, globals } = parseCommand(
-      command,
-      args,
-      { json: { type: 'boolean' } },
-      ['<org>'],
-    )
-    const ref = valid.orgRef(positionals[0] ?? '')
-    const { store } = await openSession(ctx, globals, command)
+    const { ref, store, asJson } = await openOrgQuery(ctx, args, 'routing list')
     const rules = await store.listRoutingRules(ref)
-    if (values.json === true) ctx.io.out(json(rules))
+    if (asJson) ctx.io.out(json(rules))
     else if (rules.length === 0) ctx.io.out('No routing rules.')
     else {
       ctx.io.out(
