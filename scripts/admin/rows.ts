@@ -7,6 +7,7 @@ import { z } from 'zod'
 import {
   ROUTING_STRATEGIES,
   SUBSCRIPTION_STATUSES,
+  TARGET_KEYS,
   type ApiKeyRow,
   type OrganizationRow,
   type ProviderKeyRow,
@@ -90,6 +91,7 @@ const Target: z.ZodType<RoutingTargetRow> = z.object({
   provider: z.string(),
   model: z.string(),
   weight: z.number().exactOptional(),
+  key: z.enum(TARGET_KEYS).exactOptional(),
 })
 
 const routingRuleShape = {

@@ -6,9 +6,11 @@
 import {
   ROUTING_STRATEGIES,
   SUBSCRIPTION_STATUSES,
+  TARGET_KEYS,
   type RoutingStrategy,
   type RoutingTargetRow,
   type SubscriptionStatus,
+  type TargetKey,
 } from '../../src/stores/embedded/tenants-file.ts'
 import { CliError } from './cli.ts'
 
@@ -119,26 +121,60 @@ export const flags = (
   return result
 }
 
+/** A trailing `+word`: a key choice, or a typo of one (never taken as part of the model). */
+const KEY_SUFFIX = /\+([A-Za-z]*)$/
+const TARGET = /^([^/]*)\/(.+?)(?:@(\d{1,6}))?$/
+const TARGET_SYNTAX = `provider/model[@weight][+${TARGET_KEYS.join('|+')}]`
+
+/** A target as `--target` writes it: `provider/model[@weight][+key]`. */
+export const targetText = ({ provider, model, weight, key }: RoutingTargetRow): string => {
+  const weightText = weight === undefined ? '' : `@${weight}`
+  return `${provider}/${model}${weightText}${key === undefined ? '' : `+${key}`}`
+}
+
 /**
- * `provider/model[@weight]`. The model is everything after the first `/` (it may hold more
- * slashes, e.g. `together/meta-llama/Llama-3-70b`); a trailing `@<digits>` is the weight, which
- * only the weighted strategy reads and which it requires on every target.
+ * `provider/model[@weight][+organization|+operator]`. The model is everything after the first `/`
+ * (it may hold more slashes and colons, e.g. `together/meta-llama/Llama-3-70b`,
+ * `openai/ft:gpt-4o-mini:acme::abc123`); a trailing `@<digits>` is the weight, which only the
+ * weighted strategy reads and which it requires on every target; a final `+organization` or
+ * `+operator` says whose provider key the target uses (absent: the organisation's if it stored one,
+ * else the operator's). Any other final `+word` is refused as a misspelt key choice, so a model name
+ * cannot end in one. The same provider/model with different key choices are different targets.
  */
 export const targets = (items: readonly string[], routing: RoutingStrategy): RoutingTargetRow[] => {
   if (items.length > MAX_TARGETS) refuse(`too many --target: at most ${MAX_TARGETS}`)
   const seen = new Set<string>()
   return items.map((item) => {
-    const match = /^([^/]*)\/(.+?)(?:@(\d{1,6}))?$/.exec(item)
+    const suffix = KEY_SUFFIX.exec(item)
+    let key: TargetKey | undefined
+    if (suffix !== null) {
+      key =
+        TARGET_KEYS.find((k) => k === suffix[1]) ??
+        refuse(
+          `invalid key choice in --target ${shown(item)}: expected +${TARGET_KEYS.join(' or +')}`,
+        )
+    }
+    const rest = suffix === null ? item : item.slice(0, suffix.index)
+    const match = TARGET.exec(rest)
     const [, providerId = '', modelName = '', weightText] = match ?? []
     if (match === null || !PROVIDER.test(providerId) || !MODEL.test(modelName)) {
-      refuse(`invalid --target ${shown(item)}: expected provider/model or provider/model@weight`)
+      refuse(`invalid --target ${shown(item)}: expected ${TARGET_SYNTAX}`)
     }
-    const id = `${providerId}/${modelName}`
+    if (KEY_SUFFIX.test(modelName)) {
+      refuse(`invalid --target ${shown(item)}: expected ${TARGET_SYNTAX}, the key choice last`)
+    }
+    const id = targetText({ provider: providerId, model: modelName, key })
     if (seen.has(id)) refuse(`--target ${id} is given more than once`)
     seen.add(id)
+    const keyed = key === undefined ? {} : { key }
     if (weightText === undefined) {
-      if (routing === 'weighted') refuse(`--target ${id} needs a weight: ${id}@<1-${MAX_WEIGHT}>`)
-      return { provider: providerId, model: modelName }
+      if (routing === 'weighted') {
+        const keyText = key === undefined ? '' : `+${key}`
+        refuse(
+          `--target ${id} needs a weight: ${providerId}/${modelName}@<1-${MAX_WEIGHT}>${keyText}`,
+        )
+      }
+      return { provider: providerId, model: modelName, ...keyed }
     }
     if (routing !== 'weighted') {
       refuse(`--target ${shown(item)}: a weight only applies to --strategy weighted`)
@@ -147,6 +183,6 @@ export const targets = (items: readonly string[], routing: RoutingStrategy): Rou
     if (weight < 1 || weight > MAX_WEIGHT) {
       refuse(`invalid weight in --target ${shown(item)}: 1-${MAX_WEIGHT}`)
     }
-    return { provider: providerId, model: modelName, weight }
+    return { provider: providerId, model: modelName, weight, ...keyed }
   })
 }

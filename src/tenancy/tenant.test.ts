@@ -1,10 +1,14 @@
 /**
  * Proves `parseKeyConfig` turns the stored `gateway_resolve_key` document into a `Tenant` field by
- * field (snake_case → camelCase, provider keys as a map, routing rules), and throws — a store
- * fault — on any document that does not have the agreed shape.
+ * field (snake_case → camelCase, provider keys as a map, routing rules with their targets' key
+ * choices), and throws — a store fault — on any document that does not have the agreed shape.
  */
 import { describe, expect, it } from 'vitest'
-import { ROUTING_STRATEGIES, SUBSCRIPTION_STATUSES } from '../stores/embedded/tenants-file'
+import {
+  ROUTING_STRATEGIES,
+  SUBSCRIPTION_STATUSES,
+  TARGET_KEYS,
+} from '../stores/embedded/tenants-file'
 import { parseKeyConfig, type KeyConfigJson, type Tenant } from './tenant'
 
 /** A document with every field set to a value different from its neighbours and defaults. */
@@ -38,7 +42,11 @@ const document = (): KeyConfigJson => ({
       api_key_id: null,
       model: null,
       strategy: 'fallback',
-      targets: [{ provider: 'anthropic', model: 'claude-sonnet-4' }],
+      targets: [
+        { provider: 'openai', model: 'gpt-4o', key: 'organization' },
+        { provider: 'openai', model: 'gpt-4o', key: 'operator' },
+        { provider: 'anthropic', model: 'claude-sonnet-4' },
+      ],
     },
   ],
 })
@@ -95,7 +103,11 @@ describe('parseKeyConfig', () => {
           apiKeyId: null,
           model: null,
           strategy: 'fallback',
-          targets: [{ provider: 'anthropic', model: 'claude-sonnet-4' }],
+          targets: [
+            { provider: 'openai', model: 'gpt-4o', key: 'organization' },
+            { provider: 'openai', model: 'gpt-4o', key: 'operator' },
+            { provider: 'anthropic', model: 'claude-sonnet-4' },
+          ],
         },
       ],
     }
@@ -166,6 +178,20 @@ describe('parseKeyConfig', () => {
     expect(tenant.routingRules[0]?.strategy).toBe(strategy)
   })
 
+  it.each(TARGET_KEYS)('should accept the target key choice %s', (key) => {
+    const tenant = parseKeyConfig(
+      edited((doc) => {
+        firstTarget(doc).key = key
+      }),
+    )
+    expect(tenant.routingRules[0]?.targets[0]).toStrictEqual({
+      provider: 'openai',
+      model: 'gpt-4o',
+      weight: 3,
+      key,
+    })
+  })
+
   it('should accept test-mode keys', () => {
     const tenant = parseKeyConfig(
       edited((doc) => {
@@ -227,6 +253,9 @@ describe('parseKeyConfig', () => {
     ['a target with an empty model', edited((doc) => (firstTarget(doc).model = ''))],
     ['a target with weight 0', edited((doc) => (firstTarget(doc).weight = 0))],
     ['a target with a negative weight', edited((doc) => (firstTarget(doc).weight = -2))],
+    ['a target with an unknown key choice', edited((doc) => (firstTarget(doc).key = 'mine'))],
+    ['a target with a numeric key choice', edited((doc) => (firstTarget(doc).key = 1))],
+    ['a target with a null key choice', edited((doc) => (firstTarget(doc).key = null))],
   ])('should throw on a document with %s', (_name, json) => {
     expect(() => parseKeyConfig(json)).toThrow()
   })

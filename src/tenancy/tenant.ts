@@ -13,6 +13,7 @@ import {
   SUBSCRIPTION_STATUSES,
   type RoutingStrategy,
   type SubscriptionStatus,
+  type TargetKey,
 } from '../stores/embedded/tenants-file'
 import { RoutingTargetsSchema } from '../stores/embedded/tenants-schema'
 
@@ -28,6 +29,11 @@ export type RoutingRule = {
     readonly provider: string
     readonly model: string
     readonly weight?: number | undefined
+    /**
+     * `organization`: the organisation's stored key (required); `operator`: the gateway's, even
+     * when the organisation stored one. Absent: the organisation's if stored, else the operator's.
+     */
+    readonly key?: TargetKey | undefined
   }[]
 }
 

@@ -21,6 +21,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { hashApiKey, parseApiKey } from '../../src/security/api-key.ts'
 import { openProviderKey, parseKeyring } from '../../src/security/vault.ts'
 import type { TenantsFile } from '../../src/stores/embedded/tenants-file.ts'
+import { TenantsFileSchema } from '../../src/stores/embedded/tenants-schema.ts'
 import { CONFIG_EPOCH_KEY, keyCacheKey } from '../../src/stores/shared-keys.ts'
 import { applyMigrations, startPostgres, type PostgresServer } from '../support/postgres.ts'
 import { startPostgrestBridge, type PostgrestBridge } from '../support/postgrest-bridge.ts'
@@ -513,6 +514,89 @@ describe('admin CLI, local store', () => {
     expect(gone.stderr).toMatch(/^error: no routing rule for key .+, model gpt-4o in acme\n$/)
   })
 
+  it("should store, list and keep each target's key choice", async () => {
+    const fineTuned = 'ft:gpt-4o-mini:acme::abc123'
+    const set = await ok([
+      'routing',
+      'set',
+      'acme',
+      '--model',
+      'gpt-4o',
+      '--strategy',
+      'fallback',
+      '--target',
+      'openai/gpt-4o+organization',
+      '--target',
+      'openai/gpt-4o+operator',
+      '--target',
+      'openai/gpt-4o',
+      '--target',
+      `openai/${fineTuned}+operator`,
+      '--target',
+      'together/meta-llama/Llama-3-70b+organization',
+    ])
+    const listed = `openai/gpt-4o+organization, openai/gpt-4o+operator, openai/gpt-4o, openai/${fineTuned}+operator, together/meta-llama/Llama-3-70b+organization`
+    expect(set.stdout).toContain(`fallback over ${listed} (rule `)
+    await ok([
+      'routing',
+      'set',
+      'acme',
+      '--model',
+      'gpt-4o-mini',
+      '--strategy',
+      'weighted',
+      '--target',
+      'openai/gpt-4o-mini@3+operator',
+      '--target',
+      'openai/gpt-4o-mini@1',
+    ])
+    const expected = {
+      fallback: [
+        { provider: 'openai', model: 'gpt-4o', key: 'organization' },
+        { provider: 'openai', model: 'gpt-4o', key: 'operator' },
+        { provider: 'openai', model: 'gpt-4o' },
+        { provider: 'openai', model: fineTuned, key: 'operator' },
+        { provider: 'together', model: 'meta-llama/Llama-3-70b', key: 'organization' },
+      ],
+      weighted: [
+        { provider: 'openai', model: 'gpt-4o-mini', weight: 3, key: 'operator' },
+        { provider: 'openai', model: 'gpt-4o-mini', weight: 1 },
+      ],
+    }
+    const targetsOf = (file: TenantsFile, model: string) =>
+      file.routing_rules.find((r) => r.api_key_id === null && r.model === model)?.targets
+    const stored = await tenants()
+    // toStrictEqual: a target without a key choice has no `key` member at all
+    expect(targetsOf(stored, 'gpt-4o')).toStrictEqual(expected.fallback)
+    expect(targetsOf(stored, 'gpt-4o-mini')).toStrictEqual(expected.weighted)
+    // the gateway reads the file the CLI wrote with the key choices intact
+    expect(targetsOf(TenantsFileSchema.parse(stored), 'gpt-4o')).toStrictEqual(expected.fallback)
+
+    // another command rewrites the whole file: the key choices survive it
+    await ok(['org', 'set', 'acme', '--plan', 'keyed'])
+    const rewritten = await tenants()
+    expect(targetsOf(rewritten, 'gpt-4o')).toStrictEqual(expected.fallback)
+    expect(targetsOf(rewritten, 'gpt-4o-mini')).toStrictEqual(expected.weighted)
+
+    const list = await ok(['routing', 'list', 'acme'])
+    const fallbackLine = list.stdout.split('\n').find((line) => /^\(org\)\s+gpt-4o\s/.test(line))
+    expect(fallbackLine).toMatch(/^\(org\)\s+gpt-4o\s+fallback\s/)
+    expect(fallbackLine).toContain(` ${listed} `)
+    expect(list.stdout).toMatch(
+      /^\(org\)\s+gpt-4o-mini\s+weighted\s+openai\/gpt-4o-mini@3\+operator, openai\/gpt-4o-mini@1\s/m,
+    )
+    const rules = JSON.parse((await ok(['routing', 'list', 'acme', '--json'])).stdout) as unknown[]
+    expect(rules).toContainEqual(
+      expect.objectContaining({ model: 'gpt-4o', targets: expected.fallback }),
+    )
+    expect(rules).toContainEqual(
+      expect.objectContaining({ model: 'gpt-4o-mini', targets: expected.weighted }),
+    )
+
+    await ok(['routing', 'remove', 'acme', '--model', 'gpt-4o'])
+    await ok(['routing', 'remove', 'acme', '--model', 'gpt-4o-mini'])
+  })
+
   it('should print help at every level', async () => {
     const top = await ok(['--help'])
     expect(top.stdout).toMatch(/^Usage: npm run admin -- <group> <command>/)
@@ -699,6 +783,58 @@ describe('admin CLI, local store', () => {
       'a repeated target',
       ['routing', 'set', 'acme', '--strategy', 'fallback', '--target', 'a/b', '--target', 'a/b'],
       /^error: --target a\/b is given more than once$/,
+    ],
+    [
+      'a repeated target with the same key choice',
+      [
+        'routing',
+        'set',
+        'acme',
+        '--strategy',
+        'fallback',
+        '--target',
+        'a/b+operator',
+        '--target',
+        'a/b+organization',
+        '--target',
+        'a/b+operator',
+      ],
+      /^error: --target a\/b\+operator is given more than once$/,
+    ],
+    [
+      'a misspelt key choice',
+      ['routing', 'set', 'acme', '--strategy', 'fallback', '--target', 'openai/gpt-4o+nonsense'],
+      /^error: invalid key choice in --target "openai\/gpt-4o\+nonsense": expected \+organization or \+operator$/,
+    ],
+    [
+      'a capitalised key choice',
+      ['routing', 'set', 'acme', '--strategy', 'fallback', '--target', 'openai/gpt-4o+Operator'],
+      /^error: invalid key choice in --target "openai\/gpt-4o\+Operator"/,
+    ],
+    [
+      'an empty key choice',
+      ['routing', 'set', 'acme', '--strategy', 'fallback', '--target', 'openai/gpt-4o+'],
+      /^error: invalid key choice in --target "openai\/gpt-4o\+"/,
+    ],
+    [
+      'a key choice before the weight',
+      ['routing', 'set', 'acme', '--strategy', 'weighted', '--target', 'openai/gpt-4o+operator@3'],
+      /^error: invalid --target "openai\/gpt-4o\+operator@3": expected provider\/model\[@weight\]\[\+organization\|\+operator\], the key choice last$/,
+    ],
+    [
+      'two key choices',
+      ['routing', 'set', 'acme', '--strategy', 'fallback', '--target', 'a/b+operator+organization'],
+      /^error: invalid --target "a\/b\+operator\+organization": .*the key choice last$/,
+    ],
+    [
+      'a key choice without a model',
+      ['routing', 'set', 'acme', '--strategy', 'fallback', '--target', 'openai/+operator'],
+      /^error: invalid --target "openai\/\+operator": expected provider\/model/,
+    ],
+    [
+      'weighted without weight, with a key choice',
+      ['routing', 'set', 'acme', '--strategy', 'weighted', '--target', 'a/b+organization'],
+      /^error: --target a\/b\+organization needs a weight: a\/b@<1-10000>\+organization$/,
     ],
     [
       'supabase without url',
@@ -994,6 +1130,42 @@ describe('admin CLI, Supabase store', () => {
     expect(rows).toEqual([{ api_key_id: null }])
     const gone = await admin(['routing', 'remove', 'hooli', '--key', keyId])
     expect(gone.code).toBe(1)
+  })
+
+  it("should store and list each target's key choice in Postgres", async () => {
+    await ok([
+      'routing',
+      'set',
+      'hooli',
+      '--model',
+      'gpt-4o',
+      '--strategy',
+      'weighted',
+      '--target',
+      'openai/gpt-4o@2+organization',
+      '--target',
+      'openai/gpt-4o@1+operator',
+      '--target',
+      'openai/ft:gpt-4o-mini:hooli::x1@1',
+    ])
+    const expected = [
+      { provider: 'openai', model: 'gpt-4o', weight: 2, key: 'organization' },
+      { provider: 'openai', model: 'gpt-4o', weight: 1, key: 'operator' },
+      { provider: 'openai', model: 'ft:gpt-4o-mini:hooli::x1', weight: 1 },
+    ]
+    const { rows } = await db.query<{ targets: unknown }>(
+      "select targets from routing_rules where model = 'gpt-4o'",
+    )
+    expect(rows).toStrictEqual([{ targets: expected }])
+    const rules = JSON.parse((await ok(['routing', 'list', 'hooli', '--json'])).stdout) as unknown[]
+    expect(rules).toContainEqual(
+      expect.objectContaining({ model: 'gpt-4o', strategy: 'weighted', targets: expected }),
+    )
+    const list = await ok(['routing', 'list', 'hooli'])
+    expect(list.stdout).toMatch(
+      /^\(org\)\s+gpt-4o\s+weighted\s+openai\/gpt-4o@2\+organization, openai\/gpt-4o@1\+operator, openai\/ft:gpt-4o-mini:hooli::x1@1\s/m,
+    )
+    await ok(['routing', 'remove', 'hooli', '--model', 'gpt-4o'])
   })
 
   it('should exit 3 with a loud warning when Redis is down, the change saved', async () => {

@@ -1,5 +1,6 @@
 /**
- * @module The tenancy schema (`migrations/postgres/0001_tenancy.sql`) on a real PostgreSQL
+ * @module The tenancy schema (`migrations/postgres`: `0001_tenancy.sql`, then
+ * `0002_routing_target_key.sql`) on a real PostgreSQL
  * (`test/support/postgres.ts`), called through the PostgREST bridge
  * (`test/support/postgrest-bridge.ts`) by the production client, `@supabase/supabase-js`: every
  * admin function's happy and error paths, the gateway's one-round-trip key lookup, what the anon
@@ -7,6 +8,7 @@
  * A direct superuser connection checks what the API must not be able to show.
  */
 import { createHash, randomUUID } from 'node:crypto'
+import { readFile } from 'node:fs/promises'
 import { createClient } from '@supabase/supabase-js'
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { Client, DatabaseError } from 'pg'
@@ -210,7 +212,7 @@ async function sqlState(run: () => Promise<unknown>): Promise<string | undefined
 describe('PostgreSQL and the migration', () => {
   it('should run a fresh cluster on loopback with every migration applied in order', async () => {
     expect(server.url).toBe(`postgres://postgres@127.0.0.1:${server.port}/postgres`)
-    expect(migrations).toContain('0001_tenancy.sql')
+    expect(migrations.slice(0, 2)).toEqual(['0001_tenancy.sql', '0002_routing_target_key.sql'])
     expect(migrations).toEqual([...migrations].sort())
     const { rows } = await direct.query<{ server_version: string }>('show server_version')
     expect(Number.parseInt(rows[0]?.server_version ?? '', 10)).toBeGreaterThanOrEqual(15)
@@ -964,6 +966,101 @@ describe('admin: routing rules', () => {
       p_strategy: 'fallback',
       p_targets: sixteen,
     })
+  })
+
+  it('should accept a target key choice of organization or operator, or none', async () => {
+    const org = await createOrg('keyed')
+    const { row: key, hash } = await createKey(org.slug)
+    const targets = [
+      { provider: 'openai', model: 'gpt-4o', key: 'organization' },
+      { provider: 'openai', model: 'gpt-4o', key: 'operator' },
+      { provider: 'openai', model: 'gpt-4o' },
+      { provider: 'openai', model: 'gpt-4o-mini', weight: 2, key: 'operator' },
+    ]
+    const rule = await ok<Rule>('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'fallback',
+      p_targets: targets,
+      p_api_key_id: key.id,
+    })
+    expect(rule['targets']).toStrictEqual(targets)
+    const rules = await ok<Rule[]>('admin_list_routing_rules', { p_org: org.slug })
+    expect(rules.map((r) => r['targets'])).toStrictEqual([targets])
+    // the gateway gets the targets as stored, key choices included
+    const resolved = await ok<{ routing_rules: Row[] }>('gateway_resolve_key', { p_key_hash: hash })
+    expect(resolved.routing_rules.map((r) => r['targets'])).toStrictEqual([targets])
+  })
+
+  it('should refuse a target key choice other than organization or operator', async () => {
+    const org = await createOrg('badkey')
+    const target = { provider: 'openai', model: 'gpt-4o' }
+    const keys: unknown[] = [
+      'mine',
+      1,
+      null,
+      '',
+      'Operator',
+      'organisation',
+      ['operator'],
+      {},
+      true,
+    ]
+    for (const key of keys) {
+      const { error, status } = await fails('admin_set_routing_rule', {
+        p_org: org.slug,
+        p_strategy: 'fallback',
+        p_targets: [
+          { ...target, key: 'operator' },
+          { ...target, key },
+        ],
+      })
+      expect({ key, code: error?.code, status }).toEqual({ key, code: '23514', status: 400 })
+      expect(error?.message).toContain('routing_rules_targets_check')
+    }
+    // every rule of the first migration's check still holds next to a valid key choice
+    const { error } = await fails('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'fallback',
+      p_targets: [{ ...target, key: 'operator', weight: 0 }],
+    })
+    expect(error?.code).toBe('23514')
+    expect(await ok<Rule[]>('admin_list_routing_rules', { p_org: org.slug })).toEqual([])
+  })
+
+  it('should check the stored targets when 0002 replaces the check', async () => {
+    const sql = await readFile(
+      new URL('../../migrations/postgres/0002_routing_target_key.sql', import.meta.url),
+      'utf8',
+    )
+    const org = await createOrg('recheck')
+    await ok('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'fallback',
+      p_targets: [{ provider: 'openai', model: 'gpt-4o', key: 'operator' }],
+    })
+    await direct.query('begin')
+    try {
+      // over valid rows (as on a database that ran 0001 only), the migration goes through
+      await direct.query(sql)
+      // a key the old check let through (it ignored unknown members) fails the migration; a
+      // stand-in under the old name lets it in here
+      await direct.query(
+        `alter table routing_rules drop constraint routing_rules_targets_check,
+           add constraint routing_rules_targets_check check (true)`,
+      )
+      await direct.query(
+        `update routing_rules set targets = '[{"provider": "openai", "model": "gpt-4o", "key": "mine"}]'
+         where org_id = $1`,
+        [org.id],
+      )
+      expect(await sqlState(() => direct.query(sql))).toBe('23514')
+    } finally {
+      await direct.query('rollback')
+    }
+    const { rows } = await direct.query<{ n: number }>(
+      `select count(*)::int as n from pg_constraint where conname = 'routing_rules_targets_check'`,
+    )
+    expect(rows).toEqual([{ n: 1 }])
   })
 
   it('should refuse a rule for another organization’s key, in the API and in SQL', async () => {

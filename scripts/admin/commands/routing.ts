@@ -23,29 +23,39 @@ const scopeText = ({ apiKeyId, model }: RuleScope): string =>
     model === null ? 'any model' : `model ${model}`
   }`
 
-const targetsText = (rule: RoutingRuleRow): string =>
-  rule.targets
-    .map((t) => `${t.provider}/${t.model}${t.weight === undefined ? '' : `@${t.weight}`}`)
-    .join(', ')
+/** The targets as `--target` writes them: `openai/gpt-4o+organization, openai/gpt-4o@2`. */
+const targetsText = (rule: RoutingRuleRow): string => rule.targets.map(valid.targetText).join(', ')
 
 const SCOPE_HELP = `  --key <key-id>    the rule applies to this key of the org only (default: the whole org)
   --model M         the rule applies to requests for model M only (default: any model)`
 
 const set: Command = {
   name: 'set',
-  synopsis: '<org> [--key <key-id>] [--model M] --strategy S --target provider/model[@weight]...',
+  synopsis:
+    '<org> [--key <key-id>] [--model M] --strategy S --target provider/model[@weight][+key]...',
   summary: 'set the routing rule for an organization, key and/or model',
   help: `Sets the routing rule for a scope, replacing the rule already there.
 
 Options:
 ${SCOPE_HELP}
   --strategy S      ${ROUTING_STRATEGIES.join('|')} (required)
-  --target T        provider/model, in order of preference; repeat for several (required).
+  --target T        provider/model[@weight][+organization|+operator], in order of preference;
+                    repeat for several (required). The model may hold / and :
+                    (together/meta-llama/Llama-3-70b, openai/ft:gpt-4o-mini:acme::abc123).
                     With --strategy weighted each target needs a weight: provider/model@<1-10000>
+                    Whose provider key the target uses:
+                      +organization  the organization's own stored key (required)
+                      +operator      the gateway's <PROVIDER>_API_KEY, even if the org stored one
+                      (neither)      the organization's key if it stored one, else the gateway's
+                    The same provider/model may appear once per key choice.
 
-Example:
+Examples:
   npm run admin -- routing set acme --strategy fallback \\
-    --target openai/gpt-4o-mini --target anthropic/claude-3-5-haiku-latest`,
+    --target openai/gpt-4o-mini --target anthropic/claude-3-5-haiku-latest
+  npm run admin -- routing set acme --strategy fallback \\
+    --target openai/gpt-4o+organization --target openai/gpt-4o+operator
+  npm run admin -- routing set acme --strategy weighted \\
+    --target openai/gpt-4o@3+operator --target groq/llama-3.3-70b-versatile@1`,
   run: async (ctx, args) => {
     const command = 'routing set'
     const { values, positionals, globals } = parseCommand(

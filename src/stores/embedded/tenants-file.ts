@@ -25,10 +25,22 @@ export const ROUTING_STRATEGIES = ['fallback', 'round-robin', 'weighted', 'laten
 
 export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number]
 
+/**
+ * Which provider key a routing target is sent with (`routing_rules.targets[].key`):
+ * `organization`, the organisation's own stored key, which the target then requires; `operator`,
+ * the gateway's `<PROVIDER>_API_KEY` even when the organisation stored its own. Absent: the
+ * organisation's key when it stored one for the provider, the operator's otherwise.
+ */
+export const TARGET_KEYS = ['organization', 'operator'] as const
+
+export type TargetKey = (typeof TARGET_KEYS)[number]
+
 export type RoutingTargetRow = {
   provider: string
   model: string
   weight?: number | undefined
+  /** Absent: the organisation's key if it stored one for the provider, else the operator's. */
+  key?: TargetKey | undefined
 }
 
 export type OrganizationRow = {

@@ -3,7 +3,12 @@
  * a hand-edited file with a typo fails at start-up naming the field, not at a request.
  */
 import { z } from 'zod'
-import { ROUTING_STRATEGIES, SUBSCRIPTION_STATUSES, type TenantsFile } from './tenants-file'
+import {
+  ROUTING_STRATEGIES,
+  SUBSCRIPTION_STATUSES,
+  TARGET_KEYS,
+  type TenantsFile,
+} from './tenants-file'
 
 /** A routing rule's ordered targets (also checked in every key document, `tenancy/tenant.ts`). */
 export const RoutingTargetsSchema = z
@@ -12,6 +17,7 @@ export const RoutingTargetsSchema = z
       provider: z.string().min(1),
       model: z.string().min(1),
       weight: z.number().positive().optional(),
+      key: z.enum(TARGET_KEYS).optional(),
     }),
   )
   .min(1)
