@@ -81,6 +81,13 @@ export type Bindings = ProviderBindings & {
    * own default timeout, since a non-streamed answer's headers come only once it is complete).
    */
   FLOOPY_UPSTREAM_TIMEOUT_MS?: string
+  /**
+   * For a request with several targets (a routing rule): the time one try has to produce response
+   * headers before the gateway moves on, in ms (default 120000; at most the upstream timeout).
+   */
+  FLOOPY_ATTEMPT_TIMEOUT_MS?: string
+  /** For a request with several targets: the time all tries together may take (default 300000). */
+  FLOOPY_ROUTING_DEADLINE_MS?: string
   /** Maximum request body in bytes (default 10 MiB). */
   FLOOPY_MAX_BODY_BYTES?: string
   /** `true` logs one JSON line per request (ids, provider, model, status, usage — no bodies). */
@@ -114,6 +121,10 @@ export type GatewayConfig = {
   /** Configured providers by id (a provider is configured when it has a key or a base URL). */
   readonly providers: ReadonlyMap<string, ProviderConfig>
   readonly upstreamTimeoutMs: number
+  /** Per try, for requests with several targets (never more than `upstreamTimeoutMs`). */
+  readonly attemptTimeoutMs: number
+  /** For all tries of a request with several targets together. */
+  readonly routingDeadlineMs: number
   readonly maxBodyBytes: number
   readonly accessLog: boolean
 }
@@ -208,6 +219,8 @@ const ConfigSchema = z
       .default('floopy'),
     FLOOPY_CUSTOM_PROVIDERS: jsonText(z.array(customProvider)).default([]),
     FLOOPY_UPSTREAM_TIMEOUT_MS: positiveInt(600_000),
+    FLOOPY_ATTEMPT_TIMEOUT_MS: positiveInt(120_000),
+    FLOOPY_ROUTING_DEADLINE_MS: positiveInt(300_000),
     FLOOPY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
     FLOOPY_ACCESS_LOG: z.enum(['true', 'false']).default('false'),
   })
@@ -315,6 +328,8 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
           },
     providers,
     upstreamTimeoutMs: env.FLOOPY_UPSTREAM_TIMEOUT_MS,
+    attemptTimeoutMs: Math.min(env.FLOOPY_ATTEMPT_TIMEOUT_MS, env.FLOOPY_UPSTREAM_TIMEOUT_MS),
+    routingDeadlineMs: env.FLOOPY_ROUTING_DEADLINE_MS,
     maxBodyBytes: env.FLOOPY_MAX_BODY_BYTES,
     accessLog: env.FLOOPY_ACCESS_LOG === 'true',
   }

@@ -79,7 +79,7 @@ const fetchProviderModels = async (provider: ProviderConfig): Promise<ModelEntry
   const listing = LISTINGS[provider.spec.family]
   const url = new URL(provider.baseUrl + path)
   if (provider.spec.family === 'gemini') url.searchParams.set('pageSize', '1000')
-  assertDestination({ provider, model: '', url })
+  assertDestination({ provider, url })
   const headers = new Headers({ accept: 'application/json', ...listing.headers })
   if (provider.apiKey !== undefined) {
     headers.set(provider.spec.auth.header, `${provider.spec.auth.prefix}${provider.apiKey}`)

@@ -18,10 +18,9 @@
  * A result that arrives while no probe is outstanding (a request started before the breaker
  * opened) is not a probe and is ignored, as is any result arriving while open.
  *
- * Time is passed in (`now`, epoch ms) and every function returns a new state, so the state can be
- * kept in a Redis key shared by all isolates. There is no merge: the shared copy is authoritative,
- * and the caller reads it, applies a transition and writes it back (last writer wins, which at
- * worst miscounts a few outcomes near a transition).
+ * Time is passed in (`now`, epoch ms) and every function returns a new state, so tests replay
+ * exact sequences. Shared across isolates, the same machine runs inside Redis as a Lua script
+ * (`stores/upstash/routing-state.ts`), atomically, and a test holds the two to the same answers.
  */
 
 export type BreakerConfig = {
@@ -137,22 +136,38 @@ export function canAttempt(
   }
 }
 
-/** The state after a request to the target finished, successfully (`ok`) or not. */
-export function recordResult(
+/**
+ * Outcomes reported together (by one isolate, since its last report), applied at once: a closed
+ * breaker adds them to the current bucket and then judges its window; a half-open breaker reads
+ * only `probe`, the result of the probe the reporter held; an open breaker ignores them all.
+ * Judging a batch once, rather than outcome by outcome, can differ from the one-by-one order only
+ * when a batch first crosses the threshold and then falls back under it.
+ */
+export type Outcomes = {
+  readonly ok: number
+  readonly failed: number
+  /** The result of a half-open probe this reporter held, if it held one. */
+  readonly probe?: boolean | undefined
+}
+
+export function applyOutcomes(
   state: BreakerState,
-  ok: boolean,
+  outcomes: Outcomes,
   now: number,
   config: BreakerConfig = DEFAULT_BREAKER,
 ): BreakerState {
   switch (state.status) {
     case 'closed': {
+      const okCount = Math.max(0, outcomes.ok)
+      const failedCount = Math.max(0, outcomes.failed)
+      if (okCount + failedCount === 0) return state
       const start = bucketStart(now, config)
       const buckets = live(state.buckets, now, config)
       const current = buckets.find((bucket) => bucket.start === start)
       const updated: WindowBucket = {
         start,
-        ok: (current?.ok ?? 0) + (ok ? 1 : 0),
-        failed: (current?.failed ?? 0) + (ok ? 0 : 1),
+        ok: (current?.ok ?? 0) + okCount,
+        failed: (current?.failed ?? 0) + failedCount,
       }
       const next: BreakerState = {
         status: 'closed',
@@ -167,13 +182,26 @@ export function recordResult(
     case 'open':
       return state
     case 'half-open': {
-      if (state.inFlight <= 0) return state
-      if (!ok) return open(now)
+      if (outcomes.probe === undefined || state.inFlight <= 0) return state
+      if (!outcomes.probe) return open(now)
       const succeeded = state.succeeded + 1
       if (succeeded >= config.halfOpenProbes) return initialBreaker()
       return { ...state, inFlight: state.inFlight - 1, succeeded }
     }
   }
+}
+
+/**
+ * The state after one request to the target finished, successfully (`ok`) or not. In half-open,
+ * any result is taken as the probe's (the caller that reserved the probe is the one reporting).
+ */
+export function recordResult(
+  state: BreakerState,
+  ok: boolean,
+  now: number,
+  config: BreakerConfig = DEFAULT_BREAKER,
+): BreakerState {
+  return applyOutcomes(state, { ok: ok ? 1 : 0, failed: ok ? 0 : 1, probe: ok }, now, config)
 }
 
 /** The breaker's status as seen at `now`: an open breaker past its cool-down reads `half-open`. */

@@ -171,3 +171,23 @@ export function updateEwma(
     samples: previous.samples + 1,
   }
 }
+
+/**
+ * Folds `count` samples whose mean is `meanMs` into a target's EWMA at once, as one isolate reports
+ * them together: the old average keeps weight `(1 − alpha)^count` and the batch's mean takes the
+ * rest — what `count` calls of `updateEwma` would give if the samples were all equal to the mean.
+ * No samples, or a mean that is not a finite non-negative number, leave `previous` as it was.
+ */
+export function foldLatency(
+  previous: LatencySample | undefined,
+  count: number,
+  meanMs: number,
+  alpha = DEFAULT_EWMA_ALPHA,
+): LatencySample | undefined {
+  if (!(alpha > 0 && alpha <= 1)) throw new Error(`EWMA alpha must be in (0, 1], got ${alpha}`)
+  const n = Number.isFinite(count) ? Math.floor(count) : 0
+  if (n <= 0 || !Number.isFinite(meanMs) || meanMs < 0) return previous
+  if (previous === undefined || previous.samples <= 0) return { ewmaMs: meanMs, samples: n }
+  const kept = (1 - alpha) ** n
+  return { ewmaMs: kept * previous.ewmaMs + (1 - kept) * meanMs, samples: previous.samples + n }
+}

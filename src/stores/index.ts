@@ -8,13 +8,19 @@
  * |-------------|--------------------------------------|-----------------------------------------|
  * | KeyStore    | Supabase RPC `gateway_resolve_key`   | `FLOOPY_TENANTS` + `FLOOPY_DEV_API_KEY` |
  * | SharedState | Upstash Redis + `@upstash/ratelimit` | in-isolate memory                       |
+ * | RoutingState| Upstash Redis (Lua scripts)          | in-isolate memory                       |
  */
 import type { GatewayConfig } from '../env'
+import type { BreakerState, Outcomes } from '../routing/breaker'
+import { createHealthTracker, type HealthTracker } from '../routing/health'
+import type { LatencySample } from '../routing/strategies'
 import { createKeyResolver, type KeyResolver } from '../tenancy/resolver'
 import { embeddedKeyStore } from './embedded/key-store'
 import { memoryState } from './embedded/memory-state'
+import { memoryRoutingState } from './embedded/routing-state'
 import { supabaseKeyStore } from './supabase/key-store'
-import { upstashState } from './upstash/shared-state'
+import { upstashRoutingState } from './upstash/routing-state'
+import { upstashRedis, upstashState } from './upstash/shared-state'
 
 /** The source of truth for keys: a key hash → its config document (`tenancy/tenant.ts`). */
 export interface KeyStore {
@@ -77,13 +83,61 @@ export interface SharedState {
   limitIp(ip: string): Promise<LimitResult>
 }
 
+/** What one isolate saw of a routing target since its last report (`routing/health.ts`). */
+export type TargetReport = {
+  /** The target's health id, e.g. `openai/gpt-4o` (see `stages/route`). */
+  readonly id: string
+  readonly outcomes: Outcomes
+  /** Latency samples (time to response headers) since the last report: how many, their mean. */
+  readonly latencyCount: number
+  readonly latencyMeanMs: number
+}
+
+/** A routing target's health: its circuit breaker and its latency average. */
+export type TargetHealth = {
+  readonly breaker: BreakerState
+  readonly latency: LatencySample | undefined
+}
+
+/** Circuit breakers and latency averages of routing targets, as every isolate sees them. */
+export interface RoutingState {
+  /**
+   * One round trip: folds `reports` into the shared breakers (`applyOutcomes`) and latency averages
+   * (`foldLatency`), and answers the health of the reported targets and of `watch`.
+   */
+  sync(
+    reports: readonly TargetReport[],
+    watch: readonly string[],
+    now: number,
+  ): Promise<Map<string, TargetHealth>>
+  /** One round trip: `canAttempt` on the shared breaker, i.e. reserves a half-open probe. */
+  reserveProbe(id: string, now: number): Promise<{ allowed: boolean; health: TargetHealth }>
+}
+
 export type Stores = {
   readonly keys: KeyStore
   readonly state: SharedState
   readonly resolver: KeyResolver
+  /** The isolate's view of target health, synchronised with `RoutingState` after responses. */
+  readonly health: HealthTracker
 }
 
 const memo = new WeakMap<GatewayConfig, Stores>()
+
+/**
+ * Health trackers by shared-state location (`memory` or the Upstash URL), per isolate: what an
+ * isolate learned about targets survives a re-parsed configuration with the same store.
+ */
+const trackers = new Map<string, HealthTracker>()
+
+const trackerFor = (where: string, routing: () => RoutingState): HealthTracker => {
+  let tracker = trackers.get(where)
+  if (tracker === undefined) {
+    tracker = createHealthTracker(routing())
+    trackers.set(where, tracker)
+  }
+  return tracker
+}
 
 /** The adapters for a configuration: Supabase and Upstash when configured, else embedded. */
 export const storesFor = (config: GatewayConfig): Stores => {
@@ -93,11 +147,22 @@ export const storesFor = (config: GatewayConfig): Stores => {
       config.supabase === undefined
         ? embeddedKeyStore(config.tenants, config.devApiKey)
         : supabaseKeyStore(config.supabase, config.storeTimeoutMs)
+    const redis =
+      config.upstash === undefined ? undefined : upstashRedis(config.upstash, config.storeTimeoutMs)
     const state =
-      config.upstash === undefined
+      redis === undefined
         ? memoryState({ ipRpm: config.ipRpm })
-        : upstashState(config.upstash, { ipRpm: config.ipRpm, timeoutMs: config.storeTimeoutMs })
-    stores = { keys, state, resolver: createKeyResolver({ keys, state }) }
+        : upstashState(redis, { ipRpm: config.ipRpm })
+    const health =
+      redis === undefined || config.upstash === undefined
+        ? trackerFor('memory', memoryRoutingState)
+        : trackerFor(config.upstash.url, () => upstashRoutingState(redis))
+    stores = {
+      keys,
+      state,
+      resolver: createKeyResolver({ keys, state }),
+      health,
+    }
     memo.set(config, stores)
   }
   return stores

@@ -18,3 +18,6 @@ export const RATELIMIT_PREFIX = {
 
 /** The organisation's request counter for one calendar month (UTC), e.g. `2026-11`. */
 export const quotaKey = (orgId: string, month: string): string => `floopy:quota:${orgId}:${month}`
+
+/** A routing target's circuit breaker and latency average, by its health id (`stages/route`). */
+export const targetHealthKey = (id: string): string => `floopy:target:${id}`

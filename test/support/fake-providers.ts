@@ -35,6 +35,12 @@
  *   destroy the socket: no `[DONE]`, no terminating chunk.
  * - `x-fake-redirect`: answer 302 with that `Location`.
  * - `x-fake-error-event: 1`: stream two chunks, then an in-stream `{"error":{…}}` event, and end.
+ *
+ * Faults can also be tied to a model, so that one target of a routing rule fails or slows down
+ * while the others answer: `PUT /__fake/faults` with `{"model": "m", "headers": {"x-fake-status":
+ * "503"}}` applies those headers to every later request whose body names model `m` (OpenAI-style
+ * and Anthropic requests; Gemini names its model in the path); `DELETE /__fake/faults?model=m`
+ * removes them, `DELETE /__fake/faults` removes all.
  */
 import { createHash, randomBytes, randomUUID } from 'node:crypto'
 import { readdirSync, readFileSync } from 'node:fs'
@@ -846,7 +852,7 @@ const chatReply = (
   return body['stream'] === true ? streamEvents(fixture, ctx) : nonStreamingReply(fixture, ctx)
 }
 
-type State = { requests: RecordedRequest[] }
+type State = { requests: RecordedRequest[]; faults: Map<string, Record<string, string>> }
 
 /** What a provider with its own protocol (`fakes/`) sees of a request. */
 export type NativeRequest = {
@@ -974,14 +980,37 @@ const handle = async (req: IncomingMessage, res: ServerResponse, state: State): 
   const method = req.method ?? 'GET'
   const url = new URL(req.url ?? '/', 'http://fake.invalid')
   const raw = await readBody(req)
+  if (url.pathname === '/__fake/faults') {
+    if (method === 'PUT') {
+      const { body } = parseBody(raw)
+      const model = isObject(body) ? stringAt(body, 'model') : undefined
+      const faultHeaders = isObject(body) ? objectAt(body, 'headers') : undefined
+      if (model === undefined || faultHeaders === undefined) {
+        sendReply(res, { status: 400, body: { error: 'expected {model, headers}' } }, undefined)
+        return
+      }
+      const entries = Object.entries(faultHeaders).filter(
+        (entry): entry is [string, string] => typeof entry[1] === 'string',
+      )
+      state.faults.set(model, Object.fromEntries(entries))
+    } else if (method === 'DELETE') {
+      const model = url.searchParams.get('model')
+      if (model === null) state.faults.clear()
+      else state.faults.delete(model)
+    }
+    sendReply(res, { status: 200, body: Object.fromEntries(state.faults) }, undefined)
+    return
+  }
   if (url.pathname === '/__fake/requests') {
     const tag = url.searchParams.get('tag')
     const matching = state.requests.filter((entry) => tag === null || entry.tag === tag)
     sendReply(res, { status: 200, body: JSON.parse(JSON.stringify(matching)) as Json }, undefined)
     return
   }
-  const headers = headerRecord(req)
   const { body, json } = parseBody(raw)
+  const model = isObject(body) ? stringAt(body, 'model') : undefined
+  const faults = model === undefined ? undefined : state.faults.get(model)
+  const headers = { ...headerRecord(req), ...faults }
   const native = nativeRoute(url.pathname)
   const match = native ? undefined : route(method, url.pathname)
   const record: RecordedRequest = {
@@ -1017,7 +1046,7 @@ const handle = async (req: IncomingMessage, res: ServerResponse, state: State): 
 export const startFakeProviders = async (
   options: { port?: number } = {},
 ): Promise<FakeProviders> => {
-  const state: State = { requests: [] }
+  const state: State = { requests: [], faults: new Map() }
   const server = createServer((req, res) => {
     handle(req, res, state).catch((error: unknown) => {
       // A bug in the fake must fail loudly in the test that hit it, not hang it.

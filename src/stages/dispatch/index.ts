@@ -15,10 +15,9 @@ import { providerError } from '../../providers/upstream-error'
 import { sanitizeResponseHeaders } from '../../security/headers'
 import { captureBody, type Capture, type Captured } from '../../logging/capture'
 import { openProviderKey } from '../../security/vault'
-import { canAttempt, initialBreaker, recordResult, type BreakerState } from '../../routing/breaker'
-import { setBounded } from '../../routing/isolate-state'
 import { DEFAULT_RETRY, retryDelayMs, type Failure } from '../../routing/retry'
-import { recordLatency, type Target } from '../route'
+import { afterResponse } from '../after-response'
+import type { Target } from '../route'
 
 export type SendOptions = { readonly timeoutMs: number; readonly provider: string }
 
@@ -51,10 +50,13 @@ export const send = async (
  * last moment, and never kept beyond this request) or else the operator's.
  */
 const providerKey = (c: Context<GatewayEnv>, target: Target): string | undefined => {
+  if (target.key === 'operator') return target.provider.apiKey
   const tenant = c.get('tenant')
   const provider = target.provider.spec.id
   const sealed = tenant.providerKeys.get(provider)
-  if (sealed === undefined) return target.provider.apiKey
+  if (sealed === undefined) {
+    throw new GatewayError('INTERNAL_ERROR', `No stored ${provider} key for this organisation.`)
+  }
   const keyring = c.get('config').keyring
   if (keyring === undefined) {
     throw new GatewayError(
@@ -109,87 +111,103 @@ export const failsOver = (err: unknown): err is GatewayError =>
   (err.code === 'PROVIDER_TIMEOUT' ||
     (err.code === 'PROVIDER_ERROR' && (err.status === 429 || err.status >= 500)))
 
-/**
- * Tries the targets in order until one answers, skipping those whose circuit is open. With a
- * routing rule (several targets) each target gets `DEFAULT_RETRY.maxAttemptsPerTarget` tries, with
- * jittered exponential backoff (a provider's `Retry-After` honoured up to 5 s), within 30 s in all;
- * a single target is not retried by the gateway (the OpenAI SDKs retry 429s and 5xx themselves). A failure before the first byte of an answer
- * (no response headers, or an error status) moves on to the next target, invisibly to the client;
- * once an answer has started, it is the client's (a stream that breaks later ends with an error
- * event, never with a silent switch). One target: its error as it is. All failing: 502
- * `NO_PROVIDER_AVAILABLE` naming each attempt's target and status, nothing more.
- */
-/**
- * Circuit breakers per target (`provider/model`), per isolate, for requests with several targets:
- * a target failing at least half of at least 10 attempts within 30 s is skipped for 15 s, then
- * one probe decides (`routing/breaker.ts`). Sharing them across isolates is a later step.
- */
-const breakers = new Map<string, BreakerState>()
-
-const admitTarget = (id: string, now: number): boolean => {
-  const { allowed, state } = canAttempt(breakers.get(id) ?? initialBreaker(), now)
-  setBounded(breakers, id, state)
-  return allowed
-}
-
-const reportTarget = (id: string, ok: boolean): void => {
-  const state = breakers.get(id)
-  if (state !== undefined) breakers.set(id, recordResult(state, ok, Date.now()))
-}
-
-/** Retries of a routing rule's targets stop once this much time has passed since the first try. */
-const RETRY_BUDGET_MS = 30_000
-
 /** A dispatch failure as the retry policy classifies it. */
 const failureOf = (err: GatewayError): Failure =>
   err.code === 'PROVIDER_TIMEOUT'
     ? { kind: 'timeout' }
     : { kind: 'status', status: err.status, retryAfter: err.headers['retry-after'] ?? null }
 
+/** Resolves after `ms`, or at once. */
+const sleep = (ms: number): Promise<void> =>
+  ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms))
+
+/**
+ * Tries the targets in order until one answers, skipping those whose circuit is open
+ * (`routing/health.ts`: breakers and latency shared by all isolates, read from a per-isolate memo).
+ *
+ * With several targets (a routing rule), each target gets `DEFAULT_RETRY.maxAttemptsPerTarget`
+ * tries, with jittered exponential backoff (a provider's `Retry-After` honoured up to 5 s). Each
+ * try has `attemptTimeoutMs` to produce response headers, and the whole walk `routingDeadlineMs`:
+ * no try or backoff outlasts it. A failure before the first byte of an answer (no response
+ * headers, or a 429/5xx) moves on, invisibly to the client; once an answer has started it is the
+ * client's (a stream that breaks later ends with an error event, never with a silent switch).
+ * A 4xx is the request's own fault and is answered as is. All failing: 502
+ * `NO_PROVIDER_AVAILABLE` naming each attempt's target and status, nothing more.
+ *
+ * A single target is not retried by the gateway (the OpenAI SDKs retry 429s and 5xx themselves,
+ * and retrying twice over multiplies load); its error is answered as it is.
+ */
 export const dispatch = (): MiddlewareHandler<GatewayEnv> =>
   async function dispatch(c) {
     const targets = c.get('targets')
+    const config = c.get('config')
     if (targets.length === 0) throw new GatewayError('INTERNAL_ERROR', 'No target was selected.')
     if (targets.length === 1 && targets[0] !== undefined) {
       c.set('attempts', 1)
-      const response = await attempt(c, targets[0])
+      const response = await attempt(c, targets[0], config.upstreamTimeoutMs)
       response.headers.set('floopy-attempts', '1')
       return response
     }
+    const health = c.get('stores').health
     const failures: string[] = []
     c.set('failedAttempts', failures) // for the request log: every attempt before the answer
-    const startedAt = Date.now()
+    const deadline = Date.now() + config.routingDeadlineMs
     let attempts = 0
-    for (const target of targets) {
-      const id = `${target.provider.spec.id}/${target.model}`
-      for (let tryNumber = 1; tryNumber <= DEFAULT_RETRY.maxAttemptsPerTarget; tryNumber++) {
-        if (!admitTarget(id, Date.now())) {
-          failures.push(`${id}: skipped, circuit open`)
-          break
-        }
-        c.set('attempts', ++attempts)
-        try {
-          const response = await attempt(c, target)
-          reportTarget(id, true)
-          response.headers.set('floopy-attempts', String(attempts))
-          return response
-        } catch (err) {
-          // A 4xx is the request's fault, not the target's: it counts as the target working.
-          reportTarget(id, !failsOver(err))
-          if (!failsOver(err)) throw err
-          failures.push(`${id}: ${String(err.status)} ${err.code}`)
-          if (tryNumber === DEFAULT_RETRY.maxAttemptsPerTarget) break
-          const delay = retryDelayMs(
-            tryNumber,
-            failureOf(err),
-            DEFAULT_RETRY,
-            Math.random,
-            Date.now(),
-          )
-          if (Date.now() + delay - startedAt > RETRY_BUDGET_MS) break
-          await new Promise((resolve) => setTimeout(resolve, delay))
+    try {
+      walk: for (const target of targets) {
+        const id = `${target.provider.spec.id}/${target.model}`
+        for (let tryNumber = 1; tryNumber <= DEFAULT_RETRY.maxAttemptsPerTarget; tryNumber++) {
+          const remaining = deadline - Date.now()
+          if (remaining <= 0) {
+            failures.push('deadline reached')
+            break walk
+          }
+          const admission = await health.admit(target.healthId, Date.now())
+          if (!admission.allowed) {
+            failures.push(`${id}: skipped, circuit open`)
+            break
+          }
+          c.set('attempts', ++attempts)
+          try {
+            const response = await attempt(c, target, Math.min(config.attemptTimeoutMs, remaining))
+            const exchange = c.get('exchange')
+            health.record(
+              target.healthId,
+              {
+                ok: true,
+                probe: admission.probe,
+                latencyMs: (exchange.headersAt ?? Date.now()) - exchange.startedAt,
+              },
+              Date.now(),
+            )
+            response.headers.set('floopy-attempts', String(attempts))
+            return response
+          } catch (err) {
+            // A 4xx is the request's fault, not the target's: it counts as the target working.
+            health.record(
+              target.healthId,
+              { ok: !failsOver(err), probe: admission.probe },
+              Date.now(),
+            )
+            if (!failsOver(err)) throw err
+            failures.push(`${id}: ${String(err.status)} ${err.code}`)
+            if (tryNumber === DEFAULT_RETRY.maxAttemptsPerTarget) break
+            const delay = retryDelayMs(
+              tryNumber,
+              failureOf(err),
+              DEFAULT_RETRY,
+              Math.random,
+              Date.now(),
+            )
+            // A wait that would end past the deadline is not worth starting: try the next target.
+            if (Date.now() + delay >= deadline) break
+            await sleep(delay)
+          }
         }
       }
+    } finally {
+      const synced = health.sync(Date.now())
+      if (synced !== undefined) afterResponse(c, synced)
     }
     throw new GatewayError(
       'NO_PROVIDER_AVAILABLE',
@@ -199,7 +217,11 @@ export const dispatch = (): MiddlewareHandler<GatewayEnv> =>
   }
 
 /** One target: send, check, and start relaying the answer. Throws before the first byte. */
-const attempt = async (c: Context<GatewayEnv>, target: Target): Promise<Response> => {
+const attempt = async (
+  c: Context<GatewayEnv>,
+  target: Target,
+  timeoutMs: number,
+): Promise<Response> => {
   const request = c.get('request')
   const requestId = c.get('requestId')
   const provider = target.provider.spec.id
@@ -230,10 +252,9 @@ const attempt = async (c: Context<GatewayEnv>, target: Target): Promise<Response
         headers: outboundHeaders(c, target, apiKey, prepared.headers),
         body: prepared.body,
       },
-      { timeoutMs: c.get('config').upstreamTimeoutMs, provider },
+      { timeoutMs, provider },
     )
     exchange.headersAt = Date.now()
-    if (upstream.ok) recordLatency(provider, target.model, exchange.headersAt - exchange.startedAt)
     if (upstream.status >= 300 && upstream.status < 400) {
       await upstream.body?.cancel()
       throw new GatewayError(

@@ -13,7 +13,7 @@ import type { Target } from '../route'
 const verdicts = new WeakMap<URL, DestinationVerdict>()
 
 /** Throws `DESTINATION_REFUSED` when a target's URL is not an allowed destination. */
-export const assertDestination = (target: Target): void => {
+export const assertDestination = (target: Pick<Target, 'provider' | 'url'>): void => {
   // Endpoint URLs are memoised per configuration, so the verdict is too; a fresh URL is checked.
   let verdict = verdicts.get(target.url)
   if (verdict === undefined) {

@@ -38,10 +38,13 @@ export type LimitsOptions = { readonly countsTowardQuota: boolean }
 
 export const limits = ({ countsTowardQuota }: LimitsOptions): MiddlewareHandler<GatewayEnv> =>
   async function limits(c, next) {
-    const { state, resolver } = c.get('stores')
+    const { state, resolver, health } = c.get('stores')
     let tenant = c.get('tenant')
     const now = Date.now()
     const month = calendarMonth(now)
+    // Issued in this tick, a due routing-health sync leaves in the same pipeline request as the
+    // admission below, so a routed request starts with fresh breakers at no extra round trip.
+    const refreshing = tenant.routingRules.length > 0 ? health.sync(now) : undefined
     let admission: Admission
     try {
       admission = await state.admit({
@@ -61,6 +64,7 @@ export const limits = ({ countsTowardQuota }: LimitsOptions): MiddlewareHandler<
       await next()
       return
     }
+    await refreshing // settles with the admission (it never rejects)
     const counted = countsTowardQuota && admission.quota.admitted
     const release = (): void => {
       if (!counted) return

@@ -19,15 +19,26 @@ import { adapterFor } from '../../providers/adapter'
 import { resolveModel } from '../../providers/catalog'
 import { BUILTIN_PROVIDER_IDS, PROVIDERS } from '../../providers/registry'
 import { setBounded } from '../../routing/isolate-state'
-import { attemptOrder, updateEwma, type LatencySample } from '../../routing/strategies'
+import { attemptOrder, type RouteTarget } from '../../routing/strategies'
 import type { RoutingRule } from '../../tenancy/tenant'
 import type { EndpointKind } from '../parse-request'
+
+/** Whose provider key a target is sent with: the organisation's own, or the operator's. */
+export type KeyChoice = 'organization' | 'operator'
 
 /** One place a request can be sent: a configured provider, the model name it knows, the URL. */
 export type Target = {
   readonly provider: ProviderConfig
   readonly model: string
   readonly url: URL
+  /** Whose key dispatch sends: the organisation's (opened from the vault) or the operator's. */
+  readonly key: KeyChoice
+  /**
+   * The target's identity for circuit breakers and latency (`routing/health.ts`):
+   * `provider/model`, plus `#org:<id>` when the organisation's own key is used — one
+   * organisation's exhausted key must not open the breaker for everyone on the operator's.
+   */
+  readonly healthId: string
 }
 
 type Lookup = { ids: ReadonlySet<string>; customModels: ReadonlyMap<string, string> }
@@ -54,13 +65,15 @@ const DEFAULT_PROVIDERS: ReadonlyMap<string, ProviderConfig> = new Map(
 /**
  * Resolves `model` against a configuration; unresolvable or unconfigured → a helpful 400. A
  * built-in provider the operator did not configure is still available to an organisation that
- * stored its own key for it (`orgProviders`), at the provider's default base URL.
+ * stored its own key for it (`tenant.providerKeys`), at the provider's default base URL. `key` says whose
+ * provider key to use; left out, the organisation's own when it stored one, else the operator's.
  */
 export const resolveTarget = (
   config: GatewayConfig,
   request: { readonly kind: EndpointKind; readonly stream: boolean },
   model: string,
-  orgProviders: ReadonlyMap<string, unknown> = new Map(),
+  tenant: { readonly orgId: string; readonly providerKeys: ReadonlyMap<string, unknown> },
+  key?: KeyChoice,
 ): Target => {
   const lookup = lookupFor(config)
   const address = resolveModel(model, lookup.ids, lookup.customModels)
@@ -72,20 +85,36 @@ export const resolveTarget = (
       { param: 'model' },
     )
   }
+  const own = tenant.providerKeys.has(address.provider)
+  const choice = key ?? (own ? 'organization' : 'operator')
+  const operator = config.providers.get(address.provider)
   const provider =
-    config.providers.get(address.provider) ??
-    (orgProviders.has(address.provider) ? DEFAULT_PROVIDERS.get(address.provider) : undefined)
+    choice === 'operator'
+      ? operator
+      : own
+        ? (operator ?? DEFAULT_PROVIDERS.get(address.provider))
+        : undefined
   if (provider === undefined) {
     throw new GatewayError(
       'PROVIDER_NOT_CONFIGURED',
-      `The model '${model}' is served by '${address.provider}', which is not configured on this ` +
-        `gateway (set ${address.provider.toUpperCase()}_API_KEY, or store your organisation's key ` +
-        `with the admin CLI).`,
+      choice === 'organization' && key !== undefined
+        ? `The routing rule sends '${model}' with the organisation's own ${address.provider} key, ` +
+            `and none is stored (add it with the admin CLI: provider-key add).`
+        : `The model '${model}' is served by '${address.provider}', which is not configured on ` +
+            `this gateway (set ${address.provider.toUpperCase()}_API_KEY, or store your ` +
+            `organisation's key with the admin CLI).`,
       { param: 'model' },
     )
   }
   const url = adapterFor(provider.spec.family).endpoint(request, provider, address.model)
-  return { provider, model: address.model, url }
+  const id = `${provider.spec.id}/${address.model}`
+  return {
+    provider,
+    model: address.model,
+    url,
+    key: choice,
+    healthId: choice === 'organization' ? `${id}#org:${tenant.orgId}` : id,
+  }
 }
 
 /** The routing rule for a request: the key's before the organisation's, a model's before any. */
@@ -101,18 +130,6 @@ const nextPosition = (key: string): number => {
   return position
 }
 
-/**
- * Recent latency per target (time to response headers), per isolate, for the `latency` strategy.
- * Each isolate learns from its own traffic; sharing it across isolates is a later step.
- */
-const latency = new Map<string, LatencySample>()
-
-/** Records a target's time to response headers (called by dispatch after each success). */
-export const recordLatency = (provider: string, model: string, ms: number): void => {
-  const id = `${provider}/${model}`
-  setBounded(latency, id, updateEwma(latency.get(id), ms))
-}
-
 export const route = (): MiddlewareHandler<GatewayEnv> =>
   async function route(c, next) {
     const request = c.get('request')
@@ -120,21 +137,28 @@ export const route = (): MiddlewareHandler<GatewayEnv> =>
     const config = c.get('config')
     const rule = request.kind === 'chat' ? ruleFor(tenant.routingRules, request.model) : undefined
     if (rule === undefined) {
-      c.set('targets', [resolveTarget(config, request, request.model, tenant.providerKeys)])
+      c.set('targets', [resolveTarget(config, request, request.model, tenant)])
     } else {
+      const byId = new Map<RouteTarget, Target>()
+      const candidates = rule.targets.map((t) => {
+        const target = resolveTarget(config, request, `${t.provider}/${t.model}`, tenant, t.key)
+        const candidate: RouteTarget =
+          t.weight === undefined
+            ? { id: target.healthId }
+            : { id: target.healthId, weight: t.weight }
+        byId.set(candidate, target)
+        return candidate
+      })
       const ordered = attemptOrder({
         strategy: rule.strategy,
-        targets: rule.targets.map((t) => ({
-          id: `${t.provider}/${t.model}`,
-          ...(t.weight === undefined ? {} : { weight: t.weight }),
-        })),
+        targets: candidates,
         counter: nextPosition(`${tenant.orgId}:${rule.apiKeyId ?? ''}:${rule.model ?? ''}`),
         random: Math.random,
-        latency,
+        latency: c.get('stores').health.latency,
       })
       c.set(
         'targets',
-        ordered.map((t) => resolveTarget(config, request, t.id, tenant.providerKeys)),
+        ordered.flatMap((candidate) => byId.get(candidate) ?? []),
       )
     }
     await next()

@@ -57,11 +57,9 @@ const asLimit = (r: { success: boolean; limit: number; remaining: number; reset:
 
 const toNumber = (value: unknown): number => (typeof value === 'number' ? value : Number(value))
 
-export const upstashState = (
-  { url, token }: UpstashConfig,
-  { ipRpm, timeoutMs }: { ipRpm: number; timeoutMs: number },
-): SharedState => {
-  const redis = new Redis({
+/** The one client per configuration: no retries, `timeoutMs` per request, auto-pipelining. */
+export const upstashRedis = ({ url, token }: UpstashConfig, timeoutMs: number): Redis =>
+  new Redis({
     url,
     token,
     retry: false,
@@ -69,6 +67,8 @@ export const upstashState = (
     enableTelemetry: false,
     enableAutoPipelining: true,
   })
+
+export const upstashState = (redis: Redis, { ipRpm }: { ipRpm: number }): SharedState => {
   const limiter = (prefix: string, rpm: number): Ratelimit =>
     new Ratelimit({
       redis,
