@@ -15,6 +15,7 @@ import {
 } from './providers/registry'
 import { parseApiKey } from './security/api-key'
 import { parseKeyring, type Keyring } from './security/vault'
+import { DEFAULT_BREAKER, type BreakerConfig } from './routing/breaker'
 import type { Stores } from './stores'
 import type { TenantsFile } from './stores/embedded/tenants-file'
 import { TenantsFileSchema } from './stores/embedded/tenants-schema'
@@ -88,6 +89,8 @@ export type Bindings = ProviderBindings & {
   FLOOPY_ATTEMPT_TIMEOUT_MS?: string
   /** For a request with several targets: the time all tries together may take (default 300000). */
   FLOOPY_ROUTING_DEADLINE_MS?: string
+  /** How long an open circuit keeps a routing target out before one probe, in ms (default 15000). */
+  FLOOPY_BREAKER_COOLDOWN_MS?: string
   /** Maximum request body in bytes (default 10 MiB). */
   FLOOPY_MAX_BODY_BYTES?: string
   /** `true` logs one JSON line per request (ids, provider, model, status, usage — no bodies). */
@@ -125,6 +128,8 @@ export type GatewayConfig = {
   readonly attemptTimeoutMs: number
   /** For all tries of a request with several targets together. */
   readonly routingDeadlineMs: number
+  /** Circuit breaker settings for routing targets (`routing/breaker.ts`). */
+  readonly breaker: BreakerConfig
   readonly maxBodyBytes: number
   readonly accessLog: boolean
 }
@@ -221,6 +226,7 @@ const ConfigSchema = z
     FLOOPY_UPSTREAM_TIMEOUT_MS: positiveInt(600_000),
     FLOOPY_ATTEMPT_TIMEOUT_MS: positiveInt(120_000),
     FLOOPY_ROUTING_DEADLINE_MS: positiveInt(300_000),
+    FLOOPY_BREAKER_COOLDOWN_MS: positiveInt(DEFAULT_BREAKER.coolDownMs),
     FLOOPY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
     FLOOPY_ACCESS_LOG: z.enum(['true', 'false']).default('false'),
   })
@@ -330,6 +336,7 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
     upstreamTimeoutMs: env.FLOOPY_UPSTREAM_TIMEOUT_MS,
     attemptTimeoutMs: Math.min(env.FLOOPY_ATTEMPT_TIMEOUT_MS, env.FLOOPY_UPSTREAM_TIMEOUT_MS),
     routingDeadlineMs: env.FLOOPY_ROUTING_DEADLINE_MS,
+    breaker: { ...DEFAULT_BREAKER, coolDownMs: env.FLOOPY_BREAKER_COOLDOWN_MS },
     maxBodyBytes: env.FLOOPY_MAX_BODY_BYTES,
     accessLog: env.FLOOPY_ACCESS_LOG === 'true',
   }

@@ -11,7 +11,7 @@
  * | RoutingState| Upstash Redis (Lua scripts)          | in-isolate memory                       |
  */
 import type { GatewayConfig } from '../env'
-import type { BreakerState, Outcomes } from '../routing/breaker'
+import type { BreakerConfig, BreakerState, Outcomes } from '../routing/breaker'
 import { createHealthTracker, type HealthTracker } from '../routing/health'
 import type { LatencySample } from '../routing/strategies'
 import { createKeyResolver, type KeyResolver } from '../tenancy/resolver'
@@ -130,11 +130,16 @@ const memo = new WeakMap<GatewayConfig, Stores>()
  */
 const trackers = new Map<string, HealthTracker>()
 
-const trackerFor = (where: string, routing: () => RoutingState): HealthTracker => {
-  let tracker = trackers.get(where)
+const trackerFor = (
+  where: string,
+  breaker: BreakerConfig,
+  routing: () => RoutingState,
+): HealthTracker => {
+  const id = `${where} ${JSON.stringify(breaker)}`
+  let tracker = trackers.get(id)
   if (tracker === undefined) {
-    tracker = createHealthTracker(routing())
-    trackers.set(where, tracker)
+    tracker = createHealthTracker(routing(), breaker)
+    trackers.set(id, tracker)
   }
   return tracker
 }
@@ -155,8 +160,10 @@ export const storesFor = (config: GatewayConfig): Stores => {
         : upstashState(redis, { ipRpm: config.ipRpm })
     const health =
       redis === undefined || config.upstash === undefined
-        ? trackerFor('memory', memoryRoutingState)
-        : trackerFor(config.upstash.url, () => upstashRoutingState(redis))
+        ? trackerFor('memory', config.breaker, () => memoryRoutingState(config.breaker))
+        : trackerFor(config.upstash.url, config.breaker, () =>
+            upstashRoutingState(redis, config.breaker),
+          )
     stores = {
       keys,
       state,

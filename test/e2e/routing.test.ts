@@ -1,0 +1,322 @@
+/**
+ * Routing across isolates, end to end: two production gateways under plain workerd (two isolates)
+ * sharing real Redis (Upstash REST bridge) and real PostgreSQL, with routing rules stored through
+ * the admin RPC functions and the fake providers failing or slowing down one model at a time
+ * (`PUT /__fake/faults`).
+ *
+ * - A circuit opened by one isolate's failures is skipped by the other, which learns it within
+ *   the shared-state round trip it makes anyway (counted at the Redis bridge).
+ * - After the cool-down exactly one probe goes out across both isolates; its success closes the
+ *   circuit for both.
+ * - The latency strategy converges on the faster target, and notices when the slower recovers.
+ * - Per-attempt timeouts and the routing deadline; a stream cut after its first byte ends with an
+ *   error event and is not switched to another target; whose provider key a target uses.
+ */
+import { beforeAll, describe, expect, it } from 'vitest'
+import { parseKeyring, sealProviderKey } from '../../src/security/vault.ts'
+import { CONFIG_EPOCH_KEY, targetHealthKey } from '../../src/stores/shared-keys.ts'
+import { createOrg, issueKey, rpc, useTenancyRig, type Rig } from '../support/tenancy.ts'
+
+const COOL_DOWN_MS = 3_000
+
+const rig = useTenancyRig({
+  FLOOPY_BREAKER_COOLDOWN_MS: String(COOL_DOWN_MS),
+  FLOOPY_ATTEMPT_TIMEOUT_MS: '1000',
+  FLOOPY_ROUTING_DEADLINE_MS: '2500',
+})
+
+// The fake providers compile the OpenAI request schema on their first request, which takes longer
+// than the 1 s attempt timeout here: warm them up first.
+beforeAll(async () => {
+  const res = await fetch(`${rig().fake.url}/openai/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: 'Bearer warm-up' },
+    body: JSON.stringify({ model: 'gpt-4o-mini', messages: [{ role: 'user', content: 'Hi' }] }),
+  })
+  expect(res.status).toBe(200)
+})
+
+const sleep = (ms: number): Promise<void> => new Promise((resolve) => setTimeout(resolve, ms))
+
+/** A model name no other test uses, so circuits and latencies never leak between tests. */
+const fresh = (what: string): string => `${what}-${crypto.randomUUID().slice(0, 8)}`
+
+type Target = { provider: string; model: string; weight?: number; key?: string }
+
+/** An organisation with a key and an org-wide routing rule; returns the key. */
+const tenantWith = async (r: Rig, strategy: string, targets: Target[]) => {
+  const org = await createOrg(r)
+  const { key } = await issueKey(r, org)
+  await rpc(r, 'admin_set_routing_rule', {
+    p_org: org.id,
+    p_strategy: strategy,
+    p_targets: targets,
+  })
+  await r.kv.incr(CONFIG_EPOCH_KEY) // as the admin CLI does after a change
+  return { org, key }
+}
+
+/** Makes the fake providers answer every request for `model` as these headers ask. */
+const fault = async (r: Rig, model: string, headers: Record<string, string>): Promise<void> => {
+  const res = await fetch(`${r.fake.url}/__fake/faults`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, headers }),
+  })
+  expect(res.status).toBe(200)
+}
+
+const heal = async (r: Rig, model: string): Promise<void> => {
+  const res = await fetch(`${r.fake.url}/__fake/faults?model=${encodeURIComponent(model)}`, {
+    method: 'DELETE',
+  })
+  expect(res.status).toBe(200)
+}
+
+/** Requests the fake providers received for `model`. */
+const hits = (r: Rig, model: string): number =>
+  r.fake.requests.filter(
+    (entry) =>
+      typeof entry.body === 'object' &&
+      entry.body !== null &&
+      'model' in entry.body &&
+      entry.body.model === model,
+  ).length
+
+const send = (
+  r: Rig,
+  key: string,
+  which: 0 | 1,
+  extra: Record<string, unknown> = {},
+): Promise<Response> =>
+  fetch(`${r.gateways[which].url}/v1/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+    body: JSON.stringify({
+      model: 'gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Hello' }],
+      ...extra,
+    }),
+  })
+
+/** One request; its status, who served it and how many attempts it took. */
+const served = async (r: Rig, key: string, which: 0 | 1) => {
+  const res = await send(r, key, which)
+  await res.arrayBuffer()
+  return {
+    status: res.status,
+    model: res.headers.get('floopy-model'),
+    attempts: res.headers.get('floopy-attempts'),
+  }
+}
+
+describe('circuit breakers shared across isolates', () => {
+  it("should skip a target in one isolate once the other isolate's failures opened its circuit", async () => {
+    const r = rig()
+    const primary = fresh('primary')
+    const { key } = await tenantWith(r, 'fallback', [
+      { provider: 'openai', model: primary },
+      { provider: 'openai', model: 'gpt-4o-mini' },
+    ])
+    // Both isolates route once while the primary is healthy, so both follow its health.
+    for (const which of [0, 1] as const) {
+      expect(await served(r, key, which)).toEqual({ status: 200, model: primary, attempts: '1' })
+    }
+    await fault(r, primary, { 'x-fake-status': '503' })
+    // Isolate A meets the outage: two tries on the primary per request, then the fallback, until
+    // the window holds ten outcomes, half of them failures (the breaker opens between two tries
+    // of one request as readily as between requests).
+    const outage = hits(r, primary)
+    let opened = false
+    for (let i = 0; i < 8 && !opened; i++) {
+      const answer = await served(r, key, 0)
+      expect(answer).toMatchObject({ status: 200, model: 'gpt-4o-mini' })
+      expect(['1', '2', '3']).toContain(answer.attempts)
+      opened = answer.attempts === '1'
+    }
+    expect(opened).toBe(true)
+    // Two successes are in the window, so eight or nine failures (as one isolate counts them
+    // alone) open it.
+    expect(hits(r, primary) - outage).toBeGreaterThanOrEqual(8)
+    expect(hits(r, primary) - outage).toBeLessThanOrEqual(9)
+    expect(await r.kv.hget(targetHealthKey(`openai/${primary}`), 's')).toBe('open')
+    const before = hits(r, primary)
+
+    // Isolate B never saw a failure. Past its sync interval, its next request's admission round
+    // trip brings the shared state along, and the dead primary is not tried.
+    await sleep(1_100)
+    const history = r.upstash.history.length
+    expect(await served(r, key, 1)).toEqual({ status: 200, model: 'gpt-4o-mini', attempts: '1' })
+    const during = r.upstash.history.slice(history)
+    // One Redis request for this request: the admission and the routing sync, pipelined.
+    expect(during).toHaveLength(1)
+    expect(during[0]).toHaveLength(2)
+    for (let i = 0; i < 4; i++) {
+      expect(await served(r, key, 1)).toEqual({
+        status: 200,
+        model: 'gpt-4o-mini',
+        attempts: '1',
+      })
+    }
+    expect(hits(r, primary)).toBe(before)
+    await heal(r, primary)
+  }, 30_000)
+
+  it('should send one probe across both isolates after the cool-down, and close for both on its success', async () => {
+    const r = rig()
+    const primary = fresh('probed')
+    const { key } = await tenantWith(r, 'fallback', [
+      { provider: 'openai', model: primary },
+      { provider: 'openai', model: 'gpt-4o-mini' },
+    ])
+    for (const which of [0, 1] as const) await served(r, key, which)
+    await fault(r, primary, { 'x-fake-status': '500' })
+    for (let i = 0; i < 5; i++) await served(r, key, 0)
+    expect(await r.kv.hget(targetHealthKey(`openai/${primary}`), 's')).toBe('open')
+
+    // The primary recovers, slowly enough that every other request arrives while the probe is out.
+    await fault(r, primary, { 'x-fake-latency-ms': '600' })
+    await sleep(COOL_DOWN_MS + 200)
+    const before = hits(r, primary)
+    const burst = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => served(r, key, i % 2 === 0 ? 0 : 1)),
+    )
+    expect(burst.every((result) => result.status === 200)).toBe(true)
+    expect(hits(r, primary) - before).toBe(1)
+    expect(burst.filter((result) => result.model === primary)).toHaveLength(1)
+
+    // The probe succeeded: the circuit is closed for both isolates.
+    await heal(r, primary)
+    await sleep(1_100)
+    for (const which of [0, 1, 0, 1] as const) {
+      expect(await served(r, key, which)).toEqual({ status: 200, model: primary, attempts: '1' })
+    }
+    expect(await r.kv.hget(targetHealthKey(`openai/${primary}`), 's')).toBeNull()
+  }, 30_000)
+})
+
+describe('latency-based routing across isolates', () => {
+  it('should converge on the faster target and notice when the slower one recovers', async () => {
+    const r = rig()
+    const quick = fresh('quick')
+    const sluggish = fresh('sluggish')
+    const { key } = await tenantWith(r, 'latency', [
+      { provider: 'openai', model: quick },
+      { provider: 'openai', model: sluggish },
+    ])
+    await fault(r, sluggish, { 'x-fake-latency-ms': '80' })
+    const run = async (n: number): Promise<(string | null)[]> => {
+      const models: (string | null)[] = []
+      for (let i = 0; i < n; i++) models.push((await served(r, key, i % 2 === 0 ? 0 : 1)).model)
+      return models
+    }
+    const first = await run(40)
+    // 5 % exploration: the slow target still gets the odd request; 30 of the last 30 would be
+    // 97.5 % expected, 24 leaves room for exploration and the isolates' first samples.
+    expect(first.slice(10).filter((model) => model === quick).length).toBeGreaterThanOrEqual(24)
+    // Both isolates' samples are in one shared average.
+    await sleep(1_100)
+    await run(2)
+    expect(Number(await r.kv.hget(targetHealthKey(`openai/${quick}`), 'n'))).toBeGreaterThan(20)
+
+    // The roles swap: the formerly slow target is now the fast one.
+    await heal(r, sluggish)
+    await fault(r, quick, { 'x-fake-latency-ms': '80' })
+    const second = await run(150)
+    expect(second.slice(-30).filter((model) => model === sluggish).length).toBeGreaterThanOrEqual(
+      24,
+    )
+    await heal(r, quick)
+  }, 60_000)
+})
+
+describe('timeouts, streams and provider keys', () => {
+  it('should give up on a try after the attempt timeout and serve from the next target', async () => {
+    const r = rig()
+    const stuck = fresh('stuck')
+    const { key } = await tenantWith(r, 'fallback', [
+      { provider: 'openai', model: stuck },
+      { provider: 'openai', model: 'gpt-4o-mini' },
+    ])
+    await fault(r, stuck, { 'x-fake-latency-ms': '5000' })
+    // Without the 1 s attempt timeout the stuck target would answer, after 5 s, on the first try.
+    expect(await served(r, key, 0)).toEqual({ status: 200, model: 'gpt-4o-mini', attempts: '3' })
+    expect(hits(r, stuck)).toBe(2)
+    await heal(r, stuck)
+  }, 30_000)
+
+  it('should stop at the routing deadline with a 502 that says so', async () => {
+    const r = rig()
+    const models = [fresh('late'), fresh('late'), fresh('late')]
+    const { key } = await tenantWith(
+      r,
+      'fallback',
+      models.map((model) => ({ provider: 'openai', model })),
+    )
+    for (const model of models) await fault(r, model, { 'x-fake-latency-ms': '5000' })
+    const res = await send(r, key, 0)
+    expect(res.status).toBe(502)
+    const body = (await res.json()) as { error: { code: string; message: string } }
+    expect(body.error.code).toBe('NO_PROVIDER_AVAILABLE')
+    expect(body.error.message).toContain('deadline reached')
+    expect(body.error.message).toContain('PROVIDER_TIMEOUT')
+    // 2.5 s allow two 1 s tries of the first target and part of one of the second, no more.
+    const attempts = Number(res.headers.get('floopy-attempts'))
+    expect(attempts).toBeGreaterThanOrEqual(2)
+    expect(attempts).toBeLessThan(6)
+    expect(models.reduce((sum, model) => sum + hits(r, model), 0)).toBe(attempts)
+    for (const model of models) await heal(r, model)
+  }, 30_000)
+
+  it('should end a stream cut after its first byte with an error event, not switch targets', async () => {
+    const r = rig()
+    const cut = fresh('cut')
+    const backup = fresh('backup')
+    const { key } = await tenantWith(r, 'fallback', [
+      { provider: 'openai', model: cut },
+      { provider: 'openai', model: backup },
+    ])
+    await fault(r, cut, { 'x-fake-cut-after': '2' })
+    const res = await send(r, key, 0, { stream: true })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('floopy-model')).toBe(cut)
+    expect(res.headers.get('floopy-attempts')).toBe('1')
+    const text = await res.text()
+    expect(text).toContain('event: error')
+    expect(text).not.toContain('data: [DONE]')
+    expect(hits(r, backup)).toBe(0)
+    await heal(r, cut)
+  }, 30_000)
+
+  it("should send each target with the key it names, and keep an organisation's key in its own circuit", async () => {
+    const r = rig()
+    const model = fresh('keyed')
+    const { org, key } = await tenantWith(r, 'round-robin', [
+      { provider: 'openai', model, key: 'organization' },
+      { provider: 'openai', model, key: 'operator' },
+    ])
+    const own = `sk-org-own-${crypto.randomUUID()}`
+    await rpc(r, 'admin_put_provider_key', {
+      p_org: org.id,
+      p_provider: 'openai',
+      p_envelope: sealProviderKey(
+        parseKeyring(r.keyring),
+        { orgId: org.id, provider: 'openai' },
+        own,
+      ),
+    })
+    await r.kv.incr(CONFIG_EPOCH_KEY)
+    const seen = r.fake.requests.length
+    for (let i = 0; i < 4; i++) expect((await served(r, key, 0)).status).toBe(200)
+    const authorizations = r.fake.requests.slice(seen).map((entry) => entry.headers.authorization)
+    expect(authorizations.filter((value) => value === `Bearer ${own}`)).toHaveLength(2)
+    expect(
+      authorizations.filter((value) => value === 'Bearer sk-test-openai-upstream-secret'),
+    ).toHaveLength(2)
+    // Two circuits: the organisation's key's, and the operator's.
+    await sleep(1_100)
+    await served(r, key, 0)
+    expect(await r.kv.exists(targetHealthKey(`openai/${model}#org:${org.id}`))).toBe(1)
+    expect(await r.kv.exists(targetHealthKey(`openai/${model}`))).toBe(1)
+  }, 30_000)
+})
