@@ -29,6 +29,10 @@ describe('parseConfig', () => {
     expect(config.upstreamTimeoutMs).toBe(600_000)
     expect(config.maxBodyBytes).toBe(10 * 1024 * 1024)
     expect(config.accessLog).toBe(false)
+    expect(config.attemptTimeoutMs).toBe(120_000)
+    expect(config.routingDeadlineMs).toBe(300_000)
+    expect(config.breaker.coolDownMs).toBe(15_000)
+    expect(config.retry.maxAttemptsPerTarget).toBe(2)
   })
 
   it('should trim the dev API key', () => {
@@ -41,10 +45,25 @@ describe('parseConfig', () => {
       FLOOPY_UPSTREAM_TIMEOUT_MS: '5000',
       FLOOPY_MAX_BODY_BYTES: '1048576',
       FLOOPY_ACCESS_LOG: 'true',
+      FLOOPY_ROUTING_DEADLINE_MS: '9000',
+      FLOOPY_BREAKER_COOLDOWN_MS: '2500',
+      FLOOPY_TRIES_PER_TARGET: '1',
     })
     expect(config.upstreamTimeoutMs).toBe(5000)
     expect(config.maxBodyBytes).toBe(1_048_576)
     expect(config.accessLog).toBe(true)
+    expect(config.routingDeadlineMs).toBe(9000)
+    expect(config.breaker.coolDownMs).toBe(2500)
+    expect(config.retry.maxAttemptsPerTarget).toBe(1)
+  })
+
+  it('should never give a routed try longer than the upstream timeout', () => {
+    const config = parseConfig({
+      ...minimal,
+      FLOOPY_UPSTREAM_TIMEOUT_MS: '5000',
+      FLOOPY_ATTEMPT_TIMEOUT_MS: '60000',
+    })
+    expect(config.attemptTimeoutMs).toBe(5000)
   })
 
   describe('built-in providers', () => {
@@ -163,6 +182,9 @@ describe('parseConfig', () => {
       ['FLOOPY_UPSTREAM_TIMEOUT_MS', '1.5'],
       ['FLOOPY_MAX_BODY_BYTES', '-1'],
       ['FLOOPY_ACCESS_LOG', 'yes'],
+      ['FLOOPY_TRIES_PER_TARGET', '0'],
+      ['FLOOPY_TRIES_PER_TARGET', '6'],
+      ['FLOOPY_BREAKER_COOLDOWN_MS', 'never'],
     ] as const)('should reject %s=%s, naming the variable', (name, value) => {
       const error = configError({ ...minimal, [name]: value })
       expect(error.message).toContain(name)

@@ -16,6 +16,7 @@ import {
 import { parseApiKey } from './security/api-key'
 import { parseKeyring, type Keyring } from './security/vault'
 import { DEFAULT_BREAKER, type BreakerConfig } from './routing/breaker'
+import { DEFAULT_RETRY, type RetryPolicy } from './routing/retry'
 import type { Stores } from './stores'
 import type { TenantsFile } from './stores/embedded/tenants-file'
 import { TenantsFileSchema } from './stores/embedded/tenants-schema'
@@ -91,6 +92,8 @@ export type Bindings = ProviderBindings & {
   FLOOPY_ROUTING_DEADLINE_MS?: string
   /** How long an open circuit keeps a routing target out before one probe, in ms (default 15000). */
   FLOOPY_BREAKER_COOLDOWN_MS?: string
+  /** For a request with several targets: tries per target before the next, 1-5 (default 2). */
+  FLOOPY_TRIES_PER_TARGET?: string
   /** Maximum request body in bytes (default 10 MiB). */
   FLOOPY_MAX_BODY_BYTES?: string
   /** `true` logs one JSON line per request (ids, provider, model, status, usage — no bodies). */
@@ -130,6 +133,8 @@ export type GatewayConfig = {
   readonly routingDeadlineMs: number
   /** Circuit breaker settings for routing targets (`routing/breaker.ts`). */
   readonly breaker: BreakerConfig
+  /** Retry policy for routing targets (`routing/retry.ts`). */
+  readonly retry: RetryPolicy
   readonly maxBodyBytes: number
   readonly accessLog: boolean
 }
@@ -227,6 +232,9 @@ const ConfigSchema = z
     FLOOPY_ATTEMPT_TIMEOUT_MS: positiveInt(120_000),
     FLOOPY_ROUTING_DEADLINE_MS: positiveInt(300_000),
     FLOOPY_BREAKER_COOLDOWN_MS: positiveInt(DEFAULT_BREAKER.coolDownMs),
+    FLOOPY_TRIES_PER_TARGET: positiveInt(DEFAULT_RETRY.maxAttemptsPerTarget).pipe(
+      z.number().max(5, 'must be at most 5'),
+    ),
     FLOOPY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
     FLOOPY_ACCESS_LOG: z.enum(['true', 'false']).default('false'),
   })
@@ -337,6 +345,7 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
     attemptTimeoutMs: Math.min(env.FLOOPY_ATTEMPT_TIMEOUT_MS, env.FLOOPY_UPSTREAM_TIMEOUT_MS),
     routingDeadlineMs: env.FLOOPY_ROUTING_DEADLINE_MS,
     breaker: { ...DEFAULT_BREAKER, coolDownMs: env.FLOOPY_BREAKER_COOLDOWN_MS },
+    retry: { ...DEFAULT_RETRY, maxAttemptsPerTarget: env.FLOOPY_TRIES_PER_TARGET },
     maxBodyBytes: env.FLOOPY_MAX_BODY_BYTES,
     accessLog: env.FLOOPY_ACCESS_LOG === 'true',
   }

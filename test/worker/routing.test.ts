@@ -12,7 +12,10 @@ import { authHeaders, fakeUrl, received, uniqueTag, withBindings } from './helpe
 const NOW = '2026-11-22T00:00:00.000Z'
 
 /** A gateway whose only tenant has `rule`; returns a request function with that tenant's key. */
-const gatewayWith = async (rule: Pick<RoutingRuleRow, 'strategy' | 'targets'>) => {
+const gatewayWith = async (
+  rule: Pick<RoutingRuleRow, 'strategy' | 'targets'>,
+  settings: Record<string, string> = {},
+) => {
   const key = generateApiKey('live')
   const tenants: TenantsFile = {
     version: 1,
@@ -65,6 +68,7 @@ const gatewayWith = async (rule: Pick<RoutingRuleRow, 'strategy' | 'targets'>) =
       { id: 'dead', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'sk-dead-provider-secret-key' },
       { id: 'local', baseUrl: `${fakeUrl()}/custom/v1`, apiKey: 'test-local-upstream-secret' },
     ]),
+    ...settings,
   }
   return (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
     withBindings(
@@ -207,6 +211,24 @@ describe('routing rules', () => {
       expect(providers, status).toEqual(['openai', 'openai', 'anthropic', 'anthropic'])
       expect(res.headers.get('floopy-attempts')).toBe('4')
     }
+  })
+
+  it('should try each target as often as FLOOPY_TRIES_PER_TARGET says', async () => {
+    const chat = await gatewayWith(
+      {
+        strategy: 'fallback',
+        targets: [
+          { provider: 'openai', model: `gpt-4o-mini-${uniqueTag()}` },
+          { provider: 'anthropic', model: `claude-sonnet-4-5-${uniqueTag()}` },
+        ],
+      },
+      { FLOOPY_TRIES_PER_TARGET: '1' },
+    )
+    const tag = uniqueTag()
+    const res = await chat({ model: 'gpt-4o-mini' }, { 'x-fake-status': '503', 'x-fake-tag': tag })
+    expect(res.status).toBe(502)
+    expect((await received(tag)).map((r) => r.provider)).toEqual(['openai', 'anthropic'])
+    expect(res.headers.get('floopy-attempts')).toBe('2')
   })
 
   it('should skip a target whose circuit opened after repeated failures', async () => {

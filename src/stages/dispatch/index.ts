@@ -15,7 +15,7 @@ import { providerError } from '../../providers/upstream-error'
 import { sanitizeResponseHeaders } from '../../security/headers'
 import { captureBody, type Capture, type Captured } from '../../logging/capture'
 import { openProviderKey } from '../../security/vault'
-import { DEFAULT_RETRY, retryDelayMs, type Failure } from '../../routing/retry'
+import { retryDelayMs, type Failure } from '../../routing/retry'
 import { afterResponse } from '../after-response'
 import type { Target } from '../route'
 
@@ -125,7 +125,7 @@ const sleep = (ms: number): Promise<void> =>
  * Tries the targets in order until one answers, skipping those whose circuit is open
  * (`routing/health.ts`: breakers and latency shared by all isolates, read from a per-isolate memo).
  *
- * With several targets (a routing rule), each target gets `DEFAULT_RETRY.maxAttemptsPerTarget`
+ * With several targets (a routing rule), each target gets `retry.maxAttemptsPerTarget` (config)
  * tries, with jittered exponential backoff (a provider's `Retry-After` honoured up to 5 s). Each
  * try has `attemptTimeoutMs` to produce response headers, and the whole walk `routingDeadlineMs`:
  * no try or backoff outlasts it. A failure before the first byte of an answer (no response
@@ -156,7 +156,7 @@ export const dispatch = (): MiddlewareHandler<GatewayEnv> =>
     try {
       walk: for (const target of targets) {
         const id = `${target.provider.spec.id}/${target.model}`
-        for (let tryNumber = 1; tryNumber <= DEFAULT_RETRY.maxAttemptsPerTarget; tryNumber++) {
+        for (let tryNumber = 1; tryNumber <= config.retry.maxAttemptsPerTarget; tryNumber++) {
           const remaining = deadline - Date.now()
           if (remaining <= 0) {
             failures.push('deadline reached')
@@ -191,11 +191,11 @@ export const dispatch = (): MiddlewareHandler<GatewayEnv> =>
             )
             if (!failsOver(err)) throw err
             failures.push(`${id}: ${String(err.status)} ${err.code}`)
-            if (tryNumber === DEFAULT_RETRY.maxAttemptsPerTarget) break
+            if (tryNumber === config.retry.maxAttemptsPerTarget) break
             const delay = retryDelayMs(
               tryNumber,
               failureOf(err),
-              DEFAULT_RETRY,
+              config.retry,
               Math.random,
               Date.now(),
             )
