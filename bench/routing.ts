@@ -5,12 +5,22 @@
  * - `none`: no routing rule (one target from the model name);
  * - `fallback-1`: a fallback rule with one target (the rule lookup and ordering);
  * - `weighted-3`: a weighted rule over three targets (a weighted draw);
- * - `latency-3`: a latency rule over three targets (two choices on the per-isolate EWMA).
+ * - `latency-3`: a latency rule over three targets (two choices on the shared EWMA's memo);
+ * - `fallback-hop`: a fallback rule whose first target answers 503 to 1 of every 3 requests
+ *   (`bench-flaky`), so a third of its requests are served by the second target after a failed try —
+ *   a fallback hop — while the circuit stays closed;
+ * - `open-circuit`: a fallback rule whose first target is always down (`bench-down`); its circuit
+ *   opens during the warm-up, and from then on the target is skipped (one probe per cool-down).
+ *
+ * The gateway runs with `FLOOPY_TRIES_PER_TARGET=1`, so a failed try moves to the next target at
+ * once: with the default of two tries, a hop adds by design a jittered backoff of 0–200 ms (mean
+ * 100 ms) before the second try of the same target, which would drown the gateway's own cost.
  *
  * Requests go one at a time on a keep-alive connection, the variants interleaved request by request
- * so a slow moment hits all of them; the table gives p50 and p99 and each variant's p50 minus the
- * no-rule p50. The request log is off (no Queue binding), to isolate routing. A fallback hop's own
- * cost is dominated by design by its retry backoff (0–200 ms, jittered) and is not measured here.
+ * so a slow moment hits all of them; rows split each variant by how many tries its requests took
+ * (`floopy-attempts`), and give p50, p99 and p50 minus the no-rule p50; a last row times the
+ * upstream alone (no gateway), the scale of one provider round trip. The request log is off (no
+ * Queue binding), to isolate routing.
  */
 import { Agent, request } from 'node:http'
 import { buildBundle, startGateway } from '../scripts/workerd.ts'
@@ -40,6 +50,22 @@ const variants: Variant[] = [
         model,
         weight: i + 1,
       })),
+    },
+  },
+  {
+    name: 'fallback-hop',
+    key: generateApiKey('live'),
+    rule: {
+      strategy: 'fallback',
+      targets: ['bench-flaky', 'gpt-4o-mini'].map((model) => ({ provider: 'openai', model })),
+    },
+  },
+  {
+    name: 'open-circuit',
+    key: generateApiKey('live'),
+    rule: {
+      strategy: 'fallback',
+      targets: ['bench-down', 'gpt-4o-mini'].map((model) => ({ provider: 'openai', model })),
     },
   },
   {
@@ -112,7 +138,9 @@ const tenants = async (): Promise<string> => {
 
 const agent = new Agent({ keepAlive: true, maxSockets: 1 })
 
-const once = (url: string, key: string): Promise<number> =>
+type Sample = { ms: number; attempts: string }
+
+const once = (url: string, key: string): Promise<Sample> =>
   new Promise((resolve, reject) => {
     const body = JSON.stringify({
       model: 'openai/gpt-4o-mini',
@@ -133,7 +161,8 @@ const once = (url: string, key: string): Promise<number> =>
       (res) => {
         res.resume()
         res.on('end', () => {
-          if (res.statusCode === 200) resolve(performance.now() - started)
+          const attempts = String(res.headers['floopy-attempts'] ?? '—')
+          if (res.statusCode === 200) resolve({ ms: performance.now() - started, attempts })
           else reject(new Error(`status ${String(res.statusCode)}`))
         })
       },
@@ -141,6 +170,9 @@ const once = (url: string, key: string): Promise<number> =>
     req.on('error', reject)
     req.end(body)
   })
+
+/** The row for requests sent straight to the upstream, bypassing the gateway. */
+const DIRECT = 'upstream alone'
 
 const percentile = (sorted: number[], p: number): number =>
   sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))] ?? Number.NaN
@@ -152,29 +184,52 @@ const gateway = await startGateway({
     OPENAI_BASE_URL: `${upstream.url}/v1`,
     OPENAI_API_KEY: 'sk-bench',
     FLOOPY_TENANTS: await tenants(),
+    FLOOPY_TRIES_PER_TARGET: '1',
   },
 })
 try {
-  const times = new Map(variants.map((v) => [v.name, [] as number[]]))
+  // Samples by variant and tries taken, e.g. `fallback-hop` → `1` → [ms, …].
+  const times = new Map<string, Map<string, number[]>>()
+  const add = (name: string, { ms, attempts }: Sample): void => {
+    const byAttempts = times.get(name) ?? new Map<string, number[]>()
+    times.set(name, byAttempts)
+    const list = byAttempts.get(attempts) ?? []
+    byAttempts.set(attempts, list)
+    list.push(ms)
+  }
   for (let i = 0; i < WARMUP + REQUESTS; i++) {
     for (const v of variants) {
-      const ms = await once(gateway.url, v.key)
-      if (i >= WARMUP) times.get(v.name)?.push(ms)
+      const sample = await once(gateway.url, v.key)
+      if (i >= WARMUP) add(v.name, sample)
     }
+    // The upstream alone, for scale: what one provider round trip costs here.
+    const direct = await once(upstream.url, 'sk-bench')
+    if (i >= WARMUP) add(DIRECT, direct)
   }
-  const rows = variants.map((v) => {
-    const sorted = (times.get(v.name) ?? []).sort((a, b) => a - b)
-    return { name: v.name, p50: percentile(sorted, 50), p99: percentile(sorted, 99) }
-  })
-  const base = rows[0]?.p50 ?? Number.NaN
-  console.log(
-    `routing decision, ${String(REQUESTS)} requests per variant, interleaved, 1 connection:`,
+  const rows = [...variants.map((v) => v.name), DIRECT].flatMap((name) =>
+    [...(times.get(name) ?? new Map<string, number[]>())]
+      .sort(([a], [b]) => a.localeCompare(b))
+      .map(([attempts, list]) => {
+        const sorted = list.sort((a, b) => a - b)
+        return {
+          name,
+          attempts,
+          n: sorted.length,
+          p50: percentile(sorted, 50),
+          p99: percentile(sorted, 99),
+        }
+      }),
   )
-  console.log('| rule | p50 | p99 | p50 − no rule |')
-  console.log('|---|---|---|---|')
+  const base = rows.find((row) => row.name === 'none')?.p50 ?? Number.NaN
+  console.log(
+    `routing, ${String(REQUESTS)} requests per variant, interleaved, 1 connection, 1 try per target:`,
+  )
+  console.log('| rule | tries | requests | p50 | p99 | p50 − no rule |')
+  console.log('|---|---|---|---|---|---|')
   for (const row of rows) {
+    const delta = row.p50 - base
     console.log(
-      `| ${row.name} | ${row.p50.toFixed(3)} ms | ${row.p99.toFixed(3)} ms | ${(row.p50 - base >= 0 ? '+' : '') + (row.p50 - base).toFixed(3)} ms |`,
+      `| ${row.name} | ${row.attempts} | ${String(row.n)} | ${row.p50.toFixed(3)} ms | ${row.p99.toFixed(3)} ms | ${(delta >= 0 ? '+' : '') + delta.toFixed(3)} ms |`,
     )
   }
 } finally {

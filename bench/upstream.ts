@@ -16,6 +16,11 @@
  * - `POST /v1/embeddings`: one embedding per input with `dimensions` numbers each (default 1536),
  *   or a body of about `x-bench-bytes` bytes (header or `?bytes=`), for memory measurements.
  * - `GET /v1/models`.
+ *
+ * Two chat model names fail on purpose, for the routing benchmark's fallback hops: `bench-down`
+ * answers every request with a 503, and `bench-flaky` answers 503 to 1 of every 3 requests
+ * (a fixed pattern: no run of 10 or more requests is half failures, so a circuit breaker that
+ * opens at half of at least 10 stays closed, and every failure is a hop).
  */
 import { fork } from 'node:child_process'
 import { once } from 'node:events'
@@ -211,12 +216,30 @@ const models = JSON.stringify({
   })),
 })
 
+const unavailable = JSON.stringify({
+  error: {
+    message: 'The bench upstream is down for this model.',
+    type: 'server_error',
+    code: null,
+  },
+})
+
+let flakyCount = 0
+
+/** Whether this request for `model` gets the deliberate 503 (see the module doc). */
+function failsOnPurpose(model: string): boolean {
+  if (model === 'bench-down') return true
+  if (model !== 'bench-flaky') return false
+  return flakyCount++ % 3 === 0
+}
+
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
   const url = new URL(req.url ?? '/', 'http://upstream')
   const route = url.pathname
   if (req.method === 'POST' && route === '/v1/chat/completions') {
     const body = parseObject(await readBody(req))
-    if (body.stream === true) await streamChat(req, res, body)
+    if (failsOnPurpose(modelOf(body, ''))) sendJson(res, 503, unavailable)
+    else if (body.stream === true) await streamChat(req, res, body)
     else sendJson(res, 200, chatCompletion(modelOf(body, 'gpt-4o-mini')))
   } else if (req.method === 'POST' && route === '/v1/embeddings') {
     const body = parseObject(await readBody(req))

@@ -5,10 +5,12 @@
  * The hot path reads only this memo: `admit` asks the memoised breaker (`canAttempt`), `latency`
  * feeds the strategy, `record` folds an attempt's result in locally at once, so one isolate reacts
  * to its own failures without waiting for anyone. What it records is also kept as a pending report
- * per target; `sync`, run after the response (`waitUntil`), sends the reports and the ids it is
- * watching in ONE round trip, at most once per `SYNC_INTERVAL_MS` — sooner when a breaker changed
- * state here or a probe finished — and replaces the memo with the shared answer, which is
- * authoritative. So an isolate learns of a target another isolate found dead within about a second
+ * per target; `sync` sends the reports and the ids it is watching in ONE round trip, at most once
+ * per `SYNC_INTERVAL_MS` — sooner when a breaker changed state here or a probe finished — and
+ * replaces the memo with the shared answer, which is authoritative. It is started twice per routed
+ * request when due: by the limits stage in the same tick as the admission (so it joins that
+ * pipeline request and costs no round trip of its own), and after the response (`waitUntil`), so
+ * the request's own results leave at once. So an isolate learns of a target another isolate found dead within about a second
  * of its next routed request, and a target it skips is still watched, so it notices when that
  * target's breaker closes again.
  *

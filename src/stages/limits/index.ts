@@ -4,7 +4,8 @@
  * `admit` sends the organisation window, the key window and the month's counter together (one
  * Upstash pipeline request); the same round trip brings back the config epoch, and when it has
  * moved the key is re-validated before anything else — that is how a revocation or a suspension
- * reaches every isolate on its next request.
+ * reaches every isolate on its next request. For a tenant with routing rules, a due routing-health
+ * sync (`routing/health.ts`) is issued in the same tick and so rides the same pipeline request.
  *
  * - Over a window → 429 `RATE_LIMITED` with `Retry-After` and `x-ratelimit-*`; the request is
  *   taken back out of the month's count.

@@ -17,20 +17,21 @@
  * the Worker could not promise. `test/e2e/routing-state.test.ts` runs both versions on the same
  * random histories and requires the same states.
  *
- * Isolates call this off the hot path (`routing/health.ts` syncs after responses, at most about
- * once a second) except to reserve a half-open probe, which is rare by construction. A hash no
+ * Isolates call this off the hot path (`routing/health.ts` syncs at most about once a second,
+ * riding the admission's pipeline request or after the response) except to reserve a half-open
+ * probe, which is rare by construction. A hash no
  * report touched for an hour expires: an idle target starts closed and unmeasured.
  */
 import { bytesToHex } from '@noble/ciphers/utils.js'
 import type { Redis } from '@upstash/redis/cloudflare'
 import type { RoutingState, TargetHealth } from '..'
 import {
+  BUCKETS,
   DEFAULT_BREAKER,
   initialBreaker,
   type BreakerConfig,
   type BreakerState,
 } from '../../routing/breaker'
-import { BUCKETS } from '../../routing/breaker'
 import { DEFAULT_EWMA_ALPHA } from '../../routing/strategies'
 import { targetHealthKey } from '../shared-keys'
 
