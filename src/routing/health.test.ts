@@ -114,6 +114,24 @@ afterEach(() => {
 })
 
 describe('health tracker, one isolate', () => {
+  it('should say from record whether the circuit is still closed, so a retry is not waited for', async () => {
+    const one = isolate(memoryRoutingState(config))
+    for (let i = 1; i < config.minRequests; i++) {
+      expect(one.tracker.record(ID, { ok: false, probe: false }, T0 + i)).toBe(true)
+    }
+    // The failure that opens the circuit.
+    expect(one.tracker.record(ID, { ok: false, probe: false }, T0 + 10)).toBe(false)
+    await synced(one.tracker, T0 + 20)
+    const probeAt = T0 + 20 + config.coolDownMs // shared state opened it when told, at T0 + 20
+    expect(await one.tracker.admit(ID, probeAt)).toEqual({ allowed: true, probe: true })
+    // A failed probe re-opens it; a successful one closes it.
+    expect(one.tracker.record(ID, { ok: false, probe: true }, probeAt + 1)).toBe(false)
+    await synced(one.tracker, probeAt + 2)
+    const again = probeAt + 2 + config.coolDownMs
+    expect(await one.tracker.admit(ID, again)).toEqual({ allowed: true, probe: true })
+    expect(one.tracker.record(ID, { ok: true, probe: true }, again + 1)).toBe(true)
+  })
+
   it('should open a target locally after enough failures, with no sync at all', async () => {
     const one = isolate(memoryRoutingState(config))
     expect(await one.tracker.admit(ID, T0)).toEqual({ allowed: true, probe: false })

@@ -62,8 +62,11 @@ export type HealthTracker = {
   readonly latency: ReadonlyMap<string, LatencySample>
   /** Whether `id` may be attempted now (I/O only to reserve a half-open probe). */
   admit(id: string, now: number): Promise<TargetAdmission>
-  /** Folds an attempt's result into the memo and the pending report. */
-  record(id: string, result: AttemptResult, now: number): void
+  /**
+   * Folds an attempt's result into the memo and the pending report; returns whether the target's
+   * circuit is still closed (after a failure that opened it, or a failed probe, no retry is due).
+   */
+  record(id: string, result: AttemptResult, now: number): boolean
   /** After a response: syncs with shared state when due; `undefined` when nothing is due. */
   sync(now: number): Promise<void> | undefined
 }
@@ -194,6 +197,7 @@ export const createHealthTracker = (
       }
       setBounded(pending, id, report)
       if (probe || breaker.status !== before) urgent = true
+      return breaker.status === 'closed'
     },
     sync(now) {
       if (inFlight !== undefined) return inFlight

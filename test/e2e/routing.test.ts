@@ -73,6 +73,20 @@ const heal = async (r: Rig, model: string): Promise<void> => {
   expect(res.status).toBe(200)
 }
 
+/**
+ * A target's breaker status as shared state holds it (`null` while closed), once the isolates'
+ * syncs have landed: what a response triggered is synced after it (`waitUntil`), so poll briefly.
+ */
+const sharedStatus = async (r: Rig, id: string, want: string | null): Promise<string | null> => {
+  const until = Date.now() + 2_000
+  let status = await r.kv.hget<string>(targetHealthKey(id), 's')
+  while (status !== want && Date.now() < until) {
+    await sleep(25)
+    status = await r.kv.hget<string>(targetHealthKey(id), 's')
+  }
+  return status
+}
+
 /** Requests the fake providers received for `model`. */
 const hits = (r: Rig, model: string): number =>
   r.fake.requests.filter(
@@ -139,7 +153,7 @@ describe('circuit breakers shared across isolates', () => {
     // alone) open it.
     expect(hits(r, primary) - outage).toBeGreaterThanOrEqual(8)
     expect(hits(r, primary) - outage).toBeLessThanOrEqual(9)
-    expect(await r.kv.hget(targetHealthKey(`openai/${primary}`), 's')).toBe('open')
+    expect(await sharedStatus(r, `openai/${primary}`, 'open')).toBe('open')
     const before = hits(r, primary)
 
     // Isolate B never saw a failure. Past its sync interval, its next request's admission round
@@ -172,7 +186,7 @@ describe('circuit breakers shared across isolates', () => {
     for (const which of [0, 1] as const) await served(r, key, which)
     await fault(r, primary, { 'x-fake-status': '500' })
     for (let i = 0; i < 5; i++) await served(r, key, 0)
-    expect(await r.kv.hget(targetHealthKey(`openai/${primary}`), 's')).toBe('open')
+    expect(await sharedStatus(r, `openai/${primary}`, 'open')).toBe('open')
 
     // The primary recovers, slowly enough that every other request arrives while the probe is out.
     await fault(r, primary, { 'x-fake-latency-ms': '600' })
@@ -191,7 +205,7 @@ describe('circuit breakers shared across isolates', () => {
     for (const which of [0, 1, 0, 1] as const) {
       expect(await served(r, key, which)).toEqual({ status: 200, model: primary, attempts: '1' })
     }
-    expect(await r.kv.hget(targetHealthKey(`openai/${primary}`), 's')).toBeNull()
+    expect(await sharedStatus(r, `openai/${primary}`, null)).toBeNull()
   }, 30_000)
 })
 

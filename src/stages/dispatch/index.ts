@@ -184,14 +184,16 @@ export const dispatch = (): MiddlewareHandler<GatewayEnv> =>
             return response
           } catch (err) {
             // A 4xx is the request's fault, not the target's: it counts as the target working.
-            health.record(
+            const closed = health.record(
               target.healthId,
               { ok: !failsOver(err), probe: admission.probe },
               Date.now(),
             )
             if (!failsOver(err)) throw err
             failures.push(`${id}: ${String(err.status)} ${err.code}`)
-            if (tryNumber === config.retry.maxAttemptsPerTarget) break
+            // No backoff for a try the circuit (just opened, or re-opened by a failed probe) would
+            // refuse anyway: on to the next target.
+            if (!closed || tryNumber === config.retry.maxAttemptsPerTarget) break
             const delay = retryDelayMs(
               tryNumber,
               failureOf(err),
