@@ -11,10 +11,14 @@
  * - The latency strategy converges on the faster target, and notices when the slower recovers.
  * - Per-attempt timeouts and the routing deadline; a stream cut after its first byte ends with an
  *   error event and is not switched to another target; whose provider key a target uses.
+ * - An OpenAI model failing over to an Anthropic one, through the official SDK: a completion and a
+ *   stream valid under the OpenAI spec, with nothing of the failed tries in what the client reads.
  */
+import OpenAI from 'openai'
 import { beforeAll, describe, expect, it } from 'vitest'
 import { parseKeyring, sealProviderKey } from '../../src/security/vault.ts'
 import { CONFIG_EPOCH_KEY, targetHealthKey } from '../../src/stores/shared-keys.ts'
+import { expectValid as valid } from '../support/e2e.ts'
 import { createOrg, issueKey, rpc, useTenancyRig, type Rig } from '../support/tenancy.ts'
 
 const COOL_DOWN_MS = 3_000
@@ -332,5 +336,63 @@ describe('timeouts, streams and provider keys', () => {
     await served(r, key, 0)
     expect(await r.kv.exists(targetHealthKey(`openai/${model}#org:${org.id}`))).toBe(1)
     expect(await r.kv.exists(targetHealthKey(`openai/${model}`))).toBe(1)
+  }, 30_000)
+})
+
+describe('failover across providers, as the OpenAI SDK sees it', () => {
+  /** A rule whose OpenAI primary answers 503 to everything, backed by an Anthropic model. */
+  const failingOver = async (r: Rig) => {
+    const primary = fresh('gpt-4o-down')
+    const { key } = await tenantWith(r, 'fallback', [
+      { provider: 'openai', model: primary },
+      { provider: 'anthropic', model: 'claude-sonnet-4-5' },
+    ])
+    await fault(r, primary, { 'x-fake-status': '503' })
+    const client = new OpenAI({ baseURL: `${r.gateways[0].url}/v1`, apiKey: key, maxRetries: 0 })
+    return { primary, client }
+  }
+
+  it('should answer an OpenAI model from an Anthropic one with a valid OpenAI completion', async () => {
+    const r = rig()
+    const { primary, client } = await failingOver(r)
+    const { data, response } = await client.chat.completions
+      .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'Hello' }] })
+      .withResponse()
+    valid('CreateChatCompletionResponse', data)
+    expect(data.choices[0]?.message.content?.length).toBeGreaterThan(0)
+    expect(data.usage?.total_tokens).toBeGreaterThan(0)
+    expect(response.headers.get('floopy-provider')).toBe('anthropic')
+    expect(response.headers.get('floopy-model')).toBe('claude-sonnet-4-5')
+    expect(response.headers.get('floopy-attempts')).toBe('3')
+    expect(hits(r, primary)).toBe(2)
+    await heal(r, primary)
+  }, 30_000)
+
+  it('should stream from the Anthropic target with no trace of the failed OpenAI tries', async () => {
+    const r = rig()
+    const { primary, client } = await failingOver(r)
+    const stream = await client.chat.completions.create({
+      model: 'gpt-4o',
+      messages: [{ role: 'user', content: 'Hello' }],
+      stream: true,
+      stream_options: { include_usage: true },
+    })
+    let text = ''
+    let usage = 0
+    for await (const chunk of stream) {
+      valid('CreateChatCompletionStreamResponse', chunk)
+      text += chunk.choices[0]?.delta.content ?? ''
+      usage += chunk.usage?.total_tokens ?? 0
+    }
+    expect(text.length).toBeGreaterThan(0)
+    expect(usage).toBeGreaterThan(0)
+    // The raw bytes: one clean OpenAI stream, nothing of the 503s.
+    const res = await send(r, client.apiKey, 0, { stream: true })
+    expect(res.headers.get('floopy-provider')).toBe('anthropic')
+    const raw = await res.text()
+    expect(raw).not.toMatch(/event: error|"error"|PROVIDER_ERROR/)
+    expect(raw.trimEnd().endsWith('data: [DONE]')).toBe(true)
+    expect(hits(r, primary)).toBeGreaterThanOrEqual(2)
+    await heal(r, primary)
   }, 30_000)
 })
