@@ -349,7 +349,7 @@ describe('failover across providers, as the OpenAI SDK sees it', () => {
     ])
     await fault(r, primary, { 'x-fake-status': '503' })
     const client = new OpenAI({ baseURL: `${r.gateways[0].url}/v1`, apiKey: key, maxRetries: 0 })
-    return { primary, client }
+    return { primary, client, key }
   }
 
   it('should answer an OpenAI model from an Anthropic one with a valid OpenAI completion', async () => {
@@ -370,7 +370,7 @@ describe('failover across providers, as the OpenAI SDK sees it', () => {
 
   it('should stream from the Anthropic target with no trace of the failed OpenAI tries', async () => {
     const r = rig()
-    const { primary, client } = await failingOver(r)
+    const { primary, client, key } = await failingOver(r)
     const stream = await client.chat.completions.create({
       model: 'gpt-4o',
       messages: [{ role: 'user', content: 'Hello' }],
@@ -387,7 +387,7 @@ describe('failover across providers, as the OpenAI SDK sees it', () => {
     expect(text.length).toBeGreaterThan(0)
     expect(usage).toBeGreaterThan(0)
     // The raw bytes: one clean OpenAI stream, nothing of the 503s.
-    const res = await send(r, client.apiKey, 0, { stream: true })
+    const res = await send(r, key, 0, { stream: true })
     expect(res.headers.get('floopy-provider')).toBe('anthropic')
     const raw = await res.text()
     expect(raw).not.toMatch(/event: error|"error"|PROVIDER_ERROR/)
