@@ -6,7 +6,8 @@
  * - one isolate reacts to its own failures at once, with no I/O at all;
  * - `sync` runs at most once per `SYNC_INTERVAL_MS`, sooner after a breaker changed state or a
  *   probe finished, not at all when there is nothing to report or watch; a sync in flight is
- *   shared, and an urgent change during it causes exactly one more sync straight after;
+ *   never handed to another caller (no request waits on another's I/O), and an urgent change
+ *   during it causes exactly one more sync straight after, within the first caller's promise;
  * - two isolates sharing one `RoutingState` agree: a breaker one opened is refused by the other
  *   without a probe reservation, one probe goes out across both after the cool-down, its result
  *   closes or re-opens the breaker for both, and latency samples reach the other's `latency` map
@@ -221,7 +222,7 @@ describe('health tracker, one isolate', () => {
     })
   })
 
-  it('should share a sync in flight, and run exactly one more after an urgent change', async () => {
+  it('should not hand a sync in flight to another caller, and run exactly one more after an urgent change', async () => {
     const one = isolate(memoryRoutingState(config))
     const held = gate()
     one.gate = held.promise
@@ -229,8 +230,8 @@ describe('health tracker, one isolate', () => {
     one.tracker.record(ID, { ok: true, probe: false }, T0)
     const running = one.tracker.sync(T0)
     expect(running).toBeInstanceOf(Promise)
-    expect(one.tracker.sync(T0 + 1)).toBe(running)
-    expect(one.tracker.sync(T0 + 5 * SYNC_INTERVAL_MS)).toBe(running)
+    expect(one.tracker.sync(T0 + 1)).toBeUndefined()
+    expect(one.tracker.sync(T0 + 5 * SYNC_INTERVAL_MS)).toBeUndefined()
     fail(one.tracker, config.minRequests, T0 + 10) // opens the breaker here: urgent
     vi.spyOn(Date, 'now').mockReturnValue(T0 + 20)
     held.open()

@@ -10,9 +10,13 @@
  * replaces the memo with the shared answer, which is authoritative. It is started twice per routed
  * request when due: by the limits stage in the same tick as the admission (so it joins that
  * pipeline request and costs no round trip of its own), and after the response (`waitUntil`), so
- * the request's own results leave at once. So an isolate learns of a target another isolate found dead within about a second
- * of its next routed request, and a target it skips is still watched, so it notices when that
- * target's breaker closes again.
+ * the request's own results leave at once. So an isolate learns of a target another isolate found
+ * dead within about a second of its next routed request, and a target it skips is still watched,
+ * so it notices when that target's breaker closes again.
+ *
+ * A sync in flight belongs to the request that started it and is never handed to another: in
+ * workerd, a request waiting on I/O that another request started hangs if that request is
+ * cancelled first. Requests arriving meanwhile go on with the memo.
  *
  * The one exception to "no I/O before dispatch" is the half-open probe: when the memo says a
  * breaker's cool-down is over, the probe slot is reserved in shared state (one round trip) so that
@@ -67,7 +71,10 @@ export type HealthTracker = {
    * circuit is still closed (after a failure that opened it, or a failed probe, no retry is due).
    */
   record(id: string, result: AttemptResult, now: number): boolean
-  /** After a response: syncs with shared state when due; `undefined` when nothing is due. */
+  /**
+   * Syncs with shared state when due, returning the sync for the caller to await (or keep alive
+   * with `waitUntil`); `undefined` when nothing is due or another request's sync is in flight.
+   */
   sync(now: number): Promise<void> | undefined
 }
 
@@ -200,7 +207,11 @@ export const createHealthTracker = (
       return breaker.status === 'closed'
     },
     sync(now) {
-      if (inFlight !== undefined) return inFlight
+      // Never hand one request's sync to another: in workerd a request awaiting I/O started by
+      // another request hangs if that request is cancelled first (its I/O is cancelled with it).
+      // The starter keeps its own sync alive (it awaits it, or `waitUntil`); others go on with
+      // the memo, and their reports leave with the next sync.
+      if (inFlight !== undefined) return undefined
       if (!urgent && now - lastSyncAt < SYNC_INTERVAL_MS) return undefined
       if (pending.size === 0 && ![...memo.values()].some((e) => now - e.seenAt <= WATCH_MS)) {
         return undefined
