@@ -1,10 +1,11 @@
 /**
  * The request log's batcher: records of concurrent requests leave in one batch; a batch leaves at
- * its record or byte limit or after its wait; every add settles with its own batch's send, a
- * failure included, so the producer's waitUntil covers the send.
+ * its record or byte limit or after its wait; the add that opened a batch gets its send (a failure
+ * included, naming the records lost), so the producer's waitUntil covers it; adds that joined get
+ * nothing to wait for.
  */
 import { describe, expect, it } from 'vitest'
-import { createBatcher } from './batcher'
+import { BatchSendError, createBatcher } from './batcher'
 
 const recorder = () => {
   const sent: number[][] = []
@@ -33,8 +34,9 @@ describe('createBatcher', () => {
   it('should send a batch as soon as it holds the record limit', async () => {
     const r = recorder()
     const add = createBatcher(r.send, { maxRecords: 2, maxBytes: 1_000, maxWaitMs: 60_000 })
-    const first = [add(1, 1), add(2, 1)]
-    await Promise.all(first)
+    const first = add(1, 1)
+    expect(add(2, 1)).toBeUndefined()
+    await first
     expect(r.sent).toEqual([[1, 2]])
     const third = add(3, 1)
     expect(r.sent).toHaveLength(1)
@@ -52,12 +54,29 @@ describe('createBatcher', () => {
     ])
   })
 
-  it('should reject every add of a batch whose send failed, and recover for the next', async () => {
+  it("should give the batch's send to the add that opened it, and nothing to those that joined", async () => {
+    const r = recorder()
+    const add = createBatcher(r.send, { maxRecords: 2, maxBytes: 1_000, maxWaitMs: 5 })
+    const opener = add(1, 1)
+    expect(opener).toBeInstanceOf(Promise)
+    expect(add(2, 1)).toBeUndefined() // joined, and filled the batch: it leaves now
+    await opener
+    expect(r.sent).toEqual([[1, 2]])
+    const next = add(3, 1) // opens the next batch
+    expect(next).toBeInstanceOf(Promise)
+    await next
+    expect(r.sent).toEqual([[1, 2], [3]])
+  })
+
+  it("should reject the opener's promise naming the records of a batch whose send failed", async () => {
     const r = recorder()
     const add = createBatcher(r.send, { maxRecords: 100, maxBytes: 1_000, maxWaitMs: 5 })
     r.failing()
-    const results = await Promise.allSettled([add(1, 1), add(2, 1)])
-    expect(results.map((result) => result.status)).toEqual(['rejected', 'rejected'])
+    const opener = add(1, 1)
+    expect(add(2, 1)).toBeUndefined()
+    const error = await opener?.catch((err: unknown) => err)
+    expect(error).toBeInstanceOf(BatchSendError)
+    expect(error).toMatchObject({ records: 2, cause: new Error('queue unavailable') })
     expect(r.sent).toEqual([[1, 2]])
   })
 

@@ -4,11 +4,27 @@
  * load it was the producer's largest cost).
  *
  * A record waits at most `maxWaitMs` for company; a batch leaves as soon as it holds `maxRecords`
- * or would pass `maxBytes` (Cloudflare Queues: 100 messages and 256 KB per `sendBatch`). Every
- * `add` resolves or rejects with its batch's send, and the producer awaits it inside `waitUntil`,
- * so the isolate stays alive until its records have left — batching loses nothing an
- * unbatched send would not.
+ * or would pass `maxBytes` (Cloudflare Queues: 100 messages and 256 KB per `sendBatch`).
+ *
+ * The `add` that opens a batch owns it: it gets the batch's send as a promise, which the producer
+ * awaits inside `waitUntil`, so the request that opened the batch — and with it the isolate —
+ * stays alive until every record in it has left; batching loses nothing an unbatched send would
+ * not. An `add` that joins an open batch gets `undefined` and its request waits for nothing:
+ * in workerd, a request must not wait on I/O another request started (it would hang, or fail with
+ * "Cannot perform I/O on behalf of a different request", if that request ended first). A failed
+ * send rejects the owner's promise with a `BatchSendError` naming how many records it carried.
  */
+
+/** A batch's send failed; `records` records were in it. */
+export class BatchSendError extends Error {
+  override readonly name = 'BatchSendError'
+  constructor(
+    readonly records: number,
+    options?: { cause?: unknown },
+  ) {
+    super(`a batch of ${String(records)} records could not be sent`, options)
+  }
+}
 
 export type BatchSender<T> = (items: readonly T[]) => Promise<void>
 
@@ -36,7 +52,7 @@ type Pending<T> = {
 export const createBatcher = <T>(
   send: BatchSender<T>,
   options: BatcherOptions = QUEUE_BATCH_LIMITS,
-): ((item: T, bytes: number) => Promise<void>) => {
+): ((item: T, bytes: number) => Promise<void> | undefined) => {
   let open: Pending<T> | undefined
 
   const flush = (batch: Pending<T>): void => {
@@ -51,7 +67,11 @@ export const createBatcher = <T>(
       release = resolve
     })
     const batch: Pending<T> = { items: [], bytes: 0, timer: undefined, done: gate, release }
-    batch.done = gate.then(() => send(batch.items))
+    batch.done = gate.then(() =>
+      send(batch.items).catch((err: unknown) => {
+        throw new BatchSendError(batch.items.length, { cause: err })
+      }),
+    )
     batch.timer = setTimeout(() => {
       flush(batch)
     }, options.maxWaitMs)
@@ -60,10 +80,11 @@ export const createBatcher = <T>(
 
   return (item, bytes) => {
     if (open !== undefined && open.bytes + bytes > options.maxBytes) flush(open)
+    const owner = open === undefined
     const batch = (open ??= start())
     batch.items.push(item)
     batch.bytes += bytes
     if (batch.items.length >= options.maxRecords) flush(batch)
-    return batch.done
+    return owner ? batch.done : undefined
   }
 }

@@ -15,7 +15,7 @@ import type { Context, MiddlewareHandler } from 'hono'
 import type { Bindings, GatewayEnv } from '../../env'
 import { GatewayError } from '../../errors'
 import { alarm, describeError } from '../../logging/alarm'
-import { createBatcher } from '../../logging/batcher'
+import { BatchSendError, createBatcher } from '../../logging/batcher'
 import { buildRecord, ipHashKey, metadataLine, type LogRecord } from '../../logging/record'
 import type { Tenant } from '../../tenancy/tenant'
 import { afterResponse } from '../after-response'
@@ -36,10 +36,12 @@ const keyFor = (secret: string | undefined): Promise<CryptoKey> | undefined => {
 
 type LogQueue = NonNullable<Bindings['LOG_QUEUE']>
 
-const batchers = new WeakMap<LogQueue, (record: LogRecord, bytes: number) => Promise<void>>()
+type AddRecord = (record: LogRecord, bytes: number) => Promise<void> | undefined
+
+const batchers = new WeakMap<LogQueue, AddRecord>()
 
 /** One batcher per Queue binding (per isolate): records of concurrent requests leave together. */
-const batcherFor = (queue: LogQueue): ((record: LogRecord, bytes: number) => Promise<void>) => {
+const batcherFor = (queue: LogQueue): AddRecord => {
   let batcher = batchers.get(queue)
   if (batcher === undefined) {
     batcher = createBatcher<LogRecord>(async (records) => {
@@ -112,7 +114,10 @@ export const requestLog = (): MiddlewareHandler<GatewayEnv> =>
     afterResponse(
       c,
       produce(c, startedAt).catch((err: unknown) => {
-        alarm('request log record lost', { error: describeError(err) })
+        alarm('request log records lost', {
+          records: err instanceof BatchSendError ? err.records : 1,
+          error: describeError(err instanceof BatchSendError ? err.cause : err),
+        })
       }),
     )
   }
