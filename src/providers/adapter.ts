@@ -6,6 +6,7 @@
  * response side works on streams so nothing buffers a whole answer.
  */
 import type { ProviderConfig } from '../env'
+import type { Captured } from '../logging/capture'
 import type { EndpointKind, ParsedRequest } from '../stages/parse-request'
 import { anthropic } from './anthropic'
 import { gemini } from './gemini'
@@ -52,7 +53,17 @@ export interface ProviderAdapter {
     request: ParsedRequest,
     provider: ProviderConfig,
     context: RespondContext,
-  ): Promise<{ body: ReadableStream<Uint8Array> | ArrayBuffer; contentType: string }>
+  ): Promise<Responded>
+}
+
+export type Responded = {
+  readonly body: ReadableStream<Uint8Array> | ArrayBuffer
+  readonly contentType: string
+  /**
+   * The start of the body for the request log, when the adapter kept it itself (a body relayed
+   * natively cannot be tapped again); otherwise the log copies it as it passes.
+   */
+  readonly captured?: () => Captured
 }
 
 const ADAPTERS: Readonly<Record<ProviderFamily, ProviderAdapter>> = {

@@ -55,8 +55,10 @@ export const openAICompatible: ProviderAdapter = {
           contentType: upstream.headers.get('content-type') ?? 'application/json',
         }
       }
+      const { body, captured } = relayJsonResponse(bytesOf(upstream), context.onEnd)
       return {
-        body: relayJsonResponse(bytesOf(upstream), onUsage),
+        body,
+        captured,
         contentType: upstream.headers.get('content-type') ?? 'application/json',
       }
     }

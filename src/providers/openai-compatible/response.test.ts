@@ -1,6 +1,8 @@
 /// <reference types="vite/client" />
 import { describe, expect, it } from 'vitest'
 import embeddingsFloat from '../../../test/fixtures/openai/fixtures/embeddings-float-response.json?raw'
+import type { Captured } from '../../logging/capture'
+import type { ResponseOutcome } from '../adapter'
 import type { Usage } from '../usage'
 import { relayJsonResponse, usageFrom } from './response'
 import { usage } from '../../../test/support/unit'
@@ -24,13 +26,47 @@ const streamOf = (chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> => 
   })
 }
 
+/** The same chunks as a byte stream (what `fetch` bodies are in workerd): read with BYOB. */
+const byteStreamOf = (chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> => {
+  let i = 0
+  return new ReadableStream({
+    type: 'bytes',
+    pull(controller) {
+      const chunk = chunks[i++]
+      if (chunk === undefined) controller.close()
+      else controller.enqueue(chunk.slice()) // enqueue transfers (detaches) its buffer
+    },
+  })
+}
+
+type Source = 'default' | 'bytes'
+
 const relay = async (
   chunks: readonly Uint8Array[],
-): Promise<{ out: Uint8Array; usages: (Usage | undefined)[] }> => {
-  const usages: (Usage | undefined)[] = []
-  const body = relayJsonResponse(streamOf(chunks), (u) => usages.push(u))
+  source: Source = 'bytes',
+  headLimit?: number,
+): Promise<{
+  out: Uint8Array
+  usages: (Usage | undefined)[]
+  outcomes: ResponseOutcome[]
+  captured: Captured
+}> => {
+  const outcomes: ResponseOutcome[] = []
+  let ended: () => void = () => undefined
+  const end = new Promise<void>((resolve) => {
+    ended = resolve
+  })
+  const { body, captured } = relayJsonResponse(
+    (source === 'bytes' ? byteStreamOf : streamOf)(chunks),
+    (outcome) => {
+      outcomes.push(outcome)
+      ended()
+    },
+    headLimit,
+  )
   const out = new Uint8Array(await new Response(body).arrayBuffer())
-  return { out, usages }
+  await end
+  return { out, usages: outcomes.map((o) => o.usage), outcomes, captured: captured() }
 }
 
 /** An embeddings response of about `megabytes` MB, `usage` last as OpenAI sends it. */
@@ -93,10 +129,14 @@ describe('relayJsonResponse', () => {
       expect(bytes.byteLength).toBeGreaterThan(3 * 1024 * 1024)
     })
 
-    it.each([1000, 16 * 1024, 65_536, 100_003])(
-      'should pass the body through unchanged in %i-byte chunks and read usage from its tail',
-      async (size) => {
-        const { out, usages } = await relay(sliced(bytes, size))
+    it.each(
+      [1000, 16 * 1024, 65_536, 100_003].flatMap((size) =>
+        (['bytes', 'default'] as const).map((source) => [size, source] as const),
+      ),
+    )(
+      'should pass the body through unchanged in %i-byte chunks (%s stream) and read usage from its tail',
+      async (size, source) => {
+        const { out, usages } = await relay(sliced(bytes, size), source)
         expect(out.byteLength).toBe(bytes.byteLength)
         expect(out).toEqual(bytes)
         expect(usages).toEqual([usage(8191, 0, 8191)])
@@ -152,6 +192,49 @@ describe('relayJsonResponse', () => {
       const { usages } = await relay(sliced(encoder.encode(big), 8192))
       expect(usages).toEqual([usage(40, 7, 47)])
     })
+  })
+})
+
+describe('relayJsonResponse: the tap beside the client', () => {
+  it('should find a BYOB reader on a tee branch of a byte stream in this runtime', () => {
+    const [, branch] = byteStreamOf([encoder.encode('{}')]).tee()
+    const reader = branch.getReader({ mode: 'byob' })
+    expect(reader).toBeInstanceOf(ReadableStreamBYOBReader)
+    reader.releaseLock()
+  })
+
+  it.each(['bytes', 'default'] as const)(
+    'should keep the first bytes for the log and say when it cut them (%s stream)',
+    async (source) => {
+      const text = chatCompletion('x'.repeat(5000), DETAILED_USAGE)
+      const whole = await relay(sliced(encoder.encode(text), 777), source, 1024 * 1024)
+      expect(whole.captured).toEqual({ text, truncated: false })
+      const cut = await relay(sliced(encoder.encode(text), 777), source, 1000)
+      expect(cut.captured).toEqual({ text: text.slice(0, 1000), truncated: true })
+      // The usage is read from the tail, whatever the head kept.
+      expect(cut.usages).toEqual([usage(1200, 300, 1500, 1024, 64)])
+    },
+  )
+
+  it('should report the body as interrupted when it breaks off', async () => {
+    let sent = 0
+    const broken: ReadableStream<Uint8Array> = new ReadableStream({
+      type: 'bytes',
+      pull(controller) {
+        if (sent++ < 3) controller.enqueue(encoder.encode('{"data":[1,2,3,'))
+        else controller.error(new Error('connection reset'))
+      },
+    })
+    const outcomes: ResponseOutcome[] = []
+    const ended = new Promise<void>((resolve) => {
+      const { body } = relayJsonResponse(broken, (outcome) => {
+        outcomes.push(outcome)
+        resolve()
+      })
+      void new Response(body).arrayBuffer().catch(() => undefined)
+    })
+    await ended
+    expect(outcomes).toEqual([{ usage: undefined, end: 'interrupted' }])
   })
 })
 

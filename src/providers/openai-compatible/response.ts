@@ -1,14 +1,17 @@
 /**
  * @module Relays a non-streamed JSON response unchanged while reading its `usage` on the way.
  *
- * The body is passed through as it arrives, so memory stays flat in response size (a 2,048-input
- * embeddings batch can be tens of megabytes). Small bodies are kept whole and parsed at the end;
- * for large ones only a tail window is kept — OpenAI-compatible providers put `usage` last.
+ * Bodies of a declared size up to `BUFFER_MAX_BYTES` are read in one native read (the cheapest
+ * path for chat answers). Larger or unsized ones (a 2,048-input embeddings batch can be tens of
+ * megabytes) are relayed natively with a tap beside them (`relayJsonResponse`), so memory stays
+ * flat in response size; only a head and a tail window are kept — OpenAI-compatible providers put
+ * `usage` last.
  */
+import { CAPTURE_LIMIT, type Captured } from '../../logging/capture'
+import type { ResponseOutcome } from '../adapter'
 import { readWhole } from '../relay'
 import { readUsage, type Usage } from '../usage'
 
-const KEEP_WHOLE_BYTES = 64 * 1024
 const TAIL_BYTES = 16 * 1024
 /** Bodies up to this declared size are read in one piece: the cheapest path for chat answers. */
 export const BUFFER_MAX_BYTES = 1024 * 1024
@@ -48,32 +51,78 @@ export const usageOfBytes = (bytes: Uint8Array): Usage | undefined => {
   return usageFrom(new TextDecoder().decode(bytes), true)
 }
 
+/** A relayed body, and the bounded copy of its start the request log may keep. */
+export type TappedBody = {
+  /** What the client receives: the provider's own stream (a branch of it), untouched by script. */
+  readonly body: ReadableStream<Uint8Array>
+  /** The body's first `headLimit` bytes (decoded), once it has ended. */
+  readonly captured: () => Captured
+}
+
+/** Bytes asked for per read of the tapped branch (one buffer, reused for every read). */
+const READ_BYTES = 64 * 1024
+
+/**
+ * Relays a large or unsized non-streamed body: the client receives one branch of `upstream.tee()`,
+ * which stays native in workerd (the bytes never pass through script, as with a plain proxy);
+ * the other branch is read here into ONE reused buffer (a BYOB reader) to keep the first
+ * `headLimit` bytes (for the request log) and a `TAIL_BYTES` ring (for `usage`, which
+ * OpenAI-compatible providers put last). Nothing is allocated per chunk, so memory stays flat in
+ * response size; a runtime without BYOB readers on tee branches gets a default reader instead.
+ *
+ * `onEnd` is called once: `done` with the usage, or `interrupted` when the body broke off.
+ */
 export const relayJsonResponse = (
   upstream: ReadableStream<Uint8Array>,
-  onEnd: (usage: Usage | undefined) => void,
-): ReadableStream<Uint8Array> => {
-  const parts: Uint8Array[] = []
-  let kept = 0
-  let whole = true
-  return upstream.pipeThrough(
-    new TransformStream<Uint8Array, Uint8Array>({
-      transform(chunk, controller) {
-        controller.enqueue(chunk)
-        parts.push(chunk)
-        kept += chunk.byteLength
-        if (kept > KEEP_WHOLE_BYTES) {
-          whole = false
-          // Drop leading parts while what remains still covers the tail window.
-          while (parts.length > 1 && kept - (parts[0]?.byteLength ?? 0) >= TAIL_BYTES) {
-            kept -= parts.shift()?.byteLength ?? 0
-          }
-        }
-      },
-      flush() {
-        onEnd(usageFrom(new TextDecoder().decode(concat(parts, kept)), whole))
-      },
-    }),
+  onEnd: (outcome: ResponseOutcome) => void,
+  headLimit = CAPTURE_LIMIT,
+): TappedBody => {
+  const [client, tapped] = upstream.tee()
+  const head = new Uint8Array(headLimit)
+  let headLength = 0
+  const tail = new Uint8Array(TAIL_BYTES)
+  let total = 0
+
+  const take = (bytes: Uint8Array): void => {
+    if (headLength < headLimit) {
+      const n = Math.min(bytes.byteLength, headLimit - headLength)
+      head.set(bytes.subarray(0, n), headLength)
+      headLength += n
+    }
+    // The ring holds the last TAIL_BYTES bytes; byte k of the body lives at k % TAIL_BYTES.
+    let from = Math.max(0, bytes.byteLength - TAIL_BYTES)
+    let at = (total + from) % TAIL_BYTES
+    while (from < bytes.byteLength) {
+      const n = Math.min(bytes.byteLength - from, TAIL_BYTES - at)
+      tail.set(bytes.subarray(from, from + n), at)
+      from += n
+      at = (at + n) % TAIL_BYTES
+    }
+    total += bytes.byteLength
+  }
+
+  const usage = (): Usage | undefined => {
+    if (total <= headLimit) return usageOfBytes(head.subarray(0, total))
+    const at = total % TAIL_BYTES
+    const last = concat([tail.subarray(at), tail.subarray(0, at)], TAIL_BYTES)
+    return usageFrom(new TextDecoder().decode(last), false)
+  }
+
+  drain(tapped, take).then(
+    () => {
+      onEnd({ usage: usage(), end: 'done' })
+    },
+    () => {
+      onEnd({ usage: undefined, end: 'interrupted' })
+    },
   )
+  return {
+    body: client,
+    captured: () => ({
+      text: new TextDecoder().decode(head.subarray(0, headLength)),
+      truncated: total > headLength,
+    }),
+  }
 }
 
 const concat = (parts: readonly Uint8Array[], length: number): Uint8Array => {
@@ -84,6 +133,36 @@ const concat = (parts: readonly Uint8Array[], length: number): Uint8Array => {
     offset += part.byteLength
   }
   return out
+}
+
+/** Reads `stream` to its end, handing each chunk to `take` (valid only during the call). */
+const drain = async (
+  stream: ReadableStream<Uint8Array>,
+  take: (bytes: Uint8Array) => void,
+): Promise<void> => {
+  let byob: ReadableStreamBYOBReader | undefined
+  try {
+    byob = stream.getReader({ mode: 'byob' })
+  } catch {
+    byob = undefined // not a byte stream here: read it the default way
+  }
+  if (byob !== undefined) {
+    let buffer = new ArrayBuffer(READ_BYTES)
+    for (;;) {
+      const { done, value } = await byob.read(new Uint8Array(buffer))
+      if (value !== undefined) {
+        take(value)
+        buffer = value.buffer // the same memory, handed back by the read
+      }
+      if (done) return
+    }
+  }
+  const reader = stream.getReader()
+  for (;;) {
+    const { done, value } = await reader.read()
+    if (done) return
+    take(value)
+  }
 }
 
 /** Finds `usage` in a whole body, or in the tail of one by scanning its last `"usage":{…}`. */

@@ -281,7 +281,8 @@ const attempt = async (
   }
   const { body, contentType } = responded
   if (c.get('logBodies') && c.get('tenant').org.features['metadata_only_logging'] !== true) {
-    capture = captureBody(body)
+    capture =
+      responded.captured === undefined ? captureBody(body) : { body, captured: responded.captured }
   }
   const headers = sanitizeResponseHeaders(upstream.headers)
   headers.set('content-type', contentType)
