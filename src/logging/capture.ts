@@ -26,21 +26,18 @@ const decode = (chunks: readonly Uint8Array[]): string => {
   return text + decoder.decode()
 }
 
-export const captureBody = (
-  body: ReadableStream<Uint8Array> | ArrayBuffer,
-  limit = CAPTURE_LIMIT,
-): Capture => {
-  if (body instanceof ArrayBuffer) {
-    const bytes = new Uint8Array(body, 0, Math.min(body.byteLength, limit))
-    const result = { text: decode([bytes]), truncated: body.byteLength > limit }
-    return { body, captured: () => result }
-  }
+/** Takes chunks as they pass, copying them while the copy is under `limit` bytes. */
+export type CaptureSink = {
+  readonly take: (chunk: Uint8Array) => void
+  readonly captured: () => Captured
+}
+
+export const captureSink = (limit = CAPTURE_LIMIT): CaptureSink => {
   const chunks: Uint8Array[] = []
   let kept = 0
   let truncated = false
-  const tap = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      controller.enqueue(chunk)
+  return {
+    take(chunk) {
       if (kept >= limit) {
         truncated ||= chunk.byteLength > 0
         return
@@ -51,9 +48,25 @@ export const captureBody = (
       kept += copy.byteLength
       truncated ||= chunk.byteLength > room
     },
-  })
-  return {
-    body: body.pipeThrough(tap),
     captured: () => ({ text: decode(chunks), truncated }),
   }
+}
+
+export const captureBody = (
+  body: ReadableStream<Uint8Array> | ArrayBuffer,
+  limit = CAPTURE_LIMIT,
+): Capture => {
+  if (body instanceof ArrayBuffer) {
+    const bytes = new Uint8Array(body, 0, Math.min(body.byteLength, limit))
+    const result = { text: decode([bytes]), truncated: body.byteLength > limit }
+    return { body, captured: () => result }
+  }
+  const sink = captureSink(limit)
+  const tap = new TransformStream<Uint8Array, Uint8Array>({
+    transform(chunk, controller) {
+      controller.enqueue(chunk)
+      sink.take(chunk)
+    },
+  })
+  return { body: body.pipeThrough(tap), captured: sink.captured }
 }

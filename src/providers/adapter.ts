@@ -6,7 +6,7 @@
  * response side works on streams so nothing buffers a whole answer.
  */
 import type { ProviderConfig } from '../env'
-import type { Captured } from '../logging/capture'
+import type { Captured, CaptureSink } from '../logging/capture'
 import type { EndpointKind, ParsedRequest } from '../stages/parse-request'
 import { anthropic } from './anthropic'
 import { gemini } from './gemini'
@@ -34,6 +34,11 @@ export type RespondContext = {
   /** Secrets that must never appear in anything sent to the client. */
   readonly knownSecrets: readonly string[]
   readonly onEnd: (outcome: ResponseOutcome) => void
+  /**
+   * Set when the request log keeps the response body: an adapter that relays a stream itself
+   * feeds it every chunk it sends (and returns its `captured`), so no second stream wraps its own.
+   */
+  readonly capture?: CaptureSink | undefined
 }
 
 export interface ProviderAdapter {
@@ -63,7 +68,7 @@ export type Responded = {
    * The start of the body for the request log, when the adapter kept it itself (a body relayed
    * natively cannot be tapped again); otherwise the log copies it as it passes.
    */
-  readonly captured?: () => Captured
+  readonly captured?: (() => Captured) | undefined
 }
 
 const ADAPTERS: Readonly<Record<ProviderFamily, ProviderAdapter>> = {

@@ -24,6 +24,8 @@ export type StreamRelayOptions<Plan> = {
   /** The SSE error event sent when the stream breaks before its provider-defined end. */
   readonly interruptedEvent: () => string
   readonly onEnd: (result: RelayResult) => void
+  /** Sees every chunk sent to the client (the request log's copy), as `SseRelayOptions.tap`. */
+  readonly tap?: ((chunk: Uint8Array) => void) | undefined
 }
 
 /**
@@ -52,6 +54,11 @@ export type SseRelayOptions = {
   readonly passThrough?: boolean
   /** Called exactly once, when the stream ends or the client goes away. */
   readonly onEnd: (outcome: ResponseOutcome) => void
+  /**
+   * Sees every chunk as it is sent to the client, before the client may read it: the request
+   * log's bounded copy, taken here rather than by another stream around this one.
+   */
+  readonly tap?: ((chunk: Uint8Array) => void) | undefined
 }
 
 /**
@@ -67,6 +74,14 @@ export const relaySse = (
   const decoder = new TextDecoder()
   const encoder = new TextEncoder()
   const splitter = new SseSplitter()
+  const tap = options.tap
+  const send = (
+    controller: ReadableStreamDefaultController<Uint8Array>,
+    chunk: Uint8Array,
+  ): void => {
+    tap?.(chunk)
+    controller.enqueue(chunk)
+  }
   let reported = false
   const report = (end: StreamEnd): void => {
     if (reported) return
@@ -90,7 +105,7 @@ export const relaySse = (
             for (const event of splitter.push(decoder.decode())) out += translator.step(event)
             out += translator.finish(splitter.rest())
           }
-          if (out.length > 0) controller.enqueue(encoder.encode(out))
+          if (out.length > 0) send(controller, encoder.encode(out))
           // A translator that left the end open has not seen a complete stream.
           report(translator.end ?? 'interrupted')
           controller.close()
@@ -106,7 +121,7 @@ export const relaySse = (
         if (out.length > 0) {
           const unchanged =
             options.passThrough === true && wasEmpty && splitter.rest() === '' && out === text
-          controller.enqueue(unchanged ? read.value : encoder.encode(out))
+          send(controller, unchanged ? read.value : encoder.encode(out))
         }
         const end = translator.end
         if (end !== undefined) {

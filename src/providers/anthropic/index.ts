@@ -108,7 +108,12 @@ export const anthropic: ProviderAdapter = {
       providerErrorEvent: (event) => streamError(event, context).toSseEvent(context.requestId),
       interruptedEvent: () => interruptedEvent(context.provider, context.requestId),
       onEnd: context.onEnd,
+      tap: context.capture?.take,
     })
-    return { body: relayed, contentType: 'text/event-stream; charset=utf-8' }
+    return {
+      body: relayed,
+      contentType: 'text/event-stream; charset=utf-8',
+      captured: context.capture?.captured,
+    }
   },
 }

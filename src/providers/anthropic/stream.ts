@@ -280,6 +280,6 @@ export const relayAnthropicStream = (
       broken: interrupted,
       usage: () => usageOf(state),
     },
-    { onEnd: options.onEnd },
+    { onEnd: options.onEnd, tap: options.tap },
   )
 }

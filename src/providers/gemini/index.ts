@@ -116,7 +116,12 @@ export const gemini: ProviderAdapter = {
         interrupted: () => interruptedEvent(context.provider, context.requestId),
       },
       onEnd: context.onEnd,
+      tap: context.capture?.take,
     })
-    return { body: relayed, contentType: 'text/event-stream; charset=utf-8' }
+    return {
+      body: relayed,
+      contentType: 'text/event-stream; charset=utf-8',
+      captured: context.capture?.captured,
+    }
   },
 }

@@ -233,6 +233,8 @@ export type GeminiRelayOptions = {
   readonly plan: StreamPlan
   readonly events: StreamEvents
   readonly onEnd: (outcome: ResponseOutcome) => void
+  /** Sees every chunk sent to the client (`SseRelayOptions.tap`). */
+  readonly tap?: ((chunk: Uint8Array) => void) | undefined
 }
 
 /**
@@ -259,6 +261,6 @@ export const relayGeminiStream = (
       // Gemini's usage is reported as the client would see it, read back into the gateway's shape.
       usage: () => (state.usage === undefined ? undefined : readUsage(openAIUsage(state.usage))),
     },
-    { onEnd: options.onEnd },
+    { onEnd: options.onEnd, tap: options.tap },
   )
 }

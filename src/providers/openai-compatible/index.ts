@@ -74,7 +74,12 @@ export const openAICompatible: ProviderAdapter = {
         ).toSseEvent(context.requestId),
       interruptedEvent: () => interruptedEvent(context.provider, context.requestId),
       onEnd: context.onEnd,
+      tap: context.capture?.take,
     })
-    return { body: relayed, contentType: 'text/event-stream; charset=utf-8' }
+    return {
+      body: relayed,
+      contentType: 'text/event-stream; charset=utf-8',
+      captured: context.capture?.captured,
+    }
   },
 }

@@ -153,6 +153,6 @@ export const relayChatStream = (
       usage: () => state.usage,
     },
     // Most events pass unchanged, so most reads can be relayed as the provider's own bytes.
-    { passThrough: true, onEnd: options.onEnd },
+    { passThrough: true, onEnd: options.onEnd, tap: options.tap },
   )
 }

@@ -13,7 +13,7 @@ import { GatewayError } from '../../errors'
 import { adapterFor, type ResponseOutcome } from '../../providers/adapter'
 import { providerError } from '../../providers/upstream-error'
 import { sanitizeResponseHeaders } from '../../security/headers'
-import { captureBody, type Capture, type Captured } from '../../logging/capture'
+import { captureBody, captureSink, type Capture, type Captured } from '../../logging/capture'
 import { openProviderKey } from '../../security/vault'
 import { retryDelayMs, type Failure } from '../../routing/retry'
 import { afterResponse } from '../after-response'
@@ -233,6 +233,8 @@ const attempt = async (
   const knownSecrets = apiKey === undefined ? [] : [apiKey]
   let reportEnd: (outcome: ResponseOutcome) => void = () => undefined
   let capture: Capture | undefined
+  const keepsBody =
+    c.get('logBodies') && c.get('tenant').org.features['metadata_only_logging'] !== true
   const exchange: Exchange = {
     target,
     startedAt: Date.now(),
@@ -273,6 +275,7 @@ const attempt = async (
       onEnd: (outcome) => {
         reportEnd(outcome)
       },
+      capture: keepsBody ? captureSink() : undefined,
     })
   } catch (err) {
     // No body will be relayed: the log must not wait for one.
@@ -280,7 +283,7 @@ const attempt = async (
     throw err
   }
   const { body, contentType } = responded
-  if (c.get('logBodies') && c.get('tenant').org.features['metadata_only_logging'] !== true) {
+  if (keepsBody) {
     capture =
       responded.captured === undefined ? captureBody(body) : { body, captured: responded.captured }
   }
