@@ -7,7 +7,7 @@
  * connection — is the same for all of them, so it lives here once.
  */
 import { GatewayError } from '../errors'
-import type { ResponseOutcome } from './adapter'
+import type { Responded, RespondContext, ResponseOutcome } from './adapter'
 import { SseSplitter, type SseEvent } from './sse'
 import type { Usage } from './usage'
 
@@ -144,6 +144,16 @@ export const relaySse = (
     },
   })
 }
+
+/**
+ * An adapter's answer for a stream it relayed with `relaySse`: SSE, with the request log's copy
+ * that the relay took through `context.capture` (if the log keeps bodies).
+ */
+export const streamed = (body: ReadableStream<Uint8Array>, context: RespondContext): Responded => ({
+  body,
+  contentType: 'text/event-stream; charset=utf-8',
+  captured: context.capture?.captured,
+})
 
 const ignore = (): void => undefined
 

@@ -10,7 +10,7 @@ import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
 import type { ParsedRequest } from '../../stages/parse-request'
 import type { ProviderAdapter, RespondContext } from '../adapter'
-import { readWhole, bytesOf, interruptedEvent } from '../relay'
+import { readWhole, bytesOf, interruptedEvent, streamed } from '../relay'
 import { providerErrorFrom } from '../upstream-error'
 import { readUsage } from '../usage'
 import { toBatchEmbedRequest, toEmbeddingResponse } from './embeddings'
@@ -118,10 +118,6 @@ export const gemini: ProviderAdapter = {
       onEnd: context.onEnd,
       tap: context.capture?.take,
     })
-    return {
-      body: relayed,
-      contentType: 'text/event-stream; charset=utf-8',
-      captured: context.capture?.captured,
-    }
+    return streamed(relayed, context)
   },
 }

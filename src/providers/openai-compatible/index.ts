@@ -4,7 +4,7 @@
  */
 import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
-import { bytesOf, interruptedEvent } from '../relay'
+import { bytesOf, interruptedEvent, streamed } from '../relay'
 import type { EndpointKind } from '../../stages/parse-request'
 import type { ProviderAdapter } from '../adapter'
 import { providerErrorFrom } from '../upstream-error'
@@ -76,10 +76,6 @@ export const openAICompatible: ProviderAdapter = {
       onEnd: context.onEnd,
       tap: context.capture?.take,
     })
-    return {
-      body: relayed,
-      contentType: 'text/event-stream; charset=utf-8',
-      captured: context.capture?.captured,
-    }
+    return streamed(relayed, context)
   },
 }
