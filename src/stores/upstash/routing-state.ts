@@ -19,8 +19,8 @@
  *
  * Isolates call this off the hot path (`routing/health.ts` syncs at most about once a second,
  * riding the admission's pipeline request or after the response) except to reserve a half-open
- * probe, which is rare by construction. A hash no
- * report touched for an hour expires: an idle target starts closed and unmeasured.
+ * probe, which is rare by construction. A hash no report touched for an hour expires: an idle
+ * target starts closed and unmeasured.
  */
 import { bytesToHex } from '@noble/ciphers/utils.js'
 import type { Redis } from '@upstash/redis/cloudflare'
