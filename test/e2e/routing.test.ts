@@ -47,6 +47,10 @@ const fresh = (what: string): string => `${what}-${crypto.randomUUID().slice(0, 
 
 type Target = { provider: string; model: string; weight?: number; key?: string }
 
+/** OpenAI targets for these models, in this order. */
+const openai = (...models: string[]): Target[] =>
+  models.map((model) => ({ provider: 'openai', model }))
+
 /** An organisation with a key and an org-wide routing rule; returns the key. */
 const tenantWith = async (r: Rig, strategy: string, targets: Target[]) => {
   const org = await createOrg(r)
@@ -132,10 +136,7 @@ describe('circuit breakers shared across isolates', () => {
   it("should skip a target in one isolate once the other isolate's failures opened its circuit", async () => {
     const r = rig()
     const primary = fresh('primary')
-    const { key } = await tenantWith(r, 'fallback', [
-      { provider: 'openai', model: primary },
-      { provider: 'openai', model: 'gpt-4o-mini' },
-    ])
+    const { key } = await tenantWith(r, 'fallback', openai(primary, 'gpt-4o-mini'))
     // Both isolates route once while the primary is healthy, so both follow its health.
     for (const which of [0, 1] as const) {
       expect(await served(r, key, which)).toEqual({ status: 200, model: primary, attempts: '1' })
@@ -183,10 +184,7 @@ describe('circuit breakers shared across isolates', () => {
   it('should send one probe across both isolates after the cool-down, and close for both on its success', async () => {
     const r = rig()
     const primary = fresh('probed')
-    const { key } = await tenantWith(r, 'fallback', [
-      { provider: 'openai', model: primary },
-      { provider: 'openai', model: 'gpt-4o-mini' },
-    ])
+    const { key } = await tenantWith(r, 'fallback', openai(primary, 'gpt-4o-mini'))
     for (const which of [0, 1] as const) await served(r, key, which)
     await fault(r, primary, { 'x-fake-status': '500' })
     for (let i = 0; i < 5; i++) await served(r, key, 0)
@@ -218,10 +216,7 @@ describe('latency-based routing across isolates', () => {
     const r = rig()
     const quick = fresh('quick')
     const sluggish = fresh('sluggish')
-    const { key } = await tenantWith(r, 'latency', [
-      { provider: 'openai', model: quick },
-      { provider: 'openai', model: sluggish },
-    ])
+    const { key } = await tenantWith(r, 'latency', openai(quick, sluggish))
     await fault(r, sluggish, { 'x-fake-latency-ms': '80' })
     const run = async (n: number): Promise<(string | null)[]> => {
       const models: (string | null)[] = []
@@ -252,10 +247,7 @@ describe('timeouts, streams and provider keys', () => {
   it('should give up on a try after the attempt timeout and serve from the next target', async () => {
     const r = rig()
     const stuck = fresh('stuck')
-    const { key } = await tenantWith(r, 'fallback', [
-      { provider: 'openai', model: stuck },
-      { provider: 'openai', model: 'gpt-4o-mini' },
-    ])
+    const { key } = await tenantWith(r, 'fallback', openai(stuck, 'gpt-4o-mini'))
     await fault(r, stuck, { 'x-fake-latency-ms': '5000' })
     // Without the 1 s attempt timeout the stuck target would answer, after 5 s, on the first try.
     expect(await served(r, key, 0)).toEqual({ status: 200, model: 'gpt-4o-mini', attempts: '3' })
@@ -266,11 +258,7 @@ describe('timeouts, streams and provider keys', () => {
   it('should stop at the routing deadline with a 502 that says so', async () => {
     const r = rig()
     const models = [fresh('late'), fresh('late'), fresh('late')]
-    const { key } = await tenantWith(
-      r,
-      'fallback',
-      models.map((model) => ({ provider: 'openai', model })),
-    )
+    const { key } = await tenantWith(r, 'fallback', openai(...models))
     for (const model of models) await fault(r, model, { 'x-fake-latency-ms': '5000' })
     const res = await send(r, key, 0)
     expect(res.status).toBe(502)
@@ -290,10 +278,7 @@ describe('timeouts, streams and provider keys', () => {
     const r = rig()
     const cut = fresh('cut')
     const backup = fresh('backup')
-    const { key } = await tenantWith(r, 'fallback', [
-      { provider: 'openai', model: cut },
-      { provider: 'openai', model: backup },
-    ])
+    const { key } = await tenantWith(r, 'fallback', openai(cut, backup))
     await fault(r, cut, { 'x-fake-cut-after': '2' })
     const res = await send(r, key, 0, { stream: true })
     expect(res.status).toBe(200)
