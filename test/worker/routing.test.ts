@@ -231,6 +231,49 @@ describe('routing rules', () => {
     expect(res.headers.get('floopy-attempts')).toBe('2')
   })
 
+  it('should not wait out a backoff before a retry the circuit that just opened would refuse', async () => {
+    const primary = `gpt-4o-mini-${uniqueTag()}`
+    const rule = {
+      strategy: 'fallback' as const,
+      targets: [
+        { provider: 'openai', model: primary },
+        { provider: 'groq', model: 'llama-3.3-70b-versatile' },
+      ],
+    }
+    // Only the primary is rate-limited, and asks for a 5 s pause before the next try.
+    const faulted = await fetch(`${fakeUrl()}/__fake/faults`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: primary,
+        headers: { 'x-fake-status': '429', 'x-fake-retry-after': '5' },
+      }),
+    })
+    expect(faulted.status).toBe(200)
+    try {
+      // Nine failures, one try each (no waits): one short of the ten that open the circuit.
+      const once = await gatewayWith(rule, { FLOOPY_TRIES_PER_TARGET: '1' })
+      for (let i = 0; i < 9; i++) {
+        expect((await once({ model: 'any' })).headers.get('floopy-attempts')).toBe('2')
+      }
+      // The tenth opens it: the second try of the primary is not due, so no 5 s wait for it.
+      const twice = await gatewayWith(rule, { FLOOPY_TRIES_PER_TARGET: '2' })
+      const tag = uniqueTag()
+      const started = Date.now()
+      const res = await twice({ model: 'any' }, { 'x-fake-tag': tag })
+      const waited = Date.now() - started
+      expect(res.status).toBe(200)
+      expect(res.headers.get('floopy-provider')).toBe('groq')
+      expect(res.headers.get('floopy-attempts')).toBe('2')
+      expect((await received(tag)).map((r) => r.provider)).toEqual(['openai', 'groq'])
+      expect(waited).toBeLessThan(4_000) // the Retry-After asked for 5 s
+    } finally {
+      await fetch(`${fakeUrl()}/__fake/faults?model=${encodeURIComponent(primary)}`, {
+        method: 'DELETE',
+      })
+    }
+  }, 30_000)
+
   it('should skip a target whose circuit opened after repeated failures', async () => {
     const dead = `breaker-${uniqueTag()}`
     const chat = await gatewayWith({
