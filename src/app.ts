@@ -2,38 +2,84 @@
  * @module The gateway: the request pipeline, read top to bottom.
  *
  * Each `.use()` is one checkpoint. A stage passes (`await next()`), answers (a `Response`), or
- * throws a `GatewayError`, which `onError` turns into the one OpenAI-shaped error envelope.
+ * throws a `GatewayError`, which `onError` turns into the one OpenAI-shaped error envelope. Every
+ * stage gets the ports and services it uses here, from the composition root (`gateway.ts`), and
+ * declares the request variables it sets (`c.var`); `GatewayEnv` is all of them together.
  */
 import { Hono } from 'hono'
-import type { GatewayEnv } from './env'
+import type { GatewayConfig } from './config'
+import type { Bindings, StageEnv } from './env'
 import { GatewayError, toGatewayError } from './errors'
+import type { callProvider, listModels as listProviderModels } from './providers/client'
 import { redactSecrets } from './providers/upstream-error'
+import type { HealthTracker } from './routing/health'
 import { listModels } from './routes/models'
-import { authenticate } from './stages/authenticate'
-import { bodyLimit } from './stages/body-limit'
-import { configure } from './stages/configure'
+import { authenticate, type AuthVariables } from './stages/authenticate'
+import { bodyLimit, type BodyVariables } from './stages/body-limit'
 import { dispatch } from './stages/dispatch'
-import { guard } from './stages/guard'
-import { limits } from './stages/limits'
-import { parseRequest } from './stages/parse-request'
+import { firstRoundTrip } from './stages/first-round-trip'
+import { guard, type GuardVariables } from './stages/guard'
+import { admission, limits, type AdmissionVariables } from './stages/limits'
+import { parseRequest, type ParsedVariables } from './stages/parse-request'
 import { requestId } from './stages/request-id'
 import { requestLog } from './stages/request-log'
-import { route } from './stages/route'
+import { healthSync, route, type HealthSyncVariables, type RouteVariables } from './stages/route'
 import { subscription } from './stages/subscription'
+import type { SharedState } from './stores'
+import type { KeyResolver } from './tenancy/resolver'
 
-export const createApp = (): Hono<GatewayEnv> => {
+/** Every request variable, as the routes see them once all stages before them have run. */
+export type GatewayEnv = StageEnv<
+  BodyVariables &
+    AuthVariables &
+    ParsedVariables &
+    AdmissionVariables &
+    HealthSyncVariables &
+    RouteVariables &
+    GuardVariables
+>
+
+/** What the pipeline is built from: the configuration, the ports, the services. */
+export type Services = {
+  readonly config: GatewayConfig
+  readonly state: SharedState
+  readonly resolver: KeyResolver
+  readonly health: HealthTracker
+  readonly call: typeof callProvider
+  readonly listModels: typeof listProviderModels
+  readonly logQueue: Bindings['LOG_QUEUE']
+}
+
+export const createApp = (services: Services): Hono<GatewayEnv> => {
+  const { config, state, resolver, health } = services
   const app = new Hono<GatewayEnv>()
 
-  app.use(requestId()) // 0. request id
-  app.use(configure()) // config and state adapters, parsed once per isolate
+  app.use(requestId()) // 0. request id, trace, taps
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
 
-  app.use('/v1/*', requestLog()) // 13. one log record per request, made after the response
-  app.use('/v1/*', bodyLimit()) // 1. body size (read once, before anything else)
-  app.use('/v1/*', authenticate()) // 2-3. API key; per-IP limit for traffic without a valid one
-  app.use('/v1/*', subscription()) // 5. subscription status (no I/O, before any limit is spent)
+  // 13. one log record per request, made after the response
+  app.use(
+    '/v1/*',
+    requestLog({
+      queue: services.logQueue,
+      accessLog: config.accessLog,
+      ipHashKey: config.logIpHashKey,
+    }),
+  )
+  app.use('/v1/*', bodyLimit({ maxBodyBytes: config.maxBodyBytes })) // 1. body size, read once
+  // 2-3. API key; per-IP limit for traffic without a valid one
+  app.use(
+    '/v1/*',
+    authenticate({ resolver, limitIp: (ip) => state.limitIp(ip), ipRpm: config.ipRpm }),
+  )
+  app.use('/v1/*', subscription({ resolver })) // 5. subscription status (no I/O, before limits)
 
-  app.get('/v1/models', limits({ countsTowardQuota: false }), listModels)
+  app.get(
+    '/v1/models',
+    firstRoundTrip([admission({ state, countsTowardQuota: false })]),
+    limits({ state, resolver }),
+    listModels({ providers: config.providers, list: services.listModels }),
+  )
   for (const [path, kind] of [
     ['/v1/chat/completions', 'chat'],
     ['/v1/embeddings', 'embeddings'],
@@ -41,10 +87,23 @@ export const createApp = (): Hono<GatewayEnv> => {
     app.post(
       path,
       parseRequest(kind), // the body, parsed once
-      limits({ countsTowardQuota: true }), // 4+6. org and key rate limits, monthly quota
-      route(), // 10. targets
+      // One shared-state round trip for everything the stages below need from it.
+      firstRoundTrip<AuthVariables & AdmissionVariables & HealthSyncVariables>([
+        admission({ state, countsTowardQuota: true }),
+        healthSync({ health }),
+      ]),
+      limits({ state, resolver }), // 4+6. org and key rate limits, monthly quota
+      route({ config, health }), // 10. targets
       guard(), // 11. SSRF + header hygiene
-      dispatch(), // 12. send, stream back
+      dispatch({
+        call: services.call,
+        health,
+        keyring: config.keyring,
+        upstreamTimeoutMs: config.upstreamTimeoutMs,
+        attemptTimeoutMs: config.attemptTimeoutMs,
+        routingDeadlineMs: config.routingDeadlineMs,
+        retry: config.retry,
+      }), // 12. send, stream back, fail over
     )
     app.all(path, () => {
       throw new GatewayError('METHOD_NOT_ALLOWED', `Use POST for ${path}.`, {
@@ -58,20 +117,34 @@ export const createApp = (): Hono<GatewayEnv> => {
       c.get('requestId'),
     ),
   )
-  app.onError((err, c) => {
-    const error = toGatewayError(err)
-    if (error.code === 'INTERNAL_ERROR') {
-      const detail = err instanceof Error ? `${err.name}: ${err.message}` : 'non-error thrown'
-      console.error(
-        JSON.stringify({
-          level: 'error',
-          msg: 'unhandled error',
-          requestId: c.get('requestId'),
-          error: redactSecrets(detail),
-        }),
-      )
-    }
-    return error.toResponse(c.get('requestId'))
+  app.onError((err, c) => errorResponse(err, c.get('requestId')))
+  return app
+}
+
+/** The envelope for anything thrown; an unexpected error is logged (redacted), never echoed. */
+export const errorResponse = (err: unknown, requestId: string | undefined): Response => {
+  const error = toGatewayError(err)
+  if (error.code === 'INTERNAL_ERROR') {
+    const detail = err instanceof Error ? `${err.name}: ${err.message}` : 'non-error thrown'
+    console.error(
+      JSON.stringify({
+        level: 'error',
+        msg: 'unhandled error',
+        requestId,
+        error: redactSecrets(detail),
+      }),
+    )
+  }
+  return error.toResponse(requestId)
+}
+
+/** The app of a gateway whose configuration is invalid: every request answers `error`. */
+export const createFailingApp = (error: GatewayError): Hono<StageEnv> => {
+  const app = new Hono<StageEnv>()
+  app.use(requestId())
+  app.all('*', () => {
+    throw error
   })
+  app.onError((err, c) => errorResponse(err, c.get('requestId')))
   return app
 }

@@ -1,11 +1,11 @@
 /** @module Worker entry point. */
-import { createApp } from './app'
 import type { Bindings } from './env'
+import { createGateway } from './gateway'
 import { consumeLogBatch } from './logging/consumer'
 
-const app = createApp()
+const gateway = createGateway()
 
 export default {
-  fetch: app.fetch,
+  fetch: (request, env, ctx) => gateway.fetch(request, env, ctx),
   queue: (batch, env) => consumeLogBatch(batch, env),
 } satisfies ExportedHandler<Bindings>

@@ -13,12 +13,13 @@
  * acknowledged before ClickHouse has it. Without `CLICKHOUSE_URL` (local development) records are
  * acknowledged and, with `FLOOPY_ACCESS_LOG=true`, printed without bodies.
  */
-import { loadConfig, type Bindings } from '../env'
+import { type Bindings } from '../env'
 import { alarm, describeError } from './alarm'
 import { batchToken, insertRecords, isLogRecord, retryDelaySeconds } from './clickhouse'
 import { metadataLine, type LogRecord } from './record'
 
 export type { ClickHouseConfig } from './clickhouse'
+import { loadConfig } from '../config'
 
 export const consumeLogBatch = async (batch: MessageBatch, bindings: Bindings): Promise<void> => {
   const config = loadConfig(bindings)

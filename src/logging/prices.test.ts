@@ -3,8 +3,8 @@
  * dated and `-latest` names, and reports unknown models or missing usage as unknown, never zero.
  */
 import { describe, expect, it } from 'vitest'
-import type { Usage } from '../providers/usage'
 import { PRICE_VERSION, costOf } from './prices'
+import type { Usage } from '../types'
 
 const usage = (prompt: number, completion: number, cached = 0): Usage => ({
   promptTokens: prompt,

@@ -1,3 +1,4 @@
+import type { Usage } from '../types'
 /**
  * @module The price table: USD per million tokens by provider and model, versioned.
  *
@@ -12,7 +13,6 @@
  * (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`); anything else has no price and its cost is logged
  * as unknown (`NULL`), never as zero.
  */
-import type { Usage } from '../providers/usage'
 
 export const PRICE_VERSION = '2026-11-01'
 

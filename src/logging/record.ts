@@ -10,11 +10,10 @@
  * without that secret it is not stored at all). An organisation with the feature flag
  * `metadata_only_logging` gets no bodies.
  */
-import type { Usage } from '../providers/usage'
 import { scrubJson, scrubText } from '../security/pii'
 import { assembleChatStream } from './assemble'
-import type { Captured } from './capture'
 import { PRICE_VERSION, costOf } from './prices'
+import type { CacheStatus, Captured, FirewallVerdict, Usage } from '../types'
 
 /** A row of `floopy.request_logs`, as JSONEachRow inserts it. */
 export type LogRecord = {
@@ -79,7 +78,17 @@ export type RequestFacts = {
   readonly end: string | undefined
   /** Failed attempts before the answer (routing rules), as `provider/model: status code`. */
   readonly failedAttempts?: readonly string[] | undefined
+  /** What the cache did (`NONE`: it did not run). */
+  readonly cacheStatus?: CacheStatus | undefined
+  /** The firewall's verdict (`NONE`: it did not run). */
+  readonly firewallVerdict?: FirewallVerdict | undefined
 }
+
+/**
+ * How much of a response the log asks its tap for (64 KiB): a long chat answer in full, and a
+ * record still fits a Queue message (128 KB) after scrubbing and cutting to `BODY_LIMIT`.
+ */
+export const CAPTURE_LIMIT = 64 * 1024
 
 /** Each body is cut to this many bytes (UTF-8) after scrubbing: two fit one 128 KB Queue message. */
 export const BODY_LIMIT = 48 * 1024
@@ -202,8 +211,8 @@ export const buildRecord = async (
     reasoning_tokens: usage?.reasoningTokens ?? 0,
     cost_usd: facts.provider === '' ? null : costOf(facts.provider, facts.modelServed, usage),
     price_version: PRICE_VERSION,
-    cache_status: 'NONE',
-    firewall_verdict: 'NONE',
+    cache_status: facts.cacheStatus ?? 'NONE',
+    firewall_verdict: facts.firewallVerdict ?? 'NONE',
     user_agent: scrubText(facts.userAgent).slice(0, 512),
     client_ip_hash:
       ipKey === undefined || facts.clientIp === undefined

@@ -1,18 +1,14 @@
 /**
- * @module The provider adapter contract and the family → adapter table.
+ * @module The provider adapter contract (the table of adapters by family is `families.ts`).
  *
  * An adapter turns the canonical (OpenAI-shaped) request into a provider request and the
  * provider's 2xx answer back into an OpenAI-shaped response. Building the request is pure; the
- * response side works on streams so nothing buffers a whole answer.
+ * response side works on streams so nothing buffers a whole answer. Adapters know nothing of who
+ * observes an answer: the provider client (`client.ts`) hands them a head sink to feed and an
+ * end callback, and tells the answer's taps.
  */
-import type { ProviderConfig } from '../env'
-import type { Captured, CaptureSink } from '../logging/capture'
-import type { EndpointKind, ParsedRequest } from '../stages/parse-request'
-import { anthropic } from './anthropic'
-import { gemini } from './gemini'
-import { openAICompatible } from './openai-compatible'
-import type { ProviderFamily } from './registry'
-import type { Usage } from './usage'
+import type { EndpointKind, ParsedRequest, ProviderConfig, ResponseOutcome } from '../types'
+import type { HeadSink } from './head'
 
 export type PreparedRequest = {
   readonly body: string
@@ -22,23 +18,30 @@ export type PreparedRequest = {
   readonly headers?: Readonly<Record<string, string>>
 }
 
-export type ResponseOutcome = {
-  readonly usage: Usage | undefined
-  /** How the response body ended: completely, cut upstream, relayed provider error, or cancelled. */
-  readonly end: 'done' | 'interrupted' | 'provider_error' | 'cancelled'
-}
-
 export type RespondContext = {
   readonly requestId: string
   readonly provider: string
   /** Secrets that must never appear in anything sent to the client. */
   readonly knownSecrets: readonly string[]
+  /** Called once, when the answer's body has ended (completely, cut, or cancelled). */
   readonly onEnd: (outcome: ResponseOutcome) => void
   /**
-   * Set when the request log keeps the response body: an adapter that relays a stream itself
-   * feeds it every chunk it sends (and returns its `captured`), so no second stream wraps its own.
+   * Present when the answer's taps want its first bytes: an adapter that returns a stream feeds
+   * it every chunk it sends (a body returned as an `ArrayBuffer` is copied by the client).
    */
-  readonly capture?: CaptureSink | undefined
+  readonly head?: HeadSink | undefined
+  /**
+   * Told when a relayed stream's first chunk is ready for the client: `true` when the stream
+   * also ended in that chunk without completing (nothing but an error reached it).
+   */
+  readonly onFirstChunk?: ((failed: boolean) => void) | undefined
+}
+
+/** A model as a provider lists it. */
+export type ListedModel = {
+  readonly id: string
+  readonly created: number
+  readonly ownedBy?: string
 }
 
 export interface ProviderAdapter {
@@ -59,22 +62,22 @@ export interface ProviderAdapter {
     provider: ProviderConfig,
     context: RespondContext,
   ): Promise<Responded>
+  /** How the provider lists its models: extra headers, query, and where the ids are. */
+  readonly models: {
+    readonly headers: Readonly<Record<string, string>>
+    readonly query?: Readonly<Record<string, string>>
+    parse(body: unknown): ListedModel[]
+  }
 }
 
 export type Responded = {
+  /** A stream has fed `context.head` as it passed; a buffer is copied by the client. */
   readonly body: ReadableStream<Uint8Array> | ArrayBuffer
   readonly contentType: string
-  /**
-   * The start of the body for the request log, when the adapter kept it itself (a body relayed
-   * natively cannot be tapped again); otherwise the log copies it as it passes.
-   */
-  readonly captured?: (() => Captured) | undefined
 }
 
-const ADAPTERS: Readonly<Record<ProviderFamily, ProviderAdapter>> = {
-  'openai-compatible': openAICompatible,
-  anthropic,
-  gemini,
-}
-
-export const adapterFor = (family: ProviderFamily): ProviderAdapter => ADAPTERS[family]
+/** A JSON value, if `value` is a plain object. */
+export const recordOf = (value: unknown): Record<string, unknown> | undefined =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+    ? (value as Record<string, unknown>)
+    : undefined

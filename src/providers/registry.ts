@@ -10,57 +10,7 @@
  * mistral-common's validator, DeepSeek's API docs).
  */
 
-export type ProviderFamily = 'openai-compatible' | 'anthropic' | 'gemini'
-
-/** How a provider reports token usage in a stream. */
-export type StreamUsageStyle =
-  /** Honours `stream_options.include_usage` and sends a trailing `choices: []` usage chunk. */
-  | 'stream-options'
-  /** Rejects `stream_options`; sends usage under `x_groq.usage` on its last chunk (Groq). */
-  | 'x-groq'
-  /** Rejects `stream_options`; always sends `usage` on its final chunk (Mistral). */
-  | 'final-chunk'
-
-export type OpenAIQuirks = {
-  readonly streamUsage: StreamUsageStyle
-  /**
-   * The provider rejects unknown fields (Mistral: `additionalProperties: false`), so only these
-   * top-level request fields are sent; the rest are renamed (see `rename`) or dropped, and the
-   * dropped names are reported in the `floopy-dropped-params` response header.
-   */
-  readonly acceptedChatParams?: ReadonlySet<string>
-  readonly acceptedEmbeddingParams?: ReadonlySet<string>
-  /** OpenAI field → provider field, applied when the provider field is not already set. */
-  readonly rename?: Readonly<Record<string, string>>
-  /** Per-role message keys the provider accepts (the rest are stripped from history). */
-  readonly messageKeys?: Readonly<Record<string, ReadonlySet<string>>>
-  /** The provider has no `developer` role; send it as this role instead. */
-  readonly developerRole?: 'system'
-  /** Tool-call ids must be 9 alphanumeric characters (Mistral). */
-  readonly toolCallIds?: 'alnum9'
-  /** Function tools must carry `parameters` (Mistral's `Function.parameters` is required). */
-  readonly toolParametersRequired?: boolean
-  /**
-   * Non-streamed chat answers lack fields OpenAI's `CreateChatCompletionResponse` requires
-   * (Mistral: no `logprobs`, no `refusal`, `tool_calls: null`, `finish_reason: model_length`), so
-   * they are normalised (see `normalizeChatCompletion`) instead of passed through byte for byte.
-   */
-  readonly normalizeChatResponse?: boolean
-}
-
-export type ProviderSpec = {
-  readonly id: string
-  readonly family: ProviderFamily
-  readonly defaultBaseUrl: string
-  readonly paths: {
-    readonly chat: string
-    readonly embeddings: string | null
-    readonly models: string | null
-  }
-  /** Header that carries the provider key, and the prefix before the key. */
-  readonly auth: { readonly header: string; readonly prefix: string }
-  readonly quirks: OpenAIQuirks
-}
+import type { OpenAIQuirks, ProviderSpec } from '../types'
 
 const bearer = { header: 'authorization', prefix: 'Bearer ' } as const
 const standard: OpenAIQuirks = { streamUsage: 'stream-options' }

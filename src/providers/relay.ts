@@ -7,9 +7,9 @@
  * connection — is the same for all of them, so it lives here once.
  */
 import { GatewayError } from '../errors'
-import type { Responded, RespondContext, ResponseOutcome } from './adapter'
+import type { Responded } from './adapter'
 import { SseSplitter, type SseEvent } from './sse'
-import type { Usage } from './usage'
+import type { ResponseOutcome, Usage } from '../types'
 
 export type StreamEnd = ResponseOutcome['end']
 
@@ -24,8 +24,10 @@ export type StreamRelayOptions<Plan> = {
   /** The SSE error event sent when the stream breaks before its provider-defined end. */
   readonly interruptedEvent: () => string
   readonly onEnd: (result: RelayResult) => void
-  /** Sees every chunk sent to the client (the request log's copy), as `SseRelayOptions.tap`. */
+  /** Sees every chunk sent to the client (the taps' copy), as `SseRelayOptions.tap`. */
   readonly tap?: ((chunk: Uint8Array) => void) | undefined
+  /** As `SseRelayOptions.onFirstChunk`. */
+  readonly onFirstChunk?: ((failed: boolean) => void) | undefined
 }
 
 /**
@@ -55,10 +57,19 @@ export type SseRelayOptions = {
   /** Called exactly once, when the stream ends or the client goes away. */
   readonly onEnd: (outcome: ResponseOutcome) => void
   /**
-   * Sees every chunk as it is sent to the client, before the client may read it: the request
-   * log's bounded copy, taken here rather than by another stream around this one.
+   * Sees every chunk as it is sent to the client, before the client may read it: the answer's
+   * taps' bounded copy, taken here rather than by another stream around this one.
    */
   readonly tap?: ((chunk: Uint8Array) => void) | undefined
+  /**
+   * Called once, with the first chunk queued for the client: `failed` when the stream also ended
+   * in it without completing — the provider sent no content, only an error or an early close —
+   * so a caller that has not answered yet may still try elsewhere. The stream is pulled as soon
+   * as it is made (a `ReadableStream` with a pull source fills its queue of one chunk at once,
+   * WHATWG Streams §4.5.13 "ReadableStreamDefaultControllerCallPullIfNeeded"), so this comes
+   * without the client reading.
+   */
+  readonly onFirstChunk?: ((failed: boolean) => void) | undefined
 }
 
 /**
@@ -75,10 +86,16 @@ export const relaySse = (
   const encoder = new TextEncoder()
   const splitter = new SseSplitter()
   const tap = options.tap
+  let first = options.onFirstChunk
   const send = (
     controller: ReadableStreamDefaultController<Uint8Array>,
     chunk: Uint8Array,
+    ended?: StreamEnd,
   ): void => {
+    if (first !== undefined) {
+      first(ended !== undefined && ended !== 'done')
+      first = undefined
+    }
     tap?.(chunk)
     controller.enqueue(chunk)
   }
@@ -105,9 +122,10 @@ export const relaySse = (
             for (const event of splitter.push(decoder.decode())) out += translator.step(event)
             out += translator.finish(splitter.rest())
           }
-          if (out.length > 0) send(controller, encoder.encode(out))
           // A translator that left the end open has not seen a complete stream.
-          report(translator.end ?? 'interrupted')
+          const end = translator.end ?? 'interrupted'
+          if (out.length > 0) send(controller, encoder.encode(out), end)
+          report(end)
           controller.close()
           return
         }
@@ -118,12 +136,12 @@ export const relaySse = (
           out += translator.step(event)
           if (translator.end !== undefined) break
         }
+        const end = translator.end
         if (out.length > 0) {
           const unchanged =
             options.passThrough === true && wasEmpty && splitter.rest() === '' && out === text
-          send(controller, unchanged ? read.value : encoder.encode(out))
+          send(controller, unchanged ? read.value : encoder.encode(out), end)
         }
-        const end = translator.end
         if (end !== undefined) {
           // The stream is complete or a provider error was relayed: nothing after it is for the
           // client. Reading the tail of a complete stream lets the runtime reuse the connection;
@@ -145,14 +163,10 @@ export const relaySse = (
   })
 }
 
-/**
- * An adapter's answer for a stream it relayed with `relaySse`: SSE, with the request log's copy
- * that the relay took through `context.capture` (if the log keeps bodies).
- */
-export const streamed = (body: ReadableStream<Uint8Array>, context: RespondContext): Responded => ({
+/** An adapter's answer for a stream it relayed with `relaySse` (which fed `context.head`). */
+export const streamed = (body: ReadableStream<Uint8Array>): Responded => ({
   body,
   contentType: 'text/event-stream; charset=utf-8',
-  captured: context.capture?.captured,
 })
 
 const ignore = (): void => undefined

@@ -5,13 +5,7 @@
  * `prompt_cache_hit_tokens`, Groq nests usage under `x_groq` in streams.
  */
 
-export type Usage = {
-  readonly promptTokens: number
-  readonly completionTokens: number
-  readonly totalTokens: number
-  readonly cachedTokens: number
-  readonly reasoningTokens: number
-}
+import type { Usage } from '../types'
 
 const num = (value: unknown): number =>
   typeof value === 'number' && Number.isFinite(value) ? value : 0

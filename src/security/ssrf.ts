@@ -21,6 +21,8 @@
  * Cloud metadata endpoints are refused even when an operator configured them: no model is served
  * there, and they hand out instance credentials.
  */
+import { GatewayError } from '../errors'
+import type { ProviderConfig } from '../types'
 
 export type HostClass =
   | 'public'
@@ -321,4 +323,35 @@ export function checkDestination(url: URL, policy: DestinationPolicy): Destinati
   return policy.operatorConfigured
     ? ALLOWED
     : deny(`destination host is ${hostClass}; allowed only for operator-configured endpoints`)
+}
+
+const verdicts = new WeakMap<URL, DestinationVerdict>()
+
+/**
+ * Throws `DESTINATION_REFUSED` when `url` is not an allowed destination for `provider`. Endpoint
+ * URLs are memoised per configuration, so the verdict is too; a fresh URL is checked.
+ */
+export const assertDestination = (provider: ProviderConfig, url: URL): void => {
+  let verdict = verdicts.get(url)
+  if (verdict === undefined) {
+    verdict = checkDestination(url, {
+      operatorConfigured: provider.operatorConfigured,
+      allowedOrigin: provider.origin,
+    })
+    verdicts.set(url, verdict)
+  }
+  if (!verdict.allowed) {
+    console.error(
+      JSON.stringify({
+        level: 'error',
+        msg: 'destination refused',
+        provider: provider.spec.id,
+        reason: verdict.reason,
+      }),
+    )
+    throw new GatewayError(
+      'DESTINATION_REFUSED',
+      `The destination configured for '${provider.spec.id}' is not allowed by the gateway's egress policy.`,
+    )
+  }
 }

@@ -2,10 +2,9 @@
  * @module Work that runs after the response is on its way (`waitUntil`), and never fails a request.
  */
 import type { Context } from 'hono'
-import type { GatewayEnv } from '../env'
 
 /** Hands `work` to the runtime to finish after the response (or just lets it run, in unit tests). */
-export const afterResponse = (c: Context<GatewayEnv>, work: Promise<unknown>): void => {
+export const afterResponse = (c: Context, work: Promise<unknown>): void => {
   let ctx
   try {
     ctx = c.executionCtx
@@ -17,7 +16,7 @@ export const afterResponse = (c: Context<GatewayEnv>, work: Promise<unknown>): v
 
 /** `afterResponse` bound to a request, for ports that take a scheduler (the key resolver). */
 export const scheduleAfterResponse =
-  (c: Context<GatewayEnv>) =>
+  (c: Context) =>
   (work: Promise<unknown>): void => {
     afterResponse(c, work)
   }

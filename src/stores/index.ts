@@ -10,7 +10,6 @@
  * | SharedState | Upstash Redis + `@upstash/ratelimit` | in-isolate memory                       |
  * | RoutingState| Upstash Redis (Lua scripts)          | in-isolate memory                       |
  */
-import type { GatewayConfig } from '../env'
 import type { BreakerConfig, BreakerState, Outcomes } from '../routing/breaker'
 import { createHealthTracker, type HealthTracker } from '../routing/health'
 import type { LatencySample } from '../routing/strategies'
@@ -21,6 +20,7 @@ import { memoryRoutingState } from './embedded/routing-state'
 import { supabaseKeyStore } from './supabase/key-store'
 import { upstashRoutingState } from './upstash/routing-state'
 import { upstashRedis, upstashState } from './upstash/shared-state'
+import type { GatewayConfig } from '../config'
 
 /** The source of truth for keys: a key hash → its config document (`tenancy/tenant.ts`). */
 export interface KeyStore {

@@ -1,5 +1,5 @@
 /** @module Small helpers shared by the unit tests that run inside workerd (no Node imports). */
-import type { Usage } from '../../src/providers/usage'
+import type { Usage } from '../../src/types'
 
 /** A seeded PRNG (mulberry32), so a failing random case can be replayed from its seed. */
 export const seededRandom = (seed: number): (() => number) => {

@@ -2,7 +2,7 @@
 import { createExecutionContext, waitOnExecutionContext } from 'cloudflare:test'
 import { env, exports } from 'cloudflare:workers'
 import { inject } from 'vitest'
-import { createApp } from '../../src/app'
+import { createGateway } from '../../src/gateway'
 import type { Bindings } from '../../src/env'
 import { TEST_DEV_API_KEY } from '../support/bindings'
 import type { RecordedRequest } from '../support/recorded-request'
@@ -49,7 +49,7 @@ export const withBindings = async (
     else bindings[key] = value
   }
   const ctx = createExecutionContext()
-  const res = await createApp().fetch(request, bindings, ctx)
+  const res = await createGateway().fetch(request, bindings, ctx)
   const body = await res.arrayBuffer()
   await waitOnExecutionContext(ctx)
   return new Response(body, { status: res.status, headers: res.headers })

@@ -4,14 +4,14 @@ import badRequestRecording from '../../../test/fixtures/anthropic/sdk-python/rec
 import rateLimitRecording from '../../../test/fixtures/anthropic/sdk-python/recorded_429_then_200_d743d628.json?raw'
 import roundtripRecording from '../../../test/fixtures/anthropic/sdk-python/recorded_tool_use_roundtrip_a8ac789b.json?raw'
 import basicStream from '../../../test/fixtures/anthropic/sdk-typescript/basic_response.txt?raw'
-import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
-import { toParsedRequest, type ParsedRequest } from '../../stages/parse-request'
-import type { ResponseOutcome, RespondContext } from '../adapter'
+import { toParsedRequest } from '../../stages/parse-request'
+import type { RespondContext } from '../adapter'
 import { PROVIDERS } from '../registry'
 import { providerError } from '../upstream-error'
 import { anthropic } from '.'
 import { usage } from '../../../test/support/unit'
+import type { ParsedRequest, ProviderConfig, ResponseOutcome } from '../../types'
 
 type Exchange = {
   response: { status_code: number; headers: Record<string, string>; body: unknown }

@@ -8,15 +8,14 @@
  * headers"). Errors before the first byte are Anthropic's `{type: 'error', error: {type,
  * message}}`, which dispatch already maps (`upstream-error.ts`).
  */
-import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
-import type { ParsedRequest } from '../../stages/parse-request'
-import type { ProviderAdapter, RespondContext } from '../adapter'
+import { recordOf, type ProviderAdapter, type RespondContext } from '../adapter'
 import { readWhole, bytesOf, interruptedEvent, streamed } from '../relay'
 import { providerErrorFrom } from '../upstream-error'
 import { ANTHROPIC_VERSION, responsePlan, toAnthropicRequest } from './request'
 import { gatewayUsage, isAnthropicMessage, toChatCompletion } from './response'
 import { relayAnthropicStream } from './stream'
+import type { ParsedRequest, ProviderConfig } from '../../types'
 
 const noEmbeddings = (provider: ProviderConfig): GatewayError =>
   new GatewayError(
@@ -77,6 +76,21 @@ const respondJson = async (
 }
 
 export const anthropic: ProviderAdapter = {
+  // `{ data: [{ id, created_at: RFC 3339 }] }` (Anthropic Models API).
+  models: {
+    headers: { 'anthropic-version': ANTHROPIC_VERSION },
+    parse: (body) => {
+      const items = recordOf(body)?.data
+      if (!Array.isArray(items)) throw new Error('no model list')
+      return items.flatMap((item: unknown) => {
+        const m = recordOf(item)
+        if (typeof m?.id !== 'string') return []
+        const created = typeof m.created_at === 'string' ? Date.parse(m.created_at) / 1000 : 0
+        return [{ id: m.id, created: Number.isFinite(created) ? Math.floor(created) : 0 }]
+      })
+    },
+  },
+
   endpoint({ kind }, provider) {
     if (kind !== 'chat') throw noEmbeddings(provider)
     return new URL(provider.baseUrl + provider.spec.paths.chat)
@@ -108,8 +122,9 @@ export const anthropic: ProviderAdapter = {
       providerErrorEvent: (event) => streamError(event, context).toSseEvent(context.requestId),
       interruptedEvent: () => interruptedEvent(context.provider, context.requestId),
       onEnd: context.onEnd,
-      tap: context.capture?.take,
+      tap: context.head?.take,
+      onFirstChunk: context.onFirstChunk,
     })
-    return streamed(relayed, context)
+    return streamed(relayed)
   },
 }

@@ -66,9 +66,9 @@ import type {
   Tool,
   ToolChoice,
 } from '@anthropic-ai/sdk/resources/messages'
-import type { ParsedRequest } from '../../stages/parse-request'
 import { invalid, isRecord, stringAt, unsupported, type Json } from './fields'
 import { inToolLoop, translateMessages } from './messages'
+import type { ParsedRequest } from '../../types'
 
 export const ANTHROPIC_VERSION = '2023-06-01'
 

@@ -32,8 +32,8 @@ import type {
   ChatCompletionMessageFunctionToolCall,
 } from 'openai/resources/chat/completions'
 import type { CompletionUsage } from 'openai/resources/completions'
-import type { Usage } from '../usage'
 import type { ResponsePlan } from './request'
+import type { Usage } from '../../types'
 
 export type FinishReason = ChatCompletion.Choice['finish_reason']
 

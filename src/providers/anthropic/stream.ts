@@ -34,7 +34,6 @@ import type {
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
 import type { SseEvent } from '../sse'
-import type { Usage } from '../usage'
 import type { ResponsePlan } from './request'
 import {
   finishReason,
@@ -44,6 +43,7 @@ import {
   type FinishReason,
   type TokenCounts,
 } from './response'
+import type { Usage } from '../../types'
 
 export type StreamPlan = ResponsePlan & {
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
@@ -280,6 +280,6 @@ export const relayAnthropicStream = (
       broken: interrupted,
       usage: () => usageOf(state),
     },
-    { onEnd: options.onEnd, tap: options.tap },
+    { onEnd: options.onEnd, tap: options.tap, onFirstChunk: options.onFirstChunk },
   )
 }

@@ -1,13 +1,13 @@
 import { describe, expect, it } from 'vitest'
-import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
-import { toParsedRequest, type EndpointKind } from '../../stages/parse-request'
+import { toParsedRequest } from '../../stages/parse-request'
 import { usage } from '../../../test/support/unit'
-import type { ResponseOutcome, RespondContext } from '../adapter'
+import type { RespondContext } from '../adapter'
 import { PROVIDERS } from '../registry'
 import { gemini } from '.'
 import { exchange, recordings, sseOf } from './test-fixtures'
 import { signatureOf, toolCallId } from './tool-call-id'
+import type { EndpointKind, ProviderConfig, ResponseOutcome } from '../../types'
 
 const spec = PROVIDERS.find((p) => p.id === 'gemini')
 if (spec === undefined) throw new Error('no gemini entry in the registry')

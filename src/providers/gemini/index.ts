@@ -6,10 +6,8 @@
  * the `x-goog-api-key` header from the registry. Translation is pure (`request.ts`,
  * `response.ts`, `stream.ts`, `embeddings.ts`); reading the upstream body happens here only.
  */
-import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
-import type { ParsedRequest } from '../../stages/parse-request'
-import type { ProviderAdapter, RespondContext } from '../adapter'
+import { recordOf, type ProviderAdapter, type RespondContext } from '../adapter'
 import { readWhole, bytesOf, interruptedEvent, streamed } from '../relay'
 import { providerErrorFrom } from '../upstream-error'
 import { readUsage } from '../usage'
@@ -20,6 +18,7 @@ import { toChatCompletion, type ReplyContext } from './response'
 import { relayGeminiStream } from './stream'
 import { randomCallPrefix } from './tool-call-id'
 import { isRecord, type BatchEmbedContentsResponse, type GeminiResponse } from './types'
+import type { ParsedRequest, ProviderConfig } from '../../types'
 
 /** A Gemini error object as the gateway's provider error (its `code` is an HTTP status). */
 const geminiError = (error: unknown, context: RespondContext, headers?: Headers): GatewayError => {
@@ -78,6 +77,21 @@ const encode = (body: unknown): ArrayBuffer => {
 }
 
 export const gemini: ProviderAdapter = {
+  // `{ models: [{ name: 'models/gemini-…', supportedGenerationMethods }] }` (ListModels).
+  models: {
+    headers: {},
+    query: { pageSize: '1000' },
+    parse: (body) => {
+      const items = recordOf(body)?.models
+      if (!Array.isArray(items)) throw new Error('no model list')
+      return items.flatMap((item: unknown) => {
+        const m = recordOf(item)
+        if (typeof m?.name !== 'string') return []
+        return [{ id: m.name.replace(/^models\//, ''), created: 0 }]
+      })
+    },
+  },
+
   endpoint(request, provider, model) {
     return endpointUrl(provider.baseUrl, request, model)
   },
@@ -116,8 +130,9 @@ export const gemini: ProviderAdapter = {
         interrupted: () => interruptedEvent(context.provider, context.requestId),
       },
       onEnd: context.onEnd,
-      tap: context.capture?.take,
+      tap: context.head?.take,
+      onFirstChunk: context.onFirstChunk,
     })
-    return streamed(relayed, context)
+    return streamed(relayed)
   },
 }

@@ -8,7 +8,7 @@
  * and kept as they are; a bare name means `models/NAME`.
  */
 import { GatewayError } from '../../errors'
-import type { EndpointKind } from '../../stages/parse-request'
+import type { EndpointKind } from '../../types'
 
 const NAME = /^[A-Za-z0-9][\w.-]{0,127}$/
 

@@ -1,5 +1,4 @@
 import { describe, expect, it } from 'vitest'
-import type { ResponseOutcome } from '../adapter'
 import { SseSplitter } from '../sse'
 import { usage } from '../../../test/support/unit'
 import {
@@ -22,6 +21,7 @@ import {
   recordings,
   sseOf,
 } from './test-fixtures'
+import type { ResponseOutcome } from '../../types'
 
 const plan = (fields: Partial<StreamPlan> = {}): StreamPlan => ({
   id: 'chatcmpl-local',

@@ -25,7 +25,6 @@
  * `onEnd` however the stream ends.
  */
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
-import type { ResponseOutcome } from '../adapter'
 import { relaySse, type StreamEnd } from '../relay'
 import { SseSplitter, type SseEvent } from '../sse'
 import { readUsage } from '../usage'
@@ -39,6 +38,7 @@ import {
 } from './response'
 import { toolCallId } from './tool-call-id'
 import { isRecord, type GeminiResponse, type GeminiUsage } from './types'
+import type { ResponseOutcome } from '../../types'
 
 export type StreamPlan = ReplyContext & {
   /** The client asked for the usage chunk (`stream_options.include_usage`). */
@@ -235,6 +235,8 @@ export type GeminiRelayOptions = {
   readonly onEnd: (outcome: ResponseOutcome) => void
   /** Sees every chunk sent to the client (`SseRelayOptions.tap`). */
   readonly tap?: ((chunk: Uint8Array) => void) | undefined
+  /** `SseRelayOptions.onFirstChunk`. */
+  readonly onFirstChunk?: ((failed: boolean) => void) | undefined
 }
 
 /**
@@ -261,6 +263,6 @@ export const relayGeminiStream = (
       // Gemini's usage is reported as the client would see it, read back into the gateway's shape.
       usage: () => (state.usage === undefined ? undefined : readUsage(openAIUsage(state.usage))),
     },
-    { onEnd: options.onEnd, tap: options.tap },
+    { onEnd: options.onEnd, tap: options.tap, onFirstChunk: options.onFirstChunk },
   )
 }

@@ -2,21 +2,34 @@
  * @module The adapter for the OpenAI-compatible family: OpenAI, Groq, Mistral, DeepSeek, Together
  * and operator-configured endpoints. Requests pass through with only the provider's quirks applied.
  */
-import type { ProviderConfig } from '../../env'
 import { GatewayError } from '../../errors'
 import { bytesOf, interruptedEvent, streamed } from '../relay'
-import type { EndpointKind } from '../../stages/parse-request'
-import type { ProviderAdapter } from '../adapter'
+import { recordOf, type ProviderAdapter } from '../adapter'
 import { providerErrorFrom } from '../upstream-error'
 import { prepareBody } from './request'
-import type { Usage } from '../usage'
 import { bufferedJsonResponse, normalizedChatResponse, relayJsonResponse } from './response'
 import { relayChatStream } from './stream'
+import type { EndpointKind, ProviderConfig, Usage } from '../../types'
 
 /** Endpoint URLs per provider: they depend only on the configured base URL and the endpoint. */
 const endpoints = new WeakMap<ProviderConfig, Partial<Record<EndpointKind, URL>>>()
 
 export const openAICompatible: ProviderAdapter = {
+  // OpenAI's `{ object: 'list', data: [...] }`; Together answers the bare array.
+  models: {
+    headers: {},
+    parse: (body) => {
+      const items = Array.isArray(body) ? body : recordOf(body)?.data
+      if (!Array.isArray(items)) throw new Error('no model list')
+      return items.flatMap((item: unknown) => {
+        const m = recordOf(item)
+        if (typeof m?.id !== 'string') return []
+        const ownedBy = typeof m.owned_by === 'string' ? { ownedBy: m.owned_by } : {}
+        return [{ id: m.id, created: typeof m.created === 'number' ? m.created : 0, ...ownedBy }]
+      })
+    },
+  },
+
   endpoint({ kind }, provider) {
     const memo = endpoints.get(provider)?.[kind]
     if (memo !== undefined) return memo
@@ -55,10 +68,8 @@ export const openAICompatible: ProviderAdapter = {
           contentType: upstream.headers.get('content-type') ?? 'application/json',
         }
       }
-      const { body, captured } = relayJsonResponse(bytesOf(upstream), context.onEnd)
       return {
-        body,
-        captured,
+        body: relayJsonResponse(bytesOf(upstream), context.onEnd, context.head),
         contentType: upstream.headers.get('content-type') ?? 'application/json',
       }
     }
@@ -74,8 +85,9 @@ export const openAICompatible: ProviderAdapter = {
         ).toSseEvent(context.requestId),
       interruptedEvent: () => interruptedEvent(context.provider, context.requestId),
       onEnd: context.onEnd,
-      tap: context.capture?.take,
+      tap: context.head?.take,
+      onFirstChunk: context.onFirstChunk,
     })
-    return streamed(relayed, context)
+    return streamed(relayed)
   },
 }

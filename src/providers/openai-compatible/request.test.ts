@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest'
-import type { ParsedRequest } from '../../stages/parse-request'
-import { PROVIDERS, customProviderSpec, type OpenAIQuirks } from '../registry'
+import { PROVIDERS, customProviderSpec } from '../registry'
 import { alnum9, prepareBody } from './request'
 import { seededRandom } from '../../../test/support/unit'
+import type { OpenAIQuirks, ParsedRequest } from '../../types'
 
 const quirksOf = (id: string): OpenAIQuirks => {
   const spec = PROVIDERS.find((p) => p.id === id)

@@ -1,3 +1,4 @@
+import type { OpenAIQuirks, ParsedRequest } from '../../types'
 /**
  * @module Builds the body an OpenAI-compatible provider receives from the client's body.
  *
@@ -6,8 +7,6 @@
  * capture, and for strict providers (Mistral) renamed or dropped fields, message keys, tool-call
  * ids. Dropped field names are returned so the client can be told (`floopy-dropped-params`).
  */
-import type { ParsedRequest } from '../../stages/parse-request'
-import type { OpenAIQuirks } from '../registry'
 
 export type PreparedBody = {
   readonly body: string

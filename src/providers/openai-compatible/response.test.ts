@@ -1,11 +1,10 @@
 /// <reference types="vite/client" />
 import { describe, expect, it } from 'vitest'
 import embeddingsFloat from '../../../test/fixtures/openai/fixtures/embeddings-float-response.json?raw'
-import type { Captured } from '../../logging/capture'
-import type { ResponseOutcome } from '../adapter'
-import type { Usage } from '../usage'
+import { headSink } from '../head'
 import { relayJsonResponse, usageFrom } from './response'
 import { usage } from '../../../test/support/unit'
+import type { Captured, ResponseOutcome, Usage } from '../../types'
 
 const encoder = new TextEncoder()
 
@@ -56,17 +55,19 @@ const relay = async (
   const end = new Promise<void>((resolve) => {
     ended = resolve
   })
-  const { body, captured } = relayJsonResponse(
+  const limit = headLimit ?? 64 * 1024
+  const head = headSink(limit)
+  const body = relayJsonResponse(
     (source === 'bytes' ? byteStreamOf : streamOf)(chunks),
     (outcome) => {
       outcomes.push(outcome)
       ended()
     },
-    headLimit,
+    head,
   )
   const out = new Uint8Array(await new Response(body).arrayBuffer())
   await end
-  return { out, usages: outcomes.map((o) => o.usage), outcomes, captured: captured() }
+  return { out, usages: outcomes.map((o) => o.usage), outcomes, captured: head.head(limit) }
 }
 
 /** An embeddings response of about `megabytes` MB, `usage` last as OpenAI sends it. */
@@ -227,7 +228,7 @@ describe('relayJsonResponse: the tap beside the client', () => {
     })
     const outcomes: ResponseOutcome[] = []
     const ended = new Promise<void>((resolve) => {
-      const { body } = relayJsonResponse(broken, (outcome) => {
+      const body = relayJsonResponse(broken, (outcome) => {
         outcomes.push(outcome)
         resolve()
       })

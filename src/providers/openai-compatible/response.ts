@@ -7,10 +7,10 @@
  * the body passes through script on its way to the client; only a head and a tail window are kept —
  * OpenAI-compatible providers put `usage` last.
  */
-import { CAPTURE_LIMIT, type Captured } from '../../logging/capture'
-import type { ResponseOutcome } from '../adapter'
+import type { ResponseOutcome, Usage } from '../../types'
+import type { HeadSink } from '../head'
 import { readWhole } from '../relay'
-import { readUsage, type Usage } from '../usage'
+import { readUsage } from '../usage'
 
 const TAIL_BYTES = 16 * 1024
 /** Bodies up to this declared size are read in one piece: the cheapest path for chat answers. */
@@ -51,25 +51,17 @@ export const usageOfBytes = (bytes: Uint8Array): Usage | undefined => {
   return usageFrom(new TextDecoder().decode(bytes), true)
 }
 
-/** A relayed body, and the bounded copy of its start the request log may keep. */
-export type TappedBody = {
-  /** What the client receives: the provider's own stream (a branch of it), untouched by script. */
-  readonly body: ReadableStream<Uint8Array>
-  /** The body's first `headLimit` bytes (decoded), once it has ended. */
-  readonly captured: () => Captured
-}
-
 /** Bytes asked for per read of the tapped branch (one buffer, reused for every read). */
 const READ_BYTES = 64 * 1024
 
 /**
  * Relays a large or unsized non-streamed body: the client receives one branch of `upstream.tee()`,
  * which stays native in workerd (the bytes never pass through script, as with a plain proxy);
- * the other branch is read here into ONE reused buffer (a BYOB reader) to keep the first
- * `headLimit` bytes (for the request log) and a `TAIL_BYTES` ring (for `usage`, which
- * OpenAI-compatible providers put last). Nothing is allocated per chunk (measured: 16 MB answers
- * grow workerd by tens of MiB over ten, not hundreds); a runtime without BYOB readers on tee
- * branches gets a default reader instead.
+ * the other branch is read here into ONE reused buffer (a BYOB reader), handing each read to
+ * `head` (the answer's taps' bounded copy, when they asked for one) and keeping a `TAIL_BYTES`
+ * ring for `usage`, which OpenAI-compatible providers put last. Beyond the bounded copy nothing is
+ * allocated per chunk (measured: 16 MB answers grow workerd by tens of MiB over ten, not
+ * hundreds); a runtime without BYOB readers on tee branches gets a default reader instead.
  *
  * `onEnd` is called once: `done` with the usage, or `interrupted` when the body broke off.
  *
@@ -81,15 +73,14 @@ const READ_BYTES = 64 * 1024
 export const relayJsonResponse = (
   upstream: ReadableStream<Uint8Array>,
   onEnd: (outcome: ResponseOutcome) => void,
-  headLimit = CAPTURE_LIMIT,
-): TappedBody => {
+  head?: HeadSink,
+): ReadableStream<Uint8Array> => {
   const [client, tapped] = upstream.tee()
-  const head = new Uint8Array(headLimit)
   const tail = new Uint8Array(TAIL_BYTES)
   let total = 0
 
   const take = (bytes: Uint8Array): void => {
-    if (total < headLimit) head.set(bytes.subarray(0, headLimit - total), total)
+    head?.take(bytes)
     // The ring holds the last TAIL_BYTES bytes; byte k of the body lives at k % TAIL_BYTES.
     let from = Math.max(0, bytes.byteLength - TAIL_BYTES)
     let at = (total + from) % TAIL_BYTES
@@ -103,7 +94,7 @@ export const relayJsonResponse = (
   }
 
   const usage = (): Usage | undefined => {
-    if (total <= headLimit) return usageOfBytes(head.subarray(0, total))
+    if (total <= TAIL_BYTES) return usageOfBytes(tail.subarray(0, total))
     const at = total % TAIL_BYTES
     const last = concat([tail.subarray(at), tail.subarray(0, at)], TAIL_BYTES)
     return usageFrom(new TextDecoder().decode(last), false)
@@ -117,13 +108,7 @@ export const relayJsonResponse = (
       onEnd({ usage: undefined, end: 'interrupted' })
     },
   )
-  return {
-    body: client,
-    captured: () => ({
-      text: new TextDecoder().decode(head.subarray(0, Math.min(total, headLimit))),
-      truncated: total > headLimit,
-    }),
-  }
+  return client
 }
 
 const concat = (parts: readonly Uint8Array[], length: number): Uint8Array => {
@@ -260,15 +245,22 @@ export const normalizeChatCompletion = (body: unknown): unknown => {
 export const normalizedChatResponse = async (
   upstream: Response,
   onEnd: (usage: Usage | undefined) => void,
-): Promise<ReadableStream<Uint8Array>> => {
+): Promise<ArrayBuffer> => {
   const text = await readWhole(upstream, (r) => r.text())
   let body: unknown
   try {
     body = JSON.parse(text)
   } catch {
     onEnd(undefined)
-    return new Response(text).body ?? new ReadableStream()
+    return encodeText(text)
   }
   onEnd(readUsage(isRecord(body) ? body.usage : undefined))
-  return new Response(JSON.stringify(normalizeChatCompletion(body))).body ?? new ReadableStream()
+  return encodeText(JSON.stringify(normalizeChatCompletion(body)))
+}
+
+const encodeText = (text: string): ArrayBuffer => {
+  const bytes = new TextEncoder().encode(text)
+  const out = new ArrayBuffer(bytes.byteLength)
+  new Uint8Array(out).set(bytes)
+  return out
 }

@@ -1,6 +1,6 @@
 /// <reference types="vite/client" />
 import { describe, expect, it } from 'vitest'
-import { captureSink } from '../../logging/capture'
+import { headSink } from '../head'
 import singleToolStream from '../../../test/fixtures/openai/fixtures/stream_single_tool_call_with_usage_2018feb66ae1.sse?raw'
 import textStream from '../../../test/fixtures/openai/fixtures/stream_text_with_usage_e2aad469b71d.sse?raw'
 import { initialState, relayChatStream, step, type RelayResult } from './stream'
@@ -423,11 +423,11 @@ describe('relayChatStream', () => {
   })
 })
 
-describe('relayChatStream: the request log tap', () => {
+describe('relayChatStream: the answer tap', () => {
   it.each([false, true])(
     'should hand the tap exactly the bytes the client reads (showUsage %s, byte by byte)',
     async (showUsage) => {
-      const sink = captureSink(1024 * 1024)
+      const sink = headSink(1024 * 1024)
       const out = relayChatStream(upstreamOf(byteByByte(mistralStream)), {
         plan: { showUsage },
         providerErrorEvent,
@@ -437,12 +437,12 @@ describe('relayChatStream: the request log tap', () => {
       })
       const text = await new Response(out).text()
       expect(text.length).toBeGreaterThan(0)
-      expect(sink.captured()).toEqual({ text, truncated: false })
+      expect(sink.head(1024 * 1024)).toEqual({ text, truncated: false })
     },
   )
 
   it('should see the error event a cut stream ends with', async () => {
-    const sink = captureSink()
+    const sink = headSink(64 * 1024)
     const cut = mistralStream.slice(0, mistralStream.indexOf('data: [DONE]'))
     const out = relayChatStream(upstreamOf(bytes(cut)), {
       plan: { showUsage: false },
@@ -453,7 +453,7 @@ describe('relayChatStream: the request log tap', () => {
     })
     const text = await new Response(out).text()
     expect(text.endsWith(INTERRUPTED)).toBe(true)
-    expect(sink.captured().text).toBe(text)
+    expect(sink.head(64 * 1024).text).toBe(text)
   })
 })
 

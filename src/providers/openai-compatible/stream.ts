@@ -11,7 +11,8 @@
  */
 import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
 import type { SseEvent } from '../sse'
-import { readUsage, type Usage } from '../usage'
+import { readUsage } from '../usage'
+import type { Usage } from '../../types'
 
 export type ChatStreamPlan = {
   /** The client asked for the usage chunk. */
@@ -153,6 +154,11 @@ export const relayChatStream = (
       usage: () => state.usage,
     },
     // Most events pass unchanged, so most reads can be relayed as the provider's own bytes.
-    { passThrough: true, onEnd: options.onEnd, tap: options.tap },
+    {
+      passThrough: true,
+      onEnd: options.onEnd,
+      tap: options.tap,
+      onFirstChunk: options.onFirstChunk,
+    },
   )
 }

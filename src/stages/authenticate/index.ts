@@ -18,14 +18,31 @@
  * The client's `authorization` header itself is stripped before dispatch (`security/headers.ts`).
  */
 import type { Context, MiddlewareHandler } from 'hono'
-import type { GatewayEnv } from '../../env'
+import type { StageEnv } from '../../env'
 import { GatewayError } from '../../errors'
 import { alarm, describeError } from '../../logging/alarm'
 import { parseApiKey } from '../../security/api-key'
 import type { LimitResult } from '../../stores'
 import { slidingWindow } from '../../stores/embedded/memory-state'
 import { rateLimitedError } from '../../tenancy/limits'
+import type { KeyResolver } from '../../tenancy/resolver'
+import type { Tenant } from '../../tenancy/tenant'
 import { scheduleAfterResponse } from '../after-response'
+
+/** What this stage sets. */
+export type AuthVariables = {
+  /** The presented API key (kept for re-validation when the config epoch moves). */
+  apiKey: string
+  tenant: Tenant
+}
+
+export type AuthenticateOptions = {
+  readonly resolver: KeyResolver
+  /** The shared per-IP window for well-formed keys that fail lookup (`SharedState.limitIp`). */
+  readonly limitIp: (ip: string) => Promise<LimitResult>
+  /** `FLOOPY_IP_RPM`: the in-isolate window's size for keyless and malformed traffic. */
+  readonly ipRpm: number
+}
 
 const BEARER = /^Bearer[ \t]+(\S+)[ \t]*$/i
 
@@ -40,19 +57,20 @@ export const invalidKeyError = (): GatewayError =>
   })
 
 /** The client's address as Cloudflare's edge reports it (not spoofable behind Cloudflare). */
-const clientIp = (c: Context<GatewayEnv>): string => c.req.header('cf-connecting-ip') ?? 'unknown'
+const clientIp = (c: Context): string => c.req.header('cf-connecting-ip') ?? 'unknown'
 
 const limitUnauthenticated = async (
-  c: Context<GatewayEnv>,
+  c: Context,
   presented: string | undefined,
+  { limitIp, ipRpm }: AuthenticateOptions,
   local: (id: string, limit: number) => LimitResult,
 ): Promise<void> => {
   let result
   if (presented === undefined || !parseApiKey(presented).ok) {
-    result = local(clientIp(c), c.get('config').ipRpm)
+    result = local(clientIp(c), ipRpm)
   } else {
     try {
-      result = await c.get('stores').state.limitIp(clientIp(c))
+      result = await limitIp(clientIp(c))
     } catch (err) {
       alarm('IP rate limiter unreachable: failing open', { error: describeError(err) })
       return
@@ -63,16 +81,18 @@ const limitUnauthenticated = async (
   }
 }
 
-export const authenticate = (): MiddlewareHandler<GatewayEnv> => {
+export const authenticate = (
+  options: AuthenticateOptions,
+): MiddlewareHandler<StageEnv<AuthVariables>> => {
   const local = slidingWindow()
   return async function authenticate(c, next) {
     const presented = bearerToken(c.req.header('authorization'))
     const tenant =
       presented === undefined
         ? undefined
-        : await c.get('stores').resolver.resolve(presented, scheduleAfterResponse(c))
+        : await options.resolver.resolve(presented, scheduleAfterResponse(c))
     if (presented === undefined || tenant === undefined) {
-      await limitUnauthenticated(c, presented, local)
+      await limitUnauthenticated(c, presented, options, local)
       throw presented === undefined
         ? new GatewayError(
             'INVALID_API_KEY',

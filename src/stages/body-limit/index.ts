@@ -8,7 +8,7 @@
  * a network error — and retries — instead of the 413.
  */
 import type { MiddlewareHandler } from 'hono'
-import type { GatewayEnv } from '../../env'
+import type { StageEnv } from '../../env'
 import { GatewayError } from '../../errors'
 
 /** How much of an oversized body is drained, as a multiple of the limit, before giving up. */
@@ -59,10 +59,22 @@ const drain = async (reader: ReadableStreamDefaultReader<Uint8Array>, budget: nu
 const tooLarge = (limit: number): GatewayError =>
   new GatewayError('PAYLOAD_TOO_LARGE', `The request body exceeds the ${limit} byte limit.`)
 
-export const bodyLimit = (): MiddlewareHandler<GatewayEnv> =>
+/** What this stage sets. */
+export type BodyVariables = {
+  /** The request body as text, read once. */
+  rawBody: string
+}
+
+export type BodyLimitOptions = {
+  /** `FLOOPY_MAX_BODY_BYTES`. */
+  readonly maxBodyBytes: number
+}
+
+export const bodyLimit = ({
+  maxBodyBytes: limit,
+}: BodyLimitOptions): MiddlewareHandler<StageEnv<BodyVariables>> =>
   async function bodyLimit(c, next) {
     if (c.req.method === 'GET' || c.req.method === 'HEAD') return next()
-    const limit = c.get('config').maxBodyBytes
     const declared = Number(c.req.header('content-length') ?? Number.NaN)
     if (declared > limit) {
       if (declared <= limit * DRAIN_FACTOR) await readLimited(c.req.raw.body, 0, declared)

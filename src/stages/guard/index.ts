@@ -1,47 +1,25 @@
 /**
- * @module Egress guard: every target's destination passes the SSRF policy, and the headers that
- * will travel to the provider are the client's minus credentials, client-identifying and
- * hop-by-hop headers (see `security/`). Provider auth is added by dispatch, after this.
+ * @module Egress guard: every target's destination passes the SSRF policy before anything is
+ * sent, and the headers that will travel to the provider are the client's minus credentials,
+ * client-identifying and hop-by-hop headers (see `security/`). Provider auth is added by the
+ * provider client, after this (which checks each destination again: it is also used outside the
+ * pipeline, and the verdict is memoised per URL).
  */
 import type { MiddlewareHandler } from 'hono'
-import type { GatewayEnv } from '../../env'
-import { GatewayError } from '../../errors'
+import type { StageEnv } from '../../env'
 import { sanitizeRequestHeaders } from '../../security/headers'
-import { checkDestination, type DestinationVerdict } from '../../security/ssrf'
-import type { Target } from '../route'
+import { assertDestination } from '../../security/ssrf'
+import type { RouteVariables } from '../route'
 
-const verdicts = new WeakMap<URL, DestinationVerdict>()
-
-/** Throws `DESTINATION_REFUSED` when a target's URL is not an allowed destination. */
-export const assertDestination = (target: Pick<Target, 'provider' | 'url'>): void => {
-  // Endpoint URLs are memoised per configuration, so the verdict is too; a fresh URL is checked.
-  let verdict = verdicts.get(target.url)
-  if (verdict === undefined) {
-    verdict = checkDestination(target.url, {
-      operatorConfigured: target.provider.operatorConfigured,
-      allowedOrigin: target.provider.origin,
-    })
-    verdicts.set(target.url, verdict)
-  }
-  if (!verdict.allowed) {
-    console.error(
-      JSON.stringify({
-        level: 'error',
-        msg: 'destination refused',
-        provider: target.provider.spec.id,
-        reason: verdict.reason,
-      }),
-    )
-    throw new GatewayError(
-      'DESTINATION_REFUSED',
-      `The destination configured for '${target.provider.spec.id}' is not allowed by the gateway's egress policy.`,
-    )
-  }
+/** What this stage sets. */
+export type GuardVariables = {
+  /** The client's headers as they may travel to a provider (dispatch owns them: no copy). */
+  forwardHeaders: Headers
 }
 
-export const guard = (): MiddlewareHandler<GatewayEnv> =>
+export const guard = (): MiddlewareHandler<StageEnv<RouteVariables & GuardVariables>> =>
   async function guard(c, next) {
-    for (const target of c.get('targets')) assertDestination(target)
+    for (const target of c.get('targets')) assertDestination(target.provider, target.url)
     c.set('forwardHeaders', sanitizeRequestHeaders(c.req.raw.headers))
     await next()
   }

@@ -1,11 +1,11 @@
 /**
- * @module Organisation and key rate limits, and the monthly quota: one shared-state round trip.
+ * @module Organisation and key rate limits, and the monthly quota, decided on the first round trip.
  *
- * `admit` sends the organisation window, the key window and the month's counter together (one
- * Upstash pipeline request); the same round trip brings back the config epoch, and when it has
- * moved the key is re-validated before anything else — that is how a revocation or a suspension
- * reaches every isolate on its next request. For a tenant with routing rules, a due routing-health
- * sync (`routing/health.ts`) is issued in the same tick and so rides the same pipeline request.
+ * `admission` (a part of the first round trip, `stages/first-round-trip`) asks for the
+ * organisation window, the key window and the month's counter; that round trip also brings back
+ * the config epoch, and when it has moved the key is re-validated before anything else — that is
+ * how a revocation or a suspension reaches every isolate on its next request. `limits` awaits the
+ * answer and decides.
  *
  * - Over a window → 429 `RATE_LIMITED` with `Retry-After` and `x-ratelimit-*`; the request is
  *   taken back out of the month's count.
@@ -20,9 +20,9 @@
  * with a loud, throttled log line); an outage must not take customers' traffic down with it.
  */
 import type { MiddlewareHandler } from 'hono'
-import type { GatewayEnv } from '../../env'
+import type { StageEnv } from '../../env'
 import { alarm, describeError } from '../../logging/alarm'
-import type { Admission } from '../../stores'
+import type { Admission, AdmissionRequest, SharedState } from '../../stores'
 import {
   bindingLimit,
   calendarMonth,
@@ -32,32 +32,62 @@ import {
   rateLimitedError,
   subscriptionError,
 } from '../../tenancy/limits'
+import type { KeyResolver } from '../../tenancy/resolver'
 import { afterResponse, scheduleAfterResponse } from '../after-response'
-import { invalidKeyError } from '../authenticate'
+import { invalidKeyError, type AuthVariables } from '../authenticate'
+import type { RoundTripPart } from '../first-round-trip'
 
-export type LimitsOptions = { readonly countsTowardQuota: boolean }
+/** What the admission part sets: the question asked, and the pending answer. */
+export type AdmissionVariables = {
+  admission: {
+    readonly asked: AdmissionRequest
+    readonly at: number
+    readonly answer: Promise<Admission>
+  }
+}
 
-export const limits = ({ countsTowardQuota }: LimitsOptions): MiddlewareHandler<GatewayEnv> =>
+export type AdmissionOptions = {
+  readonly state: SharedState
+  readonly countsTowardQuota: boolean
+}
+
+/** The first round trip's admission command for the authenticated tenant. */
+export const admission = ({
+  state,
+  countsTowardQuota,
+}: AdmissionOptions): RoundTripPart<AuthVariables & AdmissionVariables> => ({
+  contribute(c, batch) {
+    const tenant = c.get('tenant')
+    const at = Date.now()
+    const asked: AdmissionRequest = {
+      orgId: tenant.orgId,
+      orgRpm: tenant.org.rpm,
+      keyId: tenant.keyId,
+      keyRpm: tenant.keyRpm,
+      countsTowardQuota,
+      month: calendarMonth(at),
+      monthlyLimit: tenant.org.monthlyRequestLimit,
+      counterTtlSeconds: counterTtlSeconds(at),
+    }
+    c.set('admission', { asked, at, answer: batch.add(() => state.admit(asked)) })
+  },
+})
+
+export type LimitsOptions = {
+  readonly state: SharedState
+  readonly resolver: KeyResolver
+}
+
+export const limits = ({
+  state,
+  resolver,
+}: LimitsOptions): MiddlewareHandler<StageEnv<AuthVariables & AdmissionVariables>> =>
   async function limits(c, next) {
-    const { state, resolver, health } = c.get('stores')
     let tenant = c.get('tenant')
-    const now = Date.now()
-    const month = calendarMonth(now)
-    // Issued in this tick, a due routing-health sync leaves in the same pipeline request as the
-    // admission below, so a routed request starts with fresh breakers at no extra round trip.
-    const refreshing = tenant.routingRules.length > 0 ? health.sync(now) : undefined
+    const { asked, at: now, answer } = c.get('admission')
     let admission: Admission
     try {
-      admission = await state.admit({
-        orgId: tenant.orgId,
-        orgRpm: tenant.org.rpm,
-        keyId: tenant.keyId,
-        keyRpm: tenant.keyRpm,
-        countsTowardQuota,
-        month,
-        monthlyLimit: tenant.org.monthlyRequestLimit,
-        counterTtlSeconds: counterTtlSeconds(now),
-      })
+      admission = await answer
     } catch (err) {
       alarm('shared state unreachable: rate limits and quota fail open', {
         error: describeError(err),
@@ -65,13 +95,12 @@ export const limits = ({ countsTowardQuota }: LimitsOptions): MiddlewareHandler<
       await next()
       return
     }
-    await refreshing // settles with the admission (it never rejects)
-    const counted = countsTowardQuota && admission.quota.admitted
+    const counted = asked.countsTowardQuota && admission.quota.admitted
     const release = (): void => {
       if (!counted) return
       afterResponse(
         c,
-        state.releaseQuota(tenant.orgId, month).catch((err: unknown) => {
+        state.releaseQuota(asked.orgId, asked.month).catch((err: unknown) => {
           alarm('quota release failed', { error: describeError(err) })
         }),
       )
@@ -98,7 +127,7 @@ export const limits = ({ countsTowardQuota }: LimitsOptions): MiddlewareHandler<
         throw rateLimitedError(result, now, what)
       }
     }
-    if (countsTowardQuota && !admission.quota.admitted) {
+    if (asked.countsTowardQuota && !admission.quota.admitted) {
       throw monthlyLimitError(tenant.org.monthlyRequestLimit ?? 0, now)
     }
 

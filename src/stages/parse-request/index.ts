@@ -7,20 +7,13 @@
  */
 import type { MiddlewareHandler } from 'hono'
 import { z } from 'zod'
-import type { GatewayEnv } from '../../env'
+import type { StageEnv } from '../../env'
 import { GatewayError } from '../../errors'
+import type { EndpointKind, ParsedRequest } from '../../types'
+import type { BodyVariables } from '../body-limit'
 
-export type EndpointKind = 'chat' | 'embeddings'
-
-export type ParsedRequest = {
-  readonly kind: EndpointKind
-  /** The body as sent by the client (unknown fields included). */
-  readonly body: Readonly<Record<string, unknown>>
-  readonly model: string
-  readonly stream: boolean
-  /** The client asked for the trailing usage chunk (`stream_options.include_usage`). */
-  readonly includeUsage: boolean
-}
+/** What this stage sets. */
+export type ParsedVariables = { request: ParsedRequest }
 
 const model = z.string({ error: 'is required and must be a string' }).min(1, 'must not be empty')
 
@@ -79,18 +72,54 @@ export const toParsedRequest = (kind: EndpointKind, body: unknown): ParsedReques
   }
 }
 
-export const parseRequest = (kind: EndpointKind): MiddlewareHandler<GatewayEnv> =>
+/**
+ * A number too large for a double (`1e309`) parses to ±Infinity, which `JSON.stringify` writes
+ * back as `null`: the provider would receive a different request than the client sent. Only a
+ * literal with a three-digit exponent or 309 digits can overflow, so the body is walked only when
+ * its text holds one.
+ */
+const MAY_OVERFLOW = /\d[eE][+-]?\d{3}|\d{309}/
+
+/** The path of the first non-finite number in `value`, if any (`''` for `value` itself). */
+export const nonFinitePath = (value: unknown, path = ''): string | undefined => {
+  if (typeof value === 'number') return Number.isFinite(value) ? undefined : path
+  if (typeof value !== 'object' || value === null) return undefined
+  for (const [key, item] of Object.entries(value)) {
+    const found = nonFinitePath(item, path === '' ? key : `${path}.${key}`)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+/** Decodes a body; a number that does not fit a double is refused naming its field. */
+export const decodeBody = (text: string): unknown => {
+  let body: unknown
+  try {
+    body = JSON.parse(text)
+  } catch {
+    throw new GatewayError('INVALID_JSON', 'The request body is not valid JSON.')
+  }
+  if (MAY_OVERFLOW.test(text)) {
+    const param = nonFinitePath(body)
+    if (param !== undefined) {
+      throw new GatewayError(
+        'INVALID_REQUEST',
+        `Invalid '${param}': the number is too large to be represented (it must be finite).`,
+        { param },
+      )
+    }
+  }
+  return body
+}
+
+export const parseRequest = (
+  kind: EndpointKind,
+): MiddlewareHandler<StageEnv<BodyVariables & ParsedVariables>> =>
   async function parseRequest(c, next) {
     const type = c.req.header('content-type')
     if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
       throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.')
     }
-    let body: unknown
-    try {
-      body = JSON.parse(c.get('rawBody'))
-    } catch {
-      throw new GatewayError('INVALID_JSON', 'The request body is not valid JSON.')
-    }
-    c.set('request', toParsedRequest(kind, body))
+    c.set('request', toParsedRequest(kind, decodeBody(c.get('rawBody'))))
     await next()
   }

@@ -1,8 +1,10 @@
 import { Hono } from 'hono'
 import { describe, expect, it } from 'vitest'
-import type { GatewayEnv } from '../../env'
+import type { StageEnv } from '../../env'
+import type { BodyVariables } from '../body-limit'
 import { GatewayError, toGatewayError } from '../../errors'
-import { parseRequest, toParsedRequest, type EndpointKind } from '.'
+import { parseRequest, toParsedRequest } from '.'
+import type { EndpointKind } from '../../types'
 
 const user = { role: 'user', content: 'hi' }
 
@@ -179,7 +181,7 @@ describe('toParsedRequest', () => {
 })
 
 describe('parseRequest', () => {
-  const app = new Hono<GatewayEnv>()
+  const app = new Hono<StageEnv<BodyVariables>>()
   // The body-limit stage reads the body before this stage runs.
   app.use(async (c, next) => {
     c.set('rawBody', await c.req.text())

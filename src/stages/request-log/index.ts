@@ -2,8 +2,10 @@
  * @module The request log's producer: every `/v1/*` request leaves one record, sent after the
  * response is on its way and never waited for.
  *
- * After the rest of the pipeline has answered, this stage hands the record's making to
- * `waitUntil`: it waits for a streamed body to end, builds and scrubs the record
+ * The stage registers a tap on the provider's answer (`types.ts`: its head bytes, usage and end
+ * state reach the log without the providers knowing of it). After the rest of the pipeline has
+ * answered, it hands the record's making to `waitUntil`: it waits for an answer's body to end,
+ * reads what the stages recorded in the request trace, builds and scrubs the record
  * (`logging/record.ts`) and sends it to the `LOG_QUEUE` Queue, whose consumer batch-inserts into
  * ClickHouse (`logging/consumer.ts`). A failure here is logged and dropped: the response has been
  * sent, and the Queue itself is what keeps records when ClickHouse is down.
@@ -12,15 +14,22 @@
  * console when `FLOOPY_ACCESS_LOG=true`, without bodies; otherwise nowhere.
  */
 import type { Context, MiddlewareHandler } from 'hono'
-import type { Bindings, GatewayEnv } from '../../env'
+import type { Bindings, StageEnv } from '../../env'
 import { GatewayError } from '../../errors'
 import { alarm, describeError } from '../../logging/alarm'
 import { BatchSendError, createBatcher } from '../../logging/batcher'
-import { buildRecord, ipHashKey, metadataLine, type LogRecord } from '../../logging/record'
-import type { Tenant } from '../../tenancy/tenant'
+import {
+  CAPTURE_LIMIT,
+  buildRecord,
+  ipHashKey,
+  metadataLine,
+  type LogRecord,
+} from '../../logging/record'
+import type { AnswerEnd, ResponseTap } from '../../types'
+import type { AuthVariables } from '../authenticate'
+import type { BodyVariables } from '../body-limit'
+import type { ParsedVariables } from '../parse-request'
 import { afterResponse } from '../after-response'
-import type { Exchange } from '../dispatch'
-import type { ParsedRequest } from '../parse-request'
 
 const keys = new Map<string, Promise<CryptoKey>>()
 
@@ -56,18 +65,39 @@ const batcherFor = (queue: LogQueue): AddRecord => {
 const approximateBytes = (record: LogRecord): number =>
   2 * (record.request_body.length + record.response_body.length) + 2048
 
-const produce = async (c: Context<GatewayEnv>, startedAt: number): Promise<void> => {
-  const exchange = c.get('exchange') as Exchange | undefined
-  const ended = exchange === undefined ? undefined : await exchange.ended
-  // Unset when the request was refused before authentication or parsing.
-  const tenant = c.get('tenant') as Tenant | undefined
-  const request = c.get('request') as ParsedRequest | undefined
-  const config = c.get('config')
+export type RequestLogOptions = {
+  /** The request log's Queue (`LOG_QUEUE`); without it, `accessLog` decides. */
+  readonly queue: LogQueue | undefined
+  /** `FLOOPY_ACCESS_LOG`: one metadata line per request on the console when there is no Queue. */
+  readonly accessLog: boolean
+  /** `FLOOPY_LOG_IP_HASH_KEY`. */
+  readonly ipHashKey: string | undefined
+}
+
+/** The stages after this one set these; for the log, each may be missing (a refused request). */
+type LogEnv = StageEnv<Partial<BodyVariables & AuthVariables & ParsedVariables>>
+
+/** Whether the record keeps bodies: a Queue takes them, and the organisation wants them. */
+const keepsBodies = (c: Context<LogEnv>, queued: boolean): boolean =>
+  queued && c.get('tenant')?.org.features['metadata_only_logging'] !== true
+
+const produce = async (
+  c: Context<LogEnv>,
+  options: RequestLogOptions,
+  startedAt: number,
+  answer: Promise<AnswerEnd>,
+): Promise<void> => {
+  const trace = c.get('trace')
+  const exchange = trace.exchange
+  // An answer handed to the client tells its taps when it ends; nothing else will.
+  const ended = exchange?.answered === true ? await answer : undefined
+  const tenant = c.get('tenant')
+  const request = c.get('request')
   const error = c.error instanceof GatewayError ? c.error : undefined
   const record = await buildRecord(
     {
-      requestId: c.get('logId'),
-      clientRequestId: c.get('clientRequestId'),
+      requestId: trace.logId,
+      clientRequestId: trace.clientRequestId,
       startedAt,
       endedAt: Date.now(),
       orgId: tenant?.orgId ?? '',
@@ -79,41 +109,56 @@ const produce = async (c: Context<GatewayEnv>, startedAt: number): Promise<void>
       status: c.res.status,
       errorCode:
         error?.code ??
-        (ended !== undefined && ended.outcome.end !== 'done' ? ended.outcome.end : ''),
+        (ended !== undefined && ended.outcome.end !== 'done'
+          ? ended.outcome.end
+          : exchange !== undefined && !exchange.answered
+            ? 'provider_error'
+            : ''),
       stream: request?.stream ?? false,
       upstreamStartedAt: exchange?.startedAt,
       upstreamHeadersAt: exchange?.headersAt,
-      attempts: c.get('attempts') ?? 0,
-      failedAttempts: c.get('failedAttempts'),
+      attempts: trace.attempts,
+      failedAttempts: trace.failedAttempts,
       usage: ended?.outcome.usage,
       userAgent: c.req.header('user-agent') ?? '',
       clientIp: c.req.header('cf-connecting-ip'),
-      requestBody: c.get('rawBody'),
-      response: ended?.captured,
-      bodies: c.get('logBodies') && tenant?.org.features['metadata_only_logging'] !== true,
-      end: ended?.outcome.end,
+      requestBody: c.get('rawBody') ?? '',
+      response: ended?.head,
+      bodies: keepsBodies(c, options.queue !== undefined),
+      end: ended?.outcome.end ?? (exchange !== undefined ? 'provider_error' : undefined),
+      cacheStatus: trace.cache,
+      firewallVerdict: trace.firewall,
     },
-    await keyFor(config.logIpHashKey),
+    await keyFor(options.ipHashKey),
   )
-  const queue = c.env.LOG_QUEUE
-  if (queue !== undefined) {
-    await batcherFor(queue)(record, approximateBytes(record))
-  } else if (config.accessLog) {
+  if (options.queue !== undefined) {
+    await batcherFor(options.queue)(record, approximateBytes(record))
+  } else if (options.accessLog) {
     console.log(metadataLine(record))
   }
 }
 
-export const requestLog = (): MiddlewareHandler<GatewayEnv> =>
-  async function requestLog(c, next) {
+export const requestLog = (options: RequestLogOptions): MiddlewareHandler<LogEnv> => {
+  const queued = options.queue !== undefined
+  return async function requestLog(c, next) {
+    if (!queued && !options.accessLog) return next()
     const startedAt = Date.now()
-    const queued = c.env.LOG_QUEUE !== undefined
-    // Bodies are copied only when a record will carry them (decided again per organisation below).
-    c.set('logBodies', queued)
+    let told: (ended: AnswerEnd) => void = () => undefined
+    const answer = new Promise<AnswerEnd>((resolve) => {
+      told = resolve
+    })
+    const tap: ResponseTap = {
+      // Read when the provider is called, once the organisation (and its choice) is known.
+      get headBytes() {
+        return keepsBodies(c, queued) ? CAPTURE_LIMIT : 0
+      },
+      end: told,
+    }
+    c.get('taps').push(tap)
     await next()
-    if (!queued && !c.get('config').accessLog) return
     afterResponse(
       c,
-      produce(c, startedAt).catch((err: unknown) => {
+      produce(c, options, startedAt, answer).catch((err: unknown) => {
         alarm('request log records lost', {
           records: err instanceof BatchSendError ? err.records : 1,
           error: describeError(err instanceof BatchSendError ? err.cause : err),
@@ -121,5 +166,6 @@ export const requestLog = (): MiddlewareHandler<GatewayEnv> =>
       }),
     )
   }
+}
 
 export type { LogRecord }

@@ -6,40 +6,33 @@
  * organisation's, a rule for the requested model before a rule for any), the rule's strategy
  * orders its targets (`routing/strategies.ts`) and dispatch tries them in that order, each
  * translated for its provider.
+ *
+ * The targets' health (breakers and latency, `routing/health.ts`) is read from the isolate's memo;
+ * when a sync with shared state is due, `healthSync` issues it on the first round trip, and this
+ * stage waits for it before ordering, so a routed request starts from fresh health at no round
+ * trip of its own.
  */
 import type { MiddlewareHandler } from 'hono'
-import {
-  builtinProvider,
-  type GatewayConfig,
-  type GatewayEnv,
-  type ProviderConfig,
-} from '../../env'
+import { builtinProvider, type GatewayConfig } from '../../config'
+import type { StageEnv } from '../../env'
 import { GatewayError } from '../../errors'
-import { adapterFor } from '../../providers/adapter'
 import { resolveModel } from '../../providers/catalog'
+import { adapterFor } from '../../providers/families'
 import { BUILTIN_PROVIDER_IDS, PROVIDERS } from '../../providers/registry'
+import type { HealthTracker } from '../../routing/health'
 import { setBounded } from '../../routing/isolate-state'
 import { attemptOrder, type RouteTarget } from '../../routing/strategies'
 import type { RoutingRule } from '../../tenancy/tenant'
-import type { EndpointKind } from '../parse-request'
+import type { EndpointKind, KeyChoice, ProviderConfig, Target } from '../../types'
+import type { AuthVariables } from '../authenticate'
+import type { RoundTripPart } from '../first-round-trip'
+import type { ParsedVariables } from '../parse-request'
 
-/** Whose provider key a target is sent with: the organisation's own, or the operator's. */
-export type KeyChoice = 'organization' | 'operator'
+/** What this stage sets. */
+export type RouteVariables = { targets: readonly Target[] }
 
-/** One place a request can be sent: a configured provider, the model name it knows, the URL. */
-export type Target = {
-  readonly provider: ProviderConfig
-  readonly model: string
-  readonly url: URL
-  /** Whose key dispatch sends: the organisation's (opened from the vault) or the operator's. */
-  readonly key: KeyChoice
-  /**
-   * The target's identity for circuit breakers and latency (`routing/health.ts`):
-   * `provider/model`, plus `#org:<id>` when the organisation's own key is used — one
-   * organisation's exhausted key must not open the breaker for everyone on the operator's.
-   */
-  readonly healthId: string
-}
+/** What the health part sets: a due sync of routing health, pending (it never rejects). */
+export type HealthSyncVariables = { healthSync: Promise<void> | undefined }
 
 type Lookup = { ids: ReadonlySet<string>; customModels: ReadonlyMap<string, string> }
 const lookups = new WeakMap<GatewayConfig, Lookup>()
@@ -130,11 +123,37 @@ const nextPosition = (key: string): number => {
   return position
 }
 
-export const route = (): MiddlewareHandler<GatewayEnv> =>
+/** For a tenant with routing rules, the first round trip carries a due routing-health sync. */
+export const healthSync = ({
+  health,
+}: {
+  readonly health: HealthTracker
+}): RoundTripPart<AuthVariables & HealthSyncVariables> => ({
+  contribute(c, batch) {
+    if (c.get('tenant').routingRules.length === 0) return
+    // `sync` does nothing (and answers `undefined`) when no sync is due.
+    c.set(
+      'healthSync',
+      batch.add(() => health.sync(Date.now()) ?? Promise.resolve()),
+    )
+  },
+})
+
+export type RouteOptions = {
+  readonly config: GatewayConfig
+  readonly health: HealthTracker
+}
+
+export const route = ({
+  config,
+  health,
+}: RouteOptions): MiddlewareHandler<
+  StageEnv<AuthVariables & ParsedVariables & Partial<HealthSyncVariables> & RouteVariables>
+> =>
   async function route(c, next) {
+    await c.get('healthSync')
     const request = c.get('request')
     const tenant = c.get('tenant')
-    const config = c.get('config')
     const rule = request.kind === 'chat' ? ruleFor(tenant.routingRules, request.model) : undefined
     if (rule === undefined) {
       c.set('targets', [resolveTarget(config, request, request.model, tenant)])
@@ -154,7 +173,7 @@ export const route = (): MiddlewareHandler<GatewayEnv> =>
         targets: candidates,
         counter: nextPosition(`${tenant.orgId}:${rule.apiKeyId ?? ''}:${rule.model ?? ''}`),
         random: Math.random,
-        latency: c.get('stores').health.latency,
+        latency: health.latency,
       })
       c.set(
         'targets',

@@ -6,17 +6,22 @@
  * organisation is served on its next request rather than when the memo expires.
  */
 import type { MiddlewareHandler } from 'hono'
-import type { GatewayEnv } from '../../env'
+import type { StageEnv } from '../../env'
 import { subscriptionError } from '../../tenancy/limits'
+import type { KeyResolver } from '../../tenancy/resolver'
 import { scheduleAfterResponse } from '../after-response'
-import { invalidKeyError } from '../authenticate'
+import { invalidKeyError, type AuthVariables } from '../authenticate'
 
-export const subscription = (): MiddlewareHandler<GatewayEnv> =>
+export type SubscriptionOptions = { readonly resolver: KeyResolver }
+
+export const subscription = ({
+  resolver,
+}: SubscriptionOptions): MiddlewareHandler<StageEnv<AuthVariables>> =>
   async function subscription(c, next) {
     if (subscriptionError(c.get('tenant')) !== undefined) {
-      const fresh = await c
-        .get('stores')
-        .resolver.resolve(c.get('apiKey'), scheduleAfterResponse(c), { revalidate: true })
+      const fresh = await resolver.resolve(c.get('apiKey'), scheduleAfterResponse(c), {
+        revalidate: true,
+      })
       if (fresh === undefined) {
         throw invalidKeyError()
       }

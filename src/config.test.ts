@@ -1,5 +1,6 @@
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { loadConfig, parseConfig, type Bindings } from './env'
+import { loadConfig, parseConfig } from './config'
+import type { Bindings } from './env'
 import { GatewayError } from './errors'
 import { TEST_DEV_API_KEY } from '../test/support/bindings'
 

@@ -1,0 +1,278 @@
+/**
+ * @module The gateway's configuration, parsed from its bindings.
+ *
+ * Configuration is read from the Worker's bindings (vars and secrets), validated once with zod and
+ * memoised per bindings object, so the hot path never re-parses it. A bad value fails loudly: every
+ * request answers 500 `CONFIG_INVALID` naming the offending variable (never its value).
+ */
+import { z } from 'zod'
+import { GatewayError } from './errors'
+import { BUILTIN_PROVIDER_IDS, PROVIDERS, customProviderSpec } from './providers/registry'
+import { parseApiKey } from './security/api-key'
+import { parseKeyring, type Keyring } from './security/vault'
+import { DEFAULT_BREAKER, type BreakerConfig } from './routing/breaker'
+import { DEFAULT_RETRY, type RetryPolicy } from './routing/retry'
+import type { TenantsFile } from './stores/embedded/tenants-file'
+import { TenantsFileSchema } from './stores/embedded/tenants-schema'
+import type { SupabaseConfig } from './stores/supabase/key-store'
+import type { UpstashConfig } from './stores/upstash/shared-state'
+import type { ClickHouseConfig } from './logging/clickhouse'
+import { PROVIDER_ENV_PREFIXES, type Bindings } from './env'
+import type { ProviderConfig, ProviderSpec } from './types'
+
+export type GatewayConfig = {
+  readonly devApiKey: string | undefined
+  /** The embedded store's tenants, when `FLOOPY_TENANTS` is set. */
+  readonly tenants: TenantsFile | undefined
+  readonly supabase: SupabaseConfig | undefined
+  readonly upstash: UpstashConfig | undefined
+  readonly keyring: Keyring | undefined
+  readonly ipRpm: number
+  readonly storeTimeoutMs: number
+  readonly logIpHashKey: string | undefined
+  readonly clickhouse: ClickHouseConfig | undefined
+  /** Configured providers by id (a provider is configured when it has a key or a base URL). */
+  readonly providers: ReadonlyMap<string, ProviderConfig>
+  readonly upstreamTimeoutMs: number
+  /** Per try, for requests with several targets (never more than `upstreamTimeoutMs`). */
+  readonly attemptTimeoutMs: number
+  /** For all tries of a request with several targets together. */
+  readonly routingDeadlineMs: number
+  /** Circuit breaker settings for routing targets (`routing/breaker.ts`). */
+  readonly breaker: BreakerConfig
+  /** Retry policy for routing targets (`routing/retry.ts`). */
+  readonly retry: RetryPolicy
+  readonly maxBodyBytes: number
+  readonly accessLog: boolean
+}
+
+const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).refine((value) => {
+  // zod runs refinements even after the format check failed, so the URL may not parse here.
+  const url = URL.canParse(value) ? new URL(value) : undefined
+  return (
+    url === undefined ||
+    (url.username === '' && url.password === '' && url.search === '' && url.hash === '')
+  )
+}, 'must not carry credentials, a query or a fragment')
+
+const optionalSecret = z.string().trim().min(1, 'must not be empty').optional()
+
+const positiveInt = (fallback: number) =>
+  z.coerce.number().int('must be a whole number').positive('must be positive').default(fallback)
+
+const customProvider = z.strictObject({
+  id: z
+    .string()
+    .regex(/^[a-z0-9][a-z0-9-]{0,31}$/, 'must be 1-32 lowercase letters, digits or dashes')
+    .refine((id) => !BUILTIN_PROVIDER_IDS.includes(id), 'must not reuse a built-in provider id'),
+  baseUrl: httpUrl,
+  apiKey: z.string().min(1).optional(),
+  models: z.array(z.string().min(1)).default([]),
+  /** Whether the endpoint honours `stream_options.include_usage` (vLLM and Ollama do). */
+  streamOptions: z.boolean().default(true),
+})
+
+/** A binding holding JSON, parsed and then checked against `schema`. */
+const jsonText = <T extends z.ZodType>(schema: T) =>
+  z
+    .string()
+    .transform((text, ctx) => {
+      try {
+        return JSON.parse(text) as unknown
+      } catch {
+        ctx.addIssue({ code: 'custom', message: 'must be valid JSON' })
+        return z.NEVER
+      }
+    })
+    .pipe(schema)
+
+const providerFields = Object.fromEntries(
+  PROVIDER_ENV_PREFIXES.flatMap((p) => [
+    [`${p}_API_KEY`, optionalSecret],
+    [`${p}_BASE_URL`, httpUrl.optional()],
+  ]),
+) as Record<
+  `${(typeof PROVIDER_ENV_PREFIXES)[number]}_${'API_KEY' | 'BASE_URL'}`,
+  z.ZodOptional<z.ZodType<string>>
+>
+
+const apiKey = z
+  .string()
+  .trim()
+  .refine(
+    (key) => parseApiKey(key).ok,
+    'must be a gateway key (flo_sk_test_… or flo_sk_live_…); npm run dev generates one',
+  )
+
+const keyring = z.string().transform((text, ctx) => {
+  try {
+    return parseKeyring(text)
+  } catch (err) {
+    // parseKeyring's messages name the problem and never echo key material.
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'invalid' })
+    return z.NEVER
+  }
+})
+
+const ConfigSchema = z
+  .object({
+    ...providerFields,
+    FLOOPY_DEV_API_KEY: apiKey.optional(),
+    FLOOPY_TENANTS: jsonText(TenantsFileSchema).optional(),
+    SUPABASE_URL: httpUrl.optional(),
+    SUPABASE_SERVICE_ROLE_KEY: optionalSecret,
+    UPSTASH_REDIS_REST_URL: httpUrl.optional(),
+    UPSTASH_REDIS_REST_TOKEN: optionalSecret,
+    FLOOPY_VAULT_KEKS: keyring.optional(),
+    FLOOPY_IP_RPM: positiveInt(20),
+    FLOOPY_STORE_TIMEOUT_MS: positiveInt(2_000),
+    FLOOPY_LOG_IP_HASH_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+    CLICKHOUSE_URL: httpUrl.optional(),
+    CLICKHOUSE_USER: z.string().min(1).default('default'),
+    CLICKHOUSE_PASSWORD: z.string().default(''),
+    CLICKHOUSE_DATABASE: z
+      .string()
+      .regex(/^[A-Za-z_][A-Za-z0-9_]{0,63}$/, 'must be a plain identifier')
+      .default('floopy'),
+    FLOOPY_CUSTOM_PROVIDERS: jsonText(z.array(customProvider)).default([]),
+    FLOOPY_UPSTREAM_TIMEOUT_MS: positiveInt(600_000),
+    FLOOPY_ATTEMPT_TIMEOUT_MS: positiveInt(120_000),
+    FLOOPY_ROUTING_DEADLINE_MS: positiveInt(300_000),
+    FLOOPY_BREAKER_COOLDOWN_MS: positiveInt(DEFAULT_BREAKER.coolDownMs),
+    FLOOPY_TRIES_PER_TARGET: positiveInt(DEFAULT_RETRY.maxAttemptsPerTarget).pipe(
+      z.number().max(5, 'must be at most 5'),
+    ),
+    FLOOPY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
+    FLOOPY_ACCESS_LOG: z.enum(['true', 'false']).default('false'),
+  })
+  .superRefine((env, ctx) => {
+    const pair = (a: keyof typeof env, b: keyof typeof env): void => {
+      if ((env[a] === undefined) !== (env[b] === undefined)) {
+        const missing = env[a] === undefined ? a : b
+        ctx.addIssue({
+          code: 'custom',
+          path: [missing],
+          message: `is required with ${a === missing ? b : a}`,
+        })
+      }
+    }
+    pair('SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY')
+    pair('UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN')
+    if (
+      env.SUPABASE_URL === undefined &&
+      env.FLOOPY_DEV_API_KEY === undefined &&
+      env.FLOOPY_TENANTS === undefined
+    ) {
+      ctx.addIssue({
+        code: 'custom',
+        path: ['FLOOPY_DEV_API_KEY'],
+        message:
+          'is required while no config store is configured (or set FLOOPY_TENANTS or SUPABASE_URL)',
+      })
+    }
+  })
+
+const trimSlash = (url: string): string => url.replace(/\/+$/, '')
+
+/** A built-in provider at its configured (or default) base URL. */
+export const builtinProvider = (
+  spec: ProviderSpec,
+  apiKey: string | undefined,
+  configuredBase: string | undefined,
+): ProviderConfig => {
+  const baseUrl = trimSlash(configuredBase ?? spec.defaultBaseUrl)
+  return {
+    spec,
+    baseUrl,
+    origin: new URL(baseUrl).origin,
+    apiKey,
+    operatorConfigured: configuredBase !== undefined,
+    models: [],
+  }
+}
+
+/** Parses bindings into a `GatewayConfig`; throws `GatewayError('CONFIG_INVALID')` naming fields. */
+export const parseConfig = (bindings: Bindings): GatewayConfig => {
+  const parsed = ConfigSchema.safeParse(bindings)
+  if (!parsed.success) {
+    const fields = parsed.error.issues.map(
+      (issue) => `${issue.path.map(String).join('.')}: ${issue.message}`,
+    )
+    throw new GatewayError(
+      'CONFIG_INVALID',
+      `Gateway configuration is invalid: ${fields.join('; ')}`,
+    )
+  }
+  const env = parsed.data
+  const providers = new Map<string, ProviderConfig>()
+  for (const spec of PROVIDERS) {
+    const prefix = spec.id.toUpperCase() as (typeof PROVIDER_ENV_PREFIXES)[number]
+    const apiKey = env[`${prefix}_API_KEY`]
+    const configuredBase = env[`${prefix}_BASE_URL`]
+    if (apiKey === undefined && configuredBase === undefined) continue
+    providers.set(spec.id, builtinProvider(spec, apiKey, configuredBase))
+  }
+  for (const custom of env.FLOOPY_CUSTOM_PROVIDERS) {
+    const baseUrl = trimSlash(custom.baseUrl)
+    providers.set(custom.id, {
+      spec: customProviderSpec(custom.id, baseUrl, custom.streamOptions),
+      baseUrl,
+      origin: new URL(baseUrl).origin,
+      apiKey: custom.apiKey,
+      operatorConfigured: true,
+      models: custom.models,
+    })
+  }
+  return {
+    devApiKey: env.SUPABASE_URL === undefined ? env.FLOOPY_DEV_API_KEY : undefined,
+    tenants: env.FLOOPY_TENANTS,
+    supabase:
+      env.SUPABASE_URL === undefined || env.SUPABASE_SERVICE_ROLE_KEY === undefined
+        ? undefined
+        : { url: trimSlash(env.SUPABASE_URL), serviceRoleKey: env.SUPABASE_SERVICE_ROLE_KEY },
+    upstash:
+      env.UPSTASH_REDIS_REST_URL === undefined || env.UPSTASH_REDIS_REST_TOKEN === undefined
+        ? undefined
+        : { url: trimSlash(env.UPSTASH_REDIS_REST_URL), token: env.UPSTASH_REDIS_REST_TOKEN },
+    keyring: env.FLOOPY_VAULT_KEKS,
+    ipRpm: env.FLOOPY_IP_RPM,
+    storeTimeoutMs: env.FLOOPY_STORE_TIMEOUT_MS,
+    logIpHashKey: env.FLOOPY_LOG_IP_HASH_KEY,
+    clickhouse:
+      env.CLICKHOUSE_URL === undefined
+        ? undefined
+        : {
+            url: trimSlash(env.CLICKHOUSE_URL),
+            username: env.CLICKHOUSE_USER,
+            password: env.CLICKHOUSE_PASSWORD,
+            database: env.CLICKHOUSE_DATABASE,
+          },
+    providers,
+    upstreamTimeoutMs: env.FLOOPY_UPSTREAM_TIMEOUT_MS,
+    attemptTimeoutMs: Math.min(env.FLOOPY_ATTEMPT_TIMEOUT_MS, env.FLOOPY_UPSTREAM_TIMEOUT_MS),
+    routingDeadlineMs: env.FLOOPY_ROUTING_DEADLINE_MS,
+    breaker: { ...DEFAULT_BREAKER, coolDownMs: env.FLOOPY_BREAKER_COOLDOWN_MS },
+    retry: { ...DEFAULT_RETRY, maxAttemptsPerTarget: env.FLOOPY_TRIES_PER_TARGET },
+    maxBodyBytes: env.FLOOPY_MAX_BODY_BYTES,
+    accessLog: env.FLOOPY_ACCESS_LOG === 'true',
+  }
+}
+
+const memo = new WeakMap<object, GatewayConfig | GatewayError>()
+
+/** `parseConfig`, memoised per bindings object (workerd hands the same object to every request). */
+export const loadConfig = (bindings: Bindings): GatewayConfig => {
+  let entry = memo.get(bindings)
+  if (entry === undefined) {
+    try {
+      entry = parseConfig(bindings)
+    } catch (err) {
+      if (!(err instanceof GatewayError)) throw err
+      entry = err
+      console.error(JSON.stringify({ level: 'error', msg: err.message }))
+    }
+    memo.set(bindings, entry)
+  }
+  if (entry instanceof GatewayError) throw entry
+  return entry
+}

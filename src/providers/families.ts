@@ -1,0 +1,14 @@
+/** @module The adapter of each provider family. */
+import type { ProviderFamily } from '../types'
+import type { ProviderAdapter } from './adapter'
+import { anthropic } from './anthropic'
+import { gemini } from './gemini'
+import { openAICompatible } from './openai-compatible'
+
+const ADAPTERS: Readonly<Record<ProviderFamily, ProviderAdapter>> = {
+  'openai-compatible': openAICompatible,
+  anthropic,
+  gemini,
+}
+
+export const adapterFor = (family: ProviderFamily): ProviderAdapter => ADAPTERS[family]
