@@ -11,6 +11,7 @@ export default tseslint.config(
       '.bench',
       'worker-configuration.d.ts',
       'test/fixtures',
+      '.dependency-cruiser.cjs',
     ],
   },
   eslint.configs.recommended,
@@ -27,5 +28,5 @@ export default tseslint.config(
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
     },
   },
-  { files: ['**/*.js'], ...tseslint.configs.disableTypeChecked },
+  { files: ['**/*.js', '**/*.cjs'], ...tseslint.configs.disableTypeChecked },
 )

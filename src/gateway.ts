@@ -1,17 +1,76 @@
 /**
  * @module The composition root: for each bindings object (workerd hands the same one to every
- * request of an isolate), the configuration is parsed, the ports and services are chosen, and the
- * pipeline is wired with them — once. A request then costs one map lookup before the pipeline.
+ * request of an isolate), the configuration is parsed, the adapters behind each port are chosen
+ * (Supabase and Upstash when configured, else the embedded defaults), the services are made, and
+ * the pipeline is wired with them — once. A request then costs one map lookup before the pipeline.
  *
  * An invalid configuration is not a crash: every request answers 500 `CONFIG_INVALID` naming the
  * variable, until the bindings change.
  */
-import { createApp, createFailingApp } from './app'
-import { loadConfig } from './config'
+import { createApp, createFailingApp, type Services } from './app'
+import { loadConfig, type GatewayConfig } from './config'
 import type { Bindings } from './env'
 import { GatewayError } from './errors'
 import { callProvider, listModels } from './providers/client'
-import { storesFor } from './stores'
+import type { BreakerConfig } from './routing/breaker'
+import { createHealthTracker, type HealthTracker } from './routing/health'
+import type { RoutingState } from './stores'
+import { embeddedKeyStore } from './stores/embedded/key-store'
+import { memoryState } from './stores/embedded/memory-state'
+import { memoryRoutingState } from './stores/embedded/routing-state'
+import { supabaseKeyStore } from './stores/supabase/key-store'
+import { upstashRoutingState } from './stores/upstash/routing-state'
+import { upstashRedis, upstashState } from './stores/upstash/shared-state'
+import { createKeyResolver } from './tenancy/resolver'
+
+/**
+ * Health trackers by shared-state location (`memory` or the Upstash URL), per isolate: what an
+ * isolate learned about targets survives a re-parsed configuration with the same store.
+ */
+const trackers = new Map<string, HealthTracker>()
+
+const trackerFor = (
+  where: string,
+  breaker: BreakerConfig,
+  routing: () => RoutingState,
+): HealthTracker => {
+  const id = `${where} ${JSON.stringify(breaker)}`
+  let tracker = trackers.get(id)
+  if (tracker === undefined) {
+    tracker = createHealthTracker(routing(), breaker)
+    trackers.set(id, tracker)
+  }
+  return tracker
+}
+
+/** The services for a configuration: its adapters behind the ports, and the provider client. */
+export const servicesFor = (config: GatewayConfig, logQueue: Bindings['LOG_QUEUE']): Services => {
+  const keys =
+    config.supabase === undefined
+      ? embeddedKeyStore(config.tenants, config.devApiKey)
+      : supabaseKeyStore(config.supabase, config.storeTimeoutMs)
+  const redis =
+    config.upstash === undefined ? undefined : upstashRedis(config.upstash, config.storeTimeoutMs)
+  const state =
+    redis === undefined
+      ? memoryState({ ipRpm: config.ipRpm })
+      : upstashState(redis, { ipRpm: config.ipRpm })
+  const health =
+    redis === undefined || config.upstash === undefined
+      ? trackerFor('memory', config.breaker, () => memoryRoutingState(config.breaker))
+      : trackerFor(config.upstash.url, config.breaker, () =>
+          upstashRoutingState(redis, config.breaker),
+        )
+  return {
+    config,
+    state,
+    resolver: createKeyResolver({ keys, state }),
+    health,
+    call: callProvider,
+    listModels,
+    logQueue,
+  }
+}
 
 type App = {
   fetch(request: Request, bindings: Bindings, ctx?: ExecutionContext): Response | Promise<Response>
@@ -25,16 +84,7 @@ const compose = (bindings: Bindings): App => {
     if (err instanceof GatewayError) return createFailingApp(err)
     throw err
   }
-  const { state, resolver, health } = storesFor(config)
-  return createApp({
-    config,
-    state,
-    resolver,
-    health,
-    call: callProvider,
-    listModels,
-    logQueue: bindings.LOG_QUEUE,
-  })
+  return createApp(servicesFor(config, bindings.LOG_QUEUE))
 }
 
 /** The gateway as a fetch handler: `fetch(request, bindings, ctx)`, composed per bindings. */

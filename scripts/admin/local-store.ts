@@ -16,10 +16,10 @@ import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promise
 import path from 'node:path'
 import {
   emptyTenantsFile,
-  type OrganizationRow,
   type RoutingRuleRow,
   type TenantsFile,
 } from '../../src/stores/embedded/tenants-file.ts'
+import { type OrganizationRow } from '../../src/tenancy/schema.ts'
 import { displayPath } from './output.ts'
 import { firstIssue, TenantsFileSchema, type ApiKeyInfo } from './rows.ts'
 import { isUuid } from './validate.ts'

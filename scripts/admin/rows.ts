@@ -5,16 +5,18 @@
  */
 import { z } from 'zod'
 import {
+  type ApiKeyRow,
+  type ProviderKeyRow,
+  type RoutingRuleRow,
+  type TenantsFile,
+} from '../../src/stores/embedded/tenants-file.ts'
+import {
   ROUTING_STRATEGIES,
   SUBSCRIPTION_STATUSES,
   TARGET_KEYS,
-  type ApiKeyRow,
   type OrganizationRow,
-  type ProviderKeyRow,
-  type RoutingRuleRow,
   type RoutingTargetRow,
-  type TenantsFile,
-} from '../../src/stores/embedded/tenants-file.ts'
+} from '../../src/tenancy/schema.ts'
 
 const limit = z.number().int().nonnegative().nullable()
 

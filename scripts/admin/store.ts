@@ -4,13 +4,13 @@
  * those of the SQL functions in `migrations/postgres` (an `<org>` is a uuid or a slug; an unknown
  * organisation or key is a `StoreError` of kind `not-found`).
  */
+import type { RoutingRuleRow } from '../../src/stores/embedded/tenants-file.ts'
 import type {
   OrganizationRow,
-  RoutingRuleRow,
   RoutingStrategy,
   RoutingTargetRow,
   SubscriptionStatus,
-} from '../../src/stores/embedded/tenants-file.ts'
+} from '../../src/tenancy/schema.ts'
 import { CliError } from './cli.ts'
 import type {
   ApiKeyInfo,

@@ -11,7 +11,7 @@ import {
   type RoutingTargetRow,
   type SubscriptionStatus,
   type TargetKey,
-} from '../../src/stores/embedded/tenants-file.ts'
+} from '../../src/tenancy/schema.ts'
 import { CliError } from './cli.ts'
 
 const SLUG = /^[a-z0-9][a-z0-9-]{1,62}$/

@@ -20,11 +20,13 @@
  *   high from an old incident is still measured and its recovery noticed. The others follow by
  *   EWMA ascending.
  */
+import type { RoutingStrategy } from '../tenancy/schema'
 
 /** One place a request may be sent, e.g. `openai/gpt-4o`; `weight` is used by `weighted` only. */
 export type RouteTarget = { readonly id: string; readonly weight?: number }
 
-export type Strategy = 'fallback' | 'round-robin' | 'weighted' | 'latency'
+/** The strategies a routing rule may name (the list is `tenancy/schema.ts`'s). */
+export type Strategy = RoutingStrategy
 
 /** An exponentially weighted moving average of a target's latency, and how many samples fed it. */
 export type LatencySample = { readonly ewmaMs: number; readonly samples: number }

@@ -1,8 +1,8 @@
 /**
- * @module Ports for shared state, and the choice of adapters made once per configuration.
- *
- * Stages get their I/O through these interfaces only, so a stage's unit test needs no binding and
- * a production adapter (Upstash, Supabase) replaces an embedded one without touching a stage.
+ * @module Ports for shared state: the interfaces stages, tenancy and routing get their I/O through,
+ * so a unit test needs no binding and a production adapter (Upstash, Supabase) replaces an
+ * embedded one without touching them. The adapters are chosen once per configuration in the
+ * composition root (`gateway.ts`).
  *
  * | port        | production                           | embedded default (`npm run dev`)        |
  * |-------------|--------------------------------------|-----------------------------------------|
@@ -10,17 +10,8 @@
  * | SharedState | Upstash Redis + `@upstash/ratelimit` | in-isolate memory                       |
  * | RoutingState| Upstash Redis (Lua scripts)          | in-isolate memory                       |
  */
-import type { BreakerConfig, BreakerState, Outcomes } from '../routing/breaker'
-import { createHealthTracker, type HealthTracker } from '../routing/health'
+import type { BreakerState, Outcomes } from '../routing/breaker'
 import type { LatencySample } from '../routing/strategies'
-import { createKeyResolver, type KeyResolver } from '../tenancy/resolver'
-import { embeddedKeyStore } from './embedded/key-store'
-import { memoryState } from './embedded/memory-state'
-import { memoryRoutingState } from './embedded/routing-state'
-import { supabaseKeyStore } from './supabase/key-store'
-import { upstashRoutingState } from './upstash/routing-state'
-import { upstashRedis, upstashState } from './upstash/shared-state'
-import type { GatewayConfig } from '../config'
 
 /** The source of truth for keys: a key hash → its config document (`tenancy/tenant.ts`). */
 export interface KeyStore {
@@ -112,65 +103,4 @@ export interface RoutingState {
   ): Promise<Map<string, TargetHealth>>
   /** One round trip: `canAttempt` on the shared breaker, i.e. reserves a half-open probe. */
   reserveProbe(id: string, now: number): Promise<{ allowed: boolean; health: TargetHealth }>
-}
-
-export type Stores = {
-  readonly keys: KeyStore
-  readonly state: SharedState
-  readonly resolver: KeyResolver
-  /** The isolate's view of target health, synchronised with `RoutingState` after responses. */
-  readonly health: HealthTracker
-}
-
-const memo = new WeakMap<GatewayConfig, Stores>()
-
-/**
- * Health trackers by shared-state location (`memory` or the Upstash URL), per isolate: what an
- * isolate learned about targets survives a re-parsed configuration with the same store.
- */
-const trackers = new Map<string, HealthTracker>()
-
-const trackerFor = (
-  where: string,
-  breaker: BreakerConfig,
-  routing: () => RoutingState,
-): HealthTracker => {
-  const id = `${where} ${JSON.stringify(breaker)}`
-  let tracker = trackers.get(id)
-  if (tracker === undefined) {
-    tracker = createHealthTracker(routing(), breaker)
-    trackers.set(id, tracker)
-  }
-  return tracker
-}
-
-/** The adapters for a configuration: Supabase and Upstash when configured, else embedded. */
-export const storesFor = (config: GatewayConfig): Stores => {
-  let stores = memo.get(config)
-  if (stores === undefined) {
-    const keys =
-      config.supabase === undefined
-        ? embeddedKeyStore(config.tenants, config.devApiKey)
-        : supabaseKeyStore(config.supabase, config.storeTimeoutMs)
-    const redis =
-      config.upstash === undefined ? undefined : upstashRedis(config.upstash, config.storeTimeoutMs)
-    const state =
-      redis === undefined
-        ? memoryState({ ipRpm: config.ipRpm })
-        : upstashState(redis, { ipRpm: config.ipRpm })
-    const health =
-      redis === undefined || config.upstash === undefined
-        ? trackerFor('memory', config.breaker, () => memoryRoutingState(config.breaker))
-        : trackerFor(config.upstash.url, config.breaker, () =>
-            upstashRoutingState(redis, config.breaker),
-          )
-    stores = {
-      keys,
-      state,
-      resolver: createKeyResolver({ keys, state }),
-      health,
-    }
-    memo.set(config, stores)
-  }
-  return stores
 }

@@ -7,7 +7,7 @@ import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../errors'
 import type { LimitResult } from '../stores'
 import { DEV_KEY_CONFIG } from '../stores/embedded/key-store'
-import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../stores/embedded/tenants-file'
+import { SUBSCRIPTION_STATUSES, type SubscriptionStatus } from '../tenancy/schema'
 import {
   SERVING_STATUSES,
   bindingLimit,

@@ -4,11 +4,7 @@
  * choices), and throws — a store fault — on any document that does not have the agreed shape.
  */
 import { describe, expect, it } from 'vitest'
-import {
-  ROUTING_STRATEGIES,
-  SUBSCRIPTION_STATUSES,
-  TARGET_KEYS,
-} from '../stores/embedded/tenants-file'
+import { ROUTING_STRATEGIES, SUBSCRIPTION_STATUSES, TARGET_KEYS } from './schema'
 import { parseKeyConfig, type KeyConfigJson, type Tenant } from './tenant'
 
 /** A document with every field set to a value different from its neighbours and defaults. */

@@ -9,13 +9,13 @@
  */
 import { z } from 'zod'
 import {
+  OrganizationConfigSchema,
   ROUTING_STRATEGIES,
-  SUBSCRIPTION_STATUSES,
+  RoutingTargetsSchema,
   type RoutingStrategy,
   type SubscriptionStatus,
   type TargetKey,
-} from '../stores/embedded/tenants-file'
-import { RoutingTargetsSchema } from '../stores/embedded/tenants-schema'
+} from './schema'
 
 export type { SubscriptionStatus }
 
@@ -73,16 +73,7 @@ export const KeyConfigJson = z.object({
     mode: z.enum(['live', 'test']),
     rpm_limit: limit,
   }),
-  org: z.object({
-    id: z.string().min(1),
-    slug: z.string(),
-    name: z.string(),
-    plan: z.string(),
-    subscription_status: z.enum(SUBSCRIPTION_STATUSES),
-    monthly_request_limit: limit,
-    rpm_limit: limit,
-    features: z.record(z.string(), z.unknown()),
-  }),
+  org: OrganizationConfigSchema,
   provider_keys: z.array(z.object({ provider: z.string().min(1), envelope: z.string().min(1) })),
   routing_rules: z.array(
     z.object({

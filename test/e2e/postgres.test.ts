@@ -13,6 +13,12 @@ import { createClient } from '@supabase/supabase-js'
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { Client, DatabaseError } from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  OrganizationConfigSchema,
+  OrganizationSchema,
+  ROUTING_STRATEGIES,
+  SUBSCRIPTION_STATUSES,
+} from '../../src/tenancy/schema.ts'
 import { startPostgrestBridge } from '../support/postgrest-bridge.ts'
 import type { PostgrestBridge } from '../support/postgrest-bridge.ts'
 import { applyMigrations, startPostgres } from '../support/postgres.ts'
@@ -301,6 +307,51 @@ describe('PostgreSQL and the migration', () => {
 // ---------------------------------------------------------------------------------------------
 // The bridge's PostgREST protocol
 // ---------------------------------------------------------------------------------------------
+
+describe('the schema and the gateway speak of the same things', () => {
+  /** The quoted values a table's check constraint on `column` allows. */
+  const allowed = async (table: string, column: string): Promise<string[]> => {
+    const { rows } = await direct.query<{ def: string }>(
+      `select pg_get_constraintdef(oid) as def from pg_constraint
+       where conrelid = $1::regclass and contype = 'c'
+         and pg_get_constraintdef(oid) ~ ('\\m' || $2 || '\\M.*ANY')`,
+      [`public.${table}`, column],
+    )
+    expect(rows).toHaveLength(1)
+    return [...(rows[0]?.def ?? '').matchAll(/'([^']+)'::text/g)].flatMap((m) => m[1] ?? [])
+  }
+
+  it('should allow exactly the routing strategies the gateway implements', async () => {
+    expect((await allowed('routing_rules', 'strategy')).sort()).toEqual(
+      [...ROUTING_STRATEGIES].sort(),
+    )
+  })
+
+  it('should allow exactly the subscription statuses the gateway knows', async () => {
+    expect((await allowed('organizations', 'subscription_status')).sort()).toEqual(
+      [...SUBSCRIPTION_STATUSES].sort(),
+    )
+  })
+
+  it('should give organizations exactly the columns of the organisation schema', async () => {
+    const { rows } = await direct.query<{ column_name: string }>(
+      `select column_name from information_schema.columns
+       where table_schema = 'public' and table_name = 'organizations'`,
+    )
+    expect(rows.map((r) => r.column_name).sort()).toEqual(
+      Object.keys(OrganizationSchema.shape).sort(),
+    )
+  })
+
+  it('should resolve a key to an organisation with exactly the columns the gateway reads', async () => {
+    const org = await createOrg('schema-check', {})
+    const key = await createKey(org.slug, {})
+    const resolved = await ok<{ org: Row }>('gateway_resolve_key', { p_key_hash: key.hash })
+    expect(Object.keys(resolved.org).sort()).toEqual(
+      Object.keys(OrganizationConfigSchema.shape).sort(),
+    )
+  })
+})
 
 describe('PostgREST bridge', () => {
   const post = (path: string, body: unknown, headers: Record<string, string>): Promise<Response> =>

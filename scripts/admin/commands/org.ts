@@ -1,6 +1,6 @@
 /** @module `org create|list|show|set`: organisations, their plan, status, limits and flags. */
-import type { OrganizationRow } from '../../../src/stores/embedded/tenants-file.ts'
-import { SUBSCRIPTION_STATUSES } from '../../../src/stores/embedded/tenants-file.ts'
+import type { OrganizationRow } from '../../../src/tenancy/schema.ts'
+import { SUBSCRIPTION_STATUSES } from '../../../src/tenancy/schema.ts'
 import { parseCommand, requireSome } from '../cli.ts'
 import { featuresText, fields, json, limitText, table } from '../output.ts'
 import type { OrganizationDetails } from '../rows.ts'

@@ -4,7 +4,7 @@
  * replaces the rule with the same scope.
  */
 import type { RoutingRuleRow } from '../../../src/stores/embedded/tenants-file.ts'
-import { ROUTING_STRATEGIES } from '../../../src/stores/embedded/tenants-file.ts'
+import { ROUTING_STRATEGIES } from '../../../src/tenancy/schema.ts'
 import { CliError, parseCommand, UsageError } from '../cli.ts'
 import { json, table } from '../output.ts'
 import { openOrgQuery, openSession, type Command, type Group } from '../session.ts'

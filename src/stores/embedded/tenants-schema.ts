@@ -3,24 +3,8 @@
  * a hand-edited file with a typo fails at start-up naming the field, not at a request.
  */
 import { z } from 'zod'
-import {
-  ROUTING_STRATEGIES,
-  SUBSCRIPTION_STATUSES,
-  TARGET_KEYS,
-  type TenantsFile,
-} from './tenants-file'
-
-/** A routing rule's ordered targets (also checked in every key document, `tenancy/tenant.ts`). */
-export const RoutingTargetsSchema = z
-  .array(
-    z.object({
-      provider: z.string().min(1),
-      model: z.string().min(1),
-      weight: z.number().positive().optional(),
-      key: z.enum(TARGET_KEYS).optional(),
-    }),
-  )
-  .min(1)
+import { OrganizationSchema, ROUTING_STRATEGIES, RoutingTargetsSchema } from '../../tenancy/schema'
+import type { TenantsFile } from './tenants-file'
 
 const id = z.string().min(1)
 const timestamp = z.string().min(1)
@@ -28,20 +12,7 @@ const limit = z.number().int().nonnegative().nullable()
 
 export const TenantsFileSchema: z.ZodType<TenantsFile, string | object> = z.object({
   version: z.literal(1),
-  organizations: z.array(
-    z.object({
-      id,
-      slug: z.string().min(1),
-      name: z.string(),
-      plan: z.string(),
-      subscription_status: z.enum(SUBSCRIPTION_STATUSES),
-      monthly_request_limit: limit,
-      rpm_limit: limit,
-      features: z.record(z.string(), z.unknown()),
-      created_at: timestamp,
-      updated_at: timestamp,
-    }),
-  ),
+  organizations: z.array(OrganizationSchema),
   api_keys: z.array(
     z.object({
       id,
