@@ -3,27 +3,39 @@
  * - `worker`: unit and integration tests that run inside workerd (the Workers runtime) through
  *   `@cloudflare/vitest-plugin`. The fake providers run in Node (started by the global setup) and
  *   the Worker under test reaches them over loopback HTTP, exactly as it reaches real providers.
+ *   The Worker is the one `wrangler.toml` declares, with the tests' bindings and never the
+ *   developer's `.dev.vars` (`test/support/wrangler-worker.ts`).
  * - `e2e`: Node tests that start the production bundle under plain `workerd` and drive it with the
  *   official `openai` SDK, validating every response against the OpenAI spec.
  */
+import { fileURLToPath } from 'node:url'
 import { cloudflareTest } from '@cloudflare/vitest-plugin'
 import { defineConfig } from 'vitest/config'
 import { clickhouseBindings, workerTestBindings } from './test/support/bindings.ts'
+import { wranglerWorker } from './test/support/wrangler-worker.ts'
+
+const wranglerToml = fileURLToPath(new URL('./wrangler.toml', import.meta.url))
 
 export default defineConfig({
   test: {
     projects: [
       {
         plugins: [
-          cloudflareTest(({ inject }) => ({
-            wrangler: { configPath: './wrangler.toml' },
-            miniflare: {
-              bindings: {
-                ...workerTestBindings(inject<string>('fakeProvidersUrl')),
-                ...clickhouseBindings(inject<string>('clickhouseUrl')),
+          cloudflareTest(({ inject }) => {
+            // wrangler.toml's Worker without the developer's .dev.vars/.env (wrangler-worker.ts).
+            const worker = wranglerWorker(wranglerToml)
+            return {
+              main: worker.main,
+              miniflare: {
+                ...worker.miniflare,
+                bindings: {
+                  ...worker.bindings,
+                  ...workerTestBindings(inject<string>('fakeProvidersUrl')),
+                  ...clickhouseBindings(inject<string>('clickhouseUrl')),
+                },
               },
-            },
-          })),
+            }
+          }),
         ],
         test: {
           name: 'worker',

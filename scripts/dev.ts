@@ -8,6 +8,11 @@
  * newcomer can call the gateway at once. Organisations and keys made with `npm run admin` (local
  * store, `.floopy/tenants.json`) are handed to the gateway as `FLOOPY_TENANTS`; restart after a
  * change.
+ *
+ * With no provider configured (see `configuredProviders`), the demo endpoint
+ * (`scripts/demo-provider.ts`) is started here first and handed to the gateway as the custom
+ * provider `demo`, so the printed curl line answers (model `demo/echo`); it stops with wrangler.
+ * It goes through the same env file as the shell's variables, never into `.dev.vars`.
  */
 import { spawn } from 'node:child_process'
 import { chmodSync, existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs'
@@ -15,6 +20,13 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { generateApiKey } from '../src/security/api-key.ts'
 import { generateDevKeyring, KEYRING_VAR, parseEnvFile } from './admin/keyring.ts'
+import {
+  DEMO_MODEL,
+  DEMO_PROVIDER_ID,
+  demoCustomProviders,
+  startDemoProvider,
+  type DemoProvider,
+} from './demo-provider.ts'
 
 const root = fileURLToPath(new URL('..', import.meta.url))
 const devVarsPath = path.join(root, '.dev.vars')
@@ -24,6 +36,31 @@ const port = process.env.PORT ?? '8787'
 
 const CONFIG_NAME =
   /^(?:FLOOPY_[A-Z0-9_]+|(?:OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(?:API_KEY|BASE_URL)|SUPABASE_(?:URL|SERVICE_ROLE_KEY)|UPSTASH_REDIS_REST_(?:URL|TOKEN))$/
+
+/** A built-in provider's key or base URL; either one configures it (`src/env.ts`). */
+const PROVIDER_NAME =
+  /^(OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(?:API_KEY|BASE_URL)$/
+
+/**
+ * The providers the gateway will have, by id, from the shell's variables and `.dev.vars` (which
+ * wins, as it does for wrangler): each built-in provider with a key or base URL, and
+ * `custom endpoints` for `FLOOPY_CUSTOM_PROVIDERS`. An empty value counts as unset. Empty: none is
+ * configured, and `npm run dev` starts the demo endpoint.
+ */
+export const configuredProviders = (
+  shell: Readonly<Record<string, string | undefined>>,
+  devVars: ReadonlyMap<string, string>,
+): string[] => {
+  const value = (name: string): string => (devVars.get(name) ?? shell[name] ?? '').trim()
+  const names = new Set([...Object.keys(shell), ...devVars.keys()])
+  const providers = new Set<string>()
+  for (const name of names) {
+    const provider = PROVIDER_NAME.exec(name)?.[1]
+    if (provider !== undefined && value(name) !== '') providers.add(provider.toLowerCase())
+  }
+  const sorted = [...providers].sort()
+  return value('FLOOPY_CUSTOM_PROVIDERS') === '' ? sorted : [...sorted, 'custom endpoints']
+}
 
 /**
  * A value as wrangler's dotenv parser reads it back unchanged. Double quotes would not do: dotenv
@@ -38,7 +75,7 @@ const quote = (value: string): string => {
 }
 
 /** JSON on one line with no quote a dotenv value cannot hold (`'` and backtick only occur in strings). */
-const jsonForEnvFile = (json: string): string =>
+export const jsonForEnvFile = (json: string): string =>
   JSON.stringify(JSON.parse(json)).replaceAll("'", '\\u0027').replaceAll('`', '\\u0060')
 
 const main = async (): Promise<void> => {
@@ -69,8 +106,10 @@ const main = async (): Promise<void> => {
 
   // Shell variables the gateway reads, handed to wrangler through an env file (not argv, where
   // other local users could read secrets). `.dev.vars` is loaded after it and wins.
+  // An empty one counts as unset, as in the shell: the gateway would refuse it as invalid.
   const fromShell = Object.entries(process.env).filter(
-    (entry): entry is [string, string] => CONFIG_NAME.test(entry[0]) && entry[1] !== undefined,
+    (entry): entry is [string, string] =>
+      CONFIG_NAME.test(entry[0]) && entry[1] !== undefined && entry[1].trim() !== '',
   )
   let tenantsLine = 'none yet — npm run admin -- org create <slug>, then key issue <slug>'
   if (existsSync(tenantsPath)) {
@@ -81,33 +120,38 @@ const main = async (): Promise<void> => {
       `${String(tenants.organizations?.length ?? 0)} organisation(s), ` +
       `${String(tenants.api_keys?.length ?? 0)} key(s) from ${path.relative(root, tenantsPath)}`
   }
+  const providers = configuredProviders(process.env, devVars)
+  let demo: DemoProvider | undefined
+  if (providers.length === 0) {
+    demo = await startDemoProvider()
+    fromShell.push(['FLOOPY_CUSTOM_PROVIDERS', jsonForEnvFile(demoCustomProviders(demo.url))])
+  }
   mkdirSync(path.dirname(shellEnvPath), { recursive: true })
   writeFileSync(shellEnvPath, fromShell.map(([k, v]) => `${k}=${quote(v)}\n`).join(''), {
     mode: 0o600,
   })
   chmodSync(shellEnvPath, 0o600)
 
-  const configured = new Set(
-    [...fromShell.map(([k]) => k), ...devVars.keys()]
-      .filter((k) => /_(?:API_KEY|BASE_URL)$/.test(k) && !k.startsWith('FLOOPY_'))
-      .map((k) => k.replace(/_(?:API_KEY|BASE_URL)$/, '').toLowerCase()),
-  )
-  if (devVars.has('FLOOPY_CUSTOM_PROVIDERS') || process.env.FLOOPY_CUSTOM_PROVIDERS) {
-    configured.add('custom endpoints')
-  }
-
   const base = `http://127.0.0.1:${port}`
+  const providersLine =
+    demo === undefined
+      ? providers.join(', ')
+      : `none configured, so a demo endpoint is running at ${demo.url}:
+             ${DEMO_PROVIDER_ID}/${DEMO_MODEL} echoes your last message back (not a real model).
+             For a real provider, set its key in your shell or .dev.vars and restart, e.g.
+             OPENAI_API_KEY=sk-... npm run dev   (README: "Providers", "Custom endpoints")`
+  const model = demo === undefined ? 'openai/gpt-4o-mini' : `${DEMO_PROVIDER_ID}/${DEMO_MODEL}`
   console.log(`
 Floopy gateway (embedded default: no external services)
   URL:       ${base}/v1   (OpenAI SDK baseURL)
   API key:   ${key}
   Tenants:   ${tenantsLine}
-  Providers: ${configured.size > 0 ? [...configured].join(', ') : 'none yet — set e.g. OPENAI_API_KEY in your shell or .dev.vars'}
+  Providers: ${providersLine}
 
 Try it:
   curl ${base}/v1/chat/completions \\
     -H "Authorization: Bearer ${key}" -H "Content-Type: application/json" \\
-    -d '{"model":"openai/gpt-4o-mini","messages":[{"role":"user","content":"Hello"}]}'
+    -d '{"model":"${model}","messages":[{"role":"user","content":"Hello"}]}'
 `)
 
   const envFiles = [shellEnvPath, ...(existsSync(devVarsPath) ? [devVarsPath] : [])]
@@ -139,8 +183,16 @@ Try it:
   }
   process.on('SIGINT', forward)
   process.on('SIGTERM', forward)
+  const exit = async (code: number): Promise<void> => {
+    await demo?.close()
+    process.exit(code)
+  }
+  child.on('error', (error) => {
+    console.error(`could not start wrangler: ${error.message}`)
+    void exit(1)
+  })
   child.on('exit', (code, signal) => {
-    process.exit(code ?? (signal === null ? 0 : 1))
+    void exit(code ?? (signal === null ? 0 : 1))
   })
 }
 
