@@ -156,6 +156,39 @@ describe('request bodies', () => {
     const error = await expectError(res, 400, 'INVALID_REQUEST')
     expect(error.error.param).toBe(param)
   })
+
+  it.each([
+    ['"frequency_penalty": -1e309', 'frequency_penalty'],
+    ['"temperature": 1e309', 'temperature'],
+    ['"logit_bias": {"50256": 1e400}', 'logit_bias.50256'],
+    [`"max_tokens": 1${'0'.repeat(310)}`, 'max_tokens'],
+  ])(
+    'should refuse a number that does not fit a double (%s) before any provider is called',
+    async (field, param) => {
+      const tag = uniqueTag()
+      const res = await gatewayFetch('http://gateway/v1/chat/completions', {
+        method: 'POST',
+        headers: authHeaders({ 'x-fake-tag': tag }),
+        body: `{"model": "openai/gpt-4o-mini", ${field}, "messages": [{"role": "user", "content": "hi"}]}`,
+      })
+      const error = await expectError(res, 400, 'INVALID_REQUEST')
+      expect(error.error.param).toBe(param)
+      expect(error.error.message).toContain(param)
+      expect(await received(tag)).toHaveLength(0)
+    },
+  )
+
+  it('should pass large finite numbers and number-like text through untouched', async () => {
+    const tag = uniqueTag()
+    const res = await gatewayFetch('http://gateway/v1/chat/completions', {
+      method: 'POST',
+      headers: authHeaders({ 'x-fake-tag': tag }),
+      body: '{"model": "openai/gpt-4o-mini", "temperature": 1e-300, "presence_penalty": -1e-300, "messages": [{"role": "user", "content": "1e309 is not a number here"}]}',
+    })
+    expect(res.status).toBe(200)
+    const [sent] = await received(tag)
+    expect(sent?.body).toMatchObject({ temperature: 1e-300, presence_penalty: -1e-300 })
+  })
 })
 
 describe('model addressing', () => {

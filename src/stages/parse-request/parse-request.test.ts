@@ -3,7 +3,7 @@ import { describe, expect, it } from 'vitest'
 import type { StageEnv } from '../../env'
 import type { BodyVariables } from '../body-limit'
 import { GatewayError, toGatewayError } from '../../errors'
-import { parseRequest, toParsedRequest } from '.'
+import { decodeBody, parseRequest, toParsedRequest } from '.'
 import type { EndpointKind } from '../../types'
 
 const user = { role: 'user', content: 'hi' }
@@ -250,5 +250,36 @@ describe('parseRequest', () => {
     const body: { error: { code: string; param: string | null } } = await res.json()
     expect(body.error.code).toBe('INVALID_REQUEST')
     expect(body.error.param).toBe('messages')
+  })
+})
+
+describe('decodeBody', () => {
+  it.each([
+    ['{"temperature": 1e309}', 'temperature'],
+    ['{"frequency_penalty": -1e309}', 'frequency_penalty'],
+    ['{"a": {"b": [1, 2, 1E+999]}}', 'a.b.2'],
+    [`{"n": ${'9'.repeat(309)}}`, 'n'],
+  ])('should refuse %s naming the field', (text, param) => {
+    let thrown: unknown
+    try {
+      decodeBody(text)
+    } catch (err) {
+      thrown = err
+    }
+    expect(thrown).toBeInstanceOf(GatewayError)
+    expect(thrown).toMatchObject({ code: 'INVALID_REQUEST', status: 400, param })
+  })
+
+  it('should keep finite numbers, and text that only looks like an overflow', () => {
+    expect(decodeBody('{"t": 1e308, "s": "1e309", "u": 1e-999}')).toEqual({
+      t: 1e308,
+      s: '1e309',
+      u: 0,
+    })
+  })
+
+  it('should refuse text that is not JSON as INVALID_JSON', () => {
+    expect(() => decodeBody('{"model": ')).toThrow(GatewayError)
+    expect(() => decodeBody('{"model": ')).toThrow(/not valid JSON/)
   })
 })
