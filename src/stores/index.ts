@@ -7,6 +7,7 @@
  * | port        | production                           | embedded default (`npm run dev`)        |
  * |-------------|--------------------------------------|-----------------------------------------|
  * | KeyStore    | Supabase RPC `gateway_resolve_key`   | `FLOOPY_TENANTS` + `FLOOPY_DEV_API_KEY` |
+ * | PromptStore | Supabase RPC `gateway_resolve_prompt`| `FLOOPY_TENANTS`                        |
  * | SharedState | Upstash Redis + `@upstash/ratelimit` | in-isolate memory                       |
  * | RoutingState| Upstash Redis (Lua scripts)          | in-isolate memory                       |
  */
@@ -20,6 +21,17 @@ export interface KeyStore {
    * there is none (unknown or revoked). Throws when the store cannot be reached.
    */
   lookup(keyHash: string): Promise<unknown>
+}
+
+/** Prompt templates: the resolved version of one organisation's prompt. */
+export interface PromptStore {
+  /**
+   * The version `selector` picks of the organisation's prompt `promptId` — a version number, a
+   * label, or `undefined` for the `production` label, else the latest version — as the document
+   * `{ prompt_id, version, template }` (`prompts/template.ts`, `ResolvedPromptSchema`); `null` when
+   * there is no such prompt or version. Throws when the store cannot be reached.
+   */
+  resolve(orgId: string, promptId: string, selector: string | undefined): Promise<unknown>
 }
 
 /** A sliding-window decision, as `@upstash/ratelimit` reports it. */

@@ -47,12 +47,37 @@ export type RoutingRuleRow = {
   updated_at: string
 }
 
+/** A prompt of an organisation (`prompts`); its versions are `PromptVersionRow`s. */
+export type PromptRow = {
+  id: string
+  org_id: string
+  /** The id requests name in `floopy-prompt-id` (unique within the organisation). */
+  prompt_id: string
+  /** Label → version number (`production`, `staging`, …); labels move, versions never change. */
+  labels: Record<string, number>
+  created_at: string
+  updated_at: string
+}
+
+/** One immutable version of a prompt (`prompt_versions`): numbered 1, 2, … in order. */
+export type PromptVersionRow = {
+  /** `PromptRow.id`. */
+  prompt: string
+  version: number
+  /** `{ messages, model?, params? }` (`prompts/template.ts`). */
+  template: unknown
+  created_at: string
+}
+
 export type TenantsFile = {
   version: 1
   organizations: OrganizationRow[]
   api_keys: ApiKeyRow[]
   provider_keys: ProviderKeyRow[]
   routing_rules: RoutingRuleRow[]
+  /** Absent in files written before prompts existed: none. */
+  prompts?: PromptRow[]
+  prompt_versions?: PromptVersionRow[]
 }
 
 export const emptyTenantsFile = (): TenantsFile => ({
@@ -61,4 +86,6 @@ export const emptyTenantsFile = (): TenantsFile => ({
   api_keys: [],
   provider_keys: [],
   routing_rules: [],
+  prompts: [],
+  prompt_versions: [],
 })

@@ -4,6 +4,7 @@
  */
 import { z } from 'zod'
 import { OrganizationSchema, ROUTING_STRATEGIES, RoutingTargetsSchema } from '../../tenancy/schema'
+import { PROMPT_ID, PROMPT_LABEL, PromptTemplateSchema } from '../../prompts/template'
 import type { TenantsFile } from './tenants-file'
 
 const id = z.string().min(1)
@@ -49,4 +50,30 @@ export const TenantsFileSchema: z.ZodType<TenantsFile, string | object> = z.obje
       updated_at: timestamp,
     }),
   ),
+  // Files written before prompts existed have neither list.
+  prompts: z
+    .array(
+      z.object({
+        id,
+        org_id: id,
+        prompt_id: z.string().regex(PROMPT_ID, 'must be a prompt id'),
+        labels: z.record(
+          z.string().regex(PROMPT_LABEL, 'must be a label'),
+          z.number().int().positive(),
+        ),
+        created_at: timestamp,
+        updated_at: timestamp,
+      }),
+    )
+    .default([]),
+  prompt_versions: z
+    .array(
+      z.object({
+        prompt: id,
+        version: z.number().int().positive(),
+        template: PromptTemplateSchema,
+        created_at: timestamp,
+      }),
+    )
+    .default([]),
 })
