@@ -73,7 +73,7 @@ export const variablesOf = (template: PromptTemplate): string[] => {
 
 /** A variable's value as it appears in the text. */
 const asText = (value: unknown): string =>
-  typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value))
+  typeof value === 'string' ? value : JSON.stringify(value)
 
 export type Rendered =
   | { readonly ok: true; readonly messages: Record<string, unknown>[] }
