@@ -1101,20 +1101,16 @@ function totalRecords(counts: RecordCount[]): Omit<RecordCount, 'what' | 'tag'> 
 }
 
 /** Records that reached the Queue, against the requests that must each have left one. */
-function recordsLine(counts: {
-  answered: number
-  abandonedAtMost: number
-  delivered: number
-}): string {
-  const extra = counts.delivered - counts.answered
-  return (
-    `${String(counts.delivered)} log records reached the Queue for ${String(counts.answered)} ` +
-    'answered requests' +
-    (counts.abandonedAtMost > 0
-      ? ` (${String(extra)} more from the at most ${String(counts.abandonedAtMost)} requests the ` +
-        'load tool abandoned at its deadlines, which the gateway finished)'
-      : '')
-  )
+function recordsLine(counts: Omit<RecordCount, 'what' | 'tag'>): string {
+  const { answered, abandonedAtMost, delivered } = counts
+  if (delivered < answered) {
+    return `${String(answered - delivered)} of ${String(answered)} answered requests left no record`
+  }
+  const base = `${String(answered)} answered requests left ${String(answered)} records at the Queue`
+  return abandonedAtMost === 0
+    ? base
+    : `${base}, and the at most ${String(abandonedAtMost)} requests the load tool abandoned at ` +
+        `its deadlines ${String(delivered - answered)} (the gateway finishes such a request or not)`
 }
 
 async function writeReport(results: Results, body: string): Promise<void> {
