@@ -1074,10 +1074,17 @@ function render(results: Results): string {
       '10 s).',
     '',
     table(
-      ['log queue', 'p50', 'p99', 'req/s', 'errors'],
+      ['log queue', 'p50', 'p99', 'req/s', 'errors', 'workerd CPU/req'],
       (['up', 'down'] as const).map((which) => {
         const run = results.logQueue[which]
-        return [which, ms(run.p50), ms(run.p99), String(Math.round(run.rps)), String(run.errors)]
+        return [
+          which,
+          ms(run.p50),
+          ms(run.p99),
+          String(Math.round(run.rps)),
+          String(run.errors),
+          ms(run.workerdCpuMsPerRequest),
+        ]
       }),
     ),
     '',
