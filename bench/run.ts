@@ -1116,8 +1116,9 @@ function recordsLine(counts: Omit<RecordCount, 'what' | 'tag'>): string {
   const base = `${String(answered)} answered requests left ${String(answered)} records at the Queue`
   return abandonedAtMost === 0
     ? base
-    : `${base}, and the at most ${String(abandonedAtMost)} requests the load tool abandoned at ` +
-        `its deadlines ${String(delivered - answered)} (the gateway finishes such a request or not)`
+    : `${base}, plus ${String(delivered - answered)} from the at most ${String(abandonedAtMost)} ` +
+        'requests the load tool abandoned at its deadlines (the gateway finishes such a request ' +
+        'or not)'
 }
 
 async function writeReport(results: Results, body: string): Promise<void> {
