@@ -21,6 +21,9 @@
  * (`floopy-attempts`), and give p50, p99 and p50 minus the no-rule p50; a last row times the
  * upstream alone (no gateway), the scale of one provider round trip. The request log is off (no
  * Queue binding), to isolate routing.
+ *
+ * Every request must succeed (after its fallback hop, where there is one): a non-200 answer, a
+ * network error or no answer within 10 s stops the run with exit code 1 and names the variant.
  */
 import { Agent, request } from 'node:http'
 import { buildBundle, startGateway } from '../scripts/workerd.ts'
@@ -29,6 +32,7 @@ import { startUpstream } from './upstream.ts'
 
 const REQUESTS = Number(process.env.BENCH_ROUTING_REQUESTS ?? 3000)
 const WARMUP = 300
+const TIMEOUT_MS = 10_000
 const NOW = new Date().toISOString()
 
 type Variant = { name: string; key: string; rule?: { strategy: string; targets: object[] } }
@@ -140,12 +144,16 @@ const agent = new Agent({ keepAlive: true, maxSockets: 1 })
 
 type Sample = { ms: number; attempts: string }
 
-const once = (url: string, key: string): Promise<Sample> =>
+/** One request; rejects, naming `label`, unless it is answered 200 in full. */
+const once = (label: string, url: string, key: string): Promise<Sample> =>
   new Promise((resolve, reject) => {
     const body = JSON.stringify({
       model: 'openai/gpt-4o-mini',
       messages: [{ role: 'user', content: 'Hello' }],
     })
+    const failed = (why: string): void => {
+      reject(new Error(`${label}: ${why}`))
+    }
     const started = performance.now()
     const req = request(
       `${url}/v1/chat/completions`,
@@ -159,15 +167,29 @@ const once = (url: string, key: string): Promise<Sample> =>
         },
       },
       (res) => {
-        res.resume()
-        res.on('end', () => {
+        const chunks: Buffer[] = []
+        res.on('data', (chunk: Buffer) => {
+          if (res.statusCode !== 200) chunks.push(chunk)
+        })
+        res.once('error', (error) => {
+          failed(`the answer broke off: ${error.message}`)
+        })
+        res.once('end', () => {
           const attempts = String(res.headers['floopy-attempts'] ?? '—')
           if (res.statusCode === 200) resolve({ ms: performance.now() - started, attempts })
-          else reject(new Error(`status ${String(res.statusCode)}`))
+          else {
+            const text = Buffer.concat(chunks).toString().slice(0, 300)
+            failed(`status ${String(res.statusCode)} ${text}`)
+          }
         })
       },
     )
-    req.on('error', reject)
+    req.setTimeout(TIMEOUT_MS, () => {
+      req.destroy(new Error(`no answer within ${String(TIMEOUT_MS)} ms`))
+    })
+    req.once('error', (error) => {
+      failed(error.message)
+    })
     req.end(body)
   })
 
@@ -199,11 +221,11 @@ try {
   }
   for (let i = 0; i < WARMUP + REQUESTS; i++) {
     for (const v of variants) {
-      const sample = await once(gateway.url, v.key)
+      const sample = await once(`${v.name}, request ${String(i + 1)}`, gateway.url, v.key)
       if (i >= WARMUP) add(v.name, sample)
     }
     // The upstream alone, for scale: what one provider round trip costs here.
-    const direct = await once(upstream.url, 'sk-bench')
+    const direct = await once(`${DIRECT}, request ${String(i + 1)}`, upstream.url, 'sk-bench')
     if (i >= WARMUP) add(DIRECT, direct)
   }
   const rows = [...variants.map((v) => v.name), DIRECT].flatMap((name) =>
@@ -232,6 +254,11 @@ try {
       `| ${row.name} | ${row.attempts} | ${String(row.n)} | ${row.p50.toFixed(3)} ms | ${row.p99.toFixed(3)} ms | ${(delta >= 0 ? '+' : '') + delta.toFixed(3)} ms |`,
     )
   }
+} catch (error) {
+  console.error(
+    `bench:routing FAILED, no figures: ${error instanceof Error ? error.message : String(error)}`,
+  )
+  process.exitCode = 1
 } finally {
   agent.destroy()
   await gateway.close()

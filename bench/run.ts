@@ -17,6 +17,12 @@
  * 3. workerd's memory: idle, and the peak while relaying 1 KB, 1 MB and 16 MB responses (JSON
  *    embeddings and SSE), each size on a fresh workerd so one case's heap cannot hide another's.
  *
+ * The gateway runs with its request log on, as in production, sending to a stand-in for its Queue
+ * (bench/log-sink.ts) that answers as the Queue service does and counts the records it decodes.
+ * Every request is checked: the run fails (exit code 1, no report written) when any request
+ * errors (non-2xx, socket error, timeout), when a request the gateway answered left no record at
+ * the Queue, or when the gateway logs "request log records lost".
+ *
  * Prints a table, writes bench/results.json and the generated half of bench/REPORT.md.
  *
  * Environment: BENCH_DURATION (s per load run, default 10), BENCH_WARMUP (s, default 3),
@@ -40,7 +46,7 @@ import {
   type WorkerdGateway,
 } from '../scripts/workerd.ts'
 import { generateApiKey, hashApiKey, parseApiKey } from '../src/security/api-key.ts'
-import { startLogSink } from './log-sink.ts'
+import { startLogSink, type LogSink } from './log-sink.ts'
 import { startUpstream } from './upstream.ts'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
@@ -156,6 +162,95 @@ type Target = {
   embeddingModel: string
   /** The workerd serving this target; none for direct. */
   workerdPid?: number
+  /** Where this target's request log goes, when every request must leave a record there. */
+  log?: LogSink
+}
+
+/** Problems that make a run's figures untrustworthy: any of them fails the benchmark. */
+const failures: string[] = []
+
+function fail(message: string): void {
+  failures.push(message)
+  console.error(`FAILED: ${message}`)
+}
+
+let tags = 0
+
+/**
+ * A User-Agent naming one run of requests. The gateway copies it into each request's log record,
+ * so the Queue stand-in counts every run's records apart, however late they arrive.
+ */
+const newTag = (): string => `floopy-bench/${String(++tags)}`
+
+const tagged = (target: Target, tag: string): Target => ({
+  ...target,
+  headers: { ...target.headers, 'user-agent': tag },
+})
+
+/** One run's request log: the requests it sent, and the records that reached the Queue. */
+type RecordCount = {
+  what: string
+  tag: string
+  /** Requests answered (any status): each must leave one record. */
+  answered: number
+  /** Requests a load tool abandoned at its deadline, at most (one per connection): the gateway
+   * may have finished and logged them or not, so they may or may not leave a record. */
+  abandonedAtMost: number
+  delivered: number
+}
+
+const recordCounts: RecordCount[] = []
+
+/**
+ * Waits for the records of the requests tagged `tag` (the gateway sends them after each
+ * response, in batches of up to 25 ms) and fails the run unless every answered request left
+ * exactly one; requests abandoned by the load tool may add up to `abandonedAtMost` more.
+ */
+async function expectRecords(
+  target: Target,
+  tag: string,
+  what: string,
+  answered: number,
+  abandonedAtMost = 0,
+): Promise<void> {
+  const sink = target.log
+  if (sink === undefined) return
+  const max = answered + abandonedAtMost
+  const delivered = await sink.settle(tag, { min: answered, max })
+  recordCounts.push({ what, tag, answered, abandonedAtMost, delivered })
+  if (delivered < answered) {
+    fail(
+      `${what}: ${String(answered - delivered)} request log records lost ` +
+        `(${String(delivered)} reached the Queue for ${String(answered)} answered requests)`,
+    )
+  } else if (delivered > max) {
+    fail(`${what}: ${String(delivered)} request log records for ${String(max)} requests at most`)
+  }
+}
+
+/** The gateway's alarm when a Queue send failed (src/stages/request-log/index.ts). */
+const recordsLostLine = 'request log records lost'
+
+/**
+ * Watches one workerd's output for the gateway's "records lost" alarm: a failure for a gateway
+ * whose Queue takes every message; counted for the one whose Queue is down on purpose.
+ */
+function lossWatch(
+  name: string,
+  expectLoss = false,
+): {
+  onOutputLine: (line: string) => void
+  reported: () => number
+} {
+  let reported = 0
+  return {
+    onOutputLine(line) {
+      if (!line.includes(recordsLostLine)) return
+      reported++
+      if (!expectLoss) fail(`${name} logged: ${line.slice(0, 500)}`)
+    },
+    reported: () => reported,
+  }
 }
 
 type Stats = { n: number; p50: number; p99: number; mean: number }
@@ -165,6 +260,8 @@ type LoadRun = Stats & {
   connections: number
   durationSec: number
   rps: number
+  /** Responses of any status, counted by the load tool. */
+  answered: number
   errors: number
   /** CPU time workerd spent per response, and its CPU use in cores (1 = one core busy). */
   workerdCpuMsPerRequest: number
@@ -305,6 +402,7 @@ function runAutocannon(
   upstreamPid: number,
 ): Promise<LoadRun> {
   const latencies: number[] = []
+  let answered = 0
   const workerdBefore = cpuSeconds(target.workerdPid)
   const upstreamBefore = cpuSeconds(upstreamPid)
   const ownBefore = process.cpuUsage()
@@ -339,6 +437,7 @@ function runAutocannon(
           ...stats(latencies),
           durationSec: result.duration,
           rps: latencies.length / result.duration,
+          answered,
           errors: result.errors + result.timeouts + result.non2xx,
           workerdCpuMsPerRequest: (workerdCpu * 1000) / latencies.length,
           workerdCores: workerdCpu / elapsedSec,
@@ -349,6 +448,7 @@ function runAutocannon(
     )
     // autocannon's own histogram stores whole milliseconds; the per-response times do not.
     instance.on('response', (_client, status, _bytes, responseTime) => {
+      answered++
       if (status >= 200 && status < 300) latencies.push(responseTime)
     })
   })
@@ -422,6 +522,7 @@ async function runWrk(
     mean: wrkMs(/Latency\s+(\S+)/.exec(output)?.[1]),
     durationSec,
     rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? Number.NaN),
+    answered: requests,
     errors: non2xx + (socketErrors ?? 0),
     workerdCpuMsPerRequest: (workerdCpu * 1000) / requests,
     workerdCores: workerdCpu / elapsedSec,
@@ -430,24 +531,41 @@ async function runWrk(
   }
 }
 
-const runLoad = (
+/**
+ * One load run, checked: it fails the benchmark if a request failed, or if a request the gateway
+ * answered left no log record (`what` names the run in the message).
+ */
+async function runLoad(
   target: Target,
   connections: number,
   durationSec: number,
   upstreamPid: number,
-): Promise<LoadRun> =>
-  wrkPath === undefined
-    ? runAutocannon(target, connections, durationSec, upstreamPid)
-    : runWrk(wrkPath, target, connections, durationSec, upstreamPid)
+  what: string,
+): Promise<LoadRun> {
+  const tag = newTag()
+  const run =
+    wrkPath === undefined
+      ? await runAutocannon(tagged(target, tag), connections, durationSec, upstreamPid)
+      : await runWrk(wrkPath, tagged(target, tag), connections, durationSec, upstreamPid)
+  if (run.errors > 0 || !(run.answered > 0)) {
+    fail(
+      `${what}: ${String(run.errors)} request errors (non-2xx answers, socket errors and ` +
+        `timeouts; ${String(run.answered)} answers in all)`,
+    )
+  }
+  await expectRecords(target, tag, what, run.answered, connections)
+  return run
+}
 
 async function loadPhase(all: Target[], upstreamPid: number): Promise<LoadRun[]> {
   const runs: LoadRun[] = []
   for (const connections of settings.connections) {
     for (const target of all) {
-      process.stdout.write(`  ${target.name}, ${connections} connection(s): warm-up… `)
-      await runLoad(target, connections, settings.warmupSec, upstreamPid)
+      const what = `${target.name}, ${String(connections)} connection(s)`
+      process.stdout.write(`  ${what}: warm-up… `)
+      await runLoad(target, connections, settings.warmupSec, upstreamPid, `${what}, warm-up`)
       process.stdout.write('measuring… ')
-      const run = await runLoad(target, connections, settings.durationSec, upstreamPid)
+      const run = await runLoad(target, connections, settings.durationSec, upstreamPid, what)
       console.log(`p50 ${ms(run.p50)}, ${Math.round(run.rps)} req/s, ${run.errors} errors`)
       runs.push(run)
     }
@@ -458,10 +576,13 @@ async function loadPhase(all: Target[], upstreamPid: number): Promise<LoadRun[]>
 async function ttfbSeries(all: Target[], gapMs: number, requests: number): Promise<TtfbSeries> {
   const agents = new Map(all.map((t) => [t.name, new Agent({ keepAlive: true, maxSockets: 1 })]))
   const times: Record<TargetName, number[]> = { direct: [], reference: [], gateway: [] }
+  const tag = newTag()
+  const sent = new Map<Target, number>()
   const once = async (target: Target): Promise<number> => {
     const agent = agents.get(target.name) ?? new Agent()
-    const headers = { ...target.headers, 'x-bench-gap-ms': String(gapMs) }
+    const headers = { ...target.headers, 'x-bench-gap-ms': String(gapMs), 'user-agent': tag }
     const url = `${target.base}/chat/completions`
+    sent.set(target, (sent.get(target) ?? 0) + 1)
     const answer = await post(agent, url, headers, streamBody(target.chatModel))
     if (answer.status !== 200) throw new Error(`${target.name} stream answered ${answer.status}`)
     return answer.firstByteMs
@@ -475,6 +596,15 @@ async function ttfbSeries(all: Target[], gapMs: number, requests: number): Promi
     }
   } finally {
     for (const agent of agents.values()) agent.destroy()
+  }
+  // Sequential requests, each read to its end: every one must leave its record.
+  for (const [target, count] of sent) {
+    await expectRecords(
+      target,
+      tag,
+      `${target.name}, streams with a ${String(gapMs)} ms pause`,
+      count,
+    )
   }
   return {
     gapMs,
@@ -526,15 +656,27 @@ async function memoryCase(
   bindings: Record<string, string>,
   kind: MemoryKind,
   bytes: number,
-  queues: Record<string, string> = {},
+  log?: LogSink,
 ): Promise<MemoryCase> {
-  const worker = await startGateway({ bundle, bindings, queues })
+  const what = `memory, ${name} ${kind} ${size(bytes)}`
+  const worker = await startGateway({
+    bundle,
+    bindings,
+    queues: log === undefined ? {} : { LOG_QUEUE: log.address },
+    onOutputLine: lossWatch(what).onOutputLine,
+  })
   const agent = new Agent({ keepAlive: true, maxSockets: 1 })
   try {
-    const target = workerTarget(name, worker)
+    const tag = newTag()
+    const target = tagged(workerTarget(name, worker, log), tag)
+    let sent = 0
     const send = async (size: number): Promise<Exchange> => {
       const { url, headers, body } = memoryRequest(kind, target, size)
-      return post(agent, url, headers, body)
+      sent++
+      const answer = await post(agent, url, headers, body)
+      if (answer.status !== 200)
+        fail(`${what}: a ${String(size)}-byte request answered ${String(answer.status)}`)
+      return answer
     }
     // A small request of the same kind first: the baseline then already includes compiled code,
     // a pooled upstream connection and whatever the Worker sets up lazily.
@@ -566,6 +708,8 @@ async function memoryCase(
       clearInterval(sampler)
     }
     const peakBytes = peakSoFar()
+    // Before this workerd stops: a record still in its batch would be lost with it.
+    await expectRecords(target, tag, what, sent)
     return {
       target: name,
       kind,
@@ -584,7 +728,7 @@ async function memoryCase(
   }
 }
 
-function workerTarget(name: WorkerName, worker: WorkerdGateway): Target {
+function workerTarget(name: WorkerName, worker: WorkerdGateway, log?: LogSink): Target {
   return {
     name,
     base: `${worker.url}/v1`,
@@ -592,12 +736,15 @@ function workerTarget(name: WorkerName, worker: WorkerdGateway): Target {
     chatModel: 'openai/gpt-4o-mini',
     embeddingModel: 'openai/text-embedding-3-small',
     workerdPid: worker.pid,
+    ...(log === undefined ? {} : { log }),
   }
 }
 
-/** Fails early, and explains, when a target cannot relay the requests the benchmark sends. */
+/** Fails early, and explains, when a target cannot relay the requests the benchmark sends, or when
+ * the gateway's request log does not reach its Queue. */
 async function checkTargets(all: Target[]): Promise<void> {
   const agent = new Agent({ keepAlive: false })
+  const tag = newTag()
   const checks = [
     {
       path: '/chat/completions',
@@ -615,7 +762,8 @@ async function checkTargets(all: Target[]): Promise<void> {
     for (const check of checks) {
       for (const target of all) {
         const url = `${target.base}${check.path}`
-        const answer = await post(agent, url, target.headers, check.body(target), true)
+        const headers = { ...target.headers, 'user-agent': tag }
+        const answer = await post(agent, url, headers, check.body(target), true)
         if (answer.status !== 200 || !answer.text.includes(check.want)) {
           throw new Error(
             `${target.name} POST ${check.path} answered ${answer.status}: ` +
@@ -628,6 +776,16 @@ async function checkTargets(all: Target[]): Promise<void> {
     }
   } finally {
     agent.destroy()
+  }
+  for (const target of all) {
+    await expectRecords(target, tag, `${target.name}, first requests`, checks.length)
+    for (const problem of target.log?.problems() ?? []) fail(`Queue stand-in: ${problem}`)
+  }
+  if (failures.length > 0) {
+    throw new Error(
+      `${failures.join('\n')}\nThe gateway's request log does not reach the Queue stand-in ` +
+        '(bench/log-sink.ts); see above.',
+    )
   }
 }
 
@@ -712,7 +870,19 @@ type Results = {
   }
   verdicts: Verdict[]
   /** 1-connection latency with the log Queue taking messages vs unreachable. */
-  logQueue: { up: LoadRun; down: LoadRun; delivered: number }
+  logQueue: LogQueueRuns
+  /** Every run of requests to a gateway whose Queue takes messages: requests and records. */
+  records: RecordCount[]
+}
+
+/** Names the Queue-up and Queue-down runs (`… up`, `… down`) in messages and record counts. */
+const logQueueRunName = 'request log, Queue'
+
+type LogQueueRuns = {
+  up: LoadRun
+  down: LoadRun
+  /** "records lost" lines the Queue-down gateway logged (at most one per 10 s). */
+  downLossLines: number
 }
 
 /**
@@ -724,24 +894,46 @@ async function logQueuePhase(
   bundle: string,
   bindings: Record<string, string>,
   upstreamPid: number,
-): Promise<{ up: LoadRun; down: LoadRun }> {
+): Promise<LogQueueRuns> {
   console.log('request log: queue up vs down, 1 connection…')
   const deadSink = await startLogSink()
   deadSink.setDown(true)
-  const other = await startGateway({ bundle, bindings, queues: { LOG_QUEUE: deadSink.address } })
+  const downWatch = lossWatch('the gateway whose Queue is down', true)
+  const other = await startGateway({
+    bundle,
+    bindings,
+    queues: { LOG_QUEUE: deadSink.address },
+    onOutputLine: downWatch.onOutputLine,
+  })
   try {
     const down = workerTarget('gateway', other)
     const runs: LoadRun[] = []
-    for (const target of [up, down, up, down]) {
-      await runLoad(target, 1, settings.warmupSec, upstreamPid)
-      runs.push(await runLoad(target, 1, settings.durationSec / 2, upstreamPid))
+    for (const [target, which] of [
+      [up, 'up'],
+      [down, 'down'],
+      [up, 'up'],
+      [down, 'down'],
+    ] as const) {
+      const what = `${logQueueRunName} ${which}`
+      await runLoad(target, 1, settings.warmupSec, upstreamPid, `${what}, warm-up`)
+      runs.push(await runLoad(target, 1, settings.durationSec / 2, upstreamPid, what))
+    }
+    if (downWatch.reported() === 0) {
+      fail(
+        'the gateway whose Queue is down never logged "records lost": the Queue-down runs did ' +
+          'not measure a failing Queue',
+      )
     }
     // Two interleaved runs each; the better of the two, since noise only ever adds latency.
     const best = (a: LoadRun | undefined, b: LoadRun | undefined): LoadRun => {
       if (a === undefined || b === undefined) throw new Error('missing run')
       return a.p50 <= b.p50 ? a : b
     }
-    return { up: best(runs[0], runs[2]), down: best(runs[1], runs[3]) }
+    return {
+      up: best(runs[0], runs[2]),
+      down: best(runs[1], runs[3]),
+      downLossLines: downWatch.reported(),
+    }
   } finally {
     await other.close()
     await deadSink.close()
@@ -805,6 +997,9 @@ function render(results: Results): string {
   const idle = (record: Record<WorkerName, number>): string =>
     `gateway ${mib(record.gateway)}, reference ${mib(record.reference)}`
   const { memory } = results
+  const upRecords = totalRecords(
+    results.records.filter((c) => c.what.startsWith(`${logQueueRunName} up`)),
+  )
   return [
     `### Non-streaming chat completion (${wrkPath === undefined ? 'autocannon' : 'wrk'}, ${settings.durationSec} s per run after a ` +
       `${settings.warmupSec} s warm-up)`,
@@ -871,22 +1066,59 @@ function render(results: Results): string {
     '### Request log: Queue up vs unreachable',
     '',
     'The gateway at 1 connection (non-streaming), its request log going to a Queue stand-in that ' +
-      'takes every message, then to one that drops every connection (what the Worker sees when ' +
-      'its Queue cannot take messages; ClickHouse is further behind, past the consumer). ' +
-      `Records delivered while up: ${results.logQueue.delivered}.`,
+      'answers as the Queue service does and takes every message (`bench/log-sink.ts`), then to ' +
+      'one that drops every connection (what the Worker sees when its Queue cannot take ' +
+      'messages; ClickHouse is further behind, past the consumer). ' +
+      `While up (warm-ups included): ${recordsLine(upRecords)}. While down, the gateway logged ` +
+      `"${recordsLostLine}" ${String(results.logQueue.downLossLines)} time(s) (at most once per ` +
+      '10 s).',
     '',
     table(
-      ['log queue', 'p50', 'p99', 'req/s', 'errors'],
+      ['log queue', 'p50', 'p99', 'req/s', 'errors', 'workerd CPU/req'],
       (['up', 'down'] as const).map((which) => {
         const run = results.logQueue[which]
-        return [which, ms(run.p50), ms(run.p99), String(Math.round(run.rps)), String(run.errors)]
+        return [
+          which,
+          ms(run.p50),
+          ms(run.p99),
+          String(Math.round(run.rps)),
+          String(run.errors),
+          ms(run.workerdCpuMsPerRequest),
+        ]
       }),
     ),
+    '',
+    'Over the whole run, every gateway whose Queue takes messages: ' +
+      `${recordsLine(totalRecords(results.records))}.`,
     '',
     '### Targets',
     '',
     table(['measure', 'target', 'measured', ''], verdictRows),
   ].join('\n')
+}
+
+function totalRecords(counts: RecordCount[]): Omit<RecordCount, 'what' | 'tag'> {
+  const sum = (pick: (c: RecordCount) => number): number =>
+    counts.reduce((total, c) => total + pick(c), 0)
+  return {
+    answered: sum((c) => c.answered),
+    abandonedAtMost: sum((c) => c.abandonedAtMost),
+    delivered: sum((c) => c.delivered),
+  }
+}
+
+/** Records that reached the Queue, against the requests that must each have left one. */
+function recordsLine(counts: Omit<RecordCount, 'what' | 'tag'>): string {
+  const { answered, abandonedAtMost, delivered } = counts
+  if (delivered < answered) {
+    return `${String(answered - delivered)} of ${String(answered)} answered requests left no record`
+  }
+  const base = `${String(answered)} answered requests left ${String(answered)} records at the Queue`
+  return abandonedAtMost === 0
+    ? base
+    : `${base}, plus ${String(delivered - answered)} from the at most ${String(abandonedAtMost)} ` +
+        'requests the load tool abandoned at its deadlines (the gateway finishes such a request ' +
+        'or not)'
 }
 
 async function writeReport(results: Results, body: string): Promise<void> {
@@ -986,6 +1218,29 @@ function verdicts(load: LoadRun[], ttfb: TtfbSeries[], cases: MemoryCase[]): Ver
   ]
 }
 
+/**
+ * Last checks on the request log: a record that came after its run was counted must still not
+ * make that run's count exceed what it sent, and the Queue stand-in must have refused nothing.
+ */
+function checkLogAtEnd(sink: LogSink): void {
+  for (const count of recordCounts) {
+    const final = sink.records(count.tag)
+    if (final > count.answered + count.abandonedAtMost) {
+      fail(
+        `${count.what}: ${String(final)} request log records for ` +
+          `${String(count.answered + count.abandonedAtMost)} requests at most`,
+      )
+    }
+    count.delivered = final
+  }
+  const problems = new Map<string, number>()
+  for (const problem of sink.problems()) problems.set(problem, (problems.get(problem) ?? 0) + 1)
+  for (const [problem, times] of [...problems].slice(0, 10)) {
+    fail(`Queue stand-in: ${problem}${times > 1 ? ` (${String(times)} times)` : ''}`)
+  }
+  if (problems.size > 10) fail(`Queue stand-in: ${String(problems.size - 10)} more problems`)
+}
+
 async function main(): Promise<void> {
   const started = Date.now()
   const info = await machine()
@@ -1009,7 +1264,6 @@ async function main(): Promise<void> {
   const upstream = await startUpstream()
   // The gateway runs with its request log on (records to a Queue stand-in), as in production.
   const sink = await startLogSink()
-  const logQueue = { LOG_QUEUE: sink.address }
   const bindings = {
     OPENAI_BASE_URL: `${upstream.url}/v1`,
     OPENAI_API_KEY: 'sk-bench',
@@ -1018,7 +1272,12 @@ async function main(): Promise<void> {
   }
   const workers: WorkerdGateway[] = []
   try {
-    const gateway = await startGateway({ bundle, bindings, queues: logQueue })
+    const gateway = await startGateway({
+      bundle,
+      bindings,
+      queues: { LOG_QUEUE: sink.address },
+      onOutputLine: lossWatch('the gateway').onOutputLine,
+    })
     workers.push(gateway)
     const reference = await startGateway({ bundle: referenceBundle, bindings })
     workers.push(reference)
@@ -1035,7 +1294,7 @@ async function main(): Promise<void> {
         embeddingModel: 'text-embedding-3-small',
       },
       workerTarget('reference', reference),
-      workerTarget('gateway', gateway),
+      workerTarget('gateway', gateway, sink),
     ]
     await checkTargets(all)
 
@@ -1047,7 +1306,7 @@ async function main(): Promise<void> {
       ttfb.push(await ttfbSeries(all, gapMs, requests))
     }
     const logQueueRun = await logQueuePhase(
-      workerTarget('gateway', gateway),
+      workerTarget('gateway', gateway, sink),
       bundle,
       bindings,
       upstream.pid,
@@ -1071,7 +1330,7 @@ async function main(): Promise<void> {
               bindings,
               kind,
               bytes,
-              name === 'gateway' ? logQueue : {},
+              name === 'gateway' ? sink : undefined,
             ),
           )
         }
@@ -1095,10 +1354,20 @@ async function main(): Promise<void> {
         flat: { embeddings: isFlat(cases, 'embeddings'), sse: isFlat(cases, 'sse') },
       },
       verdicts: verdicts(load, ttfb, cases),
-      logQueue: { ...logQueueRun, delivered: sink.received() },
+      logQueue: logQueueRun,
+      records: recordCounts,
     }
+    checkLogAtEnd(sink)
     const body = render(results)
     console.log(`\n${body}\n`)
+    if (failures.length > 0) {
+      console.error(
+        `\nThe benchmark FAILED; bench/results.json and bench/REPORT.md are left as they were:\n` +
+          failures.map((failure) => `- ${failure}`).join('\n'),
+      )
+      process.exitCode = 1
+      return
+    }
     await writeFormatted(path.join(benchDir, 'results.json'), JSON.stringify(results, null, 2))
     await writeReport(results, body)
     const seconds = Math.round((Date.now() - started) / 1000)

@@ -43,6 +43,9 @@ export type GatewayOptions = {
   bundle?: string
   /** Also copy workerd's stdout/stderr to this process's stderr (the CLI wants to see logs). */
   echoOutput?: boolean
+  /** Called with every complete line workerd writes to stdout or stderr (the Worker's console
+   * output included), e.g. to watch for an error line a benchmark must not tolerate. */
+  onOutputLine?: (line: string) => void
   /** Open the V8 inspector on this 127.0.0.1 port (CPU profiles: see bench/profile.ts). */
   inspectorPort?: number
   /**
@@ -300,13 +303,22 @@ async function launchIn(
     stdio: ['ignore', 'pipe', 'pipe'],
   })
   let output = ''
-  const collect = (chunk: Buffer): void => {
-    output = (output + chunk.toString()).slice(-outputLimitBytes)
-    if (options.echoOutput === true) process.stderr.write(chunk)
+  const collector = (): ((chunk: Buffer) => void) => {
+    // Per stream: a line can arrive in pieces, and the two pipes interleave.
+    let partial = ''
+    return (chunk) => {
+      output = (output + chunk.toString()).slice(-outputLimitBytes)
+      if (options.echoOutput === true) process.stderr.write(chunk)
+      const onLine = options.onOutputLine
+      if (onLine === undefined) return
+      const lines = (partial + chunk.toString()).split('\n')
+      partial = (lines.pop() ?? '').slice(-outputLimitBytes)
+      for (const line of lines) onLine(line)
+    }
   }
   // Both pipes are always drained: a full pipe would block workerd's logging, then workerd.
-  child.stdout.on('data', collect)
-  child.stderr.on('data', collect)
+  child.stdout.on('data', collector())
+  child.stderr.on('data', collector())
   const exited = new Promise<Exit>((resolve) => {
     child.once('exit', (code, signal) => {
       resolve({ code, signal })

@@ -111,6 +111,29 @@ describe('scripts/workerd.ts', () => {
     }
   })
 
+  it("should hand workerd's output to onOutputLine one whole line at a time", async () => {
+    const talker = path.join(scratch, 'talker.js')
+    await writeFile(
+      talker,
+      "export default { fetch() { console.error('first line'); console.log('second line'); " +
+        "return new Response('ok') } }\n",
+    )
+    const lines: string[] = []
+    const gateway = await startGateway({
+      bundle: talker,
+      bindings: {},
+      onOutputLine: (line) => lines.push(line),
+    })
+    try {
+      await (await fetch(gateway.url)).text()
+      await expect.poll(() => lines.join('\n')).toContain('second line')
+      expect(lines.some((line) => line.endsWith('first line'))).toBe(true)
+      expect(lines.some((line) => line.includes('\n'))).toBe(false)
+    } finally {
+      await gateway.close()
+    }
+  })
+
   it('listens on the requested port', async () => {
     const echo = path.join(scratch, 'ok.js')
     await writeFile(echo, "export default { fetch() { return new Response('ok') } }\n")
