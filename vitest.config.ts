@@ -41,6 +41,10 @@ export default defineConfig({
           name: 'worker',
           include: ['src/**/*.test.ts', 'test/worker/**/*.test.ts'],
           globalSetup: ['./test/support/global-setup.ts'],
+          // Integration tests go through the whole pipeline inside workerd; on a busy machine the
+          // first request of a file alone (module load, key hashing) can take seconds. A timeout
+          // is a hang detector here, never a speed check.
+          testTimeout: 30_000,
         },
       },
       {

@@ -12,8 +12,10 @@ import type { Bindings, StageEnv } from './env'
 import { GatewayError, toGatewayError } from './errors'
 import type { callProvider, listModels as listProviderModels } from './providers/client'
 import { redactSecrets } from './providers/upstream-error'
+import type { PromptResolver } from './prompts/resolver'
 import type { HealthTracker } from './routing/health'
 import { listModels } from './routes/models'
+import { renderPrompt } from './routes/prompts'
 import { authenticate, type AuthVariables } from './stages/authenticate'
 import { bodyLimit, type BodyVariables } from './stages/body-limit'
 import { dispatch } from './stages/dispatch'
@@ -21,6 +23,7 @@ import { firstRoundTrip } from './stages/first-round-trip'
 import { guard, type GuardVariables } from './stages/guard'
 import { admission, limits, type AdmissionVariables } from './stages/limits'
 import { parseRequest, type ParsedVariables } from './stages/parse-request'
+import { prompt } from './stages/prompt'
 import { requestId } from './stages/request-id'
 import { requestLog } from './stages/request-log'
 import { healthSync, route, type HealthSyncVariables, type RouteVariables } from './stages/route'
@@ -44,6 +47,7 @@ export type Services = {
   readonly config: GatewayConfig
   readonly state: SharedState
   readonly resolver: KeyResolver
+  readonly prompts: PromptResolver
   readonly health: HealthTracker
   readonly call: typeof callProvider
   readonly listModels: typeof listProviderModels
@@ -51,7 +55,7 @@ export type Services = {
 }
 
 export const createApp = (services: Services): Hono<GatewayEnv> => {
-  const { config, state, resolver, health } = services
+  const { config, state, resolver, prompts, health } = services
   const app = new Hono<GatewayEnv>()
 
   app.use(requestId()) // 0. request id, trace, taps
@@ -74,12 +78,17 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
   )
   app.use('/v1/*', subscription({ resolver })) // 5. subscription status (no I/O, before limits)
 
-  app.get(
-    '/v1/models',
+  // Answered by the gateway itself: rate-limited, not counted toward the monthly quota.
+  const uncounted = [
     firstRoundTrip([admission({ state, countsTowardQuota: false })]),
     limits({ state, resolver }),
+  ] as const
+  app.get(
+    '/v1/models',
+    ...uncounted,
     listModels({ providers: config.providers, list: services.listModels }),
   )
+  app.post('/v1/prompts/:id/render', ...uncounted, renderPrompt({ resolver: prompts }))
   for (const [path, kind] of [
     ['/v1/chat/completions', 'chat'],
     ['/v1/embeddings', 'embeddings'],
@@ -93,6 +102,7 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
         healthSync({ health }),
       ]),
       limits({ state, resolver }), // 4+6. org and key rate limits, monthly quota
+      prompt({ resolver: prompts }), // 7. prompt template (floopy-prompt-id)
       route({ config, health }), // 10. targets
       guard(), // 11. SSRF + header hygiene
       dispatch({

@@ -28,6 +28,10 @@ export const ERROR_CODES = {
   /** The organisation's subscription does not allow traffic (see `tenancy/subscription.ts`). */
   SUBSCRIPTION_INACTIVE: { status: 402, type: 'permission_error' },
   NOT_FOUND: { status: 404, type: 'not_found_error' },
+  /** `floopy-prompt-id` (or its version) names no prompt of the caller's organisation. */
+  PROMPT_NOT_FOUND: { status: 404, type: 'not_found_error' },
+  /** The prompt template uses variables the request's `inputs` do not supply. */
+  PROMPT_VARIABLE_MISSING: { status: 400, type: 'invalid_request_error' },
   METHOD_NOT_ALLOWED: { status: 405, type: 'invalid_request_error' },
   PAYLOAD_TOO_LARGE: { status: 413, type: 'invalid_request_error' },
   UNSUPPORTED_MEDIA_TYPE: { status: 415, type: 'invalid_request_error' },
@@ -47,6 +51,8 @@ export const ERROR_CODES = {
   CONFIG_INVALID: { status: 500, type: 'api_error' },
   /** The key could not be checked: its cache and the config store are both unreachable. */
   AUTH_UNAVAILABLE: { status: 503, type: 'api_error' },
+  /** A prompt never seen here could not be loaded: its cache and the config store are down. */
+  PROMPT_UNAVAILABLE: { status: 503, type: 'api_error' },
   INTERNAL_ERROR: { status: 500, type: 'api_error' },
 } as const satisfies Record<string, CodeSpec>
 

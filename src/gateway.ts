@@ -11,14 +11,17 @@ import { createApp, createFailingApp, type Services } from './app'
 import { loadConfig, type GatewayConfig } from './config'
 import type { Bindings } from './env'
 import { GatewayError } from './errors'
+import { createPromptResolver } from './prompts/resolver'
 import { callProvider, listModels } from './providers/client'
 import type { BreakerConfig } from './routing/breaker'
 import { createHealthTracker, type HealthTracker } from './routing/health'
 import type { RoutingState } from './stores'
 import { embeddedKeyStore } from './stores/embedded/key-store'
 import { memoryState } from './stores/embedded/memory-state'
+import { embeddedPromptStore } from './stores/embedded/prompt-store'
 import { memoryRoutingState } from './stores/embedded/routing-state'
 import { supabaseKeyStore } from './stores/supabase/key-store'
+import { supabasePromptStore } from './stores/supabase/prompt-store'
 import { upstashRoutingState } from './stores/upstash/routing-state'
 import { upstashRedis, upstashState } from './stores/upstash/shared-state'
 import { createKeyResolver } from './tenancy/resolver'
@@ -49,6 +52,10 @@ export const servicesFor = (config: GatewayConfig, logQueue: Bindings['LOG_QUEUE
     config.supabase === undefined
       ? embeddedKeyStore(config.tenants, config.devApiKey)
       : supabaseKeyStore(config.supabase, config.storeTimeoutMs)
+  const prompts =
+    config.supabase === undefined
+      ? embeddedPromptStore(config.tenants)
+      : supabasePromptStore(config.supabase, config.storeTimeoutMs)
   const redis =
     config.upstash === undefined ? undefined : upstashRedis(config.upstash, config.storeTimeoutMs)
   const state =
@@ -61,10 +68,13 @@ export const servicesFor = (config: GatewayConfig, logQueue: Bindings['LOG_QUEUE
       : trackerFor(config.upstash.url, config.breaker, () =>
           upstashRoutingState(redis, config.breaker),
         )
+  const resolver = createKeyResolver({ keys, state })
   return {
     config,
     state,
-    resolver: createKeyResolver({ keys, state }),
+    resolver,
+    // Prompts are fresh while the config epoch the key resolver last saw is.
+    prompts: createPromptResolver({ prompts, state, epoch: () => resolver.epoch() }),
     health,
     call: callProvider,
     listModels,

@@ -75,6 +75,8 @@ describe('buildRecord', () => {
       cost_usd: '0.000450000',
       cache_status: 'NONE',
       firewall_verdict: 'NONE',
+      prompt_id: '',
+      prompt_version: 0,
       user_agent: 'OpenAI/JS 7.0',
       client_ip_hash: '',
       metadata: { end: 'done' },

@@ -42,6 +42,9 @@ export type LogRecord = {
   price_version: string
   cache_status: string
   firewall_verdict: string
+  /** The prompt template the request was resolved from (`''`: none), and its version (0: none). */
+  prompt_id: string
+  prompt_version: number
   user_agent: string
   client_ip_hash: string
   request_body: string
@@ -82,6 +85,8 @@ export type RequestFacts = {
   readonly cacheStatus?: CacheStatus | undefined
   /** The firewall's verdict (`NONE`: it did not run). */
   readonly firewallVerdict?: FirewallVerdict | undefined
+  /** The prompt template the request was resolved from. */
+  readonly prompt?: { readonly id: string; readonly version: number } | undefined
 }
 
 /**
@@ -213,6 +218,8 @@ export const buildRecord = async (
     price_version: PRICE_VERSION,
     cache_status: facts.cacheStatus ?? 'NONE',
     firewall_verdict: facts.firewallVerdict ?? 'NONE',
+    prompt_id: facts.prompt?.id ?? '',
+    prompt_version: facts.prompt?.version ?? 0,
     user_agent: scrubText(facts.userAgent).slice(0, 512),
     client_ip_hash:
       ipKey === undefined || facts.clientIp === undefined

@@ -43,8 +43,11 @@ export type LimitResult = {
   readonly reset: number
 }
 
-/** A key's config document as cached in shared state, tagged with the epoch it was read under. */
-export type CachedKey = { readonly epoch: number; readonly config: unknown }
+/**
+ * A config document (a key's, a prompt version's) as cached in shared state, tagged with the
+ * config epoch it was read under: it is current only while that epoch is.
+ */
+export type CachedConfig = { readonly epoch: number; readonly config: unknown }
 
 /** What the admission round trip checks for one request. */
 export type AdmissionRequest = {
@@ -75,9 +78,13 @@ export type Admission = {
 
 /** Counters, limits and the key cache: state every isolate shares. */
 export interface SharedState {
-  /** One round trip: the cached config for a key hash (if any) and the current config epoch. */
-  readKey(keyHash: string): Promise<{ cached: CachedKey | undefined; epoch: number }>
-  writeKey(keyHash: string, entry: CachedKey): Promise<void>
+  /**
+   * One round trip: the config document cached under `cacheKey` (`stores/shared-keys.ts`), if
+   * any, and the current config epoch.
+   */
+  readCached(cacheKey: string): Promise<{ cached: CachedConfig | undefined; epoch: number }>
+  /** Caches a config document under `cacheKey` (for `CONFIG_CACHE_TTL_SECONDS`). */
+  writeCached(cacheKey: string, entry: CachedConfig): Promise<void>
   /** One round trip: organisation and key windows, the monthly counter and the config epoch. */
   admit(request: AdmissionRequest): Promise<Admission>
   /** Undoes an admitted request's count (it was refused by a limit after all). */

@@ -21,3 +21,10 @@ export const quotaKey = (orgId: string, month: string): string => `floopy:quota:
 
 /** A routing target's circuit breaker and latency average, by its health id (`stages/route`). */
 export const targetHealthKey = (id: string): string => `floopy:target:${id}`
+
+/**
+ * A resolved prompt version cached for an organisation, by prompt id and version selector (`-`:
+ * the default). Ids and labels cannot hold `:`, so the parts cannot run together.
+ */
+export const promptCacheKey = (orgId: string, promptId: string, selector: string | undefined) =>
+  `floopy:prompt:${orgId}:${promptId}:${selector ?? '-'}`

@@ -8,7 +8,8 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { GatewayError } from '../errors'
 import { generateApiKey, hashApiKey } from '../security/api-key'
-import type { Admission, CachedKey, KeyStore, LimitResult, SharedState } from '../stores'
+import type { Admission, CachedConfig, KeyStore, LimitResult, SharedState } from '../stores'
+import { keyCacheKey } from '../stores/shared-keys'
 import { DEV_KEY_CONFIG } from '../stores/embedded/key-store'
 import { createKeyResolver, MEMO_TTL_MS, STALE_GRACE_MS, type KeyResolver } from './resolver'
 import { parseKeyConfig, type KeyConfigJson } from './tenant'
@@ -40,22 +41,30 @@ class FakeKeyStore implements KeyStore {
   }
 }
 
+/** The key hash a key cache entry is stored under (the fake keeps entries by hash). */
+const hashOf = (cacheKey: string): string => {
+  expect(cacheKey.startsWith(keyCacheKey(''))).toBe(true)
+  return cacheKey.slice(keyCacheKey('').length)
+}
+
 /** Shared state with a key cache and an epoch; counts reads and writes and can be made to fail. */
 class FakeSharedState implements SharedState {
   epoch = 0
-  readonly cache = new Map<string, CachedKey>()
+  readonly cache = new Map<string, CachedConfig>()
   readonly reads: string[] = []
-  readonly writes: { keyHash: string; entry: CachedKey }[] = []
+  readonly writes: { keyHash: string; entry: CachedConfig }[] = []
   readFailure: Error | undefined
   writeFailure: Error | undefined
 
-  readKey(keyHash: string): Promise<{ cached: CachedKey | undefined; epoch: number }> {
+  readCached(cacheKey: string): Promise<{ cached: CachedConfig | undefined; epoch: number }> {
+    const keyHash = hashOf(cacheKey)
     this.reads.push(keyHash)
     if (this.readFailure !== undefined) return Promise.reject(this.readFailure)
     return Promise.resolve({ cached: this.cache.get(keyHash), epoch: this.epoch })
   }
 
-  writeKey(keyHash: string, entry: CachedKey): Promise<void> {
+  writeCached(cacheKey: string, entry: CachedConfig): Promise<void> {
+    const keyHash = hashOf(cacheKey)
     this.writes.push({ keyHash, entry })
     if (this.writeFailure !== undefined) return Promise.reject(this.writeFailure)
     this.cache.set(keyHash, entry)

@@ -22,6 +22,7 @@ import { GatewayError } from '../errors'
 import { alarm, describeError } from '../logging/alarm'
 import { hashApiKey, parseApiKey } from '../security/api-key'
 import type { KeyStore, SharedState } from '../stores'
+import { keyCacheKey } from '../stores/shared-keys'
 import { parseKeyConfig, type Tenant } from './tenant'
 
 /** How long a memoised answer is used without asking shared state (when the epoch is unchanged). */
@@ -56,6 +57,8 @@ export interface KeyResolver {
   ): Promise<Tenant | undefined>
   /** Records the epoch a round trip saw; `true` when it moved, i.e. memoised configs are stale. */
   observeEpoch(epoch: number): boolean
+  /** The config epoch this isolate last saw (other memoised configs are checked against it). */
+  epoch(): number
 }
 
 /** Bounded insertion-ordered map: the oldest entry goes when full. */
@@ -94,7 +97,7 @@ export const createKeyResolver = ({
     const hash = await hashApiKey(presented)
     let cached
     try {
-      const read = await state.readKey(hash)
+      const read = await state.readCached(keyCacheKey(hash))
       epoch = read.epoch
       cached = read.cached
     } catch (err) {
@@ -129,9 +132,11 @@ export const createKeyResolver = ({
       )
     }
     schedule(
-      state.writeKey(hash, { epoch: readEpoch, config: document }).catch((err: unknown) => {
-        alarm('key cache write failed', { error: describeError(err) })
-      }),
+      state
+        .writeCached(keyCacheKey(hash), { epoch: readEpoch, config: document })
+        .catch((err: unknown) => {
+          alarm('key cache write failed', { error: describeError(err) })
+        }),
     )
     return { tenant, readEpoch }
   }
@@ -167,5 +172,6 @@ export const createKeyResolver = ({
       epoch = seen
       return true
     },
+    epoch: () => epoch,
   }
 }

@@ -102,6 +102,8 @@ const row = (org: string, overrides: Partial<LogRow> = {}): LogRow => ({
   price_version: '2025-01',
   cache_status: 'MISS',
   firewall_verdict: 'NONE',
+  prompt_id: '',
+  prompt_version: 0,
   user_agent: 'openai-node/5.0.0',
   client_ip_hash: 'ab'.repeat(32),
   request_body: '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}',
@@ -170,7 +172,7 @@ const basic = (username: string, password: string): string =>
 
 describe('migrations/clickhouse', () => {
   it('should create the log table, the rollup and its views on a fresh engine', async () => {
-    expect(migrations).toEqual(['0001_request_logs.sql'])
+    expect(migrations).toEqual(['0001_request_logs.sql', '0002_prompt_columns.sql'])
     const tables = await select<{ name: string; engine: string }>(
       `SELECT name, engine FROM system.tables WHERE database = {db:String} ORDER BY name`,
       { db: DATABASE },
@@ -222,6 +224,8 @@ describe('migrations/clickhouse', () => {
       price_version: 'LowCardinality(String)',
       cache_status: 'LowCardinality(String)',
       firewall_verdict: 'LowCardinality(String)',
+      prompt_id: 'LowCardinality(String)',
+      prompt_version: 'UInt32',
       user_agent: 'String',
       client_ip_hash: 'String',
       request_body: 'String',

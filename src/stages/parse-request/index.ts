@@ -17,13 +17,13 @@ export type ParsedVariables = { request: ParsedRequest }
 
 const model = z.string({ error: 'is required and must be a string' }).min(1, 'must not be empty')
 
+const messages = z.array(z.looseObject({ role: z.string({ error: 'is required' }) }), {
+  error: 'is required and must be an array of messages',
+})
+
 const chatShape = z.looseObject({
   model,
-  messages: z
-    .array(z.looseObject({ role: z.string({ error: 'is required' }) }), {
-      error: 'is required and must be an array of messages',
-    })
-    .min(1, 'must contain at least one message'),
+  messages: messages.min(1, 'must contain at least one message'),
   stream: z.boolean().nullish(),
   stream_options: z.looseObject({ include_usage: z.boolean().nullish() }).nullish(),
 })
@@ -41,14 +41,30 @@ const embeddingsShape = z.looseObject({
   ),
 })
 
+/**
+ * A chat request that names a prompt template (`floopy-prompt-id`): the template may supply the
+ * model and the messages, so both are checked once it is applied (`stages/prompt`).
+ */
+const promptedChatShape = chatShape.extend({
+  model: model.optional(),
+  messages: messages.optional(),
+})
+
 const shapes = { chat: chatShape, embeddings: embeddingsShape } as const
 
-/** Validates a decoded body for an endpoint; the first problem becomes a 400 naming its field. */
-export const toParsedRequest = (kind: EndpointKind, body: unknown): ParsedRequest => {
+/**
+ * Validates a decoded body for an endpoint; the first problem becomes a 400 naming its field.
+ * `prompted`: the request names a prompt template, which may still supply model and messages.
+ */
+export const toParsedRequest = (
+  kind: EndpointKind,
+  body: unknown,
+  prompted = false,
+): ParsedRequest => {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new GatewayError('INVALID_REQUEST', 'The request body must be a JSON object.')
   }
-  const result = shapes[kind].safeParse(body)
+  const result = (prompted && kind === 'chat' ? promptedChatShape : shapes[kind]).safeParse(body)
   if (!result.success) {
     const issue = result.error.issues[0]
     const param = issue?.path.map(String).join('.') ?? ''
@@ -66,7 +82,7 @@ export const toParsedRequest = (kind: EndpointKind, body: unknown): ParsedReques
   return {
     kind,
     body: record,
-    model: result.data.model,
+    model: result.data.model ?? '',
     stream,
     includeUsage: stream && options?.include_usage === true,
   }
@@ -120,6 +136,7 @@ export const parseRequest = (
     if (type !== undefined && !/^application\/(?:[\w.+-]+\+)?json\b/i.test(type)) {
       throw new GatewayError('UNSUPPORTED_MEDIA_TYPE', 'Send the request body as application/json.')
     }
-    c.set('request', toParsedRequest(kind, decodeBody(c.get('rawBody'))))
+    const prompted = c.req.header('floopy-prompt-id') !== undefined
+    c.set('request', toParsedRequest(kind, decodeBody(c.get('rawBody')), prompted))
     await next()
   }

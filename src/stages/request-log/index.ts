@@ -128,6 +128,7 @@ const produce = async (
       end: ended?.outcome.end ?? (exchange !== undefined ? 'provider_error' : undefined),
       cacheStatus: trace.cache,
       firewallVerdict: trace.firewall,
+      prompt: trace.prompt,
     },
     await keyFor(options.ipHashKey),
   )

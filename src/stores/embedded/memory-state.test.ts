@@ -155,8 +155,11 @@ const request = (overrides: Partial<AdmissionRequest> = {}): AdmissionRequest =>
 describe('memoryState', () => {
   it('should have no key cache and epoch 0', async () => {
     const state = memoryState({ ipRpm: 10 })
-    await state.writeKey('h'.repeat(64), { epoch: 3, config: { any: 'thing' } })
-    expect(await state.readKey('h'.repeat(64))).toStrictEqual({ cached: undefined, epoch: 0 })
+    await state.writeCached('floopy:key:' + 'h'.repeat(64), { epoch: 3, config: { any: 'thing' } })
+    expect(await state.readCached('floopy:key:' + 'h'.repeat(64))).toStrictEqual({
+      cached: undefined,
+      epoch: 0,
+    })
   })
 
   it('should check no window when neither the organisation nor the key has a limit', async () => {

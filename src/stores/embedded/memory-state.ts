@@ -50,9 +50,9 @@ export const memoryState = ({
   const limit = slidingWindow(now)
   const counters = new Map<string, number>()
   return {
-    readKey: () => Promise.resolve({ cached: undefined, epoch: 0 }),
-    // The embedded key store is in memory already: nothing to cache.
-    writeKey: () => Promise.resolve(),
+    readCached: () => Promise.resolve({ cached: undefined, epoch: 0 }),
+    // The embedded stores are in memory already: nothing to cache.
+    writeCached: () => Promise.resolve(),
     admit(request): Promise<Admission> {
       const org =
         request.orgRpm === null ? undefined : limit(`org:${request.orgId}`, request.orgRpm)

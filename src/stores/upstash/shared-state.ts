@@ -12,11 +12,11 @@
  */
 import { Ratelimit } from '@upstash/ratelimit'
 import { Redis } from '@upstash/redis/cloudflare'
-import type { Admission, CachedKey, LimitResult, SharedState } from '..'
-import { CONFIG_EPOCH_KEY, RATELIMIT_PREFIX, keyCacheKey, quotaKey } from '../shared-keys'
+import type { Admission, CachedConfig, LimitResult, SharedState } from '..'
+import { CONFIG_EPOCH_KEY, RATELIMIT_PREFIX, quotaKey } from '../shared-keys'
 
-/** How long a key's config stays in the shared cache (the epoch invalidates it sooner). */
-export const KEY_CACHE_TTL_SECONDS = 300
+/** How long a config document stays in the shared cache (the epoch invalidates it sooner). */
+export const CONFIG_CACHE_TTL_SECONDS = 300
 
 /**
  * KEYS: month counter, config epoch. ARGV: monthly limit (-1 = none), counter TTL, 1 = count this
@@ -91,10 +91,10 @@ export const upstashState = (redis: Redis, { ipRpm }: { ipRpm: number }): Shared
   const ipLimiter = limiter(RATELIMIT_PREFIX.ip, ipRpm)
 
   return {
-    async readKey(keyHash) {
+    async readCached(cacheKey) {
       // Two reads in one tick: one pipeline request.
       const [cached, epoch] = await Promise.all([
-        redis.get<CachedKey>(keyCacheKey(keyHash)),
+        redis.get<CachedConfig>(cacheKey),
         redis.get<number>(CONFIG_EPOCH_KEY),
       ])
       return {
@@ -102,8 +102,8 @@ export const upstashState = (redis: Redis, { ipRpm }: { ipRpm: number }): Shared
         epoch: epoch === null ? 0 : toNumber(epoch),
       }
     },
-    async writeKey(keyHash, entry) {
-      await redis.set(keyCacheKey(keyHash), entry, { ex: KEY_CACHE_TTL_SECONDS })
+    async writeCached(cacheKey, entry) {
+      await redis.set(cacheKey, entry, { ex: CONFIG_CACHE_TTL_SECONDS })
     },
     async admit(request): Promise<Admission> {
       // Issued in the same tick, in this order, so they leave as one pipeline request.
