@@ -1,0 +1,403 @@
+/**
+ * The request log's producer stage, with a stand-in Queue.
+ *
+ * It registers one tap on the provider's answer, asking for the answer's head (`CAPTURE_LIMIT`
+ * bytes) unless the organisation logs metadata only or there is no Queue to take bodies (0). After
+ * the response it hands the record's making to `waitUntil`: for an answer handed to the client it
+ * waits for the tap's end (usage, end state, head), for anything else it does not; the record
+ * carries what the stages wrote in the trace (log id, client id, attempts, failures, cache,
+ * firewall, prompt) and the error the request ended with, and goes to the Queue — or, without
+ * one, to the console as a metadata line when the access log is on, or nowhere. A Queue failure
+ * is logged, never thrown.
+ */
+import { Hono, type ExecutionContext } from 'hono'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { builtinProvider } from '../../config'
+import type { StageEnv } from '../../env'
+import { GatewayError, toGatewayError } from '../../errors'
+import { CAPTURE_LIMIT, type LogRecord } from '../../logging/record'
+import { PROVIDERS } from '../../providers/registry'
+import type { Tenant } from '../../tenancy/tenant'
+import {
+  newTrace,
+  type AnswerEnd,
+  type ParsedRequest,
+  type ResponseTap,
+  type Target,
+  type Trace,
+} from '../../types'
+import type { AuthVariables } from '../authenticate'
+import type { BodyVariables } from '../body-limit'
+import type { ParsedVariables } from '../parse-request'
+import { requestLog } from '.'
+
+const openai = PROVIDERS.find((spec) => spec.id === 'openai')
+if (openai === undefined) throw new Error('the registry has no openai')
+const provider = builtinProvider(openai, 'sk-operator', undefined)
+const GPT: Target = {
+  provider,
+  model: 'gpt-4o-mini',
+  url: new URL(`${provider.baseUrl}/chat/completions`),
+  key: 'operator',
+  healthId: 'openai/gpt-4o-mini',
+}
+
+const RAW_BODY = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
+const ANSWER = '{"id":"chatcmpl-1","object":"chat.completion","choices":[]}'
+
+const request: ParsedRequest = {
+  kind: 'chat',
+  body: JSON.parse(RAW_BODY) as Record<string, unknown>,
+  model: 'gpt-4o-mini',
+  stream: false,
+  includeUsage: false,
+}
+
+const tenant = (features: Record<string, unknown> = {}): Tenant => ({
+  orgId: 'org_1',
+  keyId: 'key_1',
+  keyName: 'ci',
+  mode: 'live',
+  keyRpm: null,
+  org: {
+    id: 'org_1',
+    slug: 'acme',
+    name: 'Acme',
+    plan: 'pro',
+    subscriptionStatus: 'active',
+    monthlyRequestLimit: null,
+    rpm: null,
+    features,
+  },
+  providerKeys: new Map(),
+  routingRules: [],
+})
+
+const ended: AnswerEnd = {
+  outcome: {
+    usage: {
+      promptTokens: 11,
+      completionTokens: 7,
+      totalTokens: 18,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+    },
+    end: 'done',
+  },
+  head: { text: ANSWER, truncated: false },
+}
+
+type Env = StageEnv<Partial<BodyVariables & AuthVariables & ParsedVariables>>
+
+type RigOptions = {
+  readonly queue?: boolean
+  readonly accessLog?: boolean
+  /** The tenant the later stages find (none: the request was refused before that). */
+  readonly tenant?: Tenant | undefined
+  readonly clientRequestId?: string
+  /** Stands for the stages after this one: reads and writes the trace, answers or throws. */
+  readonly handler: (trace: Trace, taps: ResponseTap[]) => Response
+}
+
+const rig = (options: RigOptions) => {
+  const sent: LogRecord[] = []
+  const sendBatch = vi.fn((messages: Iterable<{ body: LogRecord; contentType?: 'json' }>) => {
+    for (const message of messages) sent.push(message.body)
+    return Promise.resolve()
+  })
+  const queue = options.queue === false ? undefined : { sendBatch }
+  const trace = newTrace('log-1', options.clientRequestId)
+  const taps: ResponseTap[] = []
+  const app = new Hono<Env>()
+  app.use(async (c, next) => {
+    c.set('requestId', options.clientRequestId ?? 'log-1')
+    c.set('trace', trace)
+    c.set('taps', taps)
+    await next()
+  })
+  app.use(requestLog({ queue, accessLog: options.accessLog ?? false, ipHashKey: undefined }))
+  app.use(async (c, next) => {
+    c.set('rawBody', RAW_BODY)
+    if (options.tenant !== undefined) c.set('tenant', options.tenant)
+    c.set('request', request)
+    await next()
+  })
+  app.post('/v1/chat/completions', () => options.handler(trace, taps))
+  app.onError((err) => toGatewayError(err).toResponse(undefined))
+  const waited: Promise<unknown>[] = []
+  const ctx: ExecutionContext = {
+    waitUntil: (work) => {
+      waited.push(work)
+    },
+    passThroughOnException: () => undefined,
+    props: {},
+  }
+  const post = async (): Promise<Response> =>
+    app.request(
+      '/v1/chat/completions',
+      { method: 'POST', headers: { 'user-agent': 'OpenAI/JS 5.0.0' } },
+      {},
+      ctx,
+    )
+  /** Waits for the work handed to `waitUntil`; answers the records the Queue received. */
+  const settle = async (): Promise<LogRecord[]> => {
+    await Promise.all(waited)
+    return sent
+  }
+  return { post, settle, sendBatch, taps, trace, waited }
+}
+
+/** A handler for a provider that answered: the exchange is marked answered. */
+const answered = (trace: Trace): Response => {
+  trace.exchange = { target: GPT, startedAt: Date.now(), headersAt: Date.now(), answered: true }
+  trace.attempts = 1
+  return new Response(ANSWER, { status: 200, headers: { 'content-type': 'application/json' } })
+}
+
+const only = (records: readonly LogRecord[]): LogRecord => {
+  expect(records).toHaveLength(1)
+  const [record] = records
+  if (record === undefined) throw new Error('no record was sent')
+  return record
+}
+
+afterEach(() => {
+  vi.restoreAllMocks()
+})
+
+describe('requestLog', () => {
+  describe('its tap', () => {
+    it('should register one tap asking for the head of the answer', async () => {
+      let tapCount: number | undefined
+      let headBytes: number | undefined
+      const r = rig({
+        tenant: tenant(),
+        handler: (trace, taps) => {
+          tapCount = taps.length
+          headBytes = taps[0]?.headBytes
+          return answered(trace)
+        },
+      })
+      await r.post()
+      expect(tapCount).toBe(1)
+      expect(headBytes).toBe(CAPTURE_LIMIT)
+      r.taps[0]?.end(ended)
+      await r.settle()
+    })
+
+    it('should ask for no bytes for an organisation that logs metadata only', async () => {
+      let headBytes: number | undefined
+      const r = rig({
+        // The tenant is set after the tap was registered: the choice is read when it is used.
+        tenant: tenant({ metadata_only_logging: true }),
+        handler: (trace, taps) => {
+          headBytes = taps[0]?.headBytes
+          return answered(trace)
+        },
+      })
+      await r.post()
+      expect(headBytes).toBe(0)
+      r.taps[0]?.end(ended)
+      await r.settle()
+    })
+
+    it('should ask for no bytes without a Queue to take them', async () => {
+      const line = vi.spyOn(console, 'log').mockImplementation(() => undefined)
+      let headBytes: number | undefined
+      const r = rig({
+        queue: false,
+        accessLog: true,
+        tenant: tenant(),
+        handler: (trace, taps) => {
+          headBytes = taps[0]?.headBytes
+          return answered(trace)
+        },
+      })
+      await r.post()
+      expect(headBytes).toBe(0)
+      r.taps[0]?.end(ended)
+      await r.settle()
+      expect(line).toHaveBeenCalledTimes(1)
+    })
+  })
+
+  describe('the record', () => {
+    it("should wait for an answered exchange's end and carry its usage and head", async () => {
+      const r = rig({ tenant: tenant(), handler: answered })
+      const res = await r.post()
+      expect(res.status).toBe(200)
+      expect(r.waited).toHaveLength(1)
+      // The answer's body ends only now, after the response went out.
+      r.taps[0]?.end(ended)
+      const record = only(await r.settle())
+      expect(record).toMatchObject({
+        request_id: 'log-1',
+        org_id: 'org_1',
+        key_id: 'key_1',
+        endpoint: 'chat',
+        provider: 'openai',
+        model_requested: 'gpt-4o-mini',
+        model_served: 'gpt-4o-mini',
+        status: 200,
+        error_code: '',
+        attempts: 1,
+        prompt_tokens: 11,
+        completion_tokens: 7,
+        user_agent: 'OpenAI/JS 5.0.0',
+        request_body: RAW_BODY,
+        response_body: ANSWER,
+      })
+      expect(record.metadata.end).toBe('done')
+    })
+
+    it('should record how an answer that broke off ended', async () => {
+      const r = rig({ tenant: tenant(), handler: answered })
+      await r.post()
+      r.taps[0]?.end({ outcome: { usage: undefined, end: 'interrupted' }, head: undefined })
+      const record = only(await r.settle())
+      expect(record.error_code).toBe('interrupted')
+      expect(record.metadata.end).toBe('interrupted')
+    })
+
+    it('should keep no bodies for an organisation that logs metadata only', async () => {
+      const r = rig({ tenant: tenant({ metadata_only_logging: true }), handler: answered })
+      await r.post()
+      r.taps[0]?.end(ended)
+      const record = only(await r.settle())
+      expect(record.request_body).toBe('')
+      expect(record.response_body).toBe('')
+      expect(record.prompt_tokens).toBe(11)
+    })
+
+    it('should not wait for a tap when the provider did not answer', async () => {
+      const r = rig({
+        tenant: tenant(),
+        handler: (trace) => {
+          trace.exchange = { target: GPT, startedAt: Date.now(), answered: false }
+          trace.attempts = 1
+          throw new GatewayError('PROVIDER_ERROR', 'openai: upstream 503', { status: 503 })
+        },
+      })
+      const res = await r.post()
+      expect(res.status).toBe(503)
+      // Nobody ends the tap: the record is made all the same.
+      const record = only(await r.settle())
+      expect(record).toMatchObject({
+        status: 503,
+        error_code: 'PROVIDER_ERROR',
+        provider: 'openai',
+        attempts: 1,
+        prompt_tokens: 0,
+        response_body: '',
+      })
+      expect(record.metadata.end).toBe('provider_error')
+    })
+
+    it('should record a request refused before any provider was tried', async () => {
+      const r = rig({
+        tenant: undefined,
+        handler: () => {
+          throw new GatewayError('INVALID_API_KEY', 'Invalid API key.')
+        },
+      })
+      expect((await r.post()).status).toBe(401)
+      const record = only(await r.settle())
+      expect(record).toMatchObject({
+        status: 401,
+        error_code: 'INVALID_API_KEY',
+        org_id: '',
+        key_id: '',
+        provider: '',
+        attempts: 0,
+      })
+      expect(record.metadata.end).toBeUndefined()
+    })
+
+    it('should carry what the stages recorded in the trace', async () => {
+      const r = rig({
+        tenant: tenant(),
+        clientRequestId: 'client-7',
+        handler: (trace) => {
+          trace.cache = 'MISS'
+          trace.firewall = 'SAFE'
+          trace.prompt = { id: 'welcome', version: 3 }
+          trace.failedAttempts.push('anthropic/claude-sonnet-4: 503 PROVIDER_ERROR')
+          const res = answered(trace)
+          trace.attempts = 2
+          return res
+        },
+      })
+      await r.post()
+      r.taps[0]?.end(ended)
+      const record = only(await r.settle())
+      expect(record).toMatchObject({
+        request_id: 'log-1',
+        attempts: 2,
+        cache_status: 'MISS',
+        firewall_verdict: 'SAFE',
+        prompt_id: 'welcome',
+        prompt_version: 3,
+      })
+      expect(record.metadata).toMatchObject({
+        client_request_id: 'client-7',
+        failed_attempts: 'anthropic/claude-sonnet-4: 503 PROVIDER_ERROR',
+      })
+    })
+
+    it('should send each record to the Queue as JSON', async () => {
+      const r = rig({ tenant: tenant(), handler: answered })
+      await r.post()
+      r.taps[0]?.end(ended)
+      await r.settle()
+      expect(r.sendBatch).toHaveBeenCalledTimes(1)
+      const [messages] = r.sendBatch.mock.calls[0] ?? []
+      expect([...(messages ?? [])].map((m) => m.contentType)).toEqual(['json'])
+    })
+
+    it('should log, not throw, when the Queue refuses the record', async () => {
+      const alarm = vi.spyOn(console, 'error').mockImplementation(() => undefined)
+      // Alarm lines are throttled per isolate: a clock far ahead lets this one through.
+      vi.spyOn(Date, 'now').mockReturnValue(Date.UTC(2100, 0, 1))
+      const r = rig({ tenant: tenant(), handler: answered })
+      r.sendBatch.mockImplementation(() => Promise.reject(new Error('queue unavailable')))
+      expect((await r.post()).status).toBe(200)
+      r.taps[0]?.end(ended)
+      await expect(r.settle()).resolves.toEqual([])
+      expect(alarm).toHaveBeenCalledTimes(1)
+      expect(String(alarm.mock.calls[0]?.[0])).toContain('request log records lost')
+    })
+  })
+
+  describe('without a Queue', () => {
+    it('should write a metadata line without bodies when the access log is on', async () => {
+      const line = vi.spyOn(console, 'log').mockImplementation(() => undefined)
+      const r = rig({ queue: false, accessLog: true, tenant: tenant(), handler: answered })
+      await r.post()
+      r.taps[0]?.end(ended)
+      await r.settle()
+      expect(line).toHaveBeenCalledTimes(1)
+      const logged = JSON.parse(String(line.mock.calls[0]?.[0])) as Record<string, unknown>
+      expect(logged).toMatchObject({ msg: 'request', request_id: 'log-1', prompt_tokens: 11 })
+      expect(logged).not.toHaveProperty('request_body')
+      expect(logged).not.toHaveProperty('response_body')
+    })
+
+    it('should register no tap and leave nothing behind when the access log is off', async () => {
+      const line = vi.spyOn(console, 'log').mockImplementation(() => undefined)
+      let tapCount: number | undefined
+      const r = rig({
+        queue: false,
+        accessLog: false,
+        tenant: tenant(),
+        handler: (trace, taps) => {
+          tapCount = taps.length
+          return answered(trace)
+        },
+      })
+      expect((await r.post()).status).toBe(200)
+      expect(tapCount).toBe(0)
+      expect(r.waited).toEqual([])
+      expect(line).not.toHaveBeenCalled()
+    })
+  })
+})
