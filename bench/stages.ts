@@ -1,0 +1,106 @@
+/**
+ * @module `npm run bench:stages`: what each optional pipeline stage costs a request, measured as
+ * `bench/routing.ts` measures routing (`bench/interleaved.ts`): the production bundle under
+ * workerd, one key per variant of one organisation, the benchmark's local upstream, requests one at
+ * a time on a keep-alive connection with the variants interleaved request by request; p50, p99
+ * and p50 minus `none`, and a last row for the upstream alone (the scale of one provider round
+ * trip). The request log is off.
+ *
+ * - `none`: a tenant key, no stage options — a chat completion carrying the very messages and
+ *   model the template below renders to, so both variants send the upstream the same request;
+ * - `prompt`: `floopy-prompt-id: bench.greeting` and a body of `inputs` only; the gateway resolves
+ *   the template from the tenants file (a system message with two variables, a user message, a
+ *   model) and renders it. The resolver's memo makes that a lookup with no I/O after the first
+ *   request, which is what the budget covers: a memoised template adds ≤ 0.05 ms p50.
+ *
+ * Before the first round the gateway's own render (`POST /v1/prompts/bench.greeting/render`) must
+ * equal `none`'s body, and every `prompt` answer must name the version that served it, so the
+ * variant cannot silently measure a request the stage passed over.
+ *
+ * A new variant (cache hit or miss, firewall, …) is one more entry in `variants`: its name, the
+ * headers and body of its requests, the tenants-file rows it needs and a check of its answers.
+ */
+import { isDeepStrictEqual } from 'node:util'
+import type { PromptTemplate } from '../src/prompts/template.ts'
+import { DIRECT, latencyTable, runInterleaved, summarize, type Variant } from './interleaved.ts'
+
+const REQUESTS = Number(process.env.BENCH_STAGES_REQUESTS ?? 3000)
+const WARMUP = 300
+
+const PROMPT_ID = 'bench.greeting'
+
+const TEMPLATE: PromptTemplate = {
+  messages: [
+    { role: 'system', content: 'You answer questions about {{product}} for {{customer}}.' },
+    { role: 'user', content: 'Hello' },
+  ],
+  model: 'openai/gpt-4o-mini',
+}
+
+const INPUTS = { product: 'the Floopy gateway', customer: 'Ada' }
+
+/** What `TEMPLATE` renders to with `INPUTS` (checked against the gateway before the run). */
+const RENDERED = {
+  model: 'openai/gpt-4o-mini',
+  messages: [
+    { role: 'system', content: 'You answer questions about the Floopy gateway for Ada.' },
+    { role: 'user', content: 'Hello' },
+  ],
+}
+
+const variants: Variant[] = [
+  { name: 'none', body: RENDERED },
+  {
+    name: 'prompt',
+    headers: { 'floopy-prompt-id': PROMPT_ID },
+    body: { inputs: INPUTS },
+    tenant: ({ orgId, now }) => ({
+      prompts: [
+        {
+          id: 'prompt_bench_greeting',
+          org_id: orgId,
+          prompt_id: PROMPT_ID,
+          labels: { production: 1 },
+          created_at: now,
+          updated_at: now,
+        },
+      ],
+      prompt_versions: [
+        { prompt: 'prompt_bench_greeting', version: 1, template: TEMPLATE, created_at: now },
+      ],
+    }),
+    check: (headers) =>
+      headers['floopy-prompt-id'] === PROMPT_ID && headers['floopy-prompt-version'] === '1'
+        ? undefined
+        : `not served by ${PROMPT_ID} version 1 (floopy-prompt-id ${String(headers['floopy-prompt-id'])}, floopy-prompt-version ${String(headers['floopy-prompt-version'])})`,
+  },
+]
+
+await runInterleaved({
+  title: 'bench:stages',
+  variants,
+  requests: REQUESTS,
+  warmup: WARMUP,
+  prepare: async ({ gateway, keyOf }) => {
+    const res = await fetch(`${gateway.url}/v1/prompts/${PROMPT_ID}/render`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${keyOf('prompt')}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ inputs: INPUTS }),
+    })
+    const text = await res.text()
+    if (res.status !== 200) throw new Error(`prompt render: status ${String(res.status)} ${text}`)
+    const { model, messages } = JSON.parse(text) as { model: unknown; messages: unknown }
+    if (!isDeepStrictEqual({ model, messages }, RENDERED)) {
+      throw new Error(`prompt render: the template renders to ${text}, not to none's body`)
+    }
+  },
+  report: (samples) => {
+    const rows = [...variants.map((v) => v.name), DIRECT].map((name) => ({
+      cells: [name],
+      ...summarize(samples.get(name) ?? []),
+    }))
+    const base = rows.find((row) => row.cells[0] === 'none')?.p50 ?? Number.NaN
+    console.log(`stages, ${String(REQUESTS)} requests per variant, interleaved, 1 connection:`)
+    console.log(latencyTable(['stage'], 'none', rows, base))
+  },
+})
