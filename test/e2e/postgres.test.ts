@@ -1,18 +1,26 @@
 /**
- * @module The tenancy schema (`migrations/postgres`: `0001_tenancy.sql`, then
- * `0002_routing_target_key.sql`) on a real PostgreSQL
+ * @module The tenancy schema (`migrations/postgres`: `0001_tenancy.sql`,
+ * `0002_routing_target_key.sql`, then `0003_prompts.sql`) on a real PostgreSQL
  * (`test/support/postgres.ts`), called through the PostgREST bridge
  * (`test/support/postgrest-bridge.ts`) by the production client, `@supabase/supabase-js`: every
- * admin function's happy and error paths, the gateway's one-round-trip key lookup, what the anon
- * key cannot do, the integrity rules, and how the client fails when the database is out of reach.
- * A direct superuser connection checks what the API must not be able to show.
+ * admin function's happy and error paths, the gateway's one-round-trip key and prompt lookups
+ * (and the gateway's own prompt store adapter), what the anon key cannot do, the integrity rules,
+ * and how the client fails when the database is out of reach. A direct superuser connection
+ * checks what the API must not be able to show.
  */
 import { createHash, randomUUID } from 'node:crypto'
 import { readFile } from 'node:fs/promises'
+import { createServer, type Socket } from 'node:net'
 import { createClient } from '@supabase/supabase-js'
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { Client, DatabaseError } from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import {
+  PromptTemplateSchema,
+  ResolvedPromptSchema,
+  selectVersion,
+} from '../../src/prompts/template.ts'
+import { supabasePromptStore } from '../../src/stores/supabase/prompt-store.ts'
 import {
   OrganizationConfigSchema,
   OrganizationSchema,
@@ -26,8 +34,17 @@ import type { PostgresServer } from '../support/postgres.ts'
 
 const SERVICE_ROLE_KEY = 'test-service-role-key'
 const ANON_KEY = 'test-anon-key'
-const TABLES = ['api_keys', 'organizations', 'provider_keys', 'routing_rules']
+/** In the database's (C) collation order. */
+const TABLES = [
+  'api_keys',
+  'organizations',
+  'prompt_versions',
+  'prompts',
+  'provider_keys',
+  'routing_rules',
+]
 const TARGETS = [{ provider: 'openai', model: 'gpt-4o' }]
+const TEMPLATE = { messages: [{ role: 'user', content: 'Hello {{name}}' }] }
 /** What the gateway and the admin CLI call. */
 const RPC_FUNCTIONS = [
   'gateway_resolve_key',
@@ -46,9 +63,19 @@ const RPC_FUNCTIONS = [
   'admin_set_routing_rule',
   'admin_list_routing_rules',
   'admin_delete_routing_rule',
+  'gateway_resolve_prompt',
+  'admin_create_prompt_version',
+  'admin_list_prompts',
+  'admin_get_prompt',
+  'admin_label_prompt',
+  'admin_delete_prompt',
 ]
 /** Internal functions, reachable (by service_role) but not part of the API. */
 const HELPERS = [
+  'prompt_select_version',
+  'prompt_template_valid',
+  'prompt_versions_guard',
+  'prompts_check_labels',
   'tenancy_check_changes',
   'tenancy_not_found',
   'tenancy_org_id',
@@ -218,7 +245,11 @@ async function sqlState(run: () => Promise<unknown>): Promise<string | undefined
 describe('PostgreSQL and the migration', () => {
   it('should run a fresh cluster on loopback with every migration applied in order', async () => {
     expect(server.url).toBe(`postgres://postgres@127.0.0.1:${server.port}/postgres`)
-    expect(migrations.slice(0, 2)).toEqual(['0001_tenancy.sql', '0002_routing_target_key.sql'])
+    expect(migrations.slice(0, 3)).toEqual([
+      '0001_tenancy.sql',
+      '0002_routing_target_key.sql',
+      '0003_prompts.sql',
+    ])
     expect(migrations).toEqual([...migrations].sort())
     const { rows } = await direct.query<{ server_version: string }>('show server_version')
     expect(Number.parseInt(rows[0]?.server_version ?? '', 10)).toBeGreaterThanOrEqual(15)
@@ -702,6 +733,11 @@ describe('admin: unknown organizations', () => {
     ['admin_set_routing_rule', { p_strategy: 'fallback', p_targets: TARGETS }],
     ['admin_list_routing_rules', {}],
     ['admin_delete_routing_rule', {}],
+    ['admin_create_prompt_version', { p_prompt_id: 'greet', p_template: TEMPLATE }],
+    ['admin_list_prompts', {}],
+    ['admin_get_prompt', { p_prompt_id: 'greet' }],
+    ['admin_label_prompt', { p_prompt_id: 'greet', p_version: 1, p_label: 'production' }],
+    ['admin_delete_prompt', { p_prompt_id: 'greet' }],
   ]
 
   it.each(calls)('should make %s answer P0002 / 404 naming the organization', async (fn, args) => {
@@ -1282,6 +1318,15 @@ describe('the anon key', () => {
     ['admin_get_org', { p_org: 'anything' }],
     ['admin_list_provider_keys', {}],
     ['admin_revoke_api_key', { p_key_id: '00000000-0000-0000-0000-000000000000' }],
+    [
+      'gateway_resolve_prompt',
+      { p_org_id: '00000000-0000-0000-0000-000000000000', p_prompt_id: 'greet', p_selector: null },
+    ],
+    ['admin_create_prompt_version', { p_org: 'x', p_prompt_id: 'greet', p_template: TEMPLATE }],
+    ['admin_list_prompts', { p_org: 'x' }],
+    ['admin_get_prompt', { p_org: 'x', p_prompt_id: 'greet' }],
+    ['admin_label_prompt', { p_org: 'x', p_prompt_id: 'greet', p_version: 1, p_label: 'a' }],
+    ['admin_delete_prompt', { p_org: 'x', p_prompt_id: 'greet' }],
   ]
 
   it.each(calls)('should be refused %s with 42501 / 401', async (fn, args) => {
@@ -1347,6 +1392,21 @@ describe('integrity', () => {
     expect(await counts()).toEqual([0, 0, 0])
   })
 
+  it('should delete an organization’s prompts and their versions with it', async () => {
+    const org = await createOrg('prompt-cascade')
+    await createPrompt(org.slug, 'greet', 2)
+    await label(org.slug, 'greet', 2, 'production')
+    expect(await storedVersions(org.id, 'greet')).toEqual([1, 2])
+    await direct.query('delete from public.organizations where id = $1', [org.id])
+    const { rows } = await direct.query<{ n: number }>(
+      `select (select count(*) from prompts where org_id = $1)::int
+         + (select count(*) from prompt_versions v
+            where not exists (select from prompts p where p.id = v.prompt))::int as n`,
+      [org.id],
+    )
+    expect(rows).toEqual([{ n: 0 }])
+  })
+
   it('should delete a key’s own rules with the key and keep the organization’s', async () => {
     const org = await createOrg('keycascade')
     const { row: key } = await createKey(org.slug)
@@ -1356,6 +1416,728 @@ describe('integrity', () => {
     await direct.query('delete from public.api_keys where id = $1', [key.id])
     const rules = await ok<Rule[]>('admin_list_routing_rules', { p_org: org.slug })
     expect(rules.map((rule) => rule['api_key_id'])).toEqual([null])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Prompts
+// ---------------------------------------------------------------------------------------------
+
+interface PromptSummaryRow extends Row {
+  prompt_id: string
+  latest_version: number
+  labels: Record<string, number>
+  created_at: string
+  updated_at: string
+}
+
+interface PromptVersionRow extends Row {
+  prompt_id: string
+  version: number
+  template: unknown
+  labels: Record<string, number>
+  created_at: string
+}
+
+/** A template that says which version it is. */
+const templateOf = (version: number): Row => ({
+  messages: [{ role: 'user', content: `v${String(version)}: Hello {{name}}` }],
+})
+
+/** Creates versions 1..`count` of `promptId` one after the other, with `templateOf(n)`. */
+async function createPrompt(org: string, promptId: string, count: number): Promise<void> {
+  for (let n = 1; n <= count; n += 1) {
+    const created = await ok<{ version: number }>('admin_create_prompt_version', {
+      p_org: org,
+      p_prompt_id: promptId,
+      p_template: templateOf(n),
+    })
+    expect(created.version).toBe(n)
+  }
+}
+
+const label = (org: string, promptId: string, version: number, name: string) =>
+  ok<PromptSummaryRow>('admin_label_prompt', {
+    p_org: org,
+    p_prompt_id: promptId,
+    p_version: version,
+    p_label: name,
+  })
+
+/** What `gateway_resolve_prompt` answers. */
+async function resolvePrompt(
+  orgId: string,
+  promptId: string,
+  selector: string | null = null,
+): Promise<unknown> {
+  return ok('gateway_resolve_prompt', {
+    p_org_id: orgId,
+    p_prompt_id: promptId,
+    p_selector: selector,
+  })
+}
+
+/** The versions stored for an organisation's prompt, read directly. */
+async function storedVersions(orgId: string, promptId: string): Promise<number[]> {
+  const { rows } = await direct.query<{ version: number }>(
+    `select v.version from prompt_versions v join prompts p on p.id = v.prompt
+     where p.org_id = $1 and p.prompt_id = $2 order by v.version`,
+    [orgId, promptId],
+  )
+  return rows.map((row) => row.version)
+}
+
+describe('prompts: versions', () => {
+  it('should create a prompt at version 1 and append 2 and 3, each template kept', async () => {
+    const org = await createOrg('prompts')
+    const first = await ok<Row>('admin_create_prompt_version', {
+      p_org: org.slug,
+      p_prompt_id: 'greet',
+      p_template: templateOf(1),
+    })
+    expect(first).toEqual({
+      prompt_id: 'greet',
+      version: 1,
+      created_at: expect.any(String) as unknown,
+    })
+    const [created] = await ok<PromptSummaryRow[]>('admin_list_prompts', { p_org: org.id })
+    await ok('admin_create_prompt_version', {
+      p_org: org.id,
+      p_prompt_id: 'greet',
+      p_template: templateOf(2),
+    })
+    const third = await ok<Row>('admin_create_prompt_version', {
+      p_org: org.slug,
+      p_prompt_id: 'greet',
+      p_template: { ...templateOf(3), model: 'gpt-4o-mini', params: { temperature: 0.2 } },
+    })
+    expect(third['version']).toBe(3)
+    expect(await storedVersions(org.id, 'greet')).toEqual([1, 2, 3])
+    const { rows } = await direct.query<{ template: unknown }>(
+      `select v.template from prompt_versions v join prompts p on p.id = v.prompt
+       where p.org_id = $1 order by v.version`,
+      [org.id],
+    )
+    expect(rows.map((row) => row.template)).toEqual([
+      templateOf(1),
+      templateOf(2),
+      { ...templateOf(3), model: 'gpt-4o-mini', params: { temperature: 0.2 } },
+    ])
+    const [listed] = await ok<PromptSummaryRow[]>('admin_list_prompts', { p_org: org.id })
+    expect(listed?.latest_version).toBe(3)
+    expect(listed?.created_at).toBe(created?.created_at)
+    expect(Date.parse(listed?.updated_at ?? '')).toBeGreaterThan(
+      Date.parse(created?.updated_at ?? ''),
+    )
+  })
+
+  it('should number 20 concurrent creations 1 to 20, of a new prompt and of an existing one', async () => {
+    const org = await createOrg('race')
+    const create = (promptId: string, n: number) =>
+      rpc(admin, 'admin_create_prompt_version', {
+        p_org: org.slug,
+        p_prompt_id: promptId,
+        p_template: templateOf(n),
+      })
+    await createPrompt(org.slug, 'existing', 1)
+    for (const [promptId, offset] of [
+      ['fresh', 0],
+      ['existing', 1],
+    ] as const) {
+      const outcomes = await Promise.all(
+        Array.from({ length: 20 }, (_, i) => create(promptId, offset + i + 1)),
+      )
+      expect(outcomes.map((o) => o.error)).toEqual(outcomes.map(() => null))
+      const numbers = outcomes.map((o) => (o.data as { version: number }).version)
+      const expected = Array.from({ length: 20 }, (_, i) => offset + i + 1)
+      expect(numbers.toSorted((a, b) => a - b)).toEqual(expected)
+      expect(await storedVersions(org.id, promptId)).toEqual(
+        offset === 0 ? expected : [1, ...expected],
+      )
+    }
+    const { rows } = await direct.query('select 1 from prompts where org_id = $1', [org.id])
+    expect(rows).toHaveLength(2)
+  })
+
+  it('should refuse a malformed prompt id or template with 23514 / 400, storing nothing', async () => {
+    const org = await createOrg('badprompt')
+    for (const promptId of ['Greet', '', '-greet', '.x', 'a b', 'a/b', 'ü', 'a'.repeat(129)]) {
+      const { error, status } = await fails('admin_create_prompt_version', {
+        p_org: org.slug,
+        p_prompt_id: promptId,
+        p_template: TEMPLATE,
+      })
+      expect({ promptId, status, code: error?.code }).toEqual({
+        promptId,
+        status: 400,
+        code: '23514',
+      })
+    }
+    await ok('admin_create_prompt_version', {
+      p_org: org.slug,
+      p_prompt_id: `a${'.-_9'.repeat(31)}xyz`,
+      p_template: TEMPLATE,
+    })
+    const templates: unknown[] = [
+      {},
+      [],
+      'Hello',
+      { messages: [] },
+      { messages: [{ role: 'bot', content: 'x' }] },
+      { ...TEMPLATE, params: { stream: true } },
+      { ...TEMPLATE, extra: 1 },
+    ]
+    for (const template of templates) {
+      const { error, status } = await fails('admin_create_prompt_version', {
+        p_org: org.slug,
+        p_prompt_id: 'greet',
+        p_template: template,
+      })
+      expect({ template, status, code: error?.code }).toEqual({
+        template,
+        status: 400,
+        code: '23514',
+      })
+      expect(error?.message).toMatch(/prompt_versions_template_check/)
+    }
+    const missing = await fails('admin_create_prompt_version', {
+      p_org: org.slug,
+      p_prompt_id: 'greet',
+      p_template: null,
+    })
+    expect(missing.error?.code).toBe('23502')
+    // The failed calls created no prompt either.
+    const listed = await ok<PromptSummaryRow[]>('admin_list_prompts', { p_org: org.slug })
+    expect(listed.map((p) => p.prompt_id)).toEqual([`a${'.-_9'.repeat(31)}xyz`])
+  })
+
+  it('should keep versions immutable, gapless, and deleted only with their prompt', async () => {
+    const org = await createOrg('immutable')
+    await createPrompt(org.slug, 'greet', 2)
+    const { rows } = await direct.query<{ id: string }>(
+      'select id from prompts where org_id = $1',
+      [org.id],
+    )
+    const prompt = rows[0]?.id ?? ''
+    const insert = (version: number) =>
+      asRole(
+        'service_role',
+        `insert into prompt_versions (prompt, version, template) values ($1, $2, $3)`,
+        [prompt, version, JSON.stringify(TEMPLATE)],
+      )
+    expect(
+      await sqlState(() =>
+        asRole('service_role', `update prompt_versions set template = $2 where prompt = $1`, [
+          prompt,
+          JSON.stringify(TEMPLATE),
+        ]),
+      ),
+    ).toBe('P0001')
+    expect(
+      await sqlState(() =>
+        asRole('service_role', 'delete from prompt_versions where prompt = $1 and version = 2', [
+          prompt,
+        ]),
+      ),
+    ).toBe('P0001')
+    expect(await sqlState(() => insert(4))).toBe('23514') // a gap
+    expect(await sqlState(() => insert(2))).toBe('23514') // a duplicate
+    expect(await sqlState(() => insert(0))).toBe('23514')
+    await insert(3) // the next one, rolled back by asRole
+    expect(await storedVersions(org.id, 'greet')).toEqual([1, 2])
+  })
+})
+
+describe('prompts: selecting a version', () => {
+  /** Every selector kind: none, numbers (odd ones too), labels, near-misses and prototype names. */
+  const SELECTORS: (string | undefined)[] = [
+    undefined,
+    '1',
+    '2',
+    '3',
+    '4',
+    '0',
+    '002',
+    '99999999999999999999999',
+    'production',
+    'staging',
+    'beta',
+    'nope',
+    '',
+    'Production',
+    ' 2',
+    '2 ',
+    '2\n',
+    '-1',
+    '+1',
+    '1.0',
+    '1e0',
+    'constructor',
+    '__proto__',
+    'toString',
+  ]
+  /** Prompts with three versions: labels covering production, another label only, none. */
+  const PROMPTS: [string, Record<string, number>][] = [
+    ['labelled', { production: 2, staging: 3, beta: 1 }],
+    ['unlabelled', {}],
+    ['staging-only', { staging: 1 }],
+    ['production-latest', { production: 3 }],
+  ]
+
+  it('should pick exactly the version selectVersion picks, in the gateway and the admin read', async () => {
+    const org = await createOrg('select')
+    const picked = new Set<number | undefined>()
+    for (const [promptId, labels] of PROMPTS) {
+      await createPrompt(org.slug, promptId, 3)
+      for (const [name, version] of Object.entries(labels)) {
+        await label(org.slug, promptId, version, name)
+      }
+      for (const selector of SELECTORS) {
+        const expected = selectVersion([1, 2, 3], labels, selector)
+        picked.add(expected)
+        const resolved = await resolvePrompt(org.id, promptId, selector ?? null)
+        const got = await rpc(admin, 'admin_get_prompt', {
+          p_org: org.slug,
+          p_prompt_id: promptId,
+          p_selector: selector ?? null,
+        })
+        const where = { promptId, selector }
+        if (expected === undefined) {
+          expect({ ...where, resolved }).toEqual({ ...where, resolved: null })
+          expect({ ...where, status: got.status, code: got.error?.code }).toEqual({
+            ...where,
+            status: 404,
+            code: 'P0002',
+          })
+          expect(got.error?.message).toBe(`prompt version not found: ${promptId}@${selector ?? ''}`)
+        } else {
+          expect({ ...where, resolved }).toEqual({
+            ...where,
+            resolved: { prompt_id: promptId, version: expected, template: templateOf(expected) },
+          })
+          expect({ ...where, version: (got.data as PromptVersionRow | null)?.version }).toEqual({
+            ...where,
+            version: expected,
+          })
+        }
+      }
+    }
+    // The cases reach every outcome, so a rule that always picked one version would fail.
+    expect([...picked].sort()).toEqual([1, 2, 3, undefined])
+  })
+
+  it('should answer null for an unknown prompt, and never another organization’s', async () => {
+    const org = await createOrg('select-none')
+    expect(await resolvePrompt(org.id, 'nothing')).toBeNull()
+    expect(await resolvePrompt(randomUUID(), 'nothing', '1')).toBeNull()
+  })
+})
+
+describe('prompts: labels', () => {
+  it('should create and move labels, returning the prompt as listed', async () => {
+    const org = await createOrg('labels')
+    await createPrompt(org.slug, 'greet', 3)
+    const first = await label(org.slug, 'greet', 1, 'production')
+    expect(first).toEqual({
+      prompt_id: 'greet',
+      latest_version: 3,
+      labels: { production: 1 },
+      created_at: expect.any(String) as unknown,
+      updated_at: expect.any(String) as unknown,
+    })
+    expect(await resolvePrompt(org.id, 'greet')).toMatchObject({ version: 1 })
+    await label(org.id, 'greet', 2, 'staging')
+    const moved = await label(org.slug, 'greet', 3, 'production')
+    expect(moved.labels).toEqual({ production: 3, staging: 2 })
+    expect(await resolvePrompt(org.id, 'greet')).toMatchObject({ version: 3 })
+    expect(await resolvePrompt(org.id, 'greet', 'staging')).toMatchObject({ version: 2 })
+    // Two labels on one version, and the same label again: no change but no error.
+    await label(org.slug, 'greet', 2, 'canary.v2_b-1')
+    expect((await label(org.slug, 'greet', 2, 'staging')).labels).toEqual({
+      production: 3,
+      staging: 2,
+      'canary.v2_b-1': 2,
+    })
+  })
+
+  it('should answer P0002 / 404 for an unknown version or prompt, changing nothing', async () => {
+    const org = await createOrg('labels-404')
+    await createPrompt(org.slug, 'greet', 2)
+    await label(org.slug, 'greet', 1, 'production')
+    for (const version of [3, 0, -1]) {
+      const { error, status } = await fails('admin_label_prompt', {
+        p_org: org.slug,
+        p_prompt_id: 'greet',
+        p_version: version,
+        p_label: 'production',
+      })
+      expect(status).toBe(404)
+      expect(error).toEqual({
+        code: 'P0002',
+        message: `prompt version not found: greet@${String(version)}`,
+        details: null,
+        hint: null,
+      })
+    }
+    const unknown = await fails('admin_label_prompt', {
+      p_org: org.slug,
+      p_prompt_id: 'nope',
+      p_version: 1,
+      p_label: 'production',
+    })
+    expect(unknown.status).toBe(404)
+    expect(unknown.error?.message).toBe('prompt not found: nope')
+    const [listed] = await ok<PromptSummaryRow[]>('admin_list_prompts', { p_org: org.slug })
+    expect(listed?.labels).toEqual({ production: 1 })
+  })
+
+  it('should refuse a malformed label with 400, changing nothing', async () => {
+    const org = await createOrg('labels-400')
+    await createPrompt(org.slug, 'greet', 1)
+    const bad: (string | null)[] = [
+      'Production',
+      '12',
+      '007',
+      '',
+      '-x',
+      '_x',
+      'a b',
+      'a:b',
+      'a'.repeat(129),
+      null,
+    ]
+    for (const name of bad) {
+      const { error, status } = await fails('admin_label_prompt', {
+        p_org: org.slug,
+        p_prompt_id: 'greet',
+        p_version: 1,
+        p_label: name,
+      })
+      expect({ name, status }).toEqual({ name, status: 400 })
+      // a null key is refused by jsonb_build_object itself
+      expect(error?.code).toBe(name === null ? '22023' : '23514')
+    }
+    await label(org.slug, 'greet', 1, `a${'b'.repeat(127)}`)
+    await label(org.slug, 'greet', 1, '1a')
+    const [listed] = await ok<PromptSummaryRow[]>('admin_list_prompts', { p_org: org.slug })
+    expect(Object.keys(listed?.labels ?? {}).sort()).toEqual(['1a', `a${'b'.repeat(127)}`])
+  })
+
+  it('should never let a label point at a missing version, even written directly', async () => {
+    const org = await createOrg('labels-sql')
+    await createPrompt(org.slug, 'greet', 2)
+    const setLabels = (labels: unknown) =>
+      asRole('service_role', 'update prompts set labels = $2 where org_id = $1', [
+        org.id,
+        JSON.stringify(labels),
+      ])
+    expect(await sqlState(() => setLabels({ production: 3 }))).toBe('23503')
+    expect(await sqlState(() => setLabels({ production: 2, staging: 9 }))).toBe('23503')
+    for (const labels of [
+      { production: '2' },
+      { production: 1.5 },
+      { production: 0 },
+      [],
+      { P: 1 },
+    ]) {
+      expect(await sqlState(() => setLabels(labels))).toBe('23514')
+    }
+    await setLabels({ production: 2, staging: 1 }) // rolled back by asRole
+    const insert = `insert into prompts (org_id, prompt_id, labels) values ($1, 'other', '{"production": 1}')`
+    expect(await sqlState(() => asRole('service_role', insert, [org.id]))).toBe('23503')
+  })
+})
+
+describe('prompts: list, get and delete', () => {
+  it('should list an organization’s prompts in byte order of their ids', async () => {
+    const org = await createOrg('list-prompts')
+    expect(await ok('admin_list_prompts', { p_org: org.slug })).toEqual([])
+    for (const promptId of ['zeta', 'alpha', 'a-b', 'a.b', 'a_b', '9']) {
+      await createPrompt(org.slug, promptId, promptId === 'alpha' ? 2 : 1)
+    }
+    await label(org.slug, 'alpha', 1, 'production')
+    const listed = await ok<PromptSummaryRow[]>('admin_list_prompts', { p_org: org.id })
+    expect(listed.map((p) => p.prompt_id)).toEqual(['9', 'a-b', 'a.b', 'a_b', 'alpha', 'zeta'])
+    expect(listed.find((p) => p.prompt_id === 'alpha')).toEqual({
+      prompt_id: 'alpha',
+      latest_version: 2,
+      labels: { production: 1 },
+      created_at: expect.any(String) as unknown,
+      updated_at: expect.any(String) as unknown,
+    })
+  })
+
+  it('should get a version with the prompt’s labels and the version’s creation time', async () => {
+    const org = await createOrg('get-prompt')
+    await createPrompt(org.slug, 'greet', 2)
+    await label(org.slug, 'greet', 2, 'staging')
+    const got = await ok<PromptVersionRow>('admin_get_prompt', {
+      p_org: org.slug,
+      p_prompt_id: 'greet',
+      p_selector: '1',
+    })
+    const { rows } = await direct.query<{ created_at: Date }>(
+      `select v.created_at from prompt_versions v join prompts p on p.id = v.prompt
+       where p.org_id = $1 and v.version = 1`,
+      [org.id],
+    )
+    expect(got).toEqual({
+      prompt_id: 'greet',
+      version: 1,
+      template: templateOf(1),
+      labels: { staging: 2 },
+      created_at: expect.any(String) as unknown,
+    })
+    expect(Date.parse(got.created_at)).toBe(rows[0]?.created_at.getTime())
+    // p_selector may be left out: the default version
+    expect(await ok('admin_get_prompt', { p_org: org.id, p_prompt_id: 'greet' })).toMatchObject({
+      version: 2,
+    })
+    const unknown = await fails('admin_get_prompt', { p_org: org.slug, p_prompt_id: 'nope' })
+    expect(unknown.status).toBe(404)
+    expect(unknown.error).toEqual({
+      code: 'P0002',
+      message: 'prompt not found: nope',
+      details: null,
+      hint: null,
+    })
+  })
+
+  it('should delete a prompt with its versions, then report nothing to delete', async () => {
+    const org = await createOrg('delete-prompt')
+    await createPrompt(org.slug, 'greet', 3)
+    await createPrompt(org.slug, 'keep', 1)
+    await label(org.slug, 'greet', 2, 'production')
+    const count = async (): Promise<number> => {
+      const { rows } = await direct.query<{ n: number }>(
+        `select count(*)::int as n from prompt_versions v join prompts p on p.id = v.prompt
+         where p.org_id = $1`,
+        [org.id],
+      )
+      return rows[0]?.n ?? -1
+    }
+    const { rows: before } = await direct.query<{ id: string }>(
+      "select id from prompts where org_id = $1 and prompt_id = 'greet'",
+      [org.id],
+    )
+    expect(await count()).toBe(4)
+    expect(await ok('admin_delete_prompt', { p_org: org.slug, p_prompt_id: 'greet' })).toEqual({
+      deleted: true,
+    })
+    expect(await count()).toBe(1)
+    const { rows: orphans } = await direct.query(
+      'select 1 from prompt_versions where prompt = $1',
+      [before[0]?.id],
+    )
+    expect(orphans).toEqual([])
+    expect(await resolvePrompt(org.id, 'greet')).toBeNull()
+    expect(await ok('admin_delete_prompt', { p_org: org.id, p_prompt_id: 'greet' })).toEqual({
+      deleted: false,
+    })
+    // Created again, it starts over at version 1 without labels.
+    await createPrompt(org.slug, 'greet', 1)
+    expect(await resolvePrompt(org.id, 'greet', 'production')).toBeNull()
+    expect(await resolvePrompt(org.id, 'keep')).toMatchObject({ version: 1 })
+  })
+})
+
+describe('prompts: organizations are isolated', () => {
+  it('should keep one organization’s prompt invisible to another in every function', async () => {
+    const [owner, other] = [await createOrg('owner'), await createOrg('other')]
+    await createPrompt(owner.slug, 'secret', 2)
+    await label(owner.slug, 'secret', 1, 'production')
+
+    expect(await resolvePrompt(other.id, 'secret')).toBeNull()
+    expect(await resolvePrompt(other.id, 'secret', '1')).toBeNull()
+    expect(await resolvePrompt(other.id, 'secret', 'production')).toBeNull()
+    expect(await ok('admin_list_prompts', { p_org: other.slug })).toEqual([])
+    for (const [fn, args] of [
+      ['admin_get_prompt', { p_selector: '1' }],
+      ['admin_label_prompt', { p_version: 2, p_label: 'production' }],
+    ] as const) {
+      const { error, status } = await fails(fn, {
+        p_org: other.slug,
+        p_prompt_id: 'secret',
+        ...args,
+      })
+      expect({ fn, status, message: error?.message }).toEqual({
+        fn,
+        status: 404,
+        message: 'prompt not found: secret',
+      })
+    }
+    expect(await ok('admin_delete_prompt', { p_org: other.id, p_prompt_id: 'secret' })).toEqual({
+      deleted: false,
+    })
+
+    // The same id in the other organization is its own prompt, numbered from 1.
+    const theirs = await ok<{ version: number }>('admin_create_prompt_version', {
+      p_org: other.slug,
+      p_prompt_id: 'secret',
+      p_template: { messages: [{ role: 'user', content: 'theirs' }] },
+    })
+    expect(theirs.version).toBe(1)
+    expect(await resolvePrompt(other.id, 'secret')).toEqual({
+      prompt_id: 'secret',
+      version: 1,
+      template: { messages: [{ role: 'user', content: 'theirs' }] },
+    })
+    expect(await resolvePrompt(owner.id, 'secret')).toEqual({
+      prompt_id: 'secret',
+      version: 1,
+      template: templateOf(1),
+    })
+    expect(await storedVersions(owner.id, 'secret')).toEqual([1, 2])
+  })
+})
+
+describe('the template check and the gateway’s template schema', () => {
+  const ok1 = [{ role: 'user', content: 'hi' }]
+  /** Shapes on both sides of every rule of PromptTemplateSchema. */
+  const TEMPLATES: unknown[] = [
+    { messages: ok1 },
+    { messages: [{ role: 'system', content: null }, { role: 'assistant' }] },
+    { messages: [{ role: 'developer', content: '' }], params: {} },
+    {
+      messages: [{ role: 'tool', content: 'x', tool_call_id: '1' }],
+      model: 'm',
+      params: { top_p: 1 },
+    },
+    { messages: [{ role: 'user', content: [{ type: 'text', text: 'a' }, { type: 'image_url' }] }] },
+    { messages: [{ role: 'user', content: [{ type: 'text' }] }] },
+    { messages: [{ role: 'user', content: [{ type: 'text', text: 5 }] }] },
+    { messages: [{ role: 'user', content: [] }] },
+    { messages: ok1, params: { temperature: 0.2, response_format: { type: 'json_object' } } },
+    null,
+    'messages',
+    [],
+    {},
+    { messages: [] },
+    { messages: 'hi' },
+    { messages: {} },
+    { messages: [ok1] },
+    { messages: ['hi'] },
+    { messages: [{ content: 'x' }] },
+    { messages: [{ role: 'bot', content: 'x' }] },
+    { messages: [{ role: 'User', content: 'x' }] },
+    { messages: [{ role: 1, content: 'x' }] },
+    { messages: [{ role: 'user', content: 5 }] },
+    { messages: [{ role: 'user', content: { type: 'text', text: 'x' } }] },
+    { messages: [{ role: 'user', content: ['x'] }] },
+    { messages: [{ role: 'user', content: [{ text: 'x' }] }] },
+    { messages: [{ role: 'user', content: [{ type: 1 }] }] },
+    { messages: ok1, model: '' },
+    { messages: ok1, model: 5 },
+    { messages: ok1, model: null },
+    { messages: ok1, params: [] },
+    { messages: ok1, params: 'x' },
+    { messages: ok1, params: null },
+    { messages: ok1, params: { stream: false } },
+    { messages: ok1, params: { stream_options: {} } },
+    { messages: ok1, params: { model: 'x' } },
+    { messages: ok1, params: { messages: [] } },
+    { messages: ok1, params: { inputs: {} } },
+    { messages: ok1, extra: true },
+    { model: 'x' },
+  ]
+
+  it('should accept exactly the templates PromptTemplateSchema accepts', async () => {
+    const verdicts = await Promise.all(
+      TEMPLATES.map(async (template) => {
+        const { rows } = await direct.query<{ valid: boolean }>(
+          'select public.prompt_template_valid($1::jsonb) as valid',
+          [JSON.stringify(template)],
+        )
+        return {
+          template,
+          sql: rows[0]?.valid,
+          zod: PromptTemplateSchema.safeParse(template).success,
+        }
+      }),
+    )
+    for (const verdict of verdicts)
+      expect(verdict.sql, JSON.stringify(verdict.template)).toBe(verdict.zod)
+    const accepted = verdicts.filter((v) => v.zod).length
+    expect(accepted).toBeGreaterThanOrEqual(9)
+    expect(verdicts.length - accepted).toBeGreaterThanOrEqual(30)
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// The gateway's prompt store adapter
+// ---------------------------------------------------------------------------------------------
+
+describe('supabasePromptStore', () => {
+  const config = () => ({ url: bridge.url, serviceRoleKey: SERVICE_ROLE_KEY })
+  let org: Org
+
+  beforeAll(async () => {
+    org = await createOrg('store')
+    await createPrompt(org.slug, 'greet', 2)
+    await label(org.slug, 'greet', 1, 'production')
+  })
+
+  it('should resolve a version in one round trip, as the gateway’s schema reads it', async () => {
+    const store = supabasePromptStore(config(), 2000)
+    const before = bridge.requests
+    const resolved = await store.resolve(org.id, 'greet', undefined)
+    expect(bridge.requests - before).toBe(1)
+    expect(ResolvedPromptSchema.parse(resolved)).toEqual({
+      prompt_id: 'greet',
+      version: 1,
+      template: templateOf(1),
+    })
+    expect(await store.resolve(org.id, 'greet', '2')).toMatchObject({ version: 2 })
+    expect(await store.resolve(org.id, 'greet', 'production')).toMatchObject({ version: 1 })
+  })
+
+  it('should answer null for an unknown prompt, version, label or organization', async () => {
+    const store = supabasePromptStore(config(), 2000)
+    expect(await store.resolve(org.id, 'nope', undefined)).toBeNull()
+    expect(await store.resolve(org.id, 'greet', '3')).toBeNull()
+    expect(await store.resolve(org.id, 'greet', 'staging')).toBeNull()
+    expect(await store.resolve(randomUUID(), 'greet', undefined)).toBeNull()
+  })
+
+  it('should throw when the database is down or refuses the key, never answer null', async () => {
+    const store = supabasePromptStore(config(), 2000)
+    for (const fault of [true, 'unavailable'] as const) {
+      bridge.setDown(fault)
+      try {
+        await expect(store.resolve(org.id, 'greet', undefined)).rejects.toThrow(
+          /^gateway_resolve_prompt failed: /,
+        )
+      } finally {
+        bridge.setDown(false)
+      }
+    }
+    const refused = supabasePromptStore({ url: bridge.url, serviceRoleKey: 'wrong' }, 2000)
+    await expect(refused.resolve(org.id, 'greet', undefined)).rejects.toThrow(/PGRST301/)
+    const anonymous = supabasePromptStore({ url: bridge.url, serviceRoleKey: ANON_KEY }, 2000)
+    await expect(anonymous.resolve(org.id, 'greet', undefined)).rejects.toThrow(/42501/)
+    expect(await store.resolve(org.id, 'greet', undefined)).toMatchObject({ version: 1 })
+  })
+
+  it('should give up after its time limit when the server does not answer', async () => {
+    const sockets = new Set<Socket>()
+    const silent = createServer((socket) => sockets.add(socket))
+    await new Promise<void>((resolve) => silent.listen(0, '127.0.0.1', resolve))
+    const address = silent.address()
+    const port = typeof address === 'object' && address !== null ? address.port : 0
+    try {
+      const store = supabasePromptStore(
+        { url: `http://127.0.0.1:${String(port)}`, serviceRoleKey: SERVICE_ROLE_KEY },
+        300,
+      )
+      const started = Date.now()
+      await expect(store.resolve(org.id, 'greet', undefined)).rejects.toThrow(
+        /gateway_resolve_prompt failed/,
+      )
+      expect(Date.now() - started).toBeLessThan(2000)
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => silent.close(resolve))
+    }
   })
 })
 

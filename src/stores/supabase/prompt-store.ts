@@ -1,6 +1,10 @@
 /**
  * @module Prompts in Supabase: one RPC, `gateway_resolve_prompt` (`migrations/postgres`), answers
  * the version a selector picks of an organisation's prompt in one round trip (SQL null: none).
+ *
+ * Same client as the key store: the service-role key (only `service_role` may execute the
+ * function), no session handling, a time limit per request. Any failure throws — never `null`,
+ * which means "no such prompt" — so the caller can fall back to what it cached.
  */
 import { createClient } from '@supabase/supabase-js'
 import type { PromptStore } from '..'
@@ -40,6 +44,7 @@ export const supabasePromptStore = (
         p_selector: selector ?? null,
       })
       if (error !== null) {
+        // PostgREST's code and message; they quote no template.
         throw new Error(`gateway_resolve_prompt failed: ${error.code} ${error.message}`)
       }
       return data ?? null
