@@ -1,10 +1,11 @@
 /**
  * @module `npm run admin -- <group> <command>`: the operator's CLI for tenants — organisations,
- * gateway API keys, sealed provider keys, vault KEKs and routing rules — against the local store
- * that `npm run dev` reads or against Supabase. `npm run admin -- --help` lists the commands.
+ * gateway API keys, sealed provider keys, vault KEKs, routing rules and prompt templates — against
+ * the local store that `npm run dev` reads or against Supabase. `npm run admin -- --help` lists
+ * the commands.
  *
- * Exit codes: 0 done, 1 refused (a bad value, an unknown org, a store fault), 2 usage error,
- * 3 saved but the gateways' caches could not be invalidated.
+ * Exit codes: 0 done, 1 refused (a bad value, an unknown org, key or prompt, a store fault),
+ * 2 usage error, 3 saved but the gateways' caches could not be invalidated.
  */
 import { createInterface } from 'node:readline'
 import { Writable } from 'node:stream'
@@ -20,6 +21,7 @@ import {
 import { kekCommands } from './admin/commands/kek.ts'
 import { keyCommands } from './admin/commands/key.ts'
 import { orgCommands } from './admin/commands/org.ts'
+import { promptCommands } from './admin/commands/prompt.ts'
 import { providerKeyCommands } from './admin/commands/provider-key.ts'
 import { routingCommands } from './admin/commands/routing.ts'
 import type { Context, Group } from './admin/session.ts'
@@ -31,6 +33,7 @@ const GROUPS: readonly Group[] = [
   providerKeyCommands,
   kekCommands,
   routingCommands,
+  promptCommands,
 ]
 
 const GLOBAL_HELP = `Global options (before or after the command):
@@ -43,7 +46,8 @@ const GLOBAL_HELP = `Global options (before or after the command):
 
 const topHelp = (): string => `Usage: ${PROGRAM} <group> <command> [arguments] [options]
 
-Manages the gateway's tenants: organizations, API keys, provider keys, KEKs, routing rules.
+Manages the gateway's tenants: organizations, API keys, provider keys, KEKs, routing rules,
+prompts.
 
 Commands:
 ${GROUPS.flatMap((g) => g.commands.map((c) => `  ${`${g.name} ${c.name}`.padEnd(22)} ${c.summary}`)).join('\n')}
@@ -57,8 +61,8 @@ Environment:
   FLOOPY_VAULT_KEKS                                   the vault keyring (provider keys)
   FLOOPY_ROOT                                         as --root
 
-Exit codes: 0 done; 1 refused (bad value, unknown org or key, store fault); 2 usage error;
-3 the change is saved but gateway caches could not be invalidated.
+Exit codes: 0 done; 1 refused (bad value, unknown org, key or prompt, store fault);
+2 usage error; 3 the change is saved but gateway caches could not be invalidated.
 
 Run '${PROGRAM} <group> --help' or '${PROGRAM} <group> <command> --help' for details.`
 

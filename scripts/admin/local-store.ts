@@ -4,7 +4,10 @@
  *
  * It follows the SQL functions' semantics so the two stores are interchangeable: uuids from
  * `crypto.randomUUID`, ISO-8601 timestamps, unique slugs and key hashes, one routing rule per
- * (org, key, model), a rule's key belonging to its org, revocation keeping the first `revoked_at`.
+ * (org, key, model), a rule's key belonging to its org, revocation keeping the first `revoked_at`,
+ * prompt versions numbered 1, 2, … per prompt, labels pointing at existing versions, versions
+ * selected by `selectVersion` (the rule `gateway_resolve_prompt` follows), and a prompt's
+ * versions deleted with it.
  *
  * Every change runs under an exclusive lock file (`<file>.lock`, created with `wx`) from read to
  * write, so two commands at once cannot lose each other's change; the file is written to a temp
@@ -14,14 +17,23 @@
 import { randomUUID } from 'node:crypto'
 import { mkdir, open, readFile, rename, rm, stat, unlink } from 'node:fs/promises'
 import path from 'node:path'
+import { PromptTemplateSchema, selectVersion } from '../../src/prompts/template.ts'
 import {
   emptyTenantsFile,
+  type PromptRow,
+  type PromptVersionRow,
   type RoutingRuleRow,
   type TenantsFile,
 } from '../../src/stores/embedded/tenants-file.ts'
 import { type OrganizationRow } from '../../src/tenancy/schema.ts'
 import { displayPath } from './output.ts'
-import { firstIssue, TenantsFileSchema, type ApiKeyInfo } from './rows.ts'
+import {
+  firstIssue,
+  TenantsFileSchema,
+  type ApiKeyInfo,
+  type PromptSummary,
+  type PromptVersionDetails,
+} from './rows.ts'
 import { isUuid } from './validate.ts'
 import {
   duplicateSlugMessage,
@@ -52,6 +64,25 @@ const findOrg = (file: TenantsFile, ref: string): OrganizationRow =>
 
 const findKey = (file: TenantsFile, keyId: string): TenantsFile['api_keys'][number] =>
   file.api_keys.find((k) => k.id === keyId.toLowerCase()) ?? notFound('api key', keyId)
+
+const findPrompt = (file: TenantsFile, orgId: string, promptId: string): PromptRow =>
+  (file.prompts ?? []).find((p) => p.org_id === orgId && p.prompt_id === promptId) ??
+  notFound('prompt', promptId)
+
+/** A prompt's versions, oldest first. */
+const versionsOf = (file: TenantsFile, prompt: PromptRow): PromptVersionRow[] =>
+  (file.prompt_versions ?? [])
+    .filter((v) => v.prompt === prompt.id)
+    .toSorted((a, b) => a.version - b.version)
+
+/** A prompt as `admin_list_prompts` lists it. */
+const promptSummary = (file: TenantsFile, prompt: PromptRow): PromptSummary => ({
+  prompt_id: prompt.prompt_id,
+  latest_version: versionsOf(file, prompt).at(-1)?.version ?? 0,
+  labels: { ...prompt.labels },
+  created_at: prompt.created_at,
+  updated_at: prompt.updated_at,
+})
 
 const sameScope = (
   rule: RoutingRuleRow,
@@ -356,6 +387,89 @@ export const localStore = (file: string): AdminStore => {
           (r) => !sameScope(r, org.id, scope.apiKeyId, scope.model),
         )
         return data.routing_rules.length < before
+      }),
+
+    createPromptVersion: (ref, promptId, template) =>
+      update((data) => {
+        const org = findOrg(data, ref)
+        const at = now()
+        const prompts = (data.prompts ??= [])
+        let prompt = prompts.find((p) => p.org_id === org.id && p.prompt_id === promptId)
+        if (prompt === undefined) {
+          prompt = {
+            id: randomUUID(),
+            org_id: org.id,
+            prompt_id: promptId,
+            labels: {},
+            created_at: at,
+            updated_at: at,
+          }
+          prompts.push(prompt)
+        } else prompt.updated_at = at
+        // Under the file lock, so no other command numbers a version meanwhile.
+        const version = (versionsOf(data, prompt).at(-1)?.version ?? 0) + 1
+        ;(data.prompt_versions ??= []).push({
+          prompt: prompt.id,
+          version,
+          template,
+          created_at: at,
+        })
+        return { prompt_id: promptId, version, created_at: at }
+      }),
+
+    // By prompt id, byte order, as admin_list_prompts orders them (collate "C").
+    listPrompts: async (ref) => {
+      const data = await read()
+      const org = findOrg(data, ref)
+      return (data.prompts ?? [])
+        .filter((p) => p.org_id === org.id)
+        .toSorted((a, b) => (a.prompt_id < b.prompt_id ? -1 : a.prompt_id > b.prompt_id ? 1 : 0))
+        .map((p) => promptSummary(data, p))
+    },
+
+    getPrompt: async (ref, promptId, selector): Promise<PromptVersionDetails> => {
+      const data = await read()
+      const prompt = findPrompt(data, findOrg(data, ref).id, promptId)
+      const versions = versionsOf(data, prompt)
+      const chosen = selectVersion(
+        versions.map((v) => v.version),
+        prompt.labels,
+        selector,
+      )
+      const row =
+        versions.find((v) => v.version === chosen) ??
+        notFound('prompt version', `${promptId}@${selector ?? ''}`)
+      return {
+        prompt_id: prompt.prompt_id,
+        version: row.version,
+        // Checked when the file was read.
+        template: PromptTemplateSchema.parse(row.template),
+        labels: { ...prompt.labels },
+        created_at: row.created_at,
+      }
+    },
+
+    labelPrompt: (ref, promptId, version, label) =>
+      update((data) => {
+        const prompt = findPrompt(data, findOrg(data, ref).id, promptId)
+        if (!versionsOf(data, prompt).some((v) => v.version === version)) {
+          notFound('prompt version', `${promptId}@${String(version)}`)
+        }
+        prompt.labels = { ...prompt.labels, [label]: version }
+        prompt.updated_at = now()
+        return promptSummary(data, prompt)
+      }),
+
+    deletePrompt: (ref, promptId) =>
+      update((data) => {
+        const org = findOrg(data, ref)
+        const prompt = (data.prompts ?? []).find(
+          (p) => p.org_id === org.id && p.prompt_id === promptId,
+        )
+        if (prompt === undefined) return false
+        data.prompts = (data.prompts ?? []).filter((p) => p !== prompt)
+        data.prompt_versions = (data.prompt_versions ?? []).filter((v) => v.prompt !== prompt.id)
+        return true
       }),
   }
 }

@@ -4,6 +4,7 @@
  * error instead of `undefined` in a table.
  */
 import { z } from 'zod'
+import { PromptTemplateSchema, type PromptTemplate } from '../../src/prompts/template.ts'
 import {
   type ApiKeyRow,
   type ProviderKeyRow,
@@ -109,6 +110,53 @@ const routingRuleShape = {
 
 export const RoutingRule: z.ZodType<RoutingRuleRow> = z.object(routingRuleShape)
 
+/** Label → version number. */
+const labels = z.record(z.string(), z.number().int().positive())
+
+/** A prompt as `admin_list_prompts` lists it. */
+export type PromptSummary = {
+  prompt_id: string
+  latest_version: number
+  labels: Record<string, number>
+  created_at: string
+  updated_at: string
+}
+
+export const PromptSummary: z.ZodType<PromptSummary> = z.object({
+  prompt_id: z.string(),
+  latest_version: z.number().int().positive(),
+  labels,
+  created_at: z.string(),
+  updated_at: z.string(),
+})
+
+/** What `admin_create_prompt_version` answers. */
+export type PromptVersionCreated = { prompt_id: string; version: number; created_at: string }
+
+export const PromptVersionCreated: z.ZodType<PromptVersionCreated> = z.object({
+  prompt_id: z.string(),
+  version: z.number().int().positive(),
+  created_at: z.string(),
+})
+
+/** One version of a prompt (`admin_get_prompt`): `labels` are all the prompt's labels. */
+export type PromptVersionDetails = {
+  prompt_id: string
+  version: number
+  template: PromptTemplate
+  labels: Record<string, number>
+  /** When this version was created. */
+  created_at: string
+}
+
+export const PromptVersionDetails: z.ZodType<PromptVersionDetails> = z.object({
+  prompt_id: z.string(),
+  version: z.number().int().positive(),
+  template: PromptTemplateSchema,
+  labels,
+  created_at: z.string(),
+})
+
 export const Deleted = z.object({ deleted: z.boolean() })
 export const Updated = z.object({ updated: z.boolean() })
 
@@ -131,6 +179,29 @@ export const TenantsFileSchema: z.ZodType<TenantsFile> = z.looseObject({
     }),
   ),
   routing_rules: z.array(z.looseObject(routingRuleShape)),
+  // Absent from files written before prompts existed.
+  prompts: z
+    .array(
+      z.looseObject({
+        id: z.string(),
+        org_id: z.string(),
+        prompt_id: z.string(),
+        labels,
+        created_at: z.string(),
+        updated_at: z.string(),
+      }),
+    )
+    .exactOptional(),
+  prompt_versions: z
+    .array(
+      z.looseObject({
+        prompt: z.string(),
+        version: z.number().int().positive(),
+        template: PromptTemplateSchema,
+        created_at: z.string(),
+      }),
+    )
+    .exactOptional(),
 })
 
 /** The first problem zod found, as `path: message` (values are not echoed). */

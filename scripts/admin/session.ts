@@ -146,7 +146,8 @@ export type Group = {
 
 /**
  * The read commands that take `<org> [--json]` (`org show`, `key list`, `provider-key list`,
- * `routing list`): the organisation reference, the store, and whether JSON was asked for.
+ * `routing list`, `prompt list`): the organisation reference, the store, and whether JSON was
+ * asked for.
  */
 export const openOrgQuery = async (
   ctx: Context,

@@ -2,8 +2,9 @@
  * @module The one interface both tenant stores implement: the local JSON file that `npm run dev`
  * reads, and Supabase through its `admin_*` SQL functions. The operations and their semantics are
  * those of the SQL functions in `migrations/postgres` (an `<org>` is a uuid or a slug; an unknown
- * organisation or key is a `StoreError` of kind `not-found`).
+ * organisation, key, prompt or prompt version is a `StoreError` of kind `not-found`).
  */
+import type { PromptTemplate } from '../../src/prompts/template.ts'
 import type { RoutingRuleRow } from '../../src/stores/embedded/tenants-file.ts'
 import type {
   OrganizationRow,
@@ -15,6 +16,9 @@ import { CliError } from './cli.ts'
 import type {
   ApiKeyInfo,
   OrganizationDetails,
+  PromptSummary,
+  PromptVersionCreated,
+  PromptVersionDetails,
   ProviderKeyInfo,
   ProviderKeyRecord,
   RevokedKey,
@@ -81,6 +85,27 @@ export interface AdminStore {
   setRoutingRule(org: string, rule: RoutingRuleInput): Promise<RoutingRuleRow>
   listRoutingRules(org: string): Promise<RoutingRuleRow[]>
   deleteRoutingRule(org: string, scope: RuleScope): Promise<boolean>
+  /** Appends the next version (1, 2, …) of the prompt, creating the prompt when it is new. */
+  createPromptVersion(
+    org: string,
+    promptId: string,
+    template: PromptTemplate,
+  ): Promise<PromptVersionCreated>
+  /** The organisation's prompts, by prompt id. */
+  listPrompts(org: string): Promise<PromptSummary[]>
+  /**
+   * The version `selector` picks (`selectVersion`: a number, a label, or `undefined` for the
+   * `production` label's version, else the latest).
+   */
+  getPrompt(
+    org: string,
+    promptId: string,
+    selector: string | undefined,
+  ): Promise<PromptVersionDetails>
+  /** Points `label` at an existing `version`, creating or moving it. */
+  labelPrompt(org: string, promptId: string, version: number, label: string): Promise<PromptSummary>
+  /** Deletes the prompt with all its versions; false when there was none. */
+  deletePrompt(org: string, promptId: string): Promise<boolean>
 }
 
 export type StoreErrorKind = 'not-found' | 'conflict' | 'invalid' | 'unavailable'

@@ -4,9 +4,10 @@
  * this file only maps arguments and checks the shape of the answer.
  *
  * Errors: PostgREST passes the SQLSTATE through as `code`. `P0002` (no_data_found, which PostgREST
- * answers with HTTP 404) is an unknown organisation or key; `23505` a uniqueness conflict; the
- * class-22/23 data and constraint errors and `P0001` (a function's own `raise`) are refusals of the
- * input. Only the error's `message` is shown: `details` can quote a whole row.
+ * answers with HTTP 404) is an unknown organisation, key, prompt or prompt version; `23505` a
+ * uniqueness conflict; the class-22/23 data and constraint errors and `P0001` (a function's own
+ * `raise`) are refusals of the input. Only the error's `message` is shown: `details` can quote a
+ * whole row.
  */
 import { createClient } from '@supabase/supabase-js'
 import type { z } from 'zod'
@@ -16,6 +17,9 @@ import {
   firstIssue,
   Organization,
   OrganizationWithCount,
+  PromptSummary,
+  PromptVersionCreated,
+  PromptVersionDetails,
   ProviderKeyInfo,
   ProviderKeyRecord,
   RevokedKey,
@@ -191,5 +195,31 @@ export const supabaseStore = (url: string, serviceRoleKey: string): AdminStore =
           Deleted,
         )
       ).deleted,
+
+    createPromptVersion: (org, promptId, template) =>
+      call(
+        'admin_create_prompt_version',
+        { p_org: org, p_prompt_id: promptId, p_template: template },
+        PromptVersionCreated,
+      ),
+
+    listPrompts: (org) => call('admin_list_prompts', { p_org: org }, PromptSummary.array()),
+
+    getPrompt: (org, promptId, selector) =>
+      call(
+        'admin_get_prompt',
+        { p_org: org, p_prompt_id: promptId, p_selector: selector ?? null },
+        PromptVersionDetails,
+      ),
+
+    labelPrompt: (org, promptId, version, label) =>
+      call(
+        'admin_label_prompt',
+        { p_org: org, p_prompt_id: promptId, p_version: version, p_label: label },
+        PromptSummary,
+      ),
+
+    deletePrompt: async (org, promptId) =>
+      (await call('admin_delete_prompt', { p_org: org, p_prompt_id: promptId }, Deleted)).deleted,
   }
 }

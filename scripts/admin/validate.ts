@@ -3,6 +3,7 @@
  * throwing a one-line `CliError` (exit 1) that names the option. The store checks again; these
  * exist so a typo is refused before any I/O, with a message that says what was expected.
  */
+import { PROMPT_ID, PROMPT_LABEL } from '../../src/prompts/template.ts'
 import {
   ROUTING_STRATEGIES,
   SUBSCRIPTION_STATUSES,
@@ -27,6 +28,9 @@ const CONTROL = /[\x00-\x1f\x7f]/
 const MAX_INT = 2_147_483_647
 const MAX_TARGETS = 16
 const MAX_WEIGHT = 10_000
+/** A version selector of digits is a version number, never a label. */
+const DIGITS = /^[0-9]+$/
+const PROMPT_NAME_RULE = '1-128 characters of a-z 0-9 . _ -, starting with a-z or 0-9'
 
 const refuse = (message: string): never => {
   throw new CliError(message)
@@ -186,3 +190,29 @@ export const targets = (items: readonly string[], routing: RoutingStrategy): Rou
     return { provider: providerId, model: modelName, weight, ...keyed }
   })
 }
+
+/** `<prompt-id>`: the id requests send in `floopy-prompt-id`. */
+export const promptId = (text: string): string =>
+  PROMPT_ID.test(text) ? text : refuse(`invalid prompt id ${shown(text)}: ${PROMPT_NAME_RULE}`)
+
+/** `<label>`: named as prompt ids are, but never all digits (digits select a version number). */
+export const promptLabel = (text: string): string => {
+  if (!PROMPT_LABEL.test(text)) refuse(`invalid label ${shown(text)}: ${PROMPT_NAME_RULE}`)
+  if (DIGITS.test(text)) {
+    refuse(`invalid label ${shown(text)}: not all digits (a number selects a version)`)
+  }
+  return text
+}
+
+/** `<version>`: a version number, 1 or more. */
+export const promptVersion = (text: string): number => {
+  const value = /^\d{1,10}$/.test(text) ? Number(text) : Number.NaN
+  if (Number.isInteger(value) && value >= 1 && value <= MAX_INT) return value
+  return refuse(`invalid version ${shown(text)}: expected a version number (1, 2, …)`)
+}
+
+/** `--version <n|label>`: what a request's `floopy-prompt-version` may say. */
+export const promptSelector = (text: string): string =>
+  DIGITS.test(text) || PROMPT_LABEL.test(text)
+    ? text
+    : refuse(`invalid --version ${shown(text)}: expected a version number or a label`)

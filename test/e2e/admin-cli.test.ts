@@ -18,6 +18,8 @@ import { fileURLToPath } from 'node:url'
 import { Redis as IORedis } from 'ioredis'
 import { Client } from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { localStore } from '../../scripts/admin/local-store.ts'
+import { PromptTemplateSchema } from '../../src/prompts/template.ts'
 import { hashApiKey, parseApiKey } from '../../src/security/api-key.ts'
 import { openProviderKey, parseKeyring } from '../../src/security/vault.ts'
 import type { TenantsFile } from '../../src/stores/embedded/tenants-file.ts'
@@ -104,6 +106,43 @@ const deadPort = (): Promise<number> =>
 const fingerprint = (file: string): string =>
   existsSync(file) ? createHash('sha256').update(readFileSync(file)).digest('hex') : 'absent'
 
+/** Prompt templates: a plain one, and one with a model, params and content parts. */
+const TEMPLATE_V1 = { messages: [{ role: 'user', content: 'Summarise: {{text}}' }] }
+const TEMPLATE_V2 = {
+  messages: [
+    { role: 'system', content: 'You answer in {{language}}.\nBe brief.' },
+    {
+      role: 'user',
+      content: [
+        { type: 'text', text: 'Summarise: {{ text }}' },
+        { type: 'image_url', image_url: { url: 'https://example.com/a.png' } },
+      ],
+    },
+  ],
+  model: 'gpt-4o-mini',
+  params: { temperature: 0.2 },
+}
+
+/** The template files the prompt commands read, good and bad, written into `dir`. */
+const writeTemplates = async (dir: string): Promise<void> => {
+  const files: Record<string, string> = {
+    'v1.json': JSON.stringify(TEMPLATE_V1),
+    // a byte order mark, as some editors write one
+    'v2.json': `\uFEFF${JSON.stringify(TEMPLATE_V2, null, 2)}`,
+    'not-json.json': '{"messages": [',
+    'bad-role.json': JSON.stringify({
+      messages: [
+        { role: 'user', content: 'a' },
+        { role: 'bot', content: 'b' },
+      ],
+    }),
+    'no-messages.json': JSON.stringify({ model: 'gpt-4o' }),
+    'stream.json': JSON.stringify({ ...TEMPLATE_V1, params: { stream: true } }),
+    'extra.json': JSON.stringify({ ...TEMPLATE_V1, temperature: 0.2 }),
+  }
+  for (const [name, text] of Object.entries(files)) await writeFile(path.join(dir, name), text)
+}
+
 // The repository's own local-store files: the suites below must leave them exactly as they were.
 const repoFiles = [path.join(repoRoot, '.dev.vars'), path.join(repoRoot, '.floopy', 'tenants.json')]
 const repoBefore = repoFiles.map(fingerprint)
@@ -129,6 +168,7 @@ describe('admin CLI, local store', () => {
   beforeAll(async () => {
     root = await mkdtemp(path.join(tmpdir(), 'floopy-admin-'))
     env = { FLOOPY_ROOT: root }
+    await writeTemplates(root)
   })
 
   afterAll(async () => {
@@ -597,12 +637,287 @@ describe('admin CLI, local store', () => {
     await ok(['routing', 'remove', 'acme', '--model', 'gpt-4o-mini'])
   })
 
+  it('should create versions of a prompt, label, list, show and delete it', async () => {
+    const created = await ok(['prompt', 'create', 'acme', 'summarise', '--template', 'v1.json'])
+    expect(created.stdout).toBe('Created version 1 of prompt summarise in acme.\n')
+    expect(created.stderr).toMatch(/restart a running `npm run dev`/)
+    const second = await ok([
+      'prompt',
+      'create',
+      'acme',
+      'summarise',
+      '--template',
+      path.join(root, 'v2.json'),
+      '--json',
+    ])
+    expect(JSON.parse(second.stdout)).toEqual({
+      prompt_id: 'summarise',
+      version: 2,
+      created_at: expect.any(String) as unknown,
+    })
+
+    const stored = await tenants()
+    const acme = stored.organizations.find((o) => o.slug === 'acme')
+    const prompts = (stored.prompts ?? []).filter((p) => p.org_id === acme?.id)
+    expect(prompts).toEqual([
+      expect.objectContaining({ prompt_id: 'summarise', labels: {} }) as unknown,
+    ])
+    const versions = (stored.prompt_versions ?? []).filter((v) => v.prompt === prompts[0]?.id)
+    expect(versions.map((v) => [v.version, v.template])).toEqual([
+      [1, TEMPLATE_V1],
+      [2, TEMPLATE_V2],
+    ])
+    // The gateway reads the file the CLI wrote.
+    expect(TenantsFileSchema.parse(stored).prompt_versions).toHaveLength(versions.length)
+
+    const labelled = await ok(['prompt', 'label', 'acme', 'summarise', '1', 'production'])
+    expect(labelled.stdout).toMatch(/^Label production of prompt summarise points at version 1\.$/m)
+    expect((await tenants()).prompts?.find((p) => p.id === prompts[0]?.id)?.labels).toEqual({
+      production: 1,
+    })
+    await ok(['prompt', 'label', 'acme', 'summarise', '2', 'staging'])
+
+    const list = await ok(['prompt', 'list', 'acme'])
+    expect(list.stdout).toMatch(/^PROMPT\s+LATEST\s+LABELS\s+UPDATED$/m)
+    expect(list.stdout).toMatch(/^summarise\s+2\s+production=1 staging=2\s+\S+$/m)
+    expect(JSON.parse((await ok(['prompt', 'list', 'acme', '--json'])).stdout)).toEqual([
+      {
+        prompt_id: 'summarise',
+        latest_version: 2,
+        labels: { production: 1, staging: 2 },
+        created_at: expect.any(String) as unknown,
+        updated_at: expect.any(String) as unknown,
+      },
+    ])
+
+    // Without --version: the production label's version.
+    const shown = await ok(['prompt', 'show', 'acme', 'summarise'])
+    expect(shown.stdout).toMatch(/^version:\s+1$/m)
+    expect(shown.stdout).toMatch(/^labels:\s+production$/m)
+    expect(shown.stdout).toMatch(/^model:\s+-$/m)
+    expect(shown.stdout).toMatch(/^variables:\s+text$/m)
+    expect(shown.stdout).toMatch(/^ {2}user: Summarise: \{\{text\}\}$/m)
+    const v2 = await ok(['prompt', 'show', acme?.id ?? '', 'summarise', '--version', 'staging'])
+    expect(v2.stdout).toMatch(/^version:\s+2$/m)
+    expect(v2.stdout).toMatch(/^model:\s+gpt-4o-mini$/m)
+    expect(v2.stdout).toMatch(/^params:\s+\{"temperature":0\.2\}$/m)
+    expect(v2.stdout).toMatch(/^variables:\s+language, text$/m)
+    expect(v2.stdout).toContain(
+      '  system: You answer in {{language}}.\n          Be brief.\n  user:   Summarise: {{ text }}\n          (image_url part)\n',
+    )
+    const json = JSON.parse(
+      (await ok(['prompt', 'show', 'acme', 'summarise', '--version', '2', '--json'])).stdout,
+    ) as unknown
+    expect(json).toEqual({
+      prompt_id: 'summarise',
+      version: 2,
+      template: TEMPLATE_V2,
+      labels: { production: 1, staging: 2 },
+      created_at: versions[1]?.created_at,
+      variables: ['language', 'text'],
+    })
+
+    // Moving production changes what a request without a version gets.
+    await ok(['prompt', 'label', 'acme', 'summarise', '2', 'production'])
+    expect((await ok(['prompt', 'show', 'acme', 'summarise'])).stdout).toMatch(/^version:\s+2$/m)
+    for (const [selector, shownAs] of [
+      ['7', '7'],
+      ['beta', 'beta'],
+    ]) {
+      const missing = await admin([
+        'prompt',
+        'show',
+        'acme',
+        'summarise',
+        '--version',
+        selector ?? '',
+      ])
+      expect(missing).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr: `error: prompt version not found: summarise@${shownAs ?? ''}\n`,
+      })
+    }
+    const noVersion = await admin(['prompt', 'label', 'acme', 'summarise', '3', 'production'])
+    expect(noVersion).toMatchObject({
+      code: 1,
+      stderr: 'error: prompt version not found: summarise@3\n',
+    })
+
+    // The same id in another organization is a prompt of its own.
+    const other = await ok(['prompt', 'create', 'globex', 'summarise', '--template', 'v2.json'])
+    expect(other.stdout).toBe('Created version 1 of prompt summarise in globex.\n')
+    expect(
+      (await admin(['prompt', 'label', 'globex', 'summarise', '2', 'production'])).stderr,
+    ).toBe('error: prompt version not found: summarise@2\n')
+
+    const deleted = await ok(['prompt', 'delete', 'acme', 'summarise'])
+    expect(deleted.stdout).toBe('Deleted prompt summarise of acme with all its versions.\n')
+    const after = await tenants()
+    expect(after.prompts?.map((p) => p.org_id)).toEqual([
+      after.organizations.find((o) => o.slug === 'globex')?.id,
+    ])
+    expect(after.prompt_versions?.map((v) => v.prompt)).toEqual(after.prompts?.map((p) => p.id))
+    const again = await admin(['prompt', 'delete', 'acme', 'summarise'])
+    expect(again).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'error: organization acme has no prompt summarise\n',
+    })
+    expect((await admin(['prompt', 'show', 'acme', 'summarise'])).stderr).toBe(
+      'error: prompt not found: summarise\n',
+    )
+    expect((await ok(['prompt', 'list', 'acme'])).stdout).toBe('No prompts.\n')
+  })
+
+  const badPrompts: [string, string[], RegExp][] = [
+    [
+      'a template that is not JSON',
+      ['prompt', 'create', 'acme', 'x', '--template', 'not-json.json'],
+      /^error: --template "not-json.json" is not JSON: /,
+    ],
+    [
+      'a template file that does not exist',
+      ['prompt', 'create', 'acme', 'x', '--template', 'missing.json'],
+      /^error: cannot read --template "missing.json": no such file$/,
+    ],
+    [
+      'a template that is a directory',
+      ['prompt', 'create', 'acme', 'x', '--template', '.floopy'],
+      /^error: cannot read --template ".floopy": it is a directory$/,
+    ],
+    [
+      'a template with an unknown role',
+      ['prompt', 'create', 'acme', 'x', '--template', 'bad-role.json'],
+      /^error: invalid template in "bad-role.json": messages\.1\.role: .*"assistant"/,
+    ],
+    [
+      'a template without messages',
+      ['prompt', 'create', 'acme', 'x', '--template', 'no-messages.json'],
+      /^error: invalid template in "no-messages.json": messages: /,
+    ],
+    [
+      'a template setting stream',
+      ['prompt', 'create', 'acme', 'x', '--template', 'stream.json'],
+      /^error: invalid template in "stream.json": params: must not set messages, model, stream/,
+    ],
+    [
+      'a template with an unknown field',
+      ['prompt', 'create', 'acme', 'x', '--template', 'extra.json'],
+      /^error: invalid template in "extra.json": .*temperature/,
+    ],
+    [
+      'a bad prompt id',
+      ['prompt', 'create', 'acme', 'Summarise', '--template', 'v1.json'],
+      /^error: invalid prompt id "Summarise": 1-128 characters of a-z 0-9 \. _ -/,
+    ],
+    [
+      'a capitalised label',
+      ['prompt', 'label', 'acme', 'x', '1', 'Production'],
+      /^error: invalid label "Production": 1-128 characters/,
+    ],
+    [
+      'a label of digits',
+      ['prompt', 'label', 'acme', 'x', '1', '12'],
+      /^error: invalid label "12": not all digits \(a number selects a version\)$/,
+    ],
+    [
+      'a version that is not a number',
+      ['prompt', 'label', 'acme', 'x', 'latest', 'production'],
+      /^error: invalid version "latest": expected a version number/,
+    ],
+    [
+      'a version 0',
+      ['prompt', 'label', 'acme', 'x', '0', 'production'],
+      /^error: invalid version "0"/,
+    ],
+    [
+      'a bad --version',
+      ['prompt', 'show', 'acme', 'x', '--version', 'Prod Label'],
+      /^error: invalid --version "Prod Label": expected a version number or a label$/,
+    ],
+    ['an unknown org', ['prompt', 'list', 'nope'], /^error: organization not found: nope$/],
+    [
+      'an unknown prompt',
+      ['prompt', 'label', 'acme', 'nope', '1', 'production'],
+      /^error: prompt not found: nope$/,
+    ],
+  ]
+
+  it.concurrent.each(badPrompts)(
+    'should exit 1 with one line, storing nothing, on %s',
+    async (_name, args, message) => {
+      const before = fingerprint(tenantsPath())
+      const run = await admin(args)
+      expect(fingerprint(tenantsPath())).toBe(before)
+      expect(run.code).toBe(1)
+      expect(run.stdout).toBe('')
+      expect(run.stderr.trimEnd()).toMatch(message)
+      expect(run.stderr.trimEnd().split('\n')).toHaveLength(1)
+      expect(run.stderr).not.toMatch(/\n\s+at /)
+    },
+  )
+
+  it('should number versions created at once without losing one', async () => {
+    const before = fingerprint(tenantsPath())
+    const runs = await Promise.all(
+      Array.from({ length: 6 }, () =>
+        admin(['prompt', 'create', 'acme', 'para', '--template', 'v1.json', '--json']),
+      ),
+    )
+    expect(runs.map((run) => run.code)).toEqual(runs.map(() => 0))
+    const numbers = runs.map((run) => (JSON.parse(run.stdout) as { version: number }).version)
+    expect(numbers.toSorted((a, b) => a - b)).toEqual([1, 2, 3, 4, 5, 6])
+    const file = await tenants()
+    const para = file.prompts?.find((p) => p.prompt_id === 'para')
+    expect(
+      file.prompt_versions?.filter((v) => v.prompt === para?.id).map((v) => v.version),
+    ).toEqual([1, 2, 3, 4, 5, 6])
+    expect(fingerprint(tenantsPath())).not.toBe(before)
+    expect(await readdir(path.dirname(tenantsPath()))).toEqual(['tenants.json'])
+    await ok(['prompt', 'delete', 'acme', 'para'])
+  })
+
+  it('should number versions created at once in one process too, under the file lock', async () => {
+    // In one process the reads and writes of concurrent calls interleave for sure: without the
+    // lock, every call would read the same file and number the same version.
+    const store = localStore(path.join(root, 'race', 'tenants.json'))
+    const org = await store.createOrg({ slug: 'race-co' })
+    const template = PromptTemplateSchema.parse(TEMPLATE_V1)
+    const created = await Promise.all(
+      Array.from({ length: 12 }, () => store.createPromptVersion(org.slug, 'race', template)),
+    )
+    const expected = Array.from({ length: 12 }, (_, i) => i + 1)
+    expect(created.map((c) => c.version).toSorted((a, b) => a - b)).toEqual(expected)
+    expect(await store.listPrompts(org.id)).toEqual([
+      expect.objectContaining({ prompt_id: 'race', latest_version: 12 }) as unknown,
+    ])
+    // Labels set at once are all kept.
+    await Promise.all(expected.map((n) => store.labelPrompt(org.slug, 'race', n, `l${String(n)}`)))
+    const [listed] = await store.listPrompts(org.slug)
+    expect(listed?.labels).toEqual(Object.fromEntries(expected.map((n) => [`l${String(n)}`, n])))
+  })
+
   it('should print help at every level', async () => {
     const top = await ok(['--help'])
     expect(top.stdout).toMatch(/^Usage: npm run admin -- <group> <command>/)
-    for (const command of ['org create', 'key issue', 'provider-key rotate', 'routing set']) {
+    for (const command of [
+      'org create',
+      'key issue',
+      'provider-key rotate',
+      'routing set',
+      'prompt create',
+      'prompt delete',
+    ]) {
       expect(top.stdout).toContain(command)
     }
+    const prompts = await ok(['prompt', '--help'])
+    expect(prompts.stdout).toMatch(/^Usage: npm run admin -- prompt <command>/)
+    expect(prompts.stdout).toContain('prompt create <org> <prompt-id> --template <file> [--json]')
+    expect(prompts.stdout).toContain('prompt label <org> <prompt-id> <version> <label>')
+    const create = await ok(['prompt', 'create', '--help'])
+    expect(create.stdout).toContain('"messages": [')
+    expect(create.stdout).toContain('{{name}} is filled from the request\'s "inputs"')
     const group = await ok(['provider-key', '--help'])
     expect(group.stdout).toMatch(/^Usage: npm run admin -- provider-key <command>/)
     expect(group.stdout).toContain('provider-key add <org> <provider> [--from-env VAR]')
@@ -623,13 +938,19 @@ describe('admin CLI, local store', () => {
       ['routing', 'set'],
       ['routing', 'list'],
       ['routing', 'remove'],
+      ['prompt', 'create'],
+      ['prompt', 'list'],
+      ['prompt', 'show'],
+      ['prompt', 'label'],
+      ['prompt', 'delete'],
     ]
-    for (const [g = '', c = ''] of commands) {
-      const run = await ok([g, c, '-h'])
-      expect(run.stdout).toMatch(new RegExp(`^Usage: npm run admin -- ${g} ${c}`))
-      expect(run.stdout).toContain('--store local|supabase')
+    // At once: one process each, and there are many.
+    const runs = await Promise.all(commands.map(([g = '', c = '']) => ok([g, c, '-h'])))
+    for (const [i, [g = '', c = '']] of commands.entries()) {
+      expect(runs[i]?.stdout).toMatch(new RegExp(`^Usage: npm run admin -- ${g} ${c}`))
+      expect(runs[i]?.stdout).toContain('--store local|supabase')
     }
-  })
+  }, 90_000) // about 30 CLI processes: slow on a loaded machine
 
   const usageErrors: [string, string[], RegExp][] = [
     ['no command', [], /^error: missing command \(see 'npm run admin -- --help'\)$/],
@@ -664,6 +985,13 @@ describe('admin CLI, local store', () => {
       /^error: unexpected argument 'sk-secret'/,
     ],
     ['no strategy', ['routing', 'set', 'acme', '--target', 'a/b'], /^error: missing --strategy/],
+    [
+      'no template',
+      ['prompt', 'create', 'acme', 'x'],
+      /^error: missing --template \(see 'npm run admin -- prompt create --help'\)$/,
+    ],
+    ['no label', ['prompt', 'label', 'acme', 'x', '1'], /^error: missing <label>/],
+    ['a group alone: prompt', ['prompt'], /^error: missing prompt command/],
     ['no target', ['routing', 'set', 'acme', '--strategy', 'fallback'], /^error: missing --target/],
     ['nothing to set on an org', ['org', 'set', 'acme'], /^error: nothing to change: give --name/],
     [
@@ -1166,6 +1494,127 @@ describe('admin CLI, Supabase store', () => {
       /^\(org\)\s+gpt-4o\s+weighted\s+openai\/gpt-4o@2\+organization, openai\/gpt-4o@1\+operator, openai\/ft:gpt-4o-mini:hooli::x1@1\s/m,
     )
     await ok(['routing', 'remove', 'hooli', '--model', 'gpt-4o'])
+  })
+
+  it('should manage prompts in Postgres, bumping the config epoch on every change', async () => {
+    await writeTemplates(root)
+    await ok(['org', 'create', 'prompt-co'])
+    const orgId = (
+      await db.query<{ id: string }>("select id from organizations where slug = 'prompt-co'")
+    ).rows[0]?.id
+    const resolve = async (selector: string | null = null) =>
+      (
+        await db.query<{ doc: unknown }>('select gateway_resolve_prompt($1, $2, $3) as doc', [
+          orgId,
+          'summarise',
+          selector,
+        ])
+      ).rows[0]?.doc
+    let expected = await epoch()
+    const changes: string[][] = [
+      ['prompt', 'create', 'prompt-co', 'summarise', '--template', 'v1.json'],
+      ['prompt', 'create', orgId ?? '', 'summarise', '--template', 'v2.json', '--json'],
+      ['prompt', 'label', 'prompt-co', 'summarise', '1', 'production'],
+    ]
+    const outputs: string[] = []
+    for (const args of changes) {
+      const run = await ok(args)
+      expected += 1
+      expect(run.stderr).toMatch(/^Gateway caches invalidated \(config epoch \d+\)\.$/m)
+      expect(await epoch()).toBe(expected)
+      outputs.push(run.stdout)
+    }
+    expect(outputs[0]).toBe('Created version 1 of prompt summarise in prompt-co.\n')
+    expect(JSON.parse(outputs[1] ?? '')).toMatchObject({ prompt_id: 'summarise', version: 2 })
+    expect(await resolve()).toEqual({ prompt_id: 'summarise', version: 1, template: TEMPLATE_V1 })
+    expect(await resolve('2')).toEqual({
+      prompt_id: 'summarise',
+      version: 2,
+      template: TEMPLATE_V2,
+    })
+
+    // Reads change nothing.
+    const list = await ok(['prompt', 'list', 'prompt-co'])
+    expect(list.stdout).toMatch(/^summarise\s+2\s+production=1\s+\S+$/m)
+    const shown = await ok(['prompt', 'show', 'prompt-co', 'summarise', '--version', '2'])
+    expect(shown.stdout).toMatch(/^variables:\s+language, text$/m)
+    expect(shown.stdout).toMatch(/^labels:\s+-$/m)
+    const json = JSON.parse(
+      (await ok(['prompt', 'show', 'prompt-co', 'summarise', '--json'])).stdout,
+    ) as unknown
+    expect(json).toMatchObject({
+      prompt_id: 'summarise',
+      version: 1,
+      template: TEMPLATE_V1,
+      labels: { production: 1 },
+      variables: ['text'],
+    })
+    expect(JSON.parse((await ok(['prompt', 'list', 'prompt-co', '--json'])).stdout)).toEqual([
+      {
+        prompt_id: 'summarise',
+        latest_version: 2,
+        labels: { production: 1 },
+        created_at: expect.any(String) as unknown,
+        updated_at: expect.any(String) as unknown,
+      },
+    ])
+    expect(await epoch()).toBe(expected)
+
+    // Refusals change nothing and bump nothing.
+    const refusals: [string[], string][] = [
+      [
+        ['prompt', 'label', 'prompt-co', 'summarise', '3', 'production'],
+        'error: prompt version not found: summarise@3\n',
+      ],
+      [
+        ['prompt', 'show', 'prompt-co', 'summarise', '--version', 'staging'],
+        'error: prompt version not found: summarise@staging\n',
+      ],
+      [['prompt', 'show', 'prompt-co', 'nope'], 'error: prompt not found: nope\n'],
+      [
+        ['prompt', 'label', 'initech', 'summarise', '1', 'production'],
+        'error: prompt not found: summarise\n',
+      ],
+      [['prompt', 'list', 'nope'], 'error: organization not found: nope\n'],
+      [
+        ['prompt', 'create', 'nope', 'summarise', '--template', 'v1.json'],
+        'error: organization not found: nope\n',
+      ],
+    ]
+    for (const [args, stderr] of refusals) {
+      expect(await admin(args)).toMatchObject({ code: 1, stdout: '', stderr })
+    }
+    const invalid = await admin([
+      'prompt',
+      'create',
+      'prompt-co',
+      'summarise',
+      '--template',
+      'stream.json',
+    ])
+    expect(invalid.code).toBe(1)
+    expect(invalid.stderr).toMatch(/^error: invalid template in "stream.json": params: /)
+    expect(await epoch()).toBe(expected)
+    expect((await db.query('select version from prompt_versions order by version')).rows).toEqual([
+      { version: 1 },
+      { version: 2 },
+    ])
+
+    // Moving the label is a change too; so is deleting.
+    await ok(['prompt', 'label', 'prompt-co', 'summarise', '2', 'production'])
+    expect(await epoch()).toBe((expected += 1))
+    expect(await resolve()).toMatchObject({ version: 2 })
+    const deleted = await ok(['prompt', 'delete', 'prompt-co', 'summarise'])
+    expect(deleted.stdout).toBe('Deleted prompt summarise of prompt-co with all its versions.\n')
+    expect(await epoch()).toBe((expected += 1))
+    expect(await resolve()).toBeNull()
+    expect((await db.query('select 1 from prompt_versions')).rows).toEqual([])
+    const gone = await admin(['prompt', 'delete', 'prompt-co', 'summarise'])
+    expect(gone).toMatchObject({
+      code: 1,
+      stderr: 'error: organization prompt-co has no prompt summarise\n',
+    })
+    expect(await epoch()).toBe(expected)
   })
 
   it('should exit 3 with a loud warning when Redis is down, the change saved', async () => {
