@@ -52,6 +52,33 @@ export const RoutingTargetsSchema = z
 
 export type RoutingTargetRow = z.infer<typeof RoutingTargetsSchema>[number]
 
+/** The response cache's bounds (`docs/cache.md`). */
+export const CACHE_TTL_SECONDS = { min: 60, max: 2_592_000, default: 604_800 } as const
+
+/**
+ * An organisation's or a key's settings (`organizations.settings`, `api_keys.settings`): a key's
+ * override the organisation's, field by field. Absent fields take the gateway's defaults.
+ */
+export const SettingsSchema = z.object({
+  cache: z
+    .object({
+      /** Whether responses are cached (a request may still say otherwise). Default off. */
+      enabled: z.boolean().optional(),
+      /** How long an answer is kept, in seconds. */
+      ttl_seconds: z
+        .number()
+        .int()
+        .min(CACHE_TTL_SECONDS.min)
+        .max(CACHE_TTL_SECONDS.max)
+        .optional(),
+      /** The semantic tier's cosine similarity threshold (a request may only raise it). */
+      threshold: z.number().gt(0).lte(1).optional(),
+    })
+    .optional(),
+})
+
+export type Settings = z.infer<typeof SettingsSchema>
+
 const limit = z.number().int().nonnegative().nullable()
 
 /** What the gateway reads of an organisation (the columns `gateway_resolve_key` returns). */
@@ -66,6 +93,8 @@ export const OrganizationConfigSchema = z.object({
   /** `null`: unlimited. */
   rpm_limit: limit,
   features: z.record(z.string(), z.unknown()),
+  /** Absent before migration 0004 (and in older tenants files): none. */
+  settings: SettingsSchema.optional(),
 })
 
 /** An `organizations` row: every column. */

@@ -80,7 +80,9 @@ describe('parseKeyConfig', () => {
         monthlyRequestLimit: 50_000,
         rpm: 600,
         features: { cache: true, region: 'eu' },
+        settings: {},
       },
+      keySettings: {},
       providerKeys: new Map([
         ['anthropic', 'v1.k1.aaa'],
         ['openai', 'v1.k2.bbb'],

@@ -12,6 +12,8 @@ import {
   OrganizationConfigSchema,
   ROUTING_STRATEGIES,
   RoutingTargetsSchema,
+  SettingsSchema,
+  type Settings,
   type RoutingStrategy,
   type SubscriptionStatus,
   type TargetKey,
@@ -48,6 +50,7 @@ export type Organization = {
   /** Requests per minute across all the organisation's keys; `null`: unlimited. */
   readonly rpm: number | null
   readonly features: Readonly<Record<string, unknown>>
+  readonly settings: Settings
 }
 
 export type Tenant = {
@@ -61,6 +64,8 @@ export type Tenant = {
   /** Sealed provider keys by provider id (opened only at dispatch, see `security/vault.ts`). */
   readonly providerKeys: ReadonlyMap<string, string>
   readonly routingRules: readonly RoutingRule[]
+  /** The key's own settings, which override the organisation's field by field. */
+  readonly keySettings: Settings
 }
 
 const limit = z.number().int().nonnegative().nullable()
@@ -72,6 +77,8 @@ export const KeyConfigJson = z.object({
     name: z.string(),
     mode: z.enum(['live', 'test']),
     rpm_limit: limit,
+    /** Absent before migration 0004: none. */
+    settings: SettingsSchema.optional(),
   }),
   org: OrganizationConfigSchema,
   provider_keys: z.array(z.object({ provider: z.string().min(1), envelope: z.string().min(1) })),
@@ -105,6 +112,7 @@ export const parseKeyConfig = (json: unknown): Tenant => {
       monthlyRequestLimit: org.monthly_request_limit,
       rpm: org.rpm_limit,
       features: org.features,
+      settings: org.settings ?? {},
     },
     providerKeys: new Map(provider_keys.map((k) => [k.provider, k.envelope])),
     routingRules: routing_rules.map((rule) => ({
@@ -113,5 +121,6 @@ export const parseKeyConfig = (json: unknown): Tenant => {
       strategy: rule.strategy,
       targets: rule.targets,
     })),
+    keySettings: key.settings ?? {},
   }
 }

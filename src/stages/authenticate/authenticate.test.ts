@@ -39,9 +39,11 @@ const tenant: Tenant = {
     monthlyRequestLimit: null,
     rpm: null,
     features: {},
+    settings: {},
   },
   providerKeys: new Map(),
   routingRules: [],
+  keySettings: {},
 }
 
 type Resolve = KeyResolver['resolve']

@@ -81,9 +81,11 @@ const tenant = (providerKeys: Record<string, string> = {}): Tenant => ({
     monthlyRequestLimit: null,
     rpm: null,
     features: {},
+    settings: {},
   },
   providerKeys: new Map(Object.entries(providerKeys)),
   routingRules: [],
+  keySettings: {},
 })
 
 /** A fresh keyring of one random key, as `npm run admin -- kek generate` makes one. */

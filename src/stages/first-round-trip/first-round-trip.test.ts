@@ -203,7 +203,9 @@ describe('firstRoundTrip with the admission and health-sync parts', () => {
       monthlyRequestLimit: 1000,
       rpm: 600,
       features: {},
+      settings: {},
     },
+    keySettings: {},
     providerKeys: new Map(),
     routingRules: [
       {

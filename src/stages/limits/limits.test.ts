@@ -41,9 +41,11 @@ const tenant = (slug = 'acme', subscriptionStatus: SubscriptionStatus = 'active'
     monthlyRequestLimit: 1000,
     rpm: 600,
     features: {},
+    settings: {},
   },
   providerKeys: new Map(),
   routingRules: [],
+  keySettings: {},
 })
 
 const asked = (countsTowardQuota: boolean): AdmissionRequest => ({

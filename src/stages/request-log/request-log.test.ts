@@ -68,9 +68,11 @@ const tenant = (features: Record<string, unknown> = {}): Tenant => ({
     monthlyRequestLimit: null,
     rpm: null,
     features,
+    settings: {},
   },
   providerKeys: new Map(),
   routingRules: [],
+  keySettings: {},
 })
 
 const ended: AnswerEnd = {

@@ -53,9 +53,11 @@ const tenant = (
       monthlyRequestLimit: null,
       rpm: null,
       features: {},
+      settings: {},
     },
     providerKeys: new Map(Object.entries(providerKeys)),
     routingRules,
+    keySettings: {},
   }
 }
 

@@ -32,9 +32,11 @@ const tenant = (subscriptionStatus: SubscriptionStatus, plan = 'pro'): Tenant =>
     monthlyRequestLimit: null,
     rpm: null,
     features: {},
+    settings: {},
   },
   providerKeys: new Map(),
   routingRules: [],
+  keySettings: {},
 })
 
 type Resolve = KeyResolver['resolve']

@@ -45,7 +45,13 @@ export const indexTenants = (file: TenantsFile): Map<string, KeyConfigJson> => {
     const org = orgs.get(key.org_id)
     if (key.revoked_at !== null || org === undefined) continue
     index.set(key.key_hash, {
-      key: { id: key.id, name: key.name, mode: key.mode, rpm_limit: key.rpm_limit },
+      key: {
+        id: key.id,
+        name: key.name,
+        mode: key.mode,
+        rpm_limit: key.rpm_limit,
+        settings: key.settings ?? {},
+      },
       org: {
         id: org.id,
         slug: org.slug,
@@ -55,6 +61,7 @@ export const indexTenants = (file: TenantsFile): Map<string, KeyConfigJson> => {
         monthly_request_limit: org.monthly_request_limit,
         rpm_limit: org.rpm_limit,
         features: org.features,
+        settings: org.settings ?? {},
       },
       provider_keys: file.provider_keys
         .filter((pk) => pk.org_id === org.id)

@@ -7,7 +7,12 @@
  * vocabulary they share with the key documents is `tenancy/schema.ts`. (Type imports only, so
  * the CLI can load this module under plain Node.)
  */
-import type { OrganizationRow, RoutingStrategy, RoutingTargetRow } from '../../tenancy/schema'
+import type {
+  OrganizationRow,
+  RoutingStrategy,
+  RoutingTargetRow,
+  Settings,
+} from '../../tenancy/schema'
 
 export type ApiKeyRow = {
   id: string
@@ -20,6 +25,8 @@ export type ApiKeyRow = {
   mode: 'live' | 'test'
   /** `null`: no per-key limit. */
   rpm_limit: number | null
+  /** The key's own settings (`tenancy/schema.ts`), over the organisation's; absent: none. */
+  settings?: Settings | undefined
   created_at: string
   revoked_at: string | null
 }

@@ -3,7 +3,12 @@
  * a hand-edited file with a typo fails at start-up naming the field, not at a request.
  */
 import { z } from 'zod'
-import { OrganizationSchema, ROUTING_STRATEGIES, RoutingTargetsSchema } from '../../tenancy/schema'
+import {
+  OrganizationSchema,
+  ROUTING_STRATEGIES,
+  RoutingTargetsSchema,
+  SettingsSchema,
+} from '../../tenancy/schema'
 import { PROMPT_ID, PROMPT_LABEL, PromptTemplateSchema } from '../../prompts/template'
 import type { TenantsFile } from './tenants-file'
 
@@ -24,6 +29,7 @@ export const TenantsFileSchema: z.ZodType<TenantsFile, string | object> = z.obje
       last4: z.string(),
       mode: z.enum(['live', 'test']),
       rpm_limit: limit,
+      settings: SettingsSchema.optional(),
       created_at: timestamp,
       revoked_at: timestamp.nullable(),
     }),
