@@ -151,7 +151,7 @@ describe('indexTenants', () => {
 
   it("should build exactly gateway_resolve_key's document", () => {
     const expected: KeyConfigJson = {
-      key: { id: 'key_a1', name: 'ci', mode: 'live', rpm_limit: 60 },
+      key: { id: 'key_a1', name: 'ci', mode: 'live', rpm_limit: 60, settings: {} },
       org: {
         id: 'org_a',
         slug: 'acme',
@@ -161,6 +161,7 @@ describe('indexTenants', () => {
         monthly_request_limit: 100_000,
         rpm_limit: 600,
         features: { cache: true },
+        settings: {},
       },
       provider_keys: [
         { provider: 'anthropic', envelope: 'v1.k1.a' },
@@ -244,6 +245,7 @@ describe('indexTenants', () => {
       name: 'key_a2 name',
       mode: 'test',
       rpm_limit: null,
+      settings: {},
     })
     expect(documentFor(HASH_B1)?.org).toStrictEqual({
       id: 'org_b',
@@ -254,6 +256,7 @@ describe('indexTenants', () => {
       monthly_request_limit: null,
       rpm_limit: null,
       features: {},
+      settings: {},
     })
   })
 
