@@ -28,3 +28,37 @@ export const targetHealthKey = (id: string): string => `floopy:target:${id}`
  */
 export const promptCacheKey = (orgId: string, promptId: string, selector: string | undefined) =>
   `floopy:prompt:${orgId}:${promptId}:${selector ?? '-'}`
+
+/**
+ * Everything the response cache keeps for an organisation's namespace starts with this prefix
+ * (`cache purge` deletes by it): entries `…:e:<hash>`, bucket sets `…:b:<scope>:<band key>`,
+ * vectors `…:v:<id>`. Namespaces are `[a-z0-9._-]`, org ids have no `:`.
+ */
+export const cachePrefix = (orgId: string, namespace: string): string =>
+  `floopy:cache:${orgId}:${namespace}:`
+
+/** The namespace a request without `floopy-cache-namespace` uses. */
+export const DEFAULT_CACHE_NAMESPACE = 'default'
+
+/** A cached answer, by the hash of its exact key (`cache/request.ts`). */
+export const cacheEntryKey = (orgId: string, namespace: string, hash: string): string =>
+  `${cachePrefix(orgId, namespace)}e:${hash}`
+
+/** The set of vectors sharing one LSH band value within a scope (`cache/lsh.ts`). */
+export const cacheBucketKey = (
+  orgId: string,
+  namespace: string,
+  scope: string,
+  band: string,
+): string => `${cachePrefix(orgId, namespace)}b:${scope}:${band}`
+
+/** A vector of the bucketed tier and the entry it answers with. */
+export const cacheVectorKey = (orgId: string, namespace: string, id: string): string =>
+  `${cachePrefix(orgId, namespace)}v:${id}`
+
+/**
+ * The Qdrant collection of the semantic cache for one embedding model and dimension (created on
+ * first use, cosine distance): e.g. `floopy_cache_openai_text-embedding-3-small_1536`.
+ */
+export const cacheCollection = (embeddingModel: string, dimensions: number): string =>
+  `floopy_cache_${embeddingModel.replace(/[^A-Za-z0-9_-]+/g, '_')}_${String(dimensions)}`
