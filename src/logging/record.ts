@@ -11,7 +11,7 @@
  * `metadata_only_logging` gets no bodies.
  */
 import { scrubJson, scrubText } from '../security/pii'
-import { assembleChatStream } from './assemble'
+import { assembleChatStream } from '../providers/assemble'
 import { PRICE_VERSION, costOf } from './prices'
 import type { CacheStatus, Captured, FirewallVerdict, Usage } from '../types'
 

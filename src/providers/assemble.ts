@@ -3,7 +3,8 @@
  * events, whatever the provider), into the one `chat.completion` object a non-streamed request
  * would have got — what the log stores, so a streamed and a non-streamed answer read alike.
  * Content and tool-call arguments are concatenated per choice and per tool call; an error event
- * is kept as `error`. Pure; tolerant of a cut or truncated capture (it keeps what it has).
+ * is kept as `error`. Pure; tolerant of a cut or truncated capture (it keeps what it has). The
+ * request log stores it; the response cache stores it too, so a stream can answer later requests.
  */
 
 type Json = Record<string, unknown>
