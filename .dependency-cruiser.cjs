@@ -25,10 +25,10 @@ module.exports = {
       name: 'only-the-app-knows-the-stages',
       severity: 'error',
       comment:
-        'Stages are glue at the top: providers, routing, tenancy, stores, security, logging, ' +
-        'config and errors know no pipeline.',
+        'Stages are glue at the top, under the app and its routes: providers, routing, tenancy, ' +
+        'prompts, cache, stores, security, logging, config and errors know no pipeline.',
       from: {
-        path: '^src/(providers|routing|tenancy|stores|security|logging|routes)/|^src/(config|env|errors|types)\\.ts$',
+        path: '^src/(providers|routing|tenancy|stores|security|logging|prompts|cache)/|^src/(config|env|errors|types)\\.ts$',
       },
       to: { path: '^src/stages/' },
     },
