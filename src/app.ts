@@ -18,6 +18,13 @@ import { listModels } from './routes/models'
 import { renderPrompt } from './routes/prompts'
 import { authenticate, type AuthVariables } from './stages/authenticate'
 import { bodyLimit, type BodyVariables } from './stages/body-limit'
+import {
+  cache,
+  exactLookup,
+  type CacheLookupVariables,
+  type CacheServices,
+  type EmbeddingVariables,
+} from './stages/cache'
 import { dispatch } from './stages/dispatch'
 import { firstRoundTrip } from './stages/first-round-trip'
 import { guard, type GuardVariables } from './stages/guard'
@@ -38,6 +45,8 @@ export type GatewayEnv = StageEnv<
     ParsedVariables &
     AdmissionVariables &
     HealthSyncVariables &
+    CacheLookupVariables &
+    EmbeddingVariables &
     RouteVariables &
     GuardVariables
 >
@@ -49,6 +58,7 @@ export type Services = {
   readonly resolver: KeyResolver
   readonly prompts: PromptResolver
   readonly health: HealthTracker
+  readonly cache: CacheServices
   readonly call: typeof callProvider
   readonly listModels: typeof listProviderModels
   readonly logQueue: Bindings['LOG_QUEUE']
@@ -97,12 +107,20 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
       path,
       parseRequest(kind), // the body, parsed once
       // One shared-state round trip for everything the stages below need from it.
-      firstRoundTrip<AuthVariables & AdmissionVariables & HealthSyncVariables>([
+      firstRoundTrip<
+        AuthVariables &
+          ParsedVariables &
+          AdmissionVariables &
+          HealthSyncVariables &
+          CacheLookupVariables
+      >([
         admission({ state, countsTowardQuota: true }),
         healthSync({ health }),
+        exactLookup({ store: services.cache.store, prompts }),
       ]),
       limits({ state, resolver }), // 4+6. org and key rate limits, monthly quota
       prompt({ resolver: prompts }), // 7. prompt template (floopy-prompt-id)
+      cache(services.cache), // 8. response cache: exact, semantic, bucketed
       route({ config, health }), // 10. targets
       guard(), // 11. SSRF + header hygiene
       dispatch({

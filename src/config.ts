@@ -44,6 +44,11 @@ export type GatewayConfig = {
   readonly retry: RetryPolicy
   readonly maxBodyBytes: number
   readonly accessLog: boolean
+  /** The response cache's embedding model as `provider/model`, when configured. */
+  readonly embeddingModel: string | undefined
+  readonly qdrant: { readonly url: string; readonly apiKey: string | undefined } | undefined
+  readonly embeddingTimeoutMs: number
+  readonly cacheLookupTimeoutMs: number
 }
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).refine((value) => {
@@ -144,6 +149,18 @@ const ConfigSchema = z
     ),
     FLOOPY_MAX_BODY_BYTES: positiveInt(10 * 1024 * 1024),
     FLOOPY_ACCESS_LOG: z.enum(['true', 'false']).default('false'),
+    FLOOPY_EMBEDDING_MODEL: z
+      .string()
+      .trim()
+      .regex(
+        /^[a-z0-9][a-z0-9-]*\/\S+$/,
+        'must be <provider>/<model>, e.g. openai/text-embedding-3-small',
+      )
+      .optional(),
+    QDRANT_URL: httpUrl.optional(),
+    QDRANT_API_KEY: optionalSecret,
+    FLOOPY_EMBEDDING_TIMEOUT_MS: positiveInt(2_000),
+    FLOOPY_CACHE_LOOKUP_TIMEOUT_MS: positiveInt(1_000),
   })
   .superRefine((env, ctx) => {
     const pair = (a: keyof typeof env, b: keyof typeof env): void => {
@@ -255,6 +272,13 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
     retry: { ...DEFAULT_RETRY, maxAttemptsPerTarget: env.FLOOPY_TRIES_PER_TARGET },
     maxBodyBytes: env.FLOOPY_MAX_BODY_BYTES,
     accessLog: env.FLOOPY_ACCESS_LOG === 'true',
+    embeddingModel: env.FLOOPY_EMBEDDING_MODEL,
+    qdrant:
+      env.QDRANT_URL === undefined
+        ? undefined
+        : { url: trimSlash(env.QDRANT_URL), apiKey: env.QDRANT_API_KEY },
+    embeddingTimeoutMs: env.FLOOPY_EMBEDDING_TIMEOUT_MS,
+    cacheLookupTimeoutMs: env.FLOOPY_CACHE_LOOKUP_TIMEOUT_MS,
   }
 }
 

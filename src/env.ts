@@ -77,6 +77,20 @@ export type Bindings = ProviderBindings & {
   FLOOPY_MAX_BODY_BYTES?: string
   /** `true` logs one JSON line per request (ids, provider, model, status, usage — no bodies). */
   FLOOPY_ACCESS_LOG?: string
+  /**
+   * The response cache's embedding model, `<provider>/<model>` (e.g.
+   * `openai/text-embedding-3-small`), called with the operator's key. Unset: the semantic and
+   * bucketed tiers are off, except with the embedded stores (`npm run dev`), which use a local
+   * embedder.
+   */
+  FLOOPY_EMBEDDING_MODEL?: string
+  /** Qdrant, for the semantic cache tier (and the firewall's verdict cache). */
+  QDRANT_URL?: string
+  QDRANT_API_KEY?: string
+  /** Time allowed for the request's embedding, in ms (default 2000). */
+  FLOOPY_EMBEDDING_TIMEOUT_MS?: string
+  /** Time allowed for the similarity tiers' lookups together, in ms (default 1000). */
+  FLOOPY_CACHE_LOOKUP_TIMEOUT_MS?: string
 }
 
 /** What the first stage sets for every request (`stages/request-id`). */

@@ -8,6 +8,7 @@
  * variable, until the bindings change.
  */
 import { createApp, createFailingApp, type Services } from './app'
+import { localEmbedder, providerEmbedder, type Embedder } from './cache/embed'
 import { loadConfig, type GatewayConfig } from './config'
 import type { Bindings } from './env'
 import { GatewayError } from './errors'
@@ -18,7 +19,13 @@ import { createHealthTracker, type HealthTracker } from './routing/health'
 import type { RoutingState } from './stores'
 import { embeddedKeyStore } from './stores/embedded/key-store'
 import { memoryState } from './stores/embedded/memory-state'
+import { memoryCacheStore } from './stores/embedded/cache-store'
 import { embeddedPromptStore } from './stores/embedded/prompt-store'
+import { memoryVectorStore } from './stores/embedded/vector-store'
+import { qdrantVectorStore } from './stores/qdrant/vector-store'
+import { cacheCollection } from './stores/shared-keys'
+import { upstashCacheStore } from './stores/upstash/cache-store'
+import { resolveTarget } from './stages/route'
 import { memoryRoutingState } from './stores/embedded/routing-state'
 import { supabaseKeyStore } from './stores/supabase/key-store'
 import { supabasePromptStore } from './stores/supabase/prompt-store'
@@ -69,6 +76,20 @@ export const servicesFor = (config: GatewayConfig, logQueue: Bindings['LOG_QUEUE
           upstashRoutingState(redis, config.breaker),
         )
   const resolver = createKeyResolver({ keys, state })
+  const embedded = redis === undefined
+  const embedder = embedderFor(config, embedded)
+  const vectors =
+    embedder === undefined
+      ? undefined
+      : config.qdrant !== undefined
+        ? qdrantVectorStore(
+            config.qdrant,
+            (dimensions) => cacheCollection(embedder.model, dimensions),
+            config.cacheLookupTimeoutMs,
+          )
+        : embedded
+          ? memoryVectorStore()
+          : undefined
   return {
     config,
     state,
@@ -76,10 +97,42 @@ export const servicesFor = (config: GatewayConfig, logQueue: Bindings['LOG_QUEUE
     // Prompts are fresh while the config epoch the key resolver last saw is.
     prompts: createPromptResolver({ prompts, state, epoch: () => resolver.epoch() }),
     health,
+    cache: {
+      store: redis === undefined ? memoryCacheStore() : upstashCacheStore(redis),
+      vectors,
+      embedder,
+      embedTimeoutMs: config.embeddingTimeoutMs,
+      lookupTimeoutMs: config.cacheLookupTimeoutMs,
+    },
     call: callProvider,
     listModels,
     logQueue,
   }
+}
+
+/**
+ * The cache's embedder: `FLOOPY_EMBEDDING_MODEL` through the provider client with the operator's
+ * key; else the local embedder with the embedded stores (`npm run dev`); else none (the exact
+ * tier only). A model that does not resolve to a configured provider is a configuration error.
+ */
+const embedderFor = (config: GatewayConfig, embedded: boolean): Embedder | undefined => {
+  if (config.embeddingModel === undefined) return embedded ? localEmbedder : undefined
+  let target
+  try {
+    target = resolveTarget(
+      config,
+      { kind: 'embeddings', stream: false },
+      config.embeddingModel,
+      { orgId: '', providerKeys: new Map() },
+      'operator',
+    )
+  } catch (err) {
+    throw new GatewayError(
+      'CONFIG_INVALID',
+      `Gateway configuration is invalid: FLOOPY_EMBEDDING_MODEL: ${err instanceof GatewayError ? err.message : 'cannot be resolved'}`,
+    )
+  }
+  return providerEmbedder(target, callProvider)
 }
 
 type App = {
@@ -94,7 +147,15 @@ const compose = (bindings: Bindings): App => {
     if (err instanceof GatewayError) return createFailingApp(err)
     throw err
   }
-  return createApp(servicesFor(config, bindings.LOG_QUEUE))
+  try {
+    return createApp(servicesFor(config, bindings.LOG_QUEUE))
+  } catch (err) {
+    if (err instanceof GatewayError) {
+      console.error(JSON.stringify({ level: 'error', msg: err.message }))
+      return createFailingApp(err)
+    }
+    throw err
+  }
 }
 
 /** The gateway as a fetch handler: `fetch(request, bindings, ctx)`, composed per bindings. */

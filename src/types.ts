@@ -192,6 +192,10 @@ export type Trace = {
   cache: CacheStatus
   /** Which cache tier answered a hit. */
   cacheTier: string | undefined
+  /** What produced the answer a hit served, and what it cost then (what the hit saved). */
+  cachedAnswer:
+    | { readonly provider: string; readonly model: string; readonly usage: Usage | undefined }
+    | undefined
   firewall: FirewallVerdict
   /** The prompt template the request was resolved from. */
   prompt: { readonly id: string; readonly version: number } | undefined
@@ -206,6 +210,7 @@ export const newTrace = (logId: string, clientRequestId: string | undefined): Tr
   failedAttempts: [],
   cache: 'NONE',
   cacheTier: undefined,
+  cachedAnswer: undefined,
   firewall: 'NONE',
   prompt: undefined,
 })

@@ -87,6 +87,11 @@ export type RequestFacts = {
   readonly firewallVerdict?: FirewallVerdict | undefined
   /** The prompt template the request was resolved from. */
   readonly prompt?: { readonly id: string; readonly version: number } | undefined
+  /**
+   * A cache hit: the tier that answered and the usage the stored answer once cost. The row bills
+   * zero tokens at zero cost, and records what the hit saved (`metadata.cost_saved_usd`).
+   */
+  readonly cacheHit?: { readonly tier: string; readonly savedUsage: Usage | undefined } | undefined
 }
 
 /**
@@ -179,6 +184,11 @@ export const buildRecord = async (
   if (facts.failedAttempts !== undefined && facts.failedAttempts.length > 0) {
     metadata.failed_attempts = facts.failedAttempts.join('; ')
   }
+  const hit = facts.cacheHit
+  if (hit !== undefined) {
+    metadata.cache_tier = hit.tier
+    metadata.cost_saved_usd = costOf(facts.provider, facts.modelServed, hit.savedUsage) ?? 'unknown'
+  }
   let requestBody = ''
   let response = ''
   if (facts.bodies) {
@@ -214,7 +224,12 @@ export const buildRecord = async (
     completion_tokens: usage?.completionTokens ?? 0,
     cached_tokens: usage?.cachedTokens ?? 0,
     reasoning_tokens: usage?.reasoningTokens ?? 0,
-    cost_usd: facts.provider === '' ? null : costOf(facts.provider, facts.modelServed, usage),
+    cost_usd:
+      hit !== undefined
+        ? (0).toFixed(9)
+        : facts.provider === ''
+          ? null
+          : costOf(facts.provider, facts.modelServed, usage),
     price_version: PRICE_VERSION,
     cache_status: facts.cacheStatus ?? 'NONE',
     firewall_verdict: facts.firewallVerdict ?? 'NONE',

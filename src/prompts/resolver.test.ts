@@ -187,3 +187,21 @@ describe('createPromptResolver', () => {
     await expect(r.resolve()).rejects.toMatchObject({ code: 'PROMPT_UNAVAILABLE' })
   })
 })
+
+describe('peek', () => {
+  it('should know only what the memo holds while the epoch holds, with no I/O', async () => {
+    const store = new FakeStore()
+    const state = new FakeState()
+    let epoch = 0
+    const resolver = createPromptResolver({ prompts: store, state, epoch: () => epoch })
+    expect(resolver.peek('org_1', 'greet', undefined)).toBeUndefined()
+    await resolver.resolve('org_1', 'greet', undefined, () => undefined)
+    const reads = state.reads
+    expect(resolver.peek('org_1', 'greet', undefined)).toEqual(resolved(1))
+    expect(resolver.peek('org_1', 'greet', '2')).toBeUndefined()
+    epoch = 1
+    expect(resolver.peek('org_1', 'greet', undefined)).toBeUndefined()
+    expect(state.reads).toBe(reads)
+    expect(store.calls).toBe(1)
+  })
+})

@@ -50,6 +50,16 @@ export type PromptResolver = {
     selector: string | undefined,
     schedule: Schedule,
   ): Promise<ResolvedPrompt | null>
+  /**
+   * The memoised answer while it is current, with no I/O (`null`: there is no such prompt);
+   * `undefined` when only `resolve` can tell. The first round trip uses it to key the cache on the
+   * prompt a request will resolve to.
+   */
+  peek(
+    orgId: string,
+    promptId: string,
+    selector: string | undefined,
+  ): ResolvedPrompt | null | undefined
 }
 
 export const createPromptResolver = ({
@@ -78,14 +88,24 @@ export const createPromptResolver = ({
   const parse = (document: unknown): ResolvedPrompt | null =>
     document === null ? null : ResolvedPromptSchema.parse(document)
 
+  /** The memo's entry for `id` while it is current at `at`. */
+  const current = (id: string, at: number): Entry | undefined => {
+    const known = memo.get(id)
+    return known !== undefined && known.epoch === epoch() && at < known.expiresAt
+      ? known
+      : undefined
+  }
+
   return {
+    peek(orgId, promptId, selector) {
+      return current(promptCacheKey(orgId, promptId, selector), now())?.value
+    },
     async resolve(orgId, promptId, selector, schedule) {
       const at = now()
       const id = promptCacheKey(orgId, promptId, selector)
+      const fresh = current(id, at)
+      if (fresh !== undefined) return fresh.value
       const known = memo.get(id)
-      if (known !== undefined && known.epoch === epoch() && at < known.expiresAt) {
-        return known.value
-      }
       let readEpoch = epoch()
       let cached: { epoch: number; config: unknown } | undefined
       try {

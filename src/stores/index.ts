@@ -13,6 +13,7 @@
  */
 import type { BreakerState, Outcomes } from '../routing/breaker'
 import type { LatencySample } from '../routing/strategies'
+import type { Usage } from '../types'
 
 /** The source of truth for keys: a key hash → its config document (`tenancy/tenant.ts`). */
 export interface KeyStore {
@@ -122,4 +123,79 @@ export interface RoutingState {
   ): Promise<Map<string, TargetHealth>>
   /** One round trip: `canAttempt` on the shared breaker, i.e. reserves a half-open probe. */
   reserveProbe(id: string, now: number): Promise<{ allowed: boolean; health: TargetHealth }>
+}
+
+/** A cached answer as stored (`cache/entry.ts` builds and reads it). */
+export type CacheEntry = {
+  /** The answer: a `chat.completion` or embeddings response, as JSON text. */
+  readonly body: string
+  /** When it was stored, in Unix milliseconds (the `Age` of a hit). */
+  readonly storedAt: number
+  /** The last user message it answered, for the contradiction guard of the similarity tiers. */
+  readonly prompt: string | undefined
+  /** Who produced it and what it cost then (the cost a hit saves). */
+  readonly provider: string
+  readonly model: string
+  readonly usage: Usage | undefined
+}
+
+/** A vector stored beside its entry for the bucketed tier, as a candidate comes back. */
+export type BucketCandidate = {
+  /** The vector's key (`cacheVectorKey`). */
+  readonly id: string
+  readonly vector: Float32Array
+  readonly entryKey: string
+  /** `undefined` when the entry has expired (the candidate is then no answer). */
+  readonly entry: CacheEntry | undefined
+}
+
+/** Cached answers and the bucketed (LSH) tier, in Redis (or isolate memory). */
+export interface CacheStore {
+  /** One command: the entry under `key` (write-mode, so it joins the first round trip). */
+  get(key: string): Promise<CacheEntry | undefined>
+  /** Stores `entry` under `key` for `ttlSeconds`. */
+  put(key: string, entry: CacheEntry, ttlSeconds: number): Promise<void>
+  /** Removes an entry (a stale one, or one a negative feedback condemned). */
+  remove(key: string): Promise<void>
+  /** One script: every vector sharing a band with `bandKeys`, with its entry (at most `limit`). */
+  candidates(bandKeys: readonly string[], limit: number): Promise<BucketCandidate[]>
+  /** One script: files `vector` under each band key, beside `entryKey`, for `ttlSeconds`. */
+  addToBuckets(
+    id: string,
+    bandKeys: readonly string[],
+    vector: Float32Array,
+    entryKey: string,
+    ttlSeconds: number,
+  ): Promise<void>
+}
+
+/** A point of the semantic tier: a prompt's vector and where its answer is. */
+export type VectorPoint = {
+  readonly id: string
+  readonly vector: Float32Array
+  readonly payload: {
+    readonly org: string
+    readonly namespace: string
+    /** Hash of everything but the last user message (`cache/request.ts`). */
+    readonly scope: string
+    /** Unix seconds after which the answer has expired. */
+    readonly expires_at: number
+    /** The entry's key in the cache store. */
+    readonly entry: string
+  }
+}
+
+/** The semantic tier's vectors (Qdrant, or brute force in memory). */
+export interface VectorStore {
+  /**
+   * The nearest point of this organisation and scope, unexpired at `now`, with cosine similarity
+   * at least `threshold`; `undefined` when none.
+   */
+  nearest(
+    vector: Float32Array,
+    filter: { readonly org: string; readonly scope: string; readonly now: number },
+    threshold: number,
+  ): Promise<{ readonly id: string; readonly score: number; readonly entry: string } | undefined>
+  upsert(point: VectorPoint): Promise<void>
+  remove(id: string): Promise<void>
 }

@@ -19,10 +19,11 @@ export type RoundTrip = {
   add<T>(issue: () => Promise<T>): Promise<T>
 }
 
-/** The request variables a part reads and sets. */
+/** The request variables a part reads and sets, and the request's headers. */
 export interface PartContext<V extends object> {
   get<K extends keyof V>(key: K): V[K]
   set<K extends keyof V>(key: K, value: V[K]): void
+  readonly headers: Headers
 }
 
 /**
@@ -62,6 +63,7 @@ export const firstRoundTrip = <V extends object>(
       set: (key, value) => {
         ;(c.set as (key: keyof V, value: V[keyof V]) => void)(key, value)
       },
+      headers: c.req.raw.headers,
     }
     for (const part of parts) part.contribute(vars, batch)
     // All in this one tick: one pipeline request.

@@ -44,7 +44,7 @@ const rig = (answer: ResolvedPrompt | null = greeting) => {
     c.set('request', toParsedRequest(kind, body, c.req.header('floopy-prompt-id') !== undefined))
     await next()
   })
-  app.use(prompt({ resolver: { resolve } }))
+  app.use(prompt({ resolver: { resolve, peek: () => undefined } }))
   app.post('*', (c) => {
     seen.push({ request: c.get('request'), trace: c.get('trace') })
     return c.json({ ok: true })

@@ -103,9 +103,9 @@ const produce = async (
       orgId: tenant?.orgId ?? '',
       keyId: tenant?.keyId ?? '',
       endpoint: request?.kind ?? '',
-      provider: exchange?.target.provider.spec.id ?? '',
+      provider: exchange?.target.provider.spec.id ?? trace.cachedAnswer?.provider ?? '',
       modelRequested: request?.model ?? '',
-      modelServed: exchange?.target.model ?? '',
+      modelServed: exchange?.target.model ?? trace.cachedAnswer?.model ?? '',
       status: c.res.status,
       errorCode:
         error?.code ??
@@ -129,6 +129,10 @@ const produce = async (
       cacheStatus: trace.cache,
       firewallVerdict: trace.firewall,
       prompt: trace.prompt,
+      cacheHit:
+        trace.cache === 'HIT'
+          ? { tier: trace.cacheTier ?? '', savedUsage: trace.cachedAnswer?.usage }
+          : undefined,
     },
     await keyFor(options.ipHashKey),
   )
