@@ -52,6 +52,7 @@ import { schemaViolations } from './openapi.ts'
 import type { SchemaViolation } from './openapi.ts'
 import type { RecordedRequest } from './recorded-request.ts'
 import { arrayAt, isObject, objectAt, stringAt, type Json, type JsonObject } from './json.ts'
+import { localEmbedding } from '../../src/cache/embedder.ts'
 import { anthropicFake } from './fakes/anthropic.ts'
 import { geminiFake } from './fakes/gemini.ts'
 
@@ -590,13 +591,23 @@ const embeddingInputs = (input: Json | undefined): string[] => {
   return input.map((item) => (typeof item === 'string' ? item : JSON.stringify(item)))
 }
 
+/**
+ * The model whose vectors mean something: the gateway's own deterministic local embedder (hashed
+ * n-grams, `src/cache/embedder.ts`), so paraphrases score high and unrelated texts low — what the
+ * response cache's similarity tiers need in tests. Every other model gets `fakeEmbedding`.
+ */
+export const MEANINGFUL_EMBEDDING_MODEL = 'hashed-ngrams'
+
 const embeddingsReply = (provider: ProviderId, body: JsonObject): Reply => {
   const inputs = embeddingInputs(body['input'])
   const requested = provider === 'mistral' ? body['output_dimension'] : body['dimensions']
   const dimensions = typeof requested === 'number' ? requested : DEFAULT_DIMENSIONS
   const base64 = body['encoding_format'] === 'base64'
+  const meaningful = stringAt(body, 'model') === MEANINGFUL_EMBEDDING_MODEL
   const data = inputs.map((text, index) => {
-    const vector = fakeEmbedding(text, dimensions)
+    const vector = meaningful
+      ? Array.from(localEmbedding(text))
+      : fakeEmbedding(text, dimensions)
     return { object: 'embedding', index, embedding: base64 ? toBase64(vector) : vector }
   })
   const tokens = inputs.reduce((sum, text) => sum + Math.max(1, text.split(/\s+/).length), 0)
