@@ -1,6 +1,6 @@
 /**
  * @module The tenancy schema (`migrations/postgres`: `0001_tenancy.sql`,
- * `0002_routing_target_key.sql`, then `0003_prompts.sql`) on a real PostgreSQL
+ * `0002_routing_target_key.sql`, `0003_prompts.sql`, then `0004_settings.sql`) on a real PostgreSQL
  * (`test/support/postgres.ts`), called through the PostgREST bridge
  * (`test/support/postgrest-bridge.ts`) by the production client, `@supabase/supabase-js`: every
  * admin function's happy and error paths, the gateway's one-round-trip key and prompt lookups
@@ -9,11 +9,12 @@
  * checks what the API must not be able to show.
  */
 import { createHash, randomUUID } from 'node:crypto'
-import { readFile } from 'node:fs/promises'
+import { readdir, readFile } from 'node:fs/promises'
 import { createServer, type Socket } from 'node:net'
 import { createClient } from '@supabase/supabase-js'
 import type { SupabaseClient } from '@supabase/supabase-js'
 import { Client, DatabaseError } from 'pg'
+import { isDeepStrictEqual } from 'node:util'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import {
   PromptTemplateSchema,
@@ -25,8 +26,10 @@ import {
   OrganizationConfigSchema,
   OrganizationSchema,
   ROUTING_STRATEGIES,
+  SettingsSchema,
   SUBSCRIPTION_STATUSES,
 } from '../../src/tenancy/schema.ts'
+import { KeyConfigJson, parseKeyConfig } from '../../src/tenancy/tenant.ts'
 import { startPostgrestBridge } from '../support/postgrest-bridge.ts'
 import type { PostgrestBridge } from '../support/postgrest-bridge.ts'
 import { applyMigrations, startPostgres } from '../support/postgres.ts'
@@ -77,8 +80,10 @@ const HELPERS = [
   'prompt_versions_guard',
   'prompts_check_labels',
   'tenancy_check_changes',
+  'tenancy_merge_settings',
   'tenancy_not_found',
   'tenancy_org_id',
+  'tenancy_settings_valid',
   'tenancy_touch_updated_at',
 ]
 
@@ -245,10 +250,11 @@ async function sqlState(run: () => Promise<unknown>): Promise<string | undefined
 describe('PostgreSQL and the migration', () => {
   it('should run a fresh cluster on loopback with every migration applied in order', async () => {
     expect(server.url).toBe(`postgres://postgres@127.0.0.1:${server.port}/postgres`)
-    expect(migrations.slice(0, 3)).toEqual([
+    expect(migrations.slice(0, 4)).toEqual([
       '0001_tenancy.sql',
       '0002_routing_target_key.sql',
       '0003_prompts.sql',
+      '0004_settings.sql',
     ])
     expect(migrations).toEqual([...migrations].sort())
     const { rows } = await direct.query<{ server_version: string }>('show server_version')
@@ -380,6 +386,15 @@ describe('the schema and the gateway speak of the same things', () => {
     const resolved = await ok<{ org: Row }>('gateway_resolve_key', { p_key_hash: key.hash })
     expect(Object.keys(resolved.org).sort()).toEqual(
       Object.keys(OrganizationConfigSchema.shape).sort(),
+    )
+  })
+
+  it('should resolve a key with exactly the key columns the gateway reads', async () => {
+    const org = await createOrg('schema-key-check', {})
+    const key = await createKey(org.slug, {})
+    const resolved = await ok<{ key: Row }>('gateway_resolve_key', { p_key_hash: key.hash })
+    expect(Object.keys(resolved.key).sort()).toEqual(
+      Object.keys(KeyConfigJson.shape.key.shape).sort(),
     )
   })
 })
@@ -574,6 +589,7 @@ describe('admin: organizations', () => {
       monthly_request_limit: null,
       rpm_limit: null,
       features: {},
+      settings: {},
       created_at: expect.any(String) as unknown,
       updated_at: org.created_at,
     })
@@ -766,11 +782,12 @@ describe('admin: API keys', () => {
       last4: secret.slice(-4),
       mode: 'live',
       rpm_limit: 120,
+      settings: {},
       created_at: expect.any(String) as unknown,
       revoked_at: null,
     })
     const plain = await createKey(org.id)
-    expect(plain.row).toMatchObject({ name: '', rpm_limit: null })
+    expect(plain.row).toMatchObject({ name: '', rpm_limit: null, settings: {} })
   })
 
   it('should refuse a malformed hash, a bad mode and a duplicate hash', async () => {
@@ -1245,7 +1262,7 @@ describe('gateway_resolve_key', () => {
     const resolved = await ok<Row>('gateway_resolve_key', { p_key_hash: key.hash })
     expect(bridge.requests - before).toBe(1)
     expect(resolved).toEqual({
-      key: { id: key.row.id, name: 'ci', mode: 'live', rpm_limit: 120 },
+      key: { id: key.row.id, name: 'ci', mode: 'live', rpm_limit: 120, settings: {} },
       org: {
         id: org.id,
         slug: org.slug,
@@ -1255,6 +1272,7 @@ describe('gateway_resolve_key', () => {
         monthly_request_limit: 100000,
         rpm_limit: 600,
         features: { has_advanced_firewall: true },
+        settings: {},
       },
       provider_keys: [
         { provider: 'anthropic', envelope: envelope('k1', 'anthropic') },
@@ -1275,7 +1293,7 @@ describe('gateway_resolve_key', () => {
     const org = await createOrg('bare')
     const key = await createKey(org.slug)
     expect(await ok<Row>('gateway_resolve_key', { p_key_hash: key.hash })).toEqual({
-      key: { id: key.row.id, name: '', mode: 'live', rpm_limit: null },
+      key: { id: key.row.id, name: '', mode: 'live', rpm_limit: null, settings: {} },
       org: {
         id: org.id,
         slug: org.slug,
@@ -1285,6 +1303,7 @@ describe('gateway_resolve_key', () => {
         monthly_request_limit: null,
         rpm_limit: null,
         features: {},
+        settings: {},
       },
       provider_keys: [],
       routing_rules: [],
@@ -1303,6 +1322,370 @@ describe('gateway_resolve_key', () => {
       error: null,
       status: 200,
     })
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Settings (0004_settings.sql)
+// ---------------------------------------------------------------------------------------------
+
+describe('settings: the columns and their check', () => {
+  /** Shapes on both sides of every rule of SettingsSchema. */
+  const SETTINGS: unknown[] = [
+    {},
+    { cache: {} },
+    { cache: { enabled: true } },
+    { cache: { enabled: false, ttl_seconds: 60, threshold: 1 } },
+    { cache: { ttl_seconds: 2_592_000 } },
+    { cache: { ttl_seconds: 604_800, threshold: 0.0001 } },
+    { cache: { threshold: 0.95 } },
+    null,
+    [],
+    'cache',
+    5,
+    true,
+    { cache: null },
+    { cache: [] },
+    { cache: [{ enabled: true }] },
+    { cache: 'on' },
+    { cache: true },
+    { firewall: {} },
+    { Cache: {} },
+    { cache: {}, extra: 1 },
+    { cache: { enabled: 'true' } },
+    { cache: { enabled: 1 } },
+    { cache: { enabled: null } },
+    { cache: { enabled: [true] } },
+    { cache: { ttl_seconds: 59 } },
+    { cache: { ttl_seconds: 0 } },
+    { cache: { ttl_seconds: -60 } },
+    { cache: { ttl_seconds: 2_592_001 } },
+    { cache: { ttl_seconds: 3600.5 } },
+    { cache: { ttl_seconds: '3600' } },
+    { cache: { ttl_seconds: null } },
+    { cache: { ttl_seconds: [3600] } },
+    { cache: { threshold: 0 } },
+    { cache: { threshold: -0.5 } },
+    { cache: { threshold: 1.0001 } },
+    { cache: { threshold: 2 } },
+    { cache: { threshold: '0.9' } },
+    { cache: { threshold: null } },
+    { cache: { ttl: 3600 } },
+    { cache: { enabled: true, namespace: 'x' } },
+  ]
+
+  /** What the gateway keeps of `value`: SettingsSchema accepts it and strips nothing. */
+  const gatewayKeeps = (value: unknown): boolean => {
+    const parsed = SettingsSchema.safeParse(value)
+    return parsed.success && isDeepStrictEqual(parsed.data, value)
+  }
+
+  it('should add settings to organizations and api_keys: jsonb, not null, default {}', async () => {
+    const { rows } = await direct.query<Row>(
+      `select table_name, data_type, is_nullable, column_default from information_schema.columns
+       where table_schema = 'public' and column_name = 'settings' order by table_name`,
+    )
+    expect(rows).toEqual(
+      ['api_keys', 'organizations'].map((table_name) => ({
+        table_name,
+        data_type: 'jsonb',
+        is_nullable: 'NO',
+        column_default: "'{}'::jsonb",
+      })),
+    )
+    const org = await createOrg('settings-default')
+    const key = await createKey(org.slug)
+    const { rows: stored } = await direct.query<Row>(
+      `select o.settings as org, k.settings as key from organizations o
+       join api_keys k on k.org_id = o.id where k.id = $1`,
+      [key.row.id],
+    )
+    expect(stored).toEqual([{ org: {}, key: {} }])
+  })
+
+  it('should accept exactly the settings SettingsSchema accepts and keeps whole', async () => {
+    const verdicts: { value: unknown; sql: boolean | undefined; zod: boolean }[] = []
+    for (const value of SETTINGS) {
+      const { rows } = await direct.query<{ valid: boolean }>(
+        'select public.tenancy_settings_valid($1::jsonb) as valid',
+        [JSON.stringify(value)],
+      )
+      verdicts.push({ value, sql: rows[0]?.valid, zod: gatewayKeeps(value) })
+    }
+    for (const verdict of verdicts) {
+      expect(verdict.sql, JSON.stringify(verdict.value)).toBe(verdict.zod)
+    }
+    const accepted = verdicts.filter((v) => v.zod).length
+    expect(accepted).toBe(7)
+    expect(verdicts.length - accepted).toBeGreaterThanOrEqual(30)
+    // 60.0 is the whole number 60 to JSON.parse, so to the gateway; so it is to the check
+    const { rows } = await direct.query<{ valid: boolean }>(
+      `select public.tenancy_settings_valid('{"cache": {"ttl_seconds": 60.0}}') as valid`,
+    )
+    expect(rows[0]?.valid).toBe(true)
+    expect(gatewayKeeps(JSON.parse('{"cache": {"ttl_seconds": 60.0}}'))).toBe(true)
+  })
+
+  it('should store settings given at creation and refuse bad ones with 23514 / 400', async () => {
+    const settings = { cache: { enabled: true, ttl_seconds: 3600, threshold: 0.9 } }
+    const org = await createOrg('settings-create', { p_settings: settings })
+    expect(org.settings).toEqual(settings)
+    const key = await createKey(org.slug, { p_settings: { cache: { enabled: false } } })
+    expect(key.row.settings).toEqual({ cache: { enabled: false } })
+    const bad = { cache: { ttl_seconds: 30 } }
+    const orgRefused = await fails('admin_create_org', { p_slug: slugFor('bad'), p_settings: bad })
+    expect({ code: orgRefused.error?.code, status: orgRefused.status }).toEqual({
+      code: '23514',
+      status: 400,
+    })
+    expect(orgRefused.error?.message).toContain('organizations_settings_check')
+    const keyRefused = await fails('admin_create_api_key', {
+      p_org: org.slug,
+      p_key_hash: 'e'.repeat(64),
+      p_display_prefix: 'flo_sk_live_Ab3d',
+      p_last4: 'wxyz',
+      p_mode: 'live',
+      p_settings: { cache: { threshold: 0 } },
+    })
+    expect(keyRefused.status).toBe(400)
+    expect(keyRefused.error?.message).toContain('api_keys_settings_check')
+    // a direct write is checked too
+    for (const table of ['organizations', 'api_keys']) {
+      expect(
+        await sqlState(() =>
+          direct.query(`update public.${table} set settings = '{"cache": {"on": true}}'`),
+        ),
+      ).toBe('23514')
+      expect(await sqlState(() => direct.query(`update public.${table} set settings = null`))).toBe(
+        '23502',
+      )
+    }
+  })
+
+  it('should return settings from every admin read of organizations and keys', async () => {
+    const settings = { cache: { ttl_seconds: 86_400 } }
+    const org = await createOrg('settings-read', { p_settings: settings })
+    const key = await createKey(org.slug, { p_settings: { cache: { threshold: 0.8 } } })
+    expect(await ok<Row>('admin_get_org', { p_org: org.slug })).toMatchObject({ settings })
+    const listed = await ok<Org[]>('admin_list_orgs')
+    expect(listed.find((o) => o.id === org.id)).toMatchObject({ settings })
+    expect(await ok<ApiKey[]>('admin_list_api_keys', { p_org: org.slug })).toEqual([
+      { ...key.row, settings: { cache: { threshold: 0.8 } } },
+    ])
+  })
+
+  it('should apply 0004 over a database that ran 0001-0003, its rows getting {}', async () => {
+    const name = `pre_settings_${String(process.pid)}`
+    await direct.query(`create database ${name}`)
+    const url = server.url.replace(/\/postgres$/, `/${name}`)
+    const db = new Client({ connectionString: url })
+    await db.connect()
+    try {
+      const dir = new URL('../../migrations/postgres/', import.meta.url)
+      const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort()
+      const run = async (file: string) => {
+        await db.query('begin')
+        await db.query(await readFile(new URL(file, dir), 'utf8'))
+        await db.query('commit')
+      }
+      const before = files.filter((f) => f < '0004')
+      expect(before).toEqual([
+        '0001_tenancy.sql',
+        '0002_routing_target_key.sql',
+        '0003_prompts.sql',
+      ])
+      for (const file of before) await run(file)
+      await db.query(`select admin_create_org('old-org', p_features => '{"beta": true}')`)
+      await db.query(
+        `select admin_create_api_key('old-org', $1, 'flo_sk_live_Ab3d', 'wxyz', 'live')`,
+        ['d'.repeat(64)],
+      )
+      await run('0004_settings.sql')
+      const { rows } = await db.query<{ doc: { key: Row; org: Row } }>(
+        'select gateway_resolve_key($1) as doc',
+        ['d'.repeat(64)],
+      )
+      expect(rows[0]?.doc.org).toMatchObject({ features: { beta: true }, settings: {} })
+      expect(rows[0]?.doc.key).toMatchObject({ settings: {} })
+      // the old signatures are gone; the new ones are service_role's only
+      const { rows: fns } = await db.query<Row>(
+        `select p.oid::regprocedure::text as fn,
+           has_function_privilege('anon', p.oid, 'execute') as anon,
+           has_function_privilege('service_role', p.oid, 'execute') as service_role
+         from pg_proc p
+         where p.proname in ('admin_create_org', 'admin_create_api_key') order by 1`,
+      )
+      expect(fns).toEqual([
+        {
+          fn: 'admin_create_api_key(text,text,text,text,text,text,integer,jsonb)',
+          anon: false,
+          service_role: true,
+        },
+        {
+          fn: 'admin_create_org(text,text,text,text,integer,integer,jsonb,jsonb)',
+          anon: false,
+          service_role: true,
+        },
+      ])
+    } finally {
+      await db.end()
+      await direct.query(`drop database ${name}`)
+    }
+  })
+})
+
+describe('settings: the gateway’s read', () => {
+  it('should resolve a key with its own settings and its organisation’s, as the gateway parses them', async () => {
+    const orgSettings = { cache: { enabled: true, ttl_seconds: 3600, threshold: 0.9 } }
+    const keySettings = { cache: { ttl_seconds: 120 } }
+    const org = await createOrg('settings-resolve', { p_settings: orgSettings })
+    const key = await createKey(org.slug, { p_settings: keySettings })
+    const plain = await createKey(org.slug)
+    const resolved = await ok<{ key: Row; org: Row }>('gateway_resolve_key', {
+      p_key_hash: key.hash,
+    })
+    expect(resolved.key['settings']).toEqual(keySettings)
+    expect(resolved.org['settings']).toEqual(orgSettings)
+    const tenant = parseKeyConfig(resolved)
+    expect(tenant.keySettings).toEqual(keySettings)
+    expect(tenant.org.settings).toEqual(orgSettings)
+    // another key of the organisation has none of this key's settings
+    const other = await ok<{ key: Row; org: Row }>('gateway_resolve_key', {
+      p_key_hash: plain.hash,
+    })
+    expect(other.key['settings']).toEqual({})
+    expect(other.org['settings']).toEqual(orgSettings)
+  })
+})
+
+describe('settings: admin updates', () => {
+  it('should merge an organisation’s settings member by member, null removing one', async () => {
+    const org = await createOrg('settings-merge', {
+      p_features: { has_advanced_cache: true },
+      p_settings: { cache: { enabled: true } },
+    })
+    const update = (settings: unknown) =>
+      ok<Org>('admin_update_org', { p_org: org.slug, p_changes: { settings } })
+    expect((await update({ cache: { ttl_seconds: 3600 } })).settings).toEqual({
+      cache: { enabled: true, ttl_seconds: 3600 },
+    })
+    expect((await update({ cache: { threshold: 0.85, enabled: false } })).settings).toEqual({
+      cache: { enabled: false, ttl_seconds: 3600, threshold: 0.85 },
+    })
+    expect((await update({ cache: { enabled: null } })).settings).toEqual({
+      cache: { ttl_seconds: 3600, threshold: 0.85 },
+    })
+    // an empty change changes nothing; the other columns stay as they were
+    const same = await update({})
+    expect(same).toMatchObject({
+      features: { has_advanced_cache: true },
+      settings: { cache: { ttl_seconds: 3600, threshold: 0.85 } },
+    })
+    // a cache left empty is removed, and so is a cache set to null
+    expect((await update({ cache: { ttl_seconds: null, threshold: null } })).settings).toEqual({})
+    await update({ cache: { enabled: true } })
+    expect((await update({ cache: null })).settings).toEqual({})
+    // settings and features change together, each merged
+    const both = await ok<Org>('admin_update_org', {
+      p_org: org.id,
+      p_changes: { features: { has_advanced_cache: null }, settings: { cache: { enabled: true } } },
+    })
+    expect(both).toMatchObject({ features: {}, settings: { cache: { enabled: true } } })
+  })
+
+  it('should refuse a malformed settings change, changing nothing', async () => {
+    const org = await createOrg('settings-refuse', { p_settings: { cache: { enabled: true } } })
+    for (const settings of [5, [], 'x', null]) {
+      const { error, status } = await fails('admin_update_org', {
+        p_org: org.slug,
+        p_changes: { settings },
+      })
+      expect({ settings, status, error }).toMatchObject({
+        settings,
+        status: 400,
+        error: { code: '22023', message: 'p_changes.settings must be a JSON object' },
+      })
+    }
+    for (const settings of [
+      { cache: { ttl_seconds: 59 } },
+      { cache: { threshold: 1.5 } },
+      { cache: { enabled: 'yes' } },
+      { cache: 'on' },
+      { firewall: { enabled: true } },
+    ]) {
+      const { error, status } = await fails('admin_update_org', {
+        p_org: org.slug,
+        p_changes: { settings },
+      })
+      expect({ settings, status, code: error?.code }).toEqual({
+        settings,
+        status: 400,
+        code: '23514',
+      })
+    }
+    expect(await ok<Row>('admin_get_org', { p_org: org.slug })).toMatchObject({
+      settings: { cache: { enabled: true } },
+    })
+  })
+
+  it('should merge a key’s settings the same way, and refuse bad ones', async () => {
+    const org = await createOrg('settings-key')
+    const { row, hash } = await createKey(org.slug, { p_rpm_limit: 30 })
+    const update = (changes: Row) =>
+      ok<ApiKey>('admin_update_api_key', { p_key_id: row.id, p_changes: changes })
+    expect(await update({ settings: { cache: { enabled: false, ttl_seconds: 600 } } })).toEqual({
+      ...row,
+      settings: { cache: { enabled: false, ttl_seconds: 600 } },
+    })
+    expect(await update({ name: 'renamed', settings: { cache: { enabled: null } } })).toEqual({
+      ...row,
+      name: 'renamed',
+      settings: { cache: { ttl_seconds: 600 } },
+    })
+    const resolved = await ok<{ key: Row }>('gateway_resolve_key', { p_key_hash: hash })
+    expect(resolved.key['settings']).toEqual({ cache: { ttl_seconds: 600 } })
+    const malformed = await fails('admin_update_api_key', {
+      p_key_id: row.id,
+      p_changes: { settings: 'on' },
+    })
+    expect(malformed.error).toMatchObject({
+      code: '22023',
+      message: 'p_changes.settings must be a JSON object',
+    })
+    const invalid = await fails('admin_update_api_key', {
+      p_key_id: row.id,
+      p_changes: { settings: { cache: { ttl_seconds: 9_999_999 } } },
+    })
+    expect(invalid.error?.code).toBe('23514')
+    expect((await update({ settings: { cache: { ttl_seconds: null } } })).settings).toEqual({})
+  })
+
+  it('should keep one organisation’s settings out of every other organisation', async () => {
+    const mine = await createOrg('settings-mine')
+    const theirs = await createOrg('settings-theirs', { p_settings: { cache: { enabled: false } } })
+    const myKey = await createKey(mine.slug)
+    const theirKey = await createKey(theirs.slug, { p_settings: { cache: { threshold: 0.7 } } })
+    await ok('admin_update_org', {
+      p_org: mine.slug,
+      p_changes: { settings: { cache: { enabled: true, ttl_seconds: 300 } } },
+    })
+    await ok('admin_update_api_key', {
+      p_key_id: myKey.row.id,
+      p_changes: { settings: { cache: { threshold: 0.99 } } },
+    })
+    const theirDoc = await ok<{ key: Row; org: Row }>('gateway_resolve_key', {
+      p_key_hash: theirKey.hash,
+    })
+    expect(theirDoc.org['settings']).toEqual({ cache: { enabled: false } })
+    expect(theirDoc.key['settings']).toEqual({ cache: { threshold: 0.7 } })
+    const myDoc = await ok<{ key: Row; org: Row }>('gateway_resolve_key', {
+      p_key_hash: myKey.hash,
+    })
+    expect(myDoc.org['settings']).toEqual({ cache: { enabled: true, ttl_seconds: 300 } })
+    expect(myDoc.key['settings']).toEqual({ cache: { threshold: 0.99 } })
+    expect(await ok<ApiKey[]>('admin_list_api_keys', { p_org: theirs.slug })).toEqual([
+      expect.objectContaining({ id: theirKey.row.id, settings: { cache: { threshold: 0.7 } } }),
+    ])
   })
 })
 
