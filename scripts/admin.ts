@@ -1,8 +1,8 @@
 /**
  * @module `npm run admin -- <group> <command>`: the operator's CLI for tenants — organisations,
  * gateway API keys, sealed provider keys, vault KEKs, routing rules and prompt templates — against
- * the local store that `npm run dev` reads or against Supabase. `npm run admin -- --help` lists
- * the commands.
+ * the local store that `npm run dev` reads or against Supabase, and for purging an organisation's
+ * response cache. `npm run admin -- --help` lists the commands.
  *
  * Exit codes: 0 done, 1 refused (a bad value, an unknown org, key or prompt, a store fault),
  * 2 usage error, 3 saved but the gateways' caches could not be invalidated.
@@ -18,6 +18,7 @@ import {
   wantsHelp,
   type Io,
 } from './admin/cli.ts'
+import { cacheCommands } from './admin/commands/cache.ts'
 import { kekCommands } from './admin/commands/kek.ts'
 import { keyCommands } from './admin/commands/key.ts'
 import { orgCommands } from './admin/commands/org.ts'
@@ -34,6 +35,7 @@ const GROUPS: readonly Group[] = [
   kekCommands,
   routingCommands,
   promptCommands,
+  cacheCommands,
 ]
 
 const GLOBAL_HELP = `Global options (before or after the command):
@@ -47,7 +49,7 @@ const GLOBAL_HELP = `Global options (before or after the command):
 const topHelp = (): string => `Usage: ${PROGRAM} <group> <command> [arguments] [options]
 
 Manages the gateway's tenants: organizations, API keys, provider keys, KEKs, routing rules,
-prompts.
+prompts; purges an organization's response cache.
 
 Commands:
 ${GROUPS.flatMap((g) => g.commands.map((c) => `  ${`${g.name} ${c.name}`.padEnd(22)} ${c.summary}`)).join('\n')}
@@ -57,7 +59,8 @@ ${GLOBAL_HELP}
 Environment:
   SUPABASE_URL, SUPABASE_SERVICE_ROLE_KEY             the Supabase store
   UPSTASH_REDIS_REST_URL, UPSTASH_REDIS_REST_TOKEN    invalidate gateway caches after a
-                                                      Supabase change
+                                                      Supabase change; cache purge
+  QDRANT_URL, QDRANT_API_KEY                          cache purge (the semantic tier)
   FLOOPY_VAULT_KEKS                                   the vault keyring (provider keys)
   FLOOPY_ROOT                                         as --root
 

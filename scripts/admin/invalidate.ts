@@ -8,11 +8,9 @@
  * not re-read a revoked key's old entry. A Redis failure is reported after the change is saved (the
  * change cannot be rolled back, and `key issue` has already shown its key), as exit code 3.
  */
-import { Redis } from '@upstash/redis'
 import { CONFIG_EPOCH_KEY, keyCacheKey } from '../../src/stores/shared-keys.ts'
 import { CliError, EXIT } from './cli.ts'
-
-const TIMEOUT_MS = 5_000
+import { reasonOf, UPSTASH_VARS, upstashFromEnv } from './upstash.ts'
 
 export type Change = { revokedKeyHashes?: readonly string[] }
 
@@ -23,23 +21,11 @@ export const invalidateCaches = async (
   change: Change,
   note: (text: string) => void,
 ): Promise<void> => {
-  const url = env.UPSTASH_REDIS_REST_URL
-  const token = env.UPSTASH_REDIS_REST_TOKEN
-  if (url === undefined || url === '' || token === undefined || token === '') {
-    note(
-      'warning: UPSTASH_REDIS_REST_URL / UPSTASH_REDIS_REST_TOKEN are not set, so gateway caches ' +
-        `were not invalidated: ${STALE}`,
-    )
+  const redis = upstashFromEnv(env)
+  if (redis === undefined) {
+    note(`warning: ${UPSTASH_VARS} are not set, so gateway caches were not invalidated: ${STALE}`)
     return
   }
-  const redis = new Redis({
-    url,
-    token,
-    enableTelemetry: false,
-    enableAutoPipelining: false,
-    retry: { retries: 2, backoff: (attempt) => 100 * 2 ** attempt },
-    signal: () => AbortSignal.timeout(TIMEOUT_MS),
-  })
   let epoch: unknown
   try {
     const tx = redis.multi()
@@ -47,11 +33,10 @@ export const invalidateCaches = async (
     tx.incr(CONFIG_EPOCH_KEY)
     epoch = (await tx.exec()).at(-1)
   } catch (error) {
-    const reason = error instanceof Error ? error.message.split('\n', 1)[0] : 'unknown error'
     throw new CliError(
-      `WARNING: the change IS SAVED, but the gateway caches could not be invalidated (Redis: ${
-        reason ?? ''
-      }); ${STALE}`,
+      `WARNING: the change IS SAVED, but the gateway caches could not be invalidated (Redis: ${reasonOf(
+        error,
+      )}); ${STALE}`,
       EXIT.cachesStale,
     )
   }

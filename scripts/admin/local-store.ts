@@ -5,6 +5,8 @@
  * It follows the SQL functions' semantics so the two stores are interchangeable: uuids from
  * `crypto.randomUUID`, ISO-8601 timestamps, unique slugs and key hashes, one routing rule per
  * (org, key, model), a rule's key belonging to its org, revocation keeping the first `revoked_at`,
+ * settings merged member by member (`tenancy_merge_settings`) and checked as the database checks
+ * them,
  * prompt versions numbered 1, 2, … per prompt, labels pointing at existing versions, versions
  * selected by `selectVersion` (the rule `gateway_resolve_prompt` follows), and a prompt's
  * versions deleted with it.
@@ -25,10 +27,11 @@ import {
   type RoutingRuleRow,
   type TenantsFile,
 } from '../../src/stores/embedded/tenants-file.ts'
-import { type OrganizationRow } from '../../src/tenancy/schema.ts'
+import { type OrganizationRow, type Settings } from '../../src/tenancy/schema.ts'
 import { displayPath } from './output.ts'
 import {
   firstIssue,
+  StoredSettings,
   TenantsFileSchema,
   type ApiKeyInfo,
   type PromptSummary,
@@ -42,6 +45,7 @@ import {
   StoreError,
   type AdminStore,
   type OrganizationChanges,
+  type SettingsChanges,
 } from './store.ts'
 
 const LOCK_WAIT_MS = 5_000
@@ -91,6 +95,44 @@ const sameScope = (
   model: string | null,
 ) => rule.org_id === orgId && rule.api_key_id === keyId && rule.model === model
 
+const isRecord = (value: unknown): value is Record<string, unknown> =>
+  typeof value === 'object' && value !== null && !Array.isArray(value)
+
+/**
+ * `changes` merged into `stored` as `tenancy_merge_settings` merges them: member by member at
+ * every level, a `null` member removed, and so is an object left empty.
+ */
+const mergeMembers = (
+  stored: Record<string, unknown>,
+  changes: Record<string, unknown>,
+): Record<string, unknown> => {
+  const merged: Record<string, unknown> = {}
+  for (const name of new Set([...Object.keys(stored), ...Object.keys(changes)])) {
+    const change = changes[name]
+    const value = isRecord(change)
+      ? mergeMembers(isRecord(stored[name]) ? stored[name] : {}, change)
+      : change === undefined
+        ? stored[name]
+        : change
+    if (value === null || value === undefined) continue
+    if (isRecord(value) && Object.keys(value).length === 0) continue
+    merged[name] = value
+  }
+  return merged
+}
+
+/** The settings after `changes`, checked as the settings columns' check does. */
+const applySettings = (
+  stored: Settings | undefined,
+  changes: SettingsChanges | Settings,
+): Settings => {
+  const parsed = StoredSettings.safeParse(mergeMembers(stored ?? {}, changes))
+  if (!parsed.success) {
+    throw new StoreError('invalid', `invalid settings (${firstIssue(parsed.error)})`)
+  }
+  return parsed.data
+}
+
 /** Applies org changes as `admin_update_org` does: features merged, a `null` feature removed. */
 const applyOrgChanges = (org: OrganizationRow, changes: OrganizationChanges): void => {
   if (changes.name !== undefined) org.name = changes.name
@@ -110,6 +152,7 @@ const applyOrgChanges = (org: OrganizationRow, changes: OrganizationChanges): vo
     }
     org.features = features
   }
+  if (changes.settings !== undefined) org.settings = applySettings(org.settings, changes.settings)
   org.updated_at = now()
 }
 
@@ -219,6 +262,7 @@ export const localStore = (file: string): AdminStore => {
           monthly_request_limit: input.monthly_request_limit ?? null,
           rpm_limit: input.rpm_limit ?? null,
           features: { ...input.features },
+          settings: applySettings({}, input.settings ?? {}),
           created_at: at,
           updated_at: at,
         }
@@ -264,6 +308,7 @@ export const localStore = (file: string): AdminStore => {
           last4: input.last4,
           mode: input.mode,
           rpm_limit: input.rpm_limit ?? null,
+          settings: applySettings({}, input.settings ?? {}),
           created_at: now(),
           revoked_at: null,
         }
@@ -282,6 +327,9 @@ export const localStore = (file: string): AdminStore => {
         const key = findKey(data, keyId)
         if (changes.name !== undefined) key.name = changes.name
         if (changes.rpm_limit !== undefined) key.rpm_limit = changes.rpm_limit
+        if (changes.settings !== undefined) {
+          key.settings = applySettings(key.settings, changes.settings)
+        }
         return withoutHash(key)
       }),
 

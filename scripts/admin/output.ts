@@ -5,6 +5,7 @@
  */
 
 import path from 'node:path'
+import type { Settings } from '../../src/tenancy/schema.ts'
 
 // eslint-disable-next-line no-control-regex -- replacing control characters is the point
 const CONTROL = /[\x00-\x1f\x7f-\x9f]/g
@@ -46,6 +47,18 @@ export const limitText = (value: number | null): string => (value === null ? 'no
 export const featuresText = (features: Record<string, unknown>): string => {
   const entries = Object.entries(features).sort(([a], [b]) => a.localeCompare(b))
   return entries.length === 0 ? '-' : entries.map(([k, v]) => `${k}=${cell(v)}`).join(' ')
+}
+
+/**
+ * The cache settings as stored, `enabled=true ttl_seconds=3600 threshold=0.95` (only those set),
+ * or `-` when none is: each setting not shown takes the organisation's or the gateway's default.
+ */
+export const cacheText = (settings: Settings | undefined): string => {
+  const cache = settings?.cache ?? {}
+  const entries = (['enabled', 'ttl_seconds', 'threshold'] as const).flatMap((name) =>
+    cache[name] === undefined ? [] : [`${name}=${cell(cache[name])}`],
+  )
+  return entries.length === 0 ? '-' : entries.join(' ')
 }
 
 /** A path relative to the working directory when it lies below it, else absolute. */

@@ -13,6 +13,7 @@ import {
 } from '../../src/stores/embedded/tenants-file.ts'
 import {
   ROUTING_STRATEGIES,
+  SettingsSchema,
   SUBSCRIPTION_STATUSES,
   TARGET_KEYS,
   type OrganizationRow,
@@ -20,6 +21,17 @@ import {
 } from '../../src/tenancy/schema.ts'
 
 const limit = z.number().int().nonnegative().nullable()
+
+/**
+ * An organisation's or a key's settings: `SettingsSchema`'s members checked, but loose, so members
+ * a newer gateway knows are shown by `--json` and kept when the local file is written back. Rows
+ * from before the column existed (migration 0004, older tenants files) have none: `{}`.
+ */
+export const StoredSettings = SettingsSchema.extend({
+  cache: SettingsSchema.shape.cache.unwrap().loose().optional(),
+})
+  .loose()
+  .default({})
 
 const organizationShape = {
   id: z.string(),
@@ -30,6 +42,7 @@ const organizationShape = {
   monthly_request_limit: limit,
   rpm_limit: limit,
   features: z.record(z.string(), z.unknown()),
+  settings: StoredSettings,
   created_at: z.string(),
   updated_at: z.string(),
 }
@@ -54,6 +67,7 @@ const apiKeyInfoShape = {
   last4: z.string(),
   mode: z.enum(['live', 'test']),
   rpm_limit: limit,
+  settings: StoredSettings,
   created_at: z.string(),
   revoked_at: z.string().nullable(),
 }

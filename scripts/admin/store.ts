@@ -10,6 +10,7 @@ import type {
   OrganizationRow,
   RoutingStrategy,
   RoutingTargetRow,
+  Settings,
   SubscriptionStatus,
 } from '../../src/tenancy/schema.ts'
 import { CliError } from './cli.ts'
@@ -24,6 +25,15 @@ import type {
   RevokedKey,
 } from './rows.ts'
 
+/**
+ * A change to stored settings, merged member by member as `features` are: only the members given
+ * change, and a `null` member is removed (an organisation's then takes the gateway's default, a
+ * key's its organisation's).
+ */
+export type SettingsChanges = {
+  cache?: { enabled?: boolean | null; ttl_seconds?: number | null; threshold?: number | null }
+}
+
 export type NewOrganization = {
   slug: string
   name?: string
@@ -32,9 +42,13 @@ export type NewOrganization = {
   monthly_request_limit?: number | null
   rpm_limit?: number | null
   features?: Record<string, boolean>
+  settings?: Settings
 }
 
-/** Only the keys present change; a `null` limit is unlimited, a `null` feature is removed. */
+/**
+ * Only the keys present change; a `null` limit is unlimited, a `null` feature or setting is
+ * removed.
+ */
 export type OrganizationChanges = {
   name?: string
   plan?: string
@@ -42,6 +56,7 @@ export type OrganizationChanges = {
   monthly_request_limit?: number | null
   rpm_limit?: number | null
   features?: Record<string, boolean | null>
+  settings?: SettingsChanges
 }
 
 export type NewApiKey = {
@@ -51,9 +66,14 @@ export type NewApiKey = {
   mode: 'live' | 'test'
   name?: string
   rpm_limit?: number
+  settings?: Settings
 }
 
-export type ApiKeyChanges = { name?: string; rpm_limit?: number | null }
+export type ApiKeyChanges = {
+  name?: string
+  rpm_limit?: number | null
+  settings?: SettingsChanges
+}
 
 /** Which rule: the organisation's (`apiKeyId` null) or a key's, for any model (`model` null) or one. */
 export type RuleScope = { apiKeyId: string | null; model: string | null }

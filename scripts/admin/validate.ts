@@ -5,6 +5,7 @@
  */
 import { PROMPT_ID, PROMPT_LABEL } from '../../src/prompts/template.ts'
 import {
+  CACHE_TTL_SECONDS,
   ROUTING_STRATEGIES,
   SUBSCRIPTION_STATUSES,
   TARGET_KEYS,
@@ -31,6 +32,12 @@ const MAX_WEIGHT = 10_000
 /** A version selector of digits is a version number, never a label. */
 const DIGITS = /^[0-9]+$/
 const PROMPT_NAME_RULE = '1-128 characters of a-z 0-9 . _ -, starting with a-z or 0-9'
+/** A plain decimal: no sign, exponent, hex or spaces, which `Number()` would also accept. */
+const DECIMAL = /^(?:\d{1,10}(?:\.\d{0,17})?|\.\d{1,17})$/
+/** Cache namespaces (`floopy-cache-namespace`), as the cache's Redis names allow them. */
+const NAMESPACE = /^[a-z0-9._-]{1,128}$/
+/** The word that removes a setting, so the organisation's (or the gateway's default) applies. */
+export const UNSET = 'unset'
 
 const refuse = (message: string): never => {
   throw new CliError(message)
@@ -216,3 +223,44 @@ export const promptSelector = (text: string): string =>
   DIGITS.test(text) || PROMPT_LABEL.test(text)
     ? text
     : refuse(`invalid --version ${shown(text)}: expected a version number or a label`)
+
+/**
+ * `unset` (stored as `null`: remove the setting, so the organisation's or the gateway's default
+ * applies), else what `parse` makes of the text; `parse`'s error then mentions `unset` too.
+ */
+export const orUnset = <T>(
+  text: string,
+  parse: (text: string, orUnsetHint: string) => T,
+): T | null => (text === UNSET ? null : parse(text, `, or ${UNSET}`))
+
+/** `--cache on|off`. */
+export const cacheEnabled = (text: string, orUnsetHint = ''): boolean => {
+  if (text === 'on') return true
+  if (text === 'off') return false
+  return refuse(`invalid --cache ${shown(text)}: expected on or off${orUnsetHint}`)
+}
+
+/** `--cache-ttl <seconds>`: whole seconds within `CACHE_TTL_SECONDS`. */
+export const cacheTtl = (text: string, orUnsetHint = ''): number => {
+  const { min, max } = CACHE_TTL_SECONDS
+  const value = /^\d{1,10}$/.test(text) ? Number(text) : Number.NaN
+  if (value >= min && value <= max) return value
+  return refuse(
+    `invalid --cache-ttl ${shown(text)}: expected whole seconds from ${min} to ${max} (30 days)${orUnsetHint}`,
+  )
+}
+
+/** `--cache-threshold <x>`: the semantic tier's similarity threshold, in (0, 1]. */
+export const cacheThreshold = (text: string, orUnsetHint = ''): number => {
+  const value = DECIMAL.test(text) ? Number(text) : Number.NaN
+  if (value > 0 && value <= 1) return value
+  return refuse(
+    `invalid --cache-threshold ${shown(text)}: expected a number greater than 0 and at most 1${orUnsetHint}`,
+  )
+}
+
+/** `--namespace <ns>`: a cache namespace. */
+export const cacheNamespace = (text: string): string =>
+  NAMESPACE.test(text)
+    ? text
+    : refuse(`invalid --namespace ${shown(text)}: 1-128 characters of a-z 0-9 . _ -`)

@@ -5,7 +5,8 @@
  * The local store runs in a temporary root (`FLOOPY_ROOT`), so the repository's own `.dev.vars`
  * and `.floopy/` are never touched (checked at the end). The Supabase store runs against a real
  * PostgreSQL with `migrations/postgres` applied, behind the PostgREST-RPC bridge, with cache
- * invalidation going to a real `redis-server` behind the Upstash REST bridge.
+ * invalidation going to a real `redis-server` behind the Upstash REST bridge; `cache purge` runs
+ * against that Redis and the Qdrant stand-in (`test/support/qdrant.ts`).
  */
 import { spawn } from 'node:child_process'
 import { createHash } from 'node:crypto'
@@ -15,6 +16,7 @@ import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { QdrantClient } from '@qdrant/js-client-rest'
 import { Redis as IORedis } from 'ioredis'
 import { Client } from 'pg'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -24,9 +26,17 @@ import { hashApiKey, parseApiKey } from '../../src/security/api-key.ts'
 import { openProviderKey, parseKeyring } from '../../src/security/vault.ts'
 import type { TenantsFile } from '../../src/stores/embedded/tenants-file.ts'
 import { TenantsFileSchema } from '../../src/stores/embedded/tenants-schema.ts'
-import { CONFIG_EPOCH_KEY, keyCacheKey } from '../../src/stores/shared-keys.ts'
+import {
+  cacheBucketKey,
+  cacheCollection,
+  cacheEntryKey,
+  cacheVectorKey,
+  CONFIG_EPOCH_KEY,
+  keyCacheKey,
+} from '../../src/stores/shared-keys.ts'
 import { applyMigrations, startPostgres, type PostgresServer } from '../support/postgres.ts'
 import { startPostgrestBridge, type PostgrestBridge } from '../support/postgrest-bridge.ts'
+import { startQdrant, type QdrantStandIn } from '../support/qdrant.ts'
 import { startRedis, type RedisServer } from '../support/redis.ts'
 import { startUpstashBridge, type UpstashBridge } from '../support/upstash-bridge.ts'
 
@@ -332,6 +342,116 @@ describe('admin CLI, local store', () => {
     const unknown = await admin(['key', 'revoke', '00000000-0000-4000-8000-000000000000'])
     expect(unknown).toMatchObject({ code: 1, stdout: '' })
     expect(unknown.stderr).toBe('error: api key not found: 00000000-0000-4000-8000-000000000000\n')
+  })
+
+  it('should set, show and clear cache settings on organizations and keys', async () => {
+    const created = await ok([
+      'org',
+      'create',
+      'cache-co',
+      '--cache',
+      'on',
+      '--cache-ttl',
+      '3600',
+      '--flag',
+      'has_advanced_cache=true',
+    ])
+    expect(created.stdout).toMatch(/^cache:\s+enabled=true ttl_seconds=3600$/m)
+    const set = await ok(['org', 'set', 'cache-co', '--cache-threshold', '0.92', '--cache', 'off'])
+    expect(set.stdout).toMatch(/^cache:\s+enabled=false ttl_seconds=3600 threshold=0.92$/m)
+    expect(set.stderr).toMatch(/restart a running `npm run dev`/)
+    const shown = JSON.parse((await ok(['org', 'show', 'cache-co', '--json'])).stdout) as unknown
+    expect(shown).toMatchObject({
+      features: { has_advanced_cache: true },
+      settings: { cache: { enabled: false, ttl_seconds: 3600, threshold: 0.92 } },
+    })
+    // unset removes one setting, and the rest stay
+    await ok(['org', 'set', 'cache-co', '--cache', 'unset', '--cache-ttl', 'unset'])
+    const org = (await tenants()).organizations.find((o) => o.slug === 'cache-co')
+    expect(org?.settings).toEqual({ cache: { threshold: 0.92 } })
+    const cleared = await ok(['org', 'set', 'cache-co', '--cache-threshold', 'unset'])
+    expect(cleared.stdout).toMatch(/^cache:\s+-$/m)
+    expect((await tenants()).organizations.find((o) => o.slug === 'cache-co')?.settings).toEqual({})
+
+    // a key's own settings, over the organisation's
+    const issued = await ok(['key', 'issue', 'cache-co', '--name', 'ci', '--cache-ttl', '120'])
+    expect(issued.stdout).toMatch(/^cache:\s+ttl_seconds=120$/m)
+    const id = uuidOf(issued)
+    const plain = uuidOf(await ok(['key', 'issue', 'cache-co', '--name', 'plain']))
+    const keySet = await ok(['key', 'set', id, '--cache', 'on', '--cache-threshold', '1'])
+    expect(keySet.stdout).toMatch(/^cache:\s+enabled=true ttl_seconds=120 threshold=1$/m)
+    const list = await ok(['key', 'list', 'cache-co'])
+    expect(list.stdout.split('\n')[0]).toMatch(/^ID\s+NAME\s+KEY\s+MODE\s+RPM\s+CACHE\s+CREATED/)
+    expect(list.stdout).toMatch(
+      new RegExp(
+        `^${id}\\s+ci\\s+\\S+\\s+live\\s+none\\s+enabled=true ttl_seconds=120 threshold=1\\s`,
+        'm',
+      ),
+    )
+    expect(list.stdout).toMatch(
+      new RegExp(`^${plain}\\s+plain\\s+\\S+\\s+live\\s+none\\s+-\\s`, 'm'),
+    )
+    const listed = JSON.parse((await ok(['key', 'list', 'cache-co', '--json'])).stdout) as unknown
+    expect(listed).toEqual([
+      expect.objectContaining({
+        id,
+        settings: { cache: { enabled: true, ttl_seconds: 120, threshold: 1 } },
+      }),
+      expect.objectContaining({ id: plain, settings: {} }),
+    ])
+    await ok(['key', 'set', id, '--cache-ttl', 'unset', '--cache', 'unset'])
+    const file = await tenants()
+    expect(file.api_keys.find((k) => k.id === id)?.settings).toEqual({ cache: { threshold: 1 } })
+    // what the CLI wrote is what the gateway loads
+    expect(TenantsFileSchema.safeParse(file).success).toBe(true)
+  })
+
+  it('should set and remove the plan flags has_advanced_cache and has_advanced_firewall', async () => {
+    await ok(['org', 'create', 'plan-co', '--flag', 'has_advanced_firewall=true'])
+    const set = await ok([
+      'org',
+      'set',
+      'plan-co',
+      '--flag',
+      'has_advanced_cache=true',
+      '--flag',
+      'has_advanced_firewall=false',
+    ])
+    expect(set.stdout).toMatch(/^flags:\s+has_advanced_cache=true has_advanced_firewall=false$/m)
+    await ok(['org', 'set', 'plan-co', '--flag', 'has_advanced_firewall=unset'])
+    expect((await tenants()).organizations.find((o) => o.slug === 'plan-co')?.features).toEqual({
+      has_advanced_cache: true,
+    })
+  })
+
+  it('should keep a tenants file from before settings working, adding {} on the next change', async () => {
+    const file = path.join(root, 'pre-settings.json')
+    await ok(['--file', file, 'org', 'create', 'old-co'])
+    const issued = uuidOf(await ok(['--file', file, 'key', 'issue', 'old-co']))
+    const old = JSON.parse(await readFile(file, 'utf8')) as TenantsFile
+    for (const row of [...old.organizations, ...old.api_keys]) delete row.settings
+    await writeFile(file, JSON.stringify(old))
+    const shown = await ok(['--file', file, 'org', 'show', 'old-co'])
+    expect(shown.stdout).toMatch(/^cache:\s+-$/m)
+    await ok(['--file', file, 'key', 'set', issued, '--cache-ttl', '600'])
+    const after = JSON.parse(await readFile(file, 'utf8')) as TenantsFile
+    expect(after.organizations[0]?.settings).toEqual({})
+    expect(after.api_keys[0]?.settings).toEqual({ cache: { ttl_seconds: 600 } })
+  })
+
+  it('should say there is nothing shared to purge without Upstash', async () => {
+    const run = await ok(['cache', 'purge', 'cache-co'])
+    expect(run.stdout).toBe(
+      'Nothing shared to purge for cache-co: `npm run dev` without Upstash keeps its cache in its own memory; a restart empties it.\n',
+    )
+    const json = await ok(['cache', 'purge', 'cache-co', '--namespace', 'docs', '--json'])
+    expect(JSON.parse(json.stdout)).toEqual({
+      org_id: expect.stringMatching(/^[0-9a-f-]{36}$/) as unknown,
+      org: 'cache-co',
+      namespace: 'docs',
+      redis: null,
+      qdrant: null,
+    })
   })
 
   it('should seal a provider key from stdin under a KEK it generates into .dev.vars', async () => {
@@ -908,9 +1028,18 @@ describe('admin CLI, local store', () => {
       'routing set',
       'prompt create',
       'prompt delete',
+      'cache purge',
     ]) {
       expect(top.stdout).toContain(command)
     }
+    expect(top.stdout).toMatch(/^ {2}QDRANT_URL, QDRANT_API_KEY\s+cache purge/m)
+    const orgSet = await ok(['org', 'set', '--help'])
+    expect(orgSet.stdout).toContain('[--cache on|off|unset] [--cache-ttl S|unset]')
+    expect(orgSet.stdout).toContain('has_advanced_cache and has_advanced_firewall')
+    const purge = await ok(['cache', 'purge', '--help'])
+    expect(purge.stdout).toMatch(
+      /^Usage: npm run admin -- cache purge <org> \[--namespace NS\] \[--json\]/,
+    )
     const prompts = await ok(['prompt', '--help'])
     expect(prompts.stdout).toMatch(/^Usage: npm run admin -- prompt <command>/)
     expect(prompts.stdout).toContain('prompt create <org> <prompt-id> --template <file> [--json]')
@@ -943,6 +1072,7 @@ describe('admin CLI, local store', () => {
       ['prompt', 'show'],
       ['prompt', 'label'],
       ['prompt', 'delete'],
+      ['cache', 'purge'],
     ]
     // At once: one process each, and there are many.
     const runs = await Promise.all(commands.map(([g = '', c = '']) => ok([g, c, '-h'])))
@@ -998,6 +1128,17 @@ describe('admin CLI, local store', () => {
       'nothing to set on a key',
       ['key', 'set', '00000000-0000-4000-8000-000000000000'],
       /^error: nothing to change: give --name, --rpm/,
+    ],
+    ['a group alone: cache', ['cache'], /^error: missing cache command/],
+    [
+      'a purge without org',
+      ['cache', 'purge'],
+      /^error: missing <org> \(see 'npm run admin -- cache purge --help'\)$/,
+    ],
+    [
+      'a namespace without value',
+      ['cache', 'purge', 'acme', '--namespace'],
+      /^error: option '--namespace <value>' argument missing/,
     ],
     [
       'an unknown store',
@@ -1168,6 +1309,66 @@ describe('admin CLI, local store', () => {
       'supabase without url',
       ['org', 'list', '--store', 'supabase'],
       /^error: SUPABASE_URL is not set/,
+    ],
+    [
+      'a TTL under a minute',
+      ['org', 'set', 'acme', '--cache-ttl', '59'],
+      /^error: invalid --cache-ttl "59": expected whole seconds from 60 to 2592000 \(30 days\), or unset$/,
+    ],
+    [
+      'a TTL over 30 days',
+      ['key', 'set', '00000000-0000-4000-8000-000000000000', '--cache-ttl', '2592001'],
+      /^error: invalid --cache-ttl "2592001": expected whole seconds from 60 to 2592000/,
+    ],
+    [
+      'a fractional TTL',
+      ['org', 'set', 'acme', '--cache-ttl', '90.5'],
+      /^error: invalid --cache-ttl "90.5"/,
+    ],
+    [
+      'unset TTL on create',
+      ['org', 'create', 'ttl-co', '--cache-ttl', 'unset'],
+      /^error: invalid --cache-ttl "unset": expected whole seconds from 60 to 2592000 \(30 days\)$/,
+    ],
+    [
+      'a zero threshold',
+      ['org', 'set', 'acme', '--cache-threshold', '0'],
+      /^error: invalid --cache-threshold "0": expected a number greater than 0 and at most 1, or unset$/,
+    ],
+    [
+      'a threshold over 1',
+      ['key', 'issue', 'acme', '--cache-threshold', '1.01'],
+      /^error: invalid --cache-threshold "1.01": expected a number greater than 0 and at most 1$/,
+    ],
+    [
+      'a threshold in exponent form',
+      ['org', 'set', 'acme', '--cache-threshold', '1e-1'],
+      /^error: invalid --cache-threshold "1e-1"/,
+    ],
+    [
+      'a threshold that is no number',
+      ['org', 'set', 'acme', '--cache-threshold', 'high'],
+      /^error: invalid --cache-threshold "high"/,
+    ],
+    [
+      'a cache switch that is neither on nor off',
+      ['org', 'set', 'acme', '--cache', 'yes'],
+      /^error: invalid --cache "yes": expected on or off, or unset$/,
+    ],
+    [
+      'unset cache on create',
+      ['key', 'issue', 'acme', '--cache', 'unset'],
+      /^error: invalid --cache "unset": expected on or off$/,
+    ],
+    [
+      'a bad namespace',
+      ['cache', 'purge', 'acme', '--namespace', 'Docs!'],
+      /^error: invalid --namespace "Docs!": 1-128 characters of a-z 0-9 \. _ -$/,
+    ],
+    [
+      'a purge of an unknown org',
+      ['cache', 'purge', 'nope'],
+      /^error: organization not found: nope$/,
     ],
   ]
 
@@ -1615,6 +1816,303 @@ describe('admin CLI, Supabase store', () => {
       stderr: 'error: organization prompt-co has no prompt summarise\n',
     })
     expect(await epoch()).toBe(expected)
+  })
+
+  it('should set cache settings in Postgres, bumping the config epoch on every change', async () => {
+    let expected = await epoch()
+    const created = await ok(['org', 'create', 'cachely', '--cache', 'on', '--cache-ttl', '3600'])
+    expect(await epoch()).toBe((expected += 1))
+    const orgId = uuidOf(created)
+    const issued = await ok(['key', 'issue', 'cachely', '--cache-threshold', '0.9'])
+    expect(await epoch()).toBe((expected += 1))
+    const keyId = uuidOf(issued)
+    const hash = await hashApiKey(issuedKey(issued))
+    const settingsOf = async () =>
+      (
+        await db.query<{ org: unknown; key: unknown }>(
+          'select o.settings as org, k.settings as key from organizations o ' +
+            'join api_keys k on k.org_id = o.id where k.id = $1',
+          [keyId],
+        )
+      ).rows[0]
+    expect(await settingsOf()).toEqual({
+      org: { cache: { enabled: true, ttl_seconds: 3600 } },
+      key: { cache: { threshold: 0.9 } },
+    })
+
+    const changes: [string[], unknown, unknown][] = [
+      [
+        ['org', 'set', 'cachely', '--cache-threshold', '0.75', '--flag', 'has_advanced_cache=true'],
+        { cache: { enabled: true, ttl_seconds: 3600, threshold: 0.75 } },
+        { cache: { threshold: 0.9 } },
+      ],
+      [
+        ['org', 'set', orgId, '--cache', 'unset'],
+        { cache: { ttl_seconds: 3600, threshold: 0.75 } },
+        { cache: { threshold: 0.9 } },
+      ],
+      [
+        ['key', 'set', keyId, '--cache', 'off', '--cache-ttl', '60'],
+        { cache: { ttl_seconds: 3600, threshold: 0.75 } },
+        { cache: { enabled: false, ttl_seconds: 60, threshold: 0.9 } },
+      ],
+      [
+        ['key', 'set', keyId, '--cache-threshold', 'unset', '--cache-ttl', 'unset'],
+        { cache: { ttl_seconds: 3600, threshold: 0.75 } },
+        { cache: { enabled: false } },
+      ],
+    ]
+    for (const [args, org, key] of changes) {
+      const run = await ok(args)
+      expect(run.stderr).toMatch(/^Gateway caches invalidated \(config epoch \d+\)\.$/m)
+      expect(await epoch()).toBe((expected += 1))
+      expect(await settingsOf()).toEqual({ org, key })
+    }
+    // what the gateway reads, and what the CLI shows
+    const { rows } = await db.query<{
+      doc: { key: { settings: unknown }; org: Record<string, unknown> }
+    }>('select gateway_resolve_key($1) as doc', [hash])
+    expect(rows[0]?.doc.key.settings).toEqual({ cache: { enabled: false } })
+    expect(rows[0]?.doc.org).toMatchObject({
+      features: { has_advanced_cache: true },
+      settings: { cache: { ttl_seconds: 3600, threshold: 0.75 } },
+    })
+    const shown = await ok(['org', 'show', 'cachely'])
+    expect(shown.stdout).toMatch(/^cache:\s+ttl_seconds=3600 threshold=0.75$/m)
+    expect(shown.stdout).toMatch(/^flags:\s+has_advanced_cache=true$/m)
+    const keys = JSON.parse((await ok(['key', 'list', 'cachely', '--json'])).stdout) as unknown
+    expect(keys).toEqual([
+      expect.objectContaining({ id: keyId, settings: { cache: { enabled: false } } }),
+    ])
+    expect((await ok(['key', 'list', 'cachely'])).stdout).toMatch(
+      new RegExp(`^${keyId}\\s+-\\s+\\S+\\s+live\\s+none\\s+enabled=false\\s`, 'm'),
+    )
+    expect(await epoch()).toBe(expected) // reads change nothing
+
+    // refusals change nothing and bump nothing
+    const bad = await admin(['org', 'set', 'cachely', '--cache-ttl', '30'])
+    expect(bad).toMatchObject({ code: 1, stdout: '' })
+    const unknownKey = await admin([
+      'key',
+      'set',
+      '00000000-0000-4000-8000-000000000000',
+      '--cache',
+      'on',
+    ])
+    expect(unknownKey).toMatchObject({
+      code: 1,
+      stderr: 'error: api key not found: 00000000-0000-4000-8000-000000000000\n',
+    })
+    expect(await epoch()).toBe(expected)
+    expect(await settingsOf()).toEqual({
+      org: { cache: { ttl_seconds: 3600, threshold: 0.75 } },
+      key: { cache: { enabled: false } },
+    })
+  })
+
+  describe('cache purge', () => {
+    const DIMS = 4
+    const EMBEDDINGS = cacheCollection('openai/text-embedding-3-small', DIMS)
+    const OTHER_MODEL = cacheCollection('local-hash', DIMS)
+    /** Not a cache collection: its points must survive even with a matching payload. */
+    const FOREIGN = 'floopy_notes'
+    let qdrant: QdrantStandIn
+    let vectors: QdrantClient
+    let orgA: string
+    let orgB: string
+    let qdrantEnv: Record<string, string>
+
+    /** Cache keys of `org` in `namespace`: entries, a bucket set and vectors, `n` entries. */
+    const seedRedis = async (org: string, namespace: string, n: number): Promise<number> => {
+      const pipeline = kv.pipeline()
+      for (let i = 0; i < n; i++) {
+        pipeline.set(cacheEntryKey(org, namespace, `h${String(i)}`), '{"body":"x"}')
+        pipeline.set(cacheVectorKey(org, namespace, `v${String(i)}`), 'vector')
+      }
+      pipeline.sadd(cacheBucketKey(org, namespace, 'scope1', 'band0'), 'v0', 'v1')
+      await pipeline.exec()
+      return 2 * n + 1
+    }
+    const cacheKeys = async (pattern: string): Promise<number> => {
+      let cursor = '0'
+      let count = 0
+      do {
+        const [next, keys] = await kv.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+        cursor = next
+        count += keys.length
+      } while (cursor !== '0')
+      return count
+    }
+    let nextPoint = 1
+    const seedQdrant = async (collection: string, org: string, namespace: string, n: number) => {
+      await vectors.upsert(collection, {
+        wait: true,
+        points: Array.from({ length: n }, () => ({
+          id: nextPoint++,
+          vector: [1, 0.5, 0.25, nextPoint],
+          payload: { org, namespace, scope: 's', expires_at: 4_000_000_000, entry: 'e' },
+        })),
+      })
+    }
+    const pointsOf = (collection: string, org: string, namespace?: string): number =>
+      (qdrant.collection(collection)?.points ?? []).filter(
+        (p) =>
+          p.payload['org'] === org &&
+          (namespace === undefined || p.payload['namespace'] === namespace),
+      ).length
+
+    beforeAll(async () => {
+      qdrant = await startQdrant()
+      vectors = new QdrantClient({
+        url: qdrant.url,
+        apiKey: qdrant.apiKey ?? '',
+        checkCompatibility: false,
+      })
+      for (const name of [EMBEDDINGS, OTHER_MODEL, FOREIGN]) {
+        await vectors.createCollection(name, { vectors: { size: DIMS, distance: 'Cosine' } })
+      }
+      await ok(['org', 'create', 'purge-a'])
+      await ok(['org', 'create', 'purge-b'])
+      const ids = await db.query<{ slug: string; id: string }>(
+        "select slug, id from organizations where slug in ('purge-a', 'purge-b')",
+      )
+      orgA = ids.rows.find((r) => r.slug === 'purge-a')?.id ?? ''
+      orgB = ids.rows.find((r) => r.slug === 'purge-b')?.id ?? ''
+      qdrantEnv = { QDRANT_URL: qdrant.url, QDRANT_API_KEY: qdrant.apiKey ?? '' }
+    })
+
+    afterAll(async () => {
+      await qdrant.close()
+    })
+
+    it('should remove one namespace of one organisation, then all of it, and nothing else', async () => {
+      // more keys than one SCAN step looks at, so the walk takes several
+      const aDefault = await seedRedis(orgA, 'default', 700)
+      const aDocs = await seedRedis(orgA, 'docs', 40)
+      const bDefault = await seedRedis(orgB, 'default', 30)
+      const bDocs = await seedRedis(orgB, 'docs', 5)
+      await kv.set(keyCacheKey('c'.repeat(64)), '{"key":true}')
+      await kv.set(`floopy:quota:${orgA}:2026-12`, '12')
+      await seedQdrant(EMBEDDINGS, orgA, 'default', 6)
+      await seedQdrant(EMBEDDINGS, orgA, 'docs', 3)
+      await seedQdrant(OTHER_MODEL, orgA, 'docs', 2)
+      await seedQdrant(EMBEDDINGS, orgB, 'docs', 4)
+      await seedQdrant(FOREIGN, orgA, 'docs', 2)
+      const before = await epoch()
+      const historyBefore = upstash.history.length
+
+      const docs = await ok(['cache', 'purge', 'purge-a', '--namespace', 'docs'], '', qdrantEnv)
+      expect(docs.stdout).toBe(
+        'Purged the cache of purge-a (namespace docs).\n' +
+          `redis:  ${String(aDocs)} keys removed\n` +
+          'qdrant: 5 points removed (2 cache collections)\n',
+      )
+      expect(docs.stderr).toBe('')
+      expect(await cacheKeys(`floopy:cache:${orgA}:docs:*`)).toBe(0)
+      expect(await cacheKeys(`floopy:cache:${orgA}:default:*`)).toBe(aDefault)
+      expect(await cacheKeys(`floopy:cache:${orgB}:*`)).toBe(bDefault + bDocs)
+      expect(pointsOf(EMBEDDINGS, orgA, 'docs')).toBe(0)
+      expect(pointsOf(OTHER_MODEL, orgA, 'docs')).toBe(0)
+      expect(pointsOf(EMBEDDINGS, orgA, 'default')).toBe(6)
+      expect(pointsOf(EMBEDDINGS, orgB)).toBe(4)
+      expect(pointsOf(FOREIGN, orgA)).toBe(2)
+
+      const all = await ok(['cache', 'purge', orgA, '--json'], '', qdrantEnv)
+      expect(JSON.parse(all.stdout)).toEqual({
+        org_id: orgA,
+        org: 'purge-a',
+        namespace: null,
+        redis: { keys_removed: aDefault },
+        qdrant: { points_removed: 6, collections: { [EMBEDDINGS]: 6, [OTHER_MODEL]: 0 } },
+      })
+      expect(await cacheKeys(`floopy:cache:${orgA}:*`)).toBe(0)
+      expect(await cacheKeys(`floopy:cache:${orgB}:*`)).toBe(bDefault + bDocs)
+      expect(await kv.get(keyCacheKey('c'.repeat(64)))).toBe('{"key":true}')
+      expect(await kv.get(`floopy:quota:${orgA}:2026-12`)).toBe('12')
+      expect(pointsOf(EMBEDDINGS, orgA)).toBe(0)
+      expect(pointsOf(EMBEDDINGS, orgB)).toBe(4)
+      expect(pointsOf(FOREIGN, orgA)).toBe(2)
+
+      // SCAN and UNLINK in batches, never KEYS; a purge is no config change
+      const commands = upstash.history.slice(historyBefore).flat()
+      expect(commands).not.toContain('KEYS')
+      expect(commands.filter((c) => c === 'SCAN').length).toBeGreaterThan(1)
+      expect(commands).toContain('UNLINK')
+      expect(await epoch()).toBe(before)
+      expect(qdrant.violations).toEqual([])
+
+      // nothing left: zeros
+      const again = await ok(['cache', 'purge', 'purge-a', '--json'], '', qdrantEnv)
+      expect(JSON.parse(again.stdout)).toMatchObject({
+        redis: { keys_removed: 0 },
+        qdrant: { points_removed: 0 },
+      })
+    })
+
+    it('should skip a store that is not configured, with a warning, and refuse when neither is', async () => {
+      await seedRedis(orgB, 'skip', 3)
+      const noQdrant = await ok(['cache', 'purge', 'purge-b', '--namespace', 'skip'])
+      expect(noQdrant.stdout).toMatch(/^redis:\s+7 keys removed$/m)
+      expect(noQdrant.stdout).toMatch(/^qdrant:\s+skipped$/m)
+      expect(noQdrant.stderr).toBe('warning: QDRANT_URL is not set: Qdrant was NOT purged.\n')
+      const noRedis = await ok(['cache', 'purge', 'purge-b', '--namespace', 'docs', '--json'], '', {
+        ...qdrantEnv,
+        UPSTASH_REDIS_REST_URL: '',
+      })
+      expect(JSON.parse(noRedis.stdout)).toMatchObject({
+        redis: null,
+        qdrant: { points_removed: 4 },
+      })
+      expect(noRedis.stderr).toMatch(
+        /^warning: UPSTASH_REDIS_REST_URL .* the cache in Redis was NOT purged\.$/m,
+      )
+      const neither = await admin(['cache', 'purge', 'purge-b'], '', {
+        UPSTASH_REDIS_REST_TOKEN: '',
+      })
+      expect(neither).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr:
+          'error: nothing purged: neither UPSTASH_REDIS_REST_URL / UPSTASH_REDIS_REST_TOKEN nor QDRANT_URL is set (the stores the gateways share)\n',
+      })
+    })
+
+    it('should exit 1 in one line when Qdrant or Redis fails, saying what was removed', async () => {
+      await seedRedis(orgB, 'fail', 2)
+      qdrant.setDown(true)
+      try {
+        const down = await admin(
+          ['cache', 'purge', 'purge-b', '--namespace', 'fail'],
+          '',
+          qdrantEnv,
+        )
+        expect(down).toMatchObject({ code: 1, stdout: '' })
+        expect(down.stderr).toMatch(
+          /^error: the cache of purge-b was not fully purged: Qdrant: .+ \(Redis: 5 keys removed\)\n$/,
+        )
+      } finally {
+        qdrant.setDown(false)
+      }
+      const denied = await admin(['cache', 'purge', 'purge-b'], '', {
+        ...qdrantEnv,
+        QDRANT_API_KEY: 'wrong',
+      })
+      expect(denied).toMatchObject({ code: 1, stdout: '' })
+      expect(denied.stderr).toMatch(
+        /^error: the cache of purge-b was not fully purged: Qdrant: HTTP 401: Invalid API key or JWT \(Redis: \d+ keys removed\)\n$/,
+      )
+      expect(denied.stderr).not.toContain('wrong')
+      const port = await deadPort()
+      const noRedis = await admin(['cache', 'purge', 'purge-b'], '', {
+        ...qdrantEnv,
+        UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${String(port)}`,
+      })
+      expect(noRedis).toMatchObject({ code: 1, stdout: '' })
+      expect(noRedis.stderr).toMatch(
+        /^error: the cache of purge-b was not fully purged: Redis: .+ \(Qdrant: 0 points removed\)\n$/,
+      )
+      expect(noRedis.stderr.trimEnd().split('\n')).toHaveLength(1)
+    })
   })
 
   it('should exit 3 with a loud warning when Redis is down, the change saved', async () => {

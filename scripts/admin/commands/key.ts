@@ -4,9 +4,17 @@
  */
 import { generateApiKey, hashApiKey, parseApiKey } from '../../../src/security/api-key.ts'
 import { CliError, parseCommand, requireSome } from '../cli.ts'
-import { fields, json, limitText, table } from '../output.ts'
+import { cacheText, fields, json, limitText, table } from '../output.ts'
 import type { ApiKeyInfo } from '../rows.ts'
 import { openOrgQuery, openSession, type Command, type Group } from '../session.ts'
+import {
+  CACHE_OPTION_NAMES,
+  CACHE_OPTIONS,
+  cacheChanges,
+  cacheHelp,
+  cacheSettings,
+  cacheSynopsis,
+} from '../settings.ts'
 import type { ApiKeyChanges, NewApiKey } from '../store.ts'
 import * as valid from '../validate.ts'
 
@@ -14,7 +22,7 @@ const shownKey = (key: ApiKeyInfo): string => `${key.display_prefix}…${key.las
 
 const issue: Command = {
   name: 'issue',
-  synopsis: '<org> [--name N] [--rpm N] [--test] [--json]',
+  synopsis: `<org> [--name N] [--rpm N] [--test] ${cacheSynopsis(false)} [--json]`,
   summary: 'issue an API key (printed once)',
   help: `Issues an API key for the organization and prints it ONCE: only its SHA-256 is stored, so
 it cannot be shown again. Store it now.
@@ -23,7 +31,10 @@ Options:
   --name N    a label for listings
   --rpm N     requests per minute for this key (the org's limit applies too)
   --test      a test-mode key (flo_sk_test_…) instead of a live one
-  --json      print {key, id, org_id, prefix, last4, mode, …} as JSON`,
+  --json      print {key, id, org_id, prefix, last4, mode, …} as JSON
+
+The key's own cache settings, over the organization's:
+${cacheHelp(false, 'org')}`,
   run: async (ctx, args) => {
     const command = 'key issue'
     const { values, positionals, globals } = parseCommand(
@@ -34,6 +45,7 @@ Options:
         rpm: { type: 'string' },
         test: { type: 'boolean' },
         json: { type: 'boolean' },
+        ...CACHE_OPTIONS,
       },
       ['<org>'],
     )
@@ -50,6 +62,8 @@ Options:
     }
     if (values.name !== undefined) input.name = valid.name('name', values.name)
     if (values.rpm !== undefined) input.rpm_limit = valid.positiveInt('rpm', values.rpm)
+    const settings = cacheSettings(values)
+    if (settings !== undefined) input.settings = settings
     const session = await openSession(ctx, globals, command)
     const row = await session.store.createApiKey(ref, input)
     if (values.json === true) {
@@ -65,6 +79,7 @@ Options:
             ['last4', row.last4],
             ['mode', row.mode],
             ['rpm limit', limitText(row.rpm_limit)],
+            ['cache', cacheText(row.settings)],
           ]),
       )
     }
@@ -76,7 +91,9 @@ const list: Command = {
   name: 'list',
   synopsis: '<org> [--json]',
   summary: "list an organization's API keys (never the keys)",
-  help: `Lists the organization's API keys, revoked ones included. A key shows as prefix…last4.
+  help: `Lists the organization's API keys, revoked ones included. A key shows as prefix…last4;
+CACHE lists the key's own cache settings (enabled, ttl_seconds, threshold), each over the
+organization's.
 
 Options:
   --json    print the rows as JSON`,
@@ -88,13 +105,14 @@ Options:
     else {
       ctx.io.out(
         table(
-          ['ID', 'NAME', 'KEY', 'MODE', 'RPM', 'CREATED', 'REVOKED'],
+          ['ID', 'NAME', 'KEY', 'MODE', 'RPM', 'CACHE', 'CREATED', 'REVOKED'],
           keys.map((k) => [
             k.id,
             k.name,
             shownKey(k),
             k.mode,
             limitText(k.rpm_limit),
+            cacheText(k.settings),
             k.created_at,
             k.revoked_at,
           ]),
@@ -124,26 +142,32 @@ gateways stop accepting it at once.`,
 
 const set: Command = {
   name: 'set',
-  synopsis: '<key-id> [--name N] [--rpm N|none]',
-  summary: "change an API key's name or rate limit",
-  help: `Changes an API key's label or its own requests-per-minute limit.
+  synopsis: `<key-id> [--name N] [--rpm N|none] ${cacheSynopsis(true)}`,
+  summary: "change an API key's name, rate limit or cache settings",
+  help: `Changes an API key's label, its own requests-per-minute limit or its own cache settings;
+what is not given stays as it is.
 
 Options:
   --name N          a label for listings
-  --rpm N|none      requests per minute for this key; none leaves only the org's limit`,
+  --rpm N|none      requests per minute for this key; none leaves only the org's limit
+
+The key's own cache settings, each over the organization's:
+${cacheHelp(true, 'org')}`,
   run: async (ctx, args) => {
     const command = 'key set'
     const { values, positionals, globals } = parseCommand(
       command,
       args,
-      { name: { type: 'string' }, rpm: { type: 'string' } },
+      { name: { type: 'string' }, rpm: { type: 'string' }, ...CACHE_OPTIONS },
       ['<key-id>'],
     )
-    requireSome(command, values, ['name', 'rpm'])
+    requireSome(command, values, ['name', 'rpm', ...CACHE_OPTION_NAMES])
     const id = valid.keyId(positionals[0] ?? '')
     const changes: ApiKeyChanges = {}
     if (values.name !== undefined) changes.name = valid.name('name', values.name)
     if (values.rpm !== undefined) changes.rpm_limit = valid.limit('rpm', values.rpm)
+    const settings = cacheChanges(values)
+    if (settings !== undefined) changes.settings = settings
     const session = await openSession(ctx, globals, command)
     const key = await session.store.updateApiKey(id, changes)
     ctx.io.out(
@@ -152,6 +176,7 @@ Options:
           ['name', key.name],
           ['key', shownKey(key)],
           ['rpm limit', limitText(key.rpm_limit)],
+          ['cache', cacheText(key.settings)],
         ]),
     )
     await session.changed()

@@ -1,10 +1,21 @@
-/** @module `org create|list|show|set`: organisations, their plan, status, limits and flags. */
+/**
+ * @module `org create|list|show|set`: organisations, their plan, status, limits, flags and cache
+ * settings.
+ */
 import type { OrganizationRow } from '../../../src/tenancy/schema.ts'
 import { SUBSCRIPTION_STATUSES } from '../../../src/tenancy/schema.ts'
 import { parseCommand, requireSome } from '../cli.ts'
-import { featuresText, fields, json, limitText, table } from '../output.ts'
+import { cacheText, featuresText, fields, json, limitText, table } from '../output.ts'
 import type { OrganizationDetails } from '../rows.ts'
 import { openOrgQuery, openSession, type Command, type Group } from '../session.ts'
+import {
+  CACHE_OPTION_NAMES,
+  CACHE_OPTIONS,
+  cacheChanges,
+  cacheHelp,
+  cacheSettings,
+  cacheSynopsis,
+} from '../settings.ts'
 import type { NewOrganization, OrganizationChanges } from '../store.ts'
 import * as valid from '../validate.ts'
 
@@ -18,6 +29,7 @@ const orgFields = (org: OrganizationRow | OrganizationDetails): string =>
     ['monthly limit', limitText(org.monthly_request_limit)],
     ['rpm limit', limitText(org.rpm_limit)],
     ['flags', featuresText(org.features)],
+    ['cache', cacheText(org.settings)],
     ...('key_count' in org ? [['active keys', org.key_count] as const] : []),
     ['created', org.created_at],
     ['updated', org.updated_at],
@@ -29,18 +41,21 @@ const SETTINGS = `  --name N                  display name
   --monthly-limit N|none    requests per calendar month (UTC); 0 blocks, none is unlimited
   --rpm N|none              requests per minute across all the org's keys; none is unlimited`
 
+/** Plan flags are booleans in `features`; any name is stored as given. */
+const FLAGS_HELP = `Plan flags are feature flags, e.g. has_advanced_cache and has_advanced_firewall.`
+
 const create: Command = {
   name: 'create',
-  synopsis:
-    '<slug> [--name N] [--plan P] [--status S] [--monthly-limit N|none] [--rpm N|none] [--flag name=true|false]...',
+  synopsis: `<slug> [--name N] [--plan P] [--status S] [--monthly-limit N|none] [--rpm N|none] [--flag name=true|false]... ${cacheSynopsis(false)}`,
   summary: 'create an organization',
   help: `Creates an organization. <slug> is 2-63 characters of a-z 0-9 -, unique.
 
 Options:
 ${SETTINGS}
   --flag name=true|false    a feature flag; repeat for several
+${cacheHelp(false, 'gateway')}
 
-Unset options take the store's defaults.`,
+Unset options take the store's defaults. ${FLAGS_HELP}`,
   run: async (ctx, args) => {
     const command = 'org create'
     const { values, positionals, globals } = parseCommand(
@@ -53,6 +68,7 @@ Unset options take the store's defaults.`,
         'monthly-limit': { type: 'string' },
         rpm: { type: 'string' },
         flag: { type: 'string', multiple: true },
+        ...CACHE_OPTIONS,
       },
       ['<slug>'],
     )
@@ -69,6 +85,8 @@ Unset options take the store's defaults.`,
         Object.entries(flags).filter((e): e is [string, boolean] => e[1] !== null),
       )
     }
+    const settings = cacheSettings(values)
+    if (settings !== undefined) org.settings = settings
     const session = await openSession(ctx, globals, command)
     const created = await session.store.createOrg(org)
     ctx.io.out(`Created organization ${created.slug}.\n${orgFields(created)}`)
@@ -115,7 +133,8 @@ const show: Command = {
   synopsis: '<org> [--json]',
   summary: 'show one organization (<org>: its id or slug)',
   help: `Shows an organization and how many active (unrevoked) API keys it has. <org> is its
-id (uuid) or slug.
+id (uuid) or slug. "cache" lists the cache settings set (enabled, ttl_seconds, threshold); the
+others take the gateway's defaults.
 
 Options:
   --json    print the row as JSON`,
@@ -128,15 +147,18 @@ Options:
 
 const set: Command = {
   name: 'set',
-  synopsis:
-    '<org> [--name N] [--plan P] [--status S] [--monthly-limit N|none] [--rpm N|none] [--flag name=true|false|unset]...',
+  synopsis: `<org> [--name N] [--plan P] [--status S] [--monthly-limit N|none] [--rpm N|none] [--flag name=true|false|unset]... ${cacheSynopsis(true)}`,
   summary: 'change an organization',
   help: `Changes an organization's settings; what is not given stays as it is.
 
 Options:
 ${SETTINGS}
   --flag name=true|false|unset
-                            set a feature flag, or remove it; repeat for several`,
+                            set a feature flag, or remove it; repeat for several
+${cacheHelp(true, 'gateway')}
+
+${FLAGS_HELP}
+Example: --flag has_advanced_cache=true --cache on --cache-ttl 86400`,
   run: async (ctx, args) => {
     const command = 'org set'
     const { values, positionals, globals } = parseCommand(
@@ -149,10 +171,19 @@ ${SETTINGS}
         'monthly-limit': { type: 'string' },
         rpm: { type: 'string' },
         flag: { type: 'string', multiple: true },
+        ...CACHE_OPTIONS,
       },
       ['<org>'],
     )
-    requireSome(command, values, ['name', 'plan', 'status', 'monthly-limit', 'rpm', 'flag'])
+    requireSome(command, values, [
+      'name',
+      'plan',
+      'status',
+      'monthly-limit',
+      'rpm',
+      'flag',
+      ...CACHE_OPTION_NAMES,
+    ])
     const ref = valid.orgRef(positionals[0] ?? '')
     const changes: OrganizationChanges = {}
     if (values.name !== undefined) changes.name = valid.name('name', values.name)
@@ -164,6 +195,8 @@ ${SETTINGS}
     }
     if (values.rpm !== undefined) changes.rpm_limit = valid.limit('rpm', values.rpm)
     if (values.flag !== undefined) changes.features = valid.flags(values.flag, true)
+    const settings = cacheChanges(values)
+    if (settings !== undefined) changes.settings = settings
     const session = await openSession(ctx, globals, command)
     const org = await session.store.updateOrg(ref, changes)
     ctx.io.out(`Updated organization ${org.slug}.\n${orgFields(org)}`)
