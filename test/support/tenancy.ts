@@ -36,6 +36,8 @@ export type Rig = {
   readonly fake: FakeProviders
   /** Two gateways (two isolates) sharing Redis and Postgres. */
   readonly gateways: readonly [WorkerdGateway, WorkerdGateway]
+  /** Their bindings, for a test that starts a gateway of its own on the same stores. */
+  readonly bindings: Readonly<Record<string, string>>
   readonly admin: SupabaseClient
   readonly kv: Redis
   readonly keyring: string
@@ -92,6 +94,7 @@ export const useTenancyRig = (extraBindings: Record<string, string> = {}): (() =
       postgrest,
       fake,
       gateways: [first, second],
+      bindings,
       admin,
       kv,
       keyring,
@@ -103,7 +106,9 @@ export const useTenancyRig = (extraBindings: Record<string, string> = {}): (() =
         FLOOPY_VAULT_KEKS: keyring,
       },
     }
-  }, 120_000)
+    // initdb, the bundle's build and two workerds: a quarter of a minute on an idle machine, over
+    // two minutes seen on a loaded one. Only a hang guard.
+  }, 600_000)
   afterAll(async () => {
     for (const stop of stops.reverse()) await stop()
   })

@@ -35,25 +35,34 @@ export const post = (
   })
 
 /**
- * Runs a fresh gateway app with the test bindings plus `overrides` (undefined removes a binding).
- * The body is read before the request's after-response work is awaited — the request log waits
- * for a body's end — and returned buffered.
+ * A gateway app with the test bindings plus `overrides` (undefined removes a binding), serving
+ * every request it is given with the same bindings object — as workerd does, so configuration is
+ * parsed once and its stores are shared by those requests. Each body is read before the request's
+ * after-response work is awaited — the request log waits for a body's end — and returned buffered.
  */
-export const withBindings = async (
+export const gatewayWithBindings = (
   overrides: Partial<Record<keyof Bindings, string | undefined>>,
-  request: Request,
-): Promise<Response> => {
+): ((request: Request) => Promise<Response>) => {
   const bindings: Record<string, unknown> = { ...(env as Record<string, unknown>) }
   for (const [key, value] of Object.entries(overrides)) {
     if (value === undefined) Reflect.deleteProperty(bindings, key)
     else bindings[key] = value
   }
-  const ctx = createExecutionContext()
-  const res = await createGateway().fetch(request, bindings, ctx)
-  const body = await res.arrayBuffer()
-  await waitOnExecutionContext(ctx)
-  return new Response(body, { status: res.status, headers: res.headers })
+  const gateway = createGateway()
+  return async (request) => {
+    const ctx = createExecutionContext()
+    const res = await gateway.fetch(request, bindings, ctx)
+    const body = await res.arrayBuffer()
+    await waitOnExecutionContext(ctx)
+    return new Response(body, { status: res.status, headers: res.headers })
+  }
 }
+
+/** Runs `request` through a fresh gateway app (`gatewayWithBindings`): its configuration is new. */
+export const withBindings = (
+  overrides: Partial<Record<keyof Bindings, string | undefined>>,
+  request: Request,
+): Promise<Response> => gatewayWithBindings(overrides)(request)
 
 /** What the fake providers received for requests carrying `x-fake-tag: <tag>`. */
 export const received = async (tag: string): Promise<RecordedRequest[]> => {

@@ -1,28 +1,70 @@
 /**
  * Routing rules inside workerd: an organisation's rule orders targets by its strategy and
  * dispatch falls over to the next target when one fails before its first byte — across providers,
- * with translation — invisibly to the client; a request the provider refuses as wrong (4xx) is not
+ * with translation — invisibly to the client; a request the provider refused as wrong (4xx) is not
  * retried elsewhere; all targets failing is one 502 that names each attempt and nothing secret.
+ *
+ * What these tests assert must not depend on how fast the machine is:
+ * - Round-robin positions (per rule) and circuit breakers (per target) live in the isolate, which
+ *   every test of this file shares — with the requests of a test that timed out, too, which run on.
+ *   So each gateway has an organisation of its own, and each test target names of its own.
+ * - A breaker a test needs to stay open gets a cool-down no run can outlast, so no half-open probe
+ *   falls within it however slow the run (probes are tested with a controlled clock in
+ *   `src/routing/breaker.test.ts` and `health.test.ts`, and across isolates in the e2e suite).
+ * - Hundreds of requests run a few at a time, which bounds the time they take on any machine
+ *   without changing what is counted.
+ * - One-off costs are paid before the first test, not inside its budget.
  */
-import { describe, expect, it } from 'vitest'
+import { beforeAll, describe, expect, it } from 'vitest'
 import { generateApiKey, hashApiKey } from '../../src/security/api-key'
 import type { RoutingRuleRow, TenantsFile } from '../../src/stores/embedded/tenants-file'
-import { authHeaders, fakeUrl, received, uniqueTag, withBindings } from './helpers'
+import { authHeaders, fakeUrl, gatewayWithBindings, received, uniqueTag } from './helpers'
 
 const NOW = '2026-11-22T00:00:00.000Z'
 
-/** A gateway whose only tenant has `rule`; returns a request function with that tenant's key. */
+/**
+ * An upstream that cannot be reached, at once and on any machine: nothing can listen on port 0,
+ * so the kernel refuses the connection — no timeout is involved, and no other process can be
+ * listening there by chance (as on a fixed port such as 9, the discard service's).
+ */
+const UNREACHABLE = 'http://127.0.0.1:0/v1'
+
+/** Longer than any run of this file: a circuit opened during a test stays open to its end. */
+const NO_PROBE_DURING_RUN_MS = 3_600_000
+
+/** Requests in flight at once in the tests that send several. */
+const CONCURRENCY = 8
+
+/**
+ * Each test's own budget. The work of every test is bounded — a few requests through workerd and
+ * the fake providers, backoffs of at most 200 ms, at most two seconds a 429 asks to wait — and
+ * takes a second or two on an idle machine; but on a loaded one thirteen requests in a row were
+ * seen to take seven, and Vitest's 5 s default leaves no room for that. This only catches a hang.
+ */
+const TEST_TIMEOUT_MS = 60_000
+
+/** A name no other test uses: breakers and latency are kept per target name, per isolate. */
+const fresh = (name: string): string => `${name}-${uniqueTag().slice(0, 8)}`
+
+/**
+ * A gateway whose only tenant — an organisation of its own, so its round-robin position is its
+ * own — has `rule`; returns a request function with that tenant's key. Its requests share one
+ * bindings object, as in workerd: the configuration is parsed once, not once per request.
+ */
 const gatewayWith = async (
   rule: Pick<RoutingRuleRow, 'strategy' | 'targets'>,
   settings: Record<string, string> = {},
 ) => {
   const key = generateApiKey('live')
+  const id = uniqueTag()
+  const orgId = `org_${id}`
+  const keyId = `key_${id}`
   const tenants: TenantsFile = {
     version: 1,
     organizations: [
       {
-        id: 'org_routing',
-        slug: 'routing',
+        id: orgId,
+        slug: `routing-${id}`,
         name: 'Routing',
         plan: 'pro',
         subscription_status: 'active',
@@ -35,8 +77,8 @@ const gatewayWith = async (
     ],
     api_keys: [
       {
-        id: 'key_routing',
-        org_id: 'org_routing',
+        id: keyId,
+        org_id: orgId,
         name: 'routing',
         key_hash: await hashApiKey(key),
         display_prefix: key.slice(0, 16),
@@ -50,8 +92,8 @@ const gatewayWith = async (
     provider_keys: [],
     routing_rules: [
       {
-        id: 'rule_routing',
-        org_id: 'org_routing',
+        id: `rule_${id}`,
+        org_id: orgId,
         api_key_id: null,
         model: null,
         created_at: NOW,
@@ -60,19 +102,18 @@ const gatewayWith = async (
       },
     ],
   }
-  const bindings = {
+  const gateway = gatewayWithBindings({
     FLOOPY_TENANTS: JSON.stringify(tenants),
     FLOOPY_DEV_API_KEY: undefined,
-    // A provider that refuses every connection: the failing primary.
+    // A provider no connection reaches: the failing primary.
     FLOOPY_CUSTOM_PROVIDERS: JSON.stringify([
-      { id: 'dead', baseUrl: 'http://127.0.0.1:9/v1', apiKey: 'sk-dead-provider-secret-key' },
+      { id: 'dead', baseUrl: UNREACHABLE, apiKey: 'sk-dead-provider-secret-key' },
       { id: 'local', baseUrl: `${fakeUrl()}/custom/v1`, apiKey: 'test-local-upstream-secret' },
     ]),
     ...settings,
-  }
+  })
   return (body: Record<string, unknown>, headers: Record<string, string> = {}) =>
-    withBindings(
-      bindings,
+    gateway(
       new Request('http://gateway/v1/chat/completions', {
         method: 'POST',
         headers: { ...authHeaders(headers), authorization: `Bearer ${key}` },
@@ -81,18 +122,84 @@ const gatewayWith = async (
     )
 }
 
-describe('routing rules', () => {
-  it('should fall over to the next target when the first cannot be reached', async () => {
+/**
+ * Runs `task` for 0 … count − 1, `CONCURRENCY` at a time, and returns the results in that order.
+ * Tasks should not assert (assert on the results): after a failure no new task starts, and the
+ * ones under way are waited for, so nothing of this test runs on into the next.
+ */
+const inParallel = async <T>(count: number, task: (index: number) => Promise<T>): Promise<T[]> => {
+  const results: T[] = []
+  let next = 0
+  let failed = false
+  const worker = async (): Promise<void> => {
+    while (!failed && next < count) {
+      const index = next++
+      try {
+        results[index] = await task(index)
+      } catch (err) {
+        failed = true
+        throw err
+      }
+    }
+  }
+  const settled = await Promise.allSettled(Array.from({ length: CONCURRENCY }, worker))
+  for (const outcome of settled) if (outcome.status === 'rejected') throw outcome.reason
+  return results
+}
+
+/** Sets fault headers on every request the fake providers get for `model`. */
+const fault = async (model: string, headers: Record<string, string>): Promise<void> => {
+  const res = await fetch(`${fakeUrl()}/__fake/faults`, {
+    method: 'PUT',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ model, headers }),
+  })
+  expect(res.status).toBe(200)
+}
+
+/** Removes them (from a `finally`: it asserts nothing, so as not to hide the test's own failure). */
+const heal = async (model: string): Promise<void> => {
+  const res = await fetch(`${fakeUrl()}/__fake/faults?model=${encodeURIComponent(model)}`, {
+    method: 'DELETE',
+  })
+  await res.body?.cancel()
+}
+
+// The first request to each fake provider costs seconds on an idle machine (the OpenAI schema
+// its request bodies are checked against is parsed and compiled then), and many more on a busy
+// one, as does workerd's first request: paid here, once, rather than in whichever test runs first
+// (the hook's timeout, like the tests', only catches a hang).
+beforeAll(async () => {
+  for (const provider of ['openai', 'anthropic', 'groq', 'local']) {
     const chat = await gatewayWith({
       strategy: 'fallback',
       targets: [
-        { provider: 'dead', model: 'some-model' },
-        { provider: 'openai', model: 'gpt-4o-mini' },
+        { provider, model: fresh('warm-up') },
+        { provider: 'openai', model: fresh('warm-up') },
+      ],
+    })
+    for (const stream of [false, true]) {
+      const res = await chat({ model: 'any', stream })
+      expect(res.status).toBe(200)
+      expect(res.headers.get('floopy-provider')).toBe(provider)
+    }
+  }
+}, 120_000)
+
+describe('routing rules', { timeout: TEST_TIMEOUT_MS }, () => {
+  it('should fall over to the next target when the first cannot be reached', async () => {
+    const fallback = fresh('gpt-4o-mini')
+    const chat = await gatewayWith({
+      strategy: 'fallback',
+      targets: [
+        { provider: 'dead', model: fresh('some-model') },
+        { provider: 'openai', model: fallback },
       ],
     })
     const res = await chat({ model: 'gpt-4o-mini' })
     expect(res.status).toBe(200)
     expect(res.headers.get('floopy-provider')).toBe('openai')
+    expect(res.headers.get('floopy-model')).toBe(fallback)
     // Two tries on the unreachable target (one retry after a jittered backoff), then the next.
     expect(res.headers.get('floopy-attempts')).toBe('3')
     const body = await res.json<{ object: string; choices: unknown[] }>()
@@ -100,17 +207,18 @@ describe('routing rules', () => {
   })
 
   it('should fall over across providers, translating for the next one', async () => {
+    const claude = fresh('claude-sonnet-4-5')
     const chat = await gatewayWith({
       strategy: 'fallback',
       targets: [
-        { provider: 'dead', model: 'gpt-4o' },
-        { provider: 'anthropic', model: 'claude-sonnet-4-5' },
+        { provider: 'dead', model: fresh('gpt-4o') },
+        { provider: 'anthropic', model: claude },
       ],
     })
     const res = await chat({ model: 'gpt-4o' })
     expect(res.status).toBe(200)
     expect(res.headers.get('floopy-provider')).toBe('anthropic')
-    expect(res.headers.get('floopy-model')).toBe('claude-sonnet-4-5')
+    expect(res.headers.get('floopy-model')).toBe(claude)
     const body = await res.json<{ object: string; choices: { message: { content: string } }[] }>()
     expect(body.object).toBe('chat.completion')
     expect(body.choices[0]?.message.content.length).toBeGreaterThan(0)
@@ -120,8 +228,8 @@ describe('routing rules', () => {
     const chat = await gatewayWith({
       strategy: 'fallback',
       targets: [
-        { provider: 'dead', model: 'm' },
-        { provider: 'openai', model: 'gpt-4o-mini' },
+        { provider: 'dead', model: fresh('m') },
+        { provider: 'openai', model: fresh('gpt-4o-mini') },
       ],
     })
     const res = await chat({ model: 'gpt-4o-mini', stream: true })
@@ -132,11 +240,12 @@ describe('routing rules', () => {
   })
 
   it('should answer 502 NO_PROVIDER_AVAILABLE naming each attempt when every target fails', async () => {
+    const [a, b] = [fresh('a'), fresh('b')]
     const chat = await gatewayWith({
       strategy: 'fallback',
       targets: [
-        { provider: 'dead', model: 'a' },
-        { provider: 'dead', model: 'b' },
+        { provider: 'dead', model: a },
+        { provider: 'dead', model: b },
       ],
     })
     const res = await chat({ model: 'x' })
@@ -145,8 +254,8 @@ describe('routing rules', () => {
     const text = await res.text()
     const body = JSON.parse(text) as { error: { code: string; message: string } }
     expect(body.error.code).toBe('NO_PROVIDER_AVAILABLE')
-    expect(body.error.message).toContain('dead/a: 502 PROVIDER_ERROR')
-    expect(body.error.message).toContain('dead/b: 502 PROVIDER_ERROR')
+    expect(body.error.message).toContain(`dead/${a}: 502 PROVIDER_ERROR`)
+    expect(body.error.message).toContain(`dead/${b}: 502 PROVIDER_ERROR`)
     expect(text).not.toContain('sk-dead-provider-secret-key')
   })
 
@@ -154,8 +263,8 @@ describe('routing rules', () => {
     const chat = await gatewayWith({
       strategy: 'fallback',
       targets: [
-        { provider: 'openai', model: `gpt-4o-mini-${uniqueTag()}` },
-        { provider: 'groq', model: `llama-3.3-70b-versatile-${uniqueTag()}` },
+        { provider: 'openai', model: fresh('gpt-4o-mini') },
+        { provider: 'groq', model: fresh('llama-3.3-70b-versatile') },
       ],
     })
     const tag = uniqueTag()
@@ -173,14 +282,14 @@ describe('routing rules', () => {
     ])
     // Two waits of the provider's one second (a lower bound, not a timing assertion on speed).
     expect(Date.now() - started).toBeGreaterThanOrEqual(2_000)
-  }, 20_000)
+  })
 
   it('should not send a request the provider refused as wrong to the next target', async () => {
     const chat = await gatewayWith({
       strategy: 'fallback',
       targets: [
-        { provider: 'openai', model: 'gpt-4o-mini' },
-        { provider: 'local', model: 'llama3.2' },
+        { provider: 'openai', model: fresh('gpt-4o-mini') },
+        { provider: 'local', model: fresh('llama3.2') },
       ],
     })
     const tag = uniqueTag()
@@ -190,13 +299,16 @@ describe('routing rules', () => {
   })
 
   it('should try the next target after a 5xx or a 429 from the first', async () => {
-    for (const status of ['500', '429', '503']) {
-      // Fresh target names: the faults must not open circuits other tests rely on.
+    // The three run side by side, each with target names of its own (faults must not open
+    // circuits anything else relies on); the assertions come once all three have answered.
+    const statuses = ['500', '429', '503']
+    const outcomes = await inParallel(statuses.length, async (index) => {
+      const status = statuses[index] ?? ''
       const chat = await gatewayWith({
         strategy: 'fallback',
         targets: [
-          { provider: 'openai', model: `gpt-4o-mini-${uniqueTag()}` },
-          { provider: 'anthropic', model: `claude-sonnet-4-5-${uniqueTag()}` },
+          { provider: 'openai', model: fresh('gpt-4o-mini') },
+          { provider: 'anthropic', model: fresh('claude-sonnet-4-5') },
         ],
       })
       const tag = uniqueTag()
@@ -207,9 +319,12 @@ describe('routing rules', () => {
         { 'x-fake-status': status, 'x-fake-tag': tag },
       )
       const providers = (await received(tag)).map((r) => r.provider)
+      return { status, providers, attempts: res.headers.get('floopy-attempts') }
+    })
+    for (const { status, providers, attempts } of outcomes) {
       // Retried once on the first target, then the second, itself tried twice.
       expect(providers, status).toEqual(['openai', 'openai', 'anthropic', 'anthropic'])
-      expect(res.headers.get('floopy-attempts')).toBe('4')
+      expect(attempts, status).toBe('4')
     }
   })
 
@@ -218,8 +333,8 @@ describe('routing rules', () => {
       {
         strategy: 'fallback',
         targets: [
-          { provider: 'openai', model: `gpt-4o-mini-${uniqueTag()}` },
-          { provider: 'anthropic', model: `claude-sonnet-4-5-${uniqueTag()}` },
+          { provider: 'openai', model: fresh('gpt-4o-mini') },
+          { provider: 'anthropic', model: fresh('claude-sonnet-4-5') },
         ],
       },
       { FLOOPY_TRIES_PER_TARGET: '1' },
@@ -232,24 +347,16 @@ describe('routing rules', () => {
   })
 
   it('should not wait out a backoff before a retry the circuit that just opened would refuse', async () => {
-    const primary = `gpt-4o-mini-${uniqueTag()}`
+    const primary = fresh('gpt-4o-mini')
     const rule = {
       strategy: 'fallback' as const,
       targets: [
         { provider: 'openai', model: primary },
-        { provider: 'groq', model: 'llama-3.3-70b-versatile' },
+        { provider: 'groq', model: fresh('llama-3.3-70b-versatile') },
       ],
     }
     // Only the primary is rate-limited, and asks for a 5 s pause before the next try.
-    const faulted = await fetch(`${fakeUrl()}/__fake/faults`, {
-      method: 'PUT',
-      headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({
-        model: primary,
-        headers: { 'x-fake-status': '429', 'x-fake-retry-after': '5' },
-      }),
-    })
-    expect(faulted.status).toBe(200)
+    await fault(primary, { 'x-fake-status': '429', 'x-fake-retry-after': '5' })
     try {
       // Nine failures, one try each (no waits): one short of the ten that open the circuit.
       const once = await gatewayWith(rule, { FLOOPY_TRIES_PER_TARGET: '1' })
@@ -266,23 +373,26 @@ describe('routing rules', () => {
       expect(res.headers.get('floopy-provider')).toBe('groq')
       expect(res.headers.get('floopy-attempts')).toBe('2')
       expect((await received(tag)).map((r) => r.provider)).toEqual(['openai', 'groq'])
-      expect(waited).toBeLessThan(4_000) // the Retry-After asked for 5 s
+      // The Retry-After asked for 5 s; two tries without it take milliseconds (and, on a loaded
+      // machine, still far less than the 4 s allowed).
+      expect(waited).toBeLessThan(4_000)
     } finally {
-      await fetch(`${fakeUrl()}/__fake/faults?model=${encodeURIComponent(primary)}`, {
-        method: 'DELETE',
-      })
+      await heal(primary)
     }
-  }, 30_000)
+  })
 
   it('should skip a target whose circuit opened after repeated failures', async () => {
-    const dead = `breaker-${uniqueTag()}`
-    const chat = await gatewayWith({
-      strategy: 'fallback',
-      targets: [
-        { provider: 'dead', model: dead },
-        { provider: 'openai', model: 'gpt-4o-mini' },
-      ],
-    })
+    const chat = await gatewayWith(
+      {
+        strategy: 'fallback',
+        targets: [
+          { provider: 'dead', model: fresh('breaker') },
+          { provider: 'openai', model: fresh('gpt-4o-mini') },
+        ],
+      },
+      // However long the 13 requests take, the circuit stays open to the last: no probe is due.
+      { FLOOPY_BREAKER_COOLDOWN_MS: String(NO_PROBE_DURING_RUN_MS) },
+    )
     const attempts: (string | null)[] = []
     for (let i = 0; i < 13; i++) {
       const res = await chat({ model: 'any' })
@@ -295,35 +405,47 @@ describe('routing rules', () => {
     expect(attempts.slice(5)).toEqual(Array<string>(8).fill('1'))
   })
 
-  it('should serve at least 99.9 % of 2,000 requests through the fallback while the primary is down', async () => {
-    const dead = `outage-${uniqueTag()}`
-    const chat = await gatewayWith({
-      strategy: 'fallback',
-      targets: [
-        { provider: 'dead', model: dead },
-        { provider: 'openai', model: 'gpt-4o-mini' },
-      ],
-    })
-    let served = 0
-    let triedDead = 0
-    for (let i = 0; i < 2000; i++) {
-      const res = await chat({ model: 'any' })
-      if (res.status === 200) served++
+  it(
+    'should serve at least 99.9 % of 2,000 requests through the fallback while the primary is down',
+    async () => {
+      const chat = await gatewayWith(
+        {
+          strategy: 'fallback',
+          targets: [
+            { provider: 'dead', model: fresh('outage') },
+            { provider: 'openai', model: fresh('gpt-4o-mini') },
+          ],
+        },
+        // Once open, the primary's circuit stays open for the rest of the run, however long the
+        // machine takes over it: what is counted below cannot depend on the run's length.
+        { FLOOPY_BREAKER_COOLDOWN_MS: String(NO_PROBE_DURING_RUN_MS) },
+      )
+      const answers = await inParallel(2000, async () => {
+        const res = await chat({ model: 'any' })
+        return { status: res.status, attempts: Number(res.headers.get('floopy-attempts') ?? '1') }
+      })
+      const served = answers.filter((answer) => answer.status === 200).length
       // Attempts beyond the one that answered went to the dead primary.
-      triedDead += Number(res.headers.get('floopy-attempts') ?? '1') - 1
-    }
-    expect(served / 2000).toBeGreaterThanOrEqual(0.999)
-    // Once its circuit opens (ten failures) the primary gets only the occasional probe: at most
-    // one try per 15 s cool-down during this run.
-    expect(triedDead).toBeLessThanOrEqual(10 + 2 * 8)
-  }, 120_000)
+      const triedDead = answers.reduce((sum, answer) => sum + answer.attempts - 1, 0)
+      expect(served / 2000).toBeGreaterThanOrEqual(0.999)
+      // Ten failures open its circuit. After that only tries already under way reach the primary:
+      // one per other request in flight (7), or two should the isolate's memo briefly lag behind
+      // its own reports (`src/routing/health.ts`) — 24 at most, whatever the run's length.
+      expect(triedDead).toBeLessThanOrEqual(10 + 2 * 8)
+    },
+    // 2,000 requests (each with its request log record, Queue and ClickHouse included), eight at
+    // a time: seconds on an idle machine, over two minutes seen with the machine loaded ten times
+    // over. Nothing asserted depends on how long it takes; this only catches a hang.
+    600_000,
+  )
 
   it('should rotate round-robin targets', async () => {
+    // A gateway of its own: the rotation is this rule's alone, and starts here.
     const chat = await gatewayWith({
       strategy: 'round-robin',
       targets: [
-        { provider: 'openai', model: 'gpt-4o-mini' },
-        { provider: 'groq', model: 'llama-3.3-70b-versatile' },
+        { provider: 'openai', model: fresh('gpt-4o-mini') },
+        { provider: 'groq', model: fresh('llama-3.3-70b-versatile') },
       ],
     })
     const providers: (string | null)[] = []
@@ -335,21 +457,27 @@ describe('routing rules', () => {
     for (let i = 1; i < providers.length; i++) expect(providers[i]).not.toBe(providers[i - 1])
   })
 
-  it('should split weighted targets by their weights', async () => {
-    const chat = await gatewayWith({
-      strategy: 'weighted',
-      targets: [
-        { provider: 'openai', model: 'gpt-4o-mini', weight: 3 },
-        { provider: 'groq', model: 'llama-3.3-70b-versatile', weight: 1 },
-      ],
-    })
-    const n = 400
-    let openai = 0
-    for (let i = 0; i < n; i++) {
-      if ((await chat({ model: 'any' })).headers.get('floopy-provider') === 'openai') openai++
-    }
-    // Binomial(400, 0.75): mean 300, standard deviation ≈ 8.7; 4.5 σ either side.
-    expect(openai).toBeGreaterThan(300 - 39)
-    expect(openai).toBeLessThan(300 + 39)
-  }, 60_000)
+  it(
+    'should split weighted targets by their weights',
+    async () => {
+      const chat = await gatewayWith({
+        strategy: 'weighted',
+        targets: [
+          { provider: 'openai', model: fresh('gpt-4o-mini'), weight: 3 },
+          { provider: 'groq', model: fresh('llama-3.3-70b-versatile'), weight: 1 },
+        ],
+      })
+      const n = 400
+      const providers = await inParallel(n, async () => {
+        const res = await chat({ model: 'any' })
+        return res.headers.get('floopy-provider')
+      })
+      const openai = providers.filter((provider) => provider === 'openai').length
+      // Binomial(400, 0.75): mean 300, standard deviation ≈ 8.7; 4.5 σ either side.
+      expect(openai).toBeGreaterThan(300 - 39)
+      expect(openai).toBeLessThan(300 + 39)
+    },
+    // 400 requests, eight at a time: a few seconds idle, several times that loaded; a hang guard.
+    120_000,
+  )
 })
