@@ -35,7 +35,7 @@ const tenantsPath = path.join(root, '.floopy', 'tenants.json')
 const port = process.env.PORT ?? '8787'
 
 const CONFIG_NAME =
-  /^(?:FLOOPY_[A-Z0-9_]+|(?:OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(?:API_KEY|BASE_URL)|SUPABASE_(?:URL|SERVICE_ROLE_KEY)|UPSTASH_REDIS_REST_(?:URL|TOKEN))$/
+  /^(?:FLOOPY_[A-Z0-9_]+|(?:OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(?:API_KEY|BASE_URL)|SUPABASE_(?:URL|SERVICE_ROLE_KEY)|UPSTASH_REDIS_REST_(?:URL|TOKEN)|QDRANT_(?:URL|API_KEY))$/
 
 /** A built-in provider's key or base URL; either one configures it (`src/env.ts`). */
 const PROVIDER_NAME =
@@ -141,12 +141,21 @@ const main = async (): Promise<void> => {
              For a real provider, set its key in your shell or .dev.vars and restart, e.g.
              OPENAI_API_KEY=sk-... npm run dev   (README: "Providers", "Custom endpoints")`
   const model = demo === undefined ? 'openai/gpt-4o-mini' : `${DEMO_PROVIDER_ID}/${DEMO_MODEL}`
+  const embeddingModel = devVars.get('FLOOPY_EMBEDDING_MODEL') ?? process.env.FLOOPY_EMBEDDING_MODEL
+  const cacheLine =
+    `in this process's memory, all three tiers (exact, semantic, bucketed); ` +
+    (embeddingModel === undefined || embeddingModel.trim() === ''
+      ? `embeddings from a local deterministic embedder (hashed n-grams; set FLOOPY_EMBEDDING_MODEL for a real one).
+             Off unless asked: header floopy-cache-enabled: true, or npm run admin -- org set <org> --cache on`
+      : `embeddings from ${embeddingModel}.
+             Off unless asked: header floopy-cache-enabled: true, or npm run admin -- org set <org> --cache on`)
   console.log(`
 Floopy gateway (embedded default: no external services)
   URL:       ${base}/v1   (OpenAI SDK baseURL)
   API key:   ${key}
   Tenants:   ${tenantsLine}
   Providers: ${providersLine}
+  Cache:     ${cacheLine}
 
 Try it:
   curl ${base}/v1/chat/completions \\
