@@ -376,6 +376,43 @@ describe('parseConfig: stores and tenancy', () => {
   })
 })
 
+describe('parseConfig: the response cache', () => {
+  it('should default to no embedding model, no Qdrant and the documented time limits', () => {
+    const config = parseConfig(minimal)
+    expect(config.embeddingModel).toBeUndefined()
+    expect(config.qdrant).toBeUndefined()
+    expect(config.embeddingTimeoutMs).toBe(2_000)
+    expect(config.cacheLookupTimeoutMs).toBe(1_000)
+  })
+
+  it('should read the embedding model, Qdrant and the limits', () => {
+    const config = parseConfig({
+      ...minimal,
+      FLOOPY_EMBEDDING_MODEL: 'openai/text-embedding-3-small',
+      QDRANT_URL: 'https://qdrant.example.com:6333/',
+      QDRANT_API_KEY: 'qd-secret',
+      FLOOPY_EMBEDDING_TIMEOUT_MS: '500',
+      FLOOPY_CACHE_LOOKUP_TIMEOUT_MS: '250',
+    })
+    expect(config.embeddingModel).toBe('openai/text-embedding-3-small')
+    expect(config.qdrant).toEqual({ url: 'https://qdrant.example.com:6333', apiKey: 'qd-secret' })
+    expect(config.embeddingTimeoutMs).toBe(500)
+    expect(config.cacheLookupTimeoutMs).toBe(250)
+  })
+
+  it.each([
+    ['FLOOPY_EMBEDDING_MODEL', 'text-embedding-3-small'],
+    ['FLOOPY_EMBEDDING_MODEL', 'OpenAI/x'],
+    ['QDRANT_URL', 'qdrant:6333'],
+    ['FLOOPY_EMBEDDING_TIMEOUT_MS', '0'],
+    ['FLOOPY_CACHE_LOOKUP_TIMEOUT_MS', 'fast'],
+  ])('should refuse %s=%s naming it, not its value', (name, value) => {
+    const error = configError({ ...minimal, [name]: value })
+    expect(error.message).toContain(name)
+    if (value.length > 3) expect(error.message).not.toContain(value)
+  })
+})
+
 describe('loadConfig', () => {
   afterEach(() => {
     vi.restoreAllMocks()

@@ -152,10 +152,7 @@ const ConfigSchema = z
     FLOOPY_EMBEDDING_MODEL: z
       .string()
       .trim()
-      .regex(
-        /^[a-z0-9][a-z0-9-]*\/\S+$/,
-        'must be <provider>/<model>, e.g. openai/text-embedding-3-small',
-      )
+      .regex(/^[a-z0-9][a-z0-9-]*\/\S+$/, 'must be <provider>/<model>')
       .optional(),
     QDRANT_URL: httpUrl.optional(),
     QDRANT_API_KEY: optionalSecret,
