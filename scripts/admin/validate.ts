@@ -34,8 +34,8 @@ const DIGITS = /^[0-9]+$/
 const PROMPT_NAME_RULE = '1-128 characters of a-z 0-9 . _ -, starting with a-z or 0-9'
 /** A plain decimal: no sign, exponent, hex or spaces, which `Number()` would also accept. */
 const DECIMAL = /^(?:\d{1,10}(?:\.\d{0,17})?|\.\d{1,17})$/
-/** Cache namespaces (`floopy-cache-namespace`), as the cache's Redis names allow them. */
-const NAMESPACE = /^[a-z0-9._-]{1,128}$/
+/** Cache namespaces, as requests may name them in `floopy-cache-namespace` (`docs/cache.md`). */
+const NAMESPACE = /^[a-z0-9._-]{1,64}$/
 /** The word that removes a setting, so the organisation's (or the gateway's default) applies. */
 export const UNSET = 'unset'
 
@@ -263,4 +263,4 @@ export const cacheThreshold = (text: string, orUnsetHint = ''): number => {
 export const cacheNamespace = (text: string): string =>
   NAMESPACE.test(text)
     ? text
-    : refuse(`invalid --namespace ${shown(text)}: 1-128 characters of a-z 0-9 . _ -`)
+    : refuse(`invalid --namespace ${shown(text)}: 1-64 characters of a-z 0-9 . _ -`)

@@ -1035,7 +1035,8 @@ describe('admin CLI, local store', () => {
     expect(top.stdout).toMatch(/^ {2}QDRANT_URL, QDRANT_API_KEY\s+cache purge/m)
     const orgSet = await ok(['org', 'set', '--help'])
     expect(orgSet.stdout).toContain('[--cache on|off|unset] [--cache-ttl S|unset]')
-    expect(orgSet.stdout).toContain('has_advanced_cache and has_advanced_firewall')
+    expect(orgSet.stdout).toContain("has_advanced_cache (the cache's bucketed tier)")
+    expect(orgSet.stdout).toContain('has_advanced_firewall')
     const purge = await ok(['cache', 'purge', '--help'])
     expect(purge.stdout).toMatch(
       /^Usage: npm run admin -- cache purge <org> \[--namespace NS\] \[--json\]/,
@@ -1363,7 +1364,7 @@ describe('admin CLI, local store', () => {
     [
       'a bad namespace',
       ['cache', 'purge', 'acme', '--namespace', 'Docs!'],
-      /^error: invalid --namespace "Docs!": 1-128 characters of a-z 0-9 \. _ -$/,
+      /^error: invalid --namespace "Docs!": 1-64 characters of a-z 0-9 \. _ -$/,
     ],
     [
       'a purge of an unknown org',

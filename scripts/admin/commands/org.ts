@@ -42,7 +42,8 @@ const SETTINGS = `  --name N                  display name
   --rpm N|none              requests per minute across all the org's keys; none is unlimited`
 
 /** Plan flags are booleans in `features`; any name is stored as given. */
-const FLAGS_HELP = `Plan flags are feature flags, e.g. has_advanced_cache and has_advanced_firewall.`
+const FLAGS_HELP = `Plan flags are feature flags, e.g. has_advanced_cache (the cache's bucketed tier)
+and has_advanced_firewall.`
 
 const create: Command = {
   name: 'create',
