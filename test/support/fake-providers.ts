@@ -605,9 +605,7 @@ const embeddingsReply = (provider: ProviderId, body: JsonObject): Reply => {
   const base64 = body['encoding_format'] === 'base64'
   const meaningful = stringAt(body, 'model') === MEANINGFUL_EMBEDDING_MODEL
   const data = inputs.map((text, index) => {
-    const vector = meaningful
-      ? Array.from(localEmbedding(text))
-      : fakeEmbedding(text, dimensions)
+    const vector = meaningful ? Array.from(localEmbedding(text)) : fakeEmbedding(text, dimensions)
     return { object: 'embedding', index, embedding: base64 ? toBase64(vector) : vector }
   })
   const tokens = inputs.reduce((sum, text) => sum + Math.max(1, text.split(/\s+/).length), 0)
