@@ -175,6 +175,14 @@ type Reached = {
 const rig = (options: RigOptions = {}) => {
   const store = options.store ?? memoryCacheStore()
   const vectors = options.vectors === false ? undefined : (options.vectors ?? memoryVectorStore())
+  const embedder = 'embedder' in options ? options.embedder : fakeEmbedder()
+  const services: CacheServices = {
+    store,
+    vectors,
+    embedder,
+    embedTimeoutMs: options.embedTimeoutMs ?? 60_000,
+    lookupTimeoutMs: options.lookupTimeoutMs ?? 60_000,
+  }
   const spies = {
     get: vi.spyOn(store, 'get'),
     put: vi.spyOn(store, 'put'),
@@ -182,13 +190,7 @@ const rig = (options: RigOptions = {}) => {
     addToBuckets: vi.spyOn(store, 'addToBuckets'),
     nearest: vectors === undefined ? undefined : vi.spyOn(vectors, 'nearest'),
     upsert: vectors === undefined ? undefined : vi.spyOn(vectors, 'upsert'),
-  }
-  const services: CacheServices = {
-    store,
-    vectors,
-    embedder: 'embedder' in options ? options.embedder : fakeEmbedder(),
-    embedTimeoutMs: options.embedTimeoutMs ?? 60_000,
-    lookupTimeoutMs: options.lookupTimeoutMs ?? 60_000,
+    embed: embedder === undefined ? undefined : vi.spyOn(embedder, 'embed'),
   }
   const reached: Reached[] = []
   const traces: Trace[] = []
@@ -302,7 +304,7 @@ describe('cache', () => {
       expect(r.spies.get).not.toHaveBeenCalled()
       expect(r.spies.nearest).not.toHaveBeenCalled()
       expect(r.spies.candidates).not.toHaveBeenCalled()
-      expect(r.services.embedder?.embed).not.toHaveBeenCalled()
+      expect(r.spies.embed).not.toHaveBeenCalled()
     })
 
     it('should pass with no I/O when the request turns the cache off, even through the part', async () => {
@@ -311,7 +313,7 @@ describe('cache', () => {
       expect(res.headers.get('floopy-cache')).toBeNull()
       expect(r.reached[0]?.lookup).toBeUndefined()
       expect(r.spies.get).not.toHaveBeenCalled()
-      expect(r.services.embedder?.embed).not.toHaveBeenCalled()
+      expect(r.spies.embed).not.toHaveBeenCalled()
     })
   })
 
@@ -355,7 +357,7 @@ describe('cache', () => {
       const r = rig()
       await r.store.put(keyOf(ask()), entry(), 600)
       await r.send(ask())
-      expect(r.services.embedder?.embed).not.toHaveBeenCalled()
+      expect(r.spies.embed).not.toHaveBeenCalled()
     })
 
     it('should answer a streamed request as a stream of the stored answer', async () => {
@@ -390,7 +392,7 @@ describe('cache', () => {
       const res = await r.send(body, {}, '/v1/embeddings')
       expect(await res.text()).toBe(stored)
       expect(res.headers.get('floopy-cache-tier')).toBe('exact')
-      expect(r.services.embedder?.embed).not.toHaveBeenCalled()
+      expect(r.spies.embed).not.toHaveBeenCalled()
     })
 
     it('should keep namespaces apart', async () => {
@@ -667,7 +669,7 @@ describe('cache', () => {
     it('should embed the last user message once and leave it on the request', async () => {
       const r = rig()
       await r.send(ask())
-      const embed = r.services.embedder?.embed
+      const embed = r.spies.embed
       expect(embed).toHaveBeenCalledTimes(1)
       expect(embed).toHaveBeenCalledWith(PROMPT, 'req_1', 60_000)
       expect(r.reached[0]?.embedding?.text).toBe(PROMPT)
@@ -689,7 +691,7 @@ describe('cache', () => {
       })
       expect(await res.text()).toBe(ANSWER)
       expect(r.reached).toHaveLength(1)
-      expect(r.services.embedder?.embed).toHaveBeenCalledTimes(2)
+      expect(r.spies.embed).toHaveBeenCalledTimes(2)
     })
 
     it('should answer a paraphrase from the buckets when the plan has them', async () => {
@@ -725,7 +727,7 @@ describe('cache', () => {
     it('should embed but not look up on no-cache, and store the point', async () => {
       const r = rig()
       await r.send(ask(), { 'cache-control': 'no-cache' })
-      expect(r.services.embedder?.embed).toHaveBeenCalledTimes(1)
+      expect(r.spies.embed).toHaveBeenCalledTimes(1)
       expect(r.spies.nearest).not.toHaveBeenCalled()
       await r.end()
       expect(r.spies.upsert).toHaveBeenCalledTimes(1)
@@ -740,7 +742,7 @@ describe('cache', () => {
           { role: 'assistant', content: 'Paris.' },
         ],
       })
-      expect(r.services.embedder?.embed).not.toHaveBeenCalled()
+      expect(r.spies.embed).not.toHaveBeenCalled()
       expect(r.reached[0]?.embedding).toBeUndefined()
     })
 
@@ -774,13 +776,14 @@ describe('cache', () => {
       })
 
       it('should be a miss when the embedding does not come in time', async () => {
-        const embedder: Embedder = { model: 'fake', embed: vi.fn(() => never<Float32Array>()) }
+        const embed = vi.fn(() => never<Float32Array>())
+        const embedder: Embedder = { model: 'fake', embed }
         const r = rig({ embedder, embedTimeoutMs: 1 })
         const res = await r.send(ask())
         expect(res.headers.get('floopy-cache')).toBe('MISS')
         expect(r.reached).toHaveLength(1)
         expect(r.reached[0]?.embedding).toBeUndefined()
-        expect(embedder.embed).toHaveBeenCalledWith(PROMPT, 'req_1', 1)
+        expect(embed).toHaveBeenCalledWith(PROMPT, 'req_1', 1)
       })
 
       it('should be a miss when the similarity lookup does not come in time', async () => {
