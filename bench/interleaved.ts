@@ -31,7 +31,8 @@ export type Variant = {
   readonly name: string
   /** Sent besides the key and the content type. */
   readonly headers?: Readonly<Record<string, string>>
-  /** The JSON body; `CHAT` when absent. */
+  /** The JSON body, or a body per round (`round` counts from 0, warm-up included); `CHAT` when
+   * absent. */
   readonly body?: unknown
   /** The rows this variant adds: its key is `keyId`, the organisation (shared) `orgId`. */
   readonly tenant?: (ids: { orgId: string; keyId: string; now: string }) => TenantRows
@@ -210,24 +211,28 @@ export async function runInterleaved(options: InterleavedOptions): Promise<void>
     const direct = JSON.stringify(CHAT)
     const sends = [
       ...keyed.map(({ variant, key }) => {
-        const body = JSON.stringify(variant.body ?? CHAT)
+        const { body } = variant
+        const fixed = typeof body === 'function' ? undefined : JSON.stringify(body ?? CHAT)
+        const bodyOf = (round: number): string =>
+          fixed ?? JSON.stringify((body as (round: number) => unknown)(round))
         const headers = variant.headers ?? {}
         return {
           name: variant.name,
-          send: (label: string) =>
-            once(agent, label, gateway.url, key, headers, body, variant.check),
+          send: (label: string, round: number) =>
+            once(agent, label, gateway.url, key, headers, bodyOf(round), variant.check),
         }
       }),
       {
         // The upstream alone, for scale: what one provider round trip costs here.
         name: DIRECT,
-        send: (label: string) => once(agent, label, upstream.url, 'sk-bench', {}, direct),
+        send: (label: string, _round: number) =>
+          once(agent, label, upstream.url, 'sk-bench', {}, direct),
       },
     ]
     const samples = new Map(sends.map(({ name }) => [name, [] as Sample[]]))
     for (let i = 0; i < warmup + requests; i++) {
       for (const { name, send } of sends) {
-        const sample = await send(`${name}, request ${String(i + 1)}`)
+        const sample = await send(`${name}, request ${String(i + 1)}`, i)
         if (i >= warmup) samples.get(name)?.push(sample)
       }
     }

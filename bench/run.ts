@@ -152,10 +152,15 @@ const benchTenants = async (): Promise<string> => {
 type TargetName = 'direct' | 'reference' | 'gateway'
 const targetNames: readonly TargetName[] = ['direct', 'reference', 'gateway']
 type WorkerName = Exclude<TargetName, 'direct'>
+/** The load phase also measures the gateway answering from its exact cache (the same request,
+ * with `floopy-cache-enabled: true`, stored by the check before the run): no provider call. */
+type LoadName = TargetName | 'gateway, cache hit'
 
 /** How to address one side of the comparison: the same request, with or without a Worker. */
 type Target = {
   name: TargetName
+  /** The row of the load phase, when not `name` (the cache-hit variant of the gateway). */
+  loadName?: LoadName
   base: string
   headers: Record<string, string>
   chatModel: string
@@ -256,7 +261,7 @@ function lossWatch(
 type Stats = { n: number; p50: number; p99: number; mean: number }
 
 type LoadRun = Stats & {
-  target: TargetName
+  target: LoadName
   connections: number
   durationSec: number
   rps: number
@@ -432,7 +437,7 @@ function runAutocannon(
         const accounted = ownCpu + upstreamCpu + (Number.isNaN(workerdCpu) ? 0 : workerdCpu)
         const otherCpu = machineBusySeconds() - machineBefore - accounted
         resolve({
-          target: target.name,
+          target: target.loadName ?? target.name,
           connections,
           ...stats(latencies),
           durationSec: result.duration,
@@ -514,7 +519,7 @@ async function runWrk(
   // wrk's own CPU is not measured here, so it is counted with the rest of the machine.
   const otherCpu = machineBusySeconds() - machineBefore - accounted
   return {
-    target: target.name,
+    target: target.loadName ?? target.name,
     connections,
     n: requests,
     p50: wrkMs(/\s50%\s+(\S+)/.exec(output)?.[1]),
@@ -561,7 +566,7 @@ async function loadPhase(all: Target[], upstreamPid: number): Promise<LoadRun[]>
   const runs: LoadRun[] = []
   for (const connections of settings.connections) {
     for (const target of all) {
-      const what = `${target.name}, ${String(connections)} connection(s)`
+      const what = `${target.loadName ?? target.name}, ${String(connections)} connection(s)`
       process.stdout.write(`  ${what}: warm-up… `)
       await runLoad(target, connections, settings.warmupSec, upstreamPid, `${what}, warm-up`)
       process.stdout.write('measuring… ')
@@ -789,6 +794,39 @@ async function checkTargets(all: Target[]): Promise<void> {
   }
 }
 
+/**
+ * The gateway answering from its exact cache: the load phase's request with the cache turned on.
+ * Sends it until an answer says `floopy-cache: HIT` (the first stores the answer after the
+ * response, so the next may still miss), and fails the run if none does within 20 tries.
+ */
+async function cacheHitTarget(gateway: Target): Promise<Target> {
+  const target: Target = {
+    ...gateway,
+    loadName: 'gateway, cache hit',
+    headers: { ...gateway.headers, 'floopy-cache-enabled': 'true' },
+  }
+  const tag = newTag()
+  let sent = 0
+  let status = ''
+  for (; sent < 20 && status !== 'HIT'; sent++) {
+    const res = await fetch(`${target.base}/chat/completions`, {
+      method: 'POST',
+      headers: { ...target.headers, 'user-agent': tag, 'content-type': 'application/json' },
+      body: chatBody(target.chatModel),
+    })
+    const text = await res.text()
+    status = res.headers.get('floopy-cache') ?? 'no floopy-cache header'
+    if (res.status !== 200) {
+      throw new Error(`gateway with the cache on answered ${res.status}: ${text.slice(0, 500)}`)
+    }
+  }
+  if (status !== 'HIT') {
+    throw new Error(`the gateway's exact cache did not answer within ${sent} requests (${status})`)
+  }
+  await expectRecords(target, tag, 'gateway, cache hit, first requests', sent)
+  return target
+}
+
 function gitDescription(): string {
   try {
     const git = (...args: string[]): string =>
@@ -941,7 +979,7 @@ async function logQueuePhase(
 }
 
 function render(results: Results): string {
-  const find = (target: TargetName, connections: number): LoadRun | undefined =>
+  const find = (target: LoadName, connections: number): LoadRun | undefined =>
     results.load.find((r) => r.target === target && r.connections === connections)
   const loadRows = results.load.map((run) => {
     const direct = find('direct', run.connections)
@@ -1172,7 +1210,7 @@ function isFlat(cases: MemoryCase[], kind: MemoryKind): boolean {
 }
 
 function verdicts(load: LoadRun[], ttfb: TtfbSeries[], cases: MemoryCase[]): Verdict[] {
-  const run = (target: TargetName, connections: number): LoadRun | undefined =>
+  const run = (target: LoadName, connections: number): LoadRun | undefined =>
     load.find((r) => r.target === target && r.connections === connections)
   const added1 = (run('gateway', 1)?.p50 ?? Number.NaN) - (run('direct', 1)?.p50 ?? Number.NaN)
   const at32 = run('gateway', 32)
@@ -1180,6 +1218,9 @@ function verdicts(load: LoadRun[], ttfb: TtfbSeries[], cases: MemoryCase[]): Ver
   const paused = ttfb.find((s) => s.gapMs > 0)
   const addedTtfb = hot === undefined ? Number.NaN : hot.gateway.p50 - hot.direct.p50
   const errorsAt = (connections: number): number => run('gateway', connections)?.errors ?? 0
+  const hit1 = run('gateway, cache hit', 1)
+  const hit32 = run('gateway, cache hit', 32)
+  const passthrough1 = run('gateway', 1)
   return [
     {
       name: 'added latency p50, 1 connection',
@@ -1194,6 +1235,19 @@ function verdicts(load: LoadRun[], ttfb: TtfbSeries[], cases: MemoryCase[]): Ver
         `${Math.round(at32?.rps ?? Number.NaN)} req/s, ${errorsAt(32)} errors ` +
         `(workerd CPU ceiling ${Math.round(1000 / (at32?.workerdCpuMsPerRequest ?? Number.NaN))} req/s)`,
       pass: (at32?.rps ?? 0) >= targets.gatewayRpsAt32 && errorsAt(32) === 0,
+    },
+    {
+      name: 'exact cache hit p50 below passthrough p50, 1 connection',
+      target: `< gateway p50 ${ms(passthrough1?.p50 ?? Number.NaN)}, no errors`,
+      measured: ms(hit1?.p50 ?? Number.NaN),
+      pass:
+        (hit1?.p50 ?? Number.POSITIVE_INFINITY) < (passthrough1?.p50 ?? 0) && hit1?.errors === 0,
+    },
+    {
+      name: 'exact cache hits/s above passthrough req/s, 32 connections',
+      target: `> gateway ${Math.round(at32?.rps ?? Number.NaN)} req/s, no errors`,
+      measured: `${Math.round(hit32?.rps ?? Number.NaN)} hits/s`,
+      pass: (hit32?.rps ?? 0) > (at32?.rps ?? Number.POSITIVE_INFINITY) && hit32?.errors === 0,
     },
     {
       name: 'added streaming TTFB p50',
@@ -1297,9 +1351,10 @@ async function main(): Promise<void> {
       workerTarget('gateway', gateway, sink),
     ]
     await checkTargets(all)
+    const cacheHit = await cacheHitTarget(workerTarget('gateway', gateway, sink))
 
     console.log('non-streaming latency and throughput:')
-    const load = await loadPhase(all, upstream.pid)
+    const load = await loadPhase([...all, cacheHit], upstream.pid)
     const ttfb: TtfbSeries[] = []
     for (const { gapMs, requests } of settings.ttfbSeries) {
       console.log(`streaming time to first byte, upstream pause ${gapMs} ms…`)

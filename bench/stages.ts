@@ -13,13 +13,20 @@
  *   model) and renders it. The resolver's memo makes that a lookup with no I/O after the first
  *   request, which is what the budget covers: a memoised template adds ≤ 0.05 ms p50.
  *
- * Before the first round the gateway's own render (`POST /v1/prompts/bench.greeting/render`) must
+ * - `cache miss`: `floopy-cache-enabled: true` and `none`'s request with a user message that differs
+ *   every round, so every request misses the exact tier (no embedding model is configured, so the
+ *   similarity tiers are off): the lookup, the provider call, and storing the answer after it;
+ * - `cache hit`: `floopy-cache-enabled: true` and `none`'s very request, answered from the exact
+ *   tier after the first round with no provider call. `none` itself is the cache turned off.
+ *
+ * Before the first round the `cache hit` request is sent until its answer is stored, and the gateway's own render (`POST /v1/prompts/bench.greeting/render`) must
  * equal `none`'s body, and every `prompt` answer must name the version that served it, so the
  * variant cannot silently measure a request the stage passed over.
  *
  * A new variant (cache hit or miss, firewall, …) is one more entry in `variants`: its name, the
  * headers and body of its requests, the tenants-file rows it needs and a check of its answers.
  */
+import type { IncomingHttpHeaders } from 'node:http'
 import { isDeepStrictEqual } from 'node:util'
 import type { PromptTemplate } from '../src/prompts/template.ts'
 import { DIRECT, latencyTable, runInterleaved, summarize, type Variant } from './interleaved.ts'
@@ -48,8 +55,31 @@ const RENDERED = {
   ],
 }
 
+const cacheIs =
+  (want: string) =>
+  (headers: IncomingHttpHeaders): string | undefined =>
+    headers['floopy-cache'] === want
+      ? undefined
+      : `floopy-cache ${String(headers['floopy-cache'])}, not ${want}`
+
 const variants: Variant[] = [
   { name: 'none', body: RENDERED },
+  {
+    name: 'cache miss',
+    headers: { 'floopy-cache-enabled': 'true' },
+    body: (round: number) => ({
+      ...RENDERED,
+      messages: [RENDERED.messages[0], { role: 'user', content: `Hello, round ${String(round)}` }],
+    }),
+    check: cacheIs('MISS'),
+  },
+  {
+    name: 'cache hit',
+    headers: { 'floopy-cache-enabled': 'true' },
+    body: RENDERED,
+    // Stored before the first round (`prepare`), so every request of the run must hit.
+    check: cacheIs('HIT'),
+  },
   {
     name: 'prompt',
     headers: { 'floopy-prompt-id': PROMPT_ID },
@@ -93,6 +123,23 @@ await runInterleaved({
     if (!isDeepStrictEqual({ model, messages }, RENDERED)) {
       throw new Error(`prompt render: the template renders to ${text}, not to none's body`)
     }
+    // The cache stores an answer after sending it: ask until the stored answer serves.
+    let cache = ''
+    for (let tries = 0; tries < 20 && cache !== 'HIT'; tries++) {
+      const asked = await fetch(`${gateway.url}/v1/chat/completions`, {
+        method: 'POST',
+        headers: {
+          authorization: `Bearer ${keyOf('cache hit')}`,
+          'content-type': 'application/json',
+          'floopy-cache-enabled': 'true',
+        },
+        body: JSON.stringify(RENDERED),
+      })
+      await asked.text()
+      if (asked.status !== 200) throw new Error(`cache hit: status ${String(asked.status)}`)
+      cache = asked.headers.get('floopy-cache') ?? 'no floopy-cache header'
+    }
+    if (cache !== 'HIT') throw new Error(`cache hit: the stored answer never served (${cache})`)
   },
   report: (samples) => {
     const rows = [...variants.map((v) => v.name), DIRECT].map((name) => ({
