@@ -57,7 +57,11 @@ type Keyed = { variant: Variant; key: string }
  * The tenants file (`FLOOPY_TENANTS`): one active organisation without limits or quota, one live
  * key per variant (`key_<name>`), and the rows each variant adds.
  */
-const tenantsFile = async (keyed: readonly Keyed[], now: string): Promise<string> => {
+const tenantsFile = async (
+  keyed: readonly Keyed[],
+  now: string,
+  features: Readonly<Record<string, boolean>>,
+): Promise<string> => {
   const keys = await Promise.all(
     keyed.map(async ({ variant, key }) => {
       const parsed = parseApiKey(key)
@@ -90,7 +94,7 @@ const tenantsFile = async (keyed: readonly Keyed[], now: string): Promise<string
         subscription_status: 'active',
         monthly_request_limit: null,
         rpm_limit: null,
-        features: {},
+        features,
         created_at: now,
         updated_at: now,
       },
@@ -175,6 +179,8 @@ export type InterleavedOptions = {
   /** Rounds kept, and rounds sent before them and not kept. */
   readonly requests: number
   readonly warmup: number
+  /** The organisation's plan flags (`features`). */
+  readonly features?: Readonly<Record<string, boolean>>
   /** The gateway's bindings besides the upstream, its key and the tenants file. */
   readonly bindings?: Readonly<Record<string, string>>
   /** Runs once the gateway serves, before the first round: e.g. a check of what a variant sends. */
@@ -201,7 +207,7 @@ export async function runInterleaved(options: InterleavedOptions): Promise<void>
       bindings: {
         OPENAI_BASE_URL: `${upstream.url}/v1`,
         OPENAI_API_KEY: 'sk-bench',
-        FLOOPY_TENANTS: await tenantsFile(keyed, new Date().toISOString()),
+        FLOOPY_TENANTS: await tenantsFile(keyed, new Date().toISOString(), options.features ?? {}),
         ...options.bindings,
       },
     })

@@ -19,6 +19,11 @@
  * - `cache hit`: `floopy-cache-enabled: true` and `none`'s very request, answered from the exact
  *   tier after the first round with no provider call. `none` itself is the cache turned off.
  *
+ * - `firewall`: `floopy-llm-security-enabled: true` (the organisation has `has_advanced_firewall`)
+ *   and `none`'s request: the safety model (`FIREWALL_MODEL=[openai](bench-guard)`, answered
+ *   `safe` by the upstream) is one more upstream round trip, which is what the row shows; with no
+ *   embedding model there is no verdict cache. `none` is the same organisation without the header.
+ *
  * Before the first round the `cache hit` request is sent until its answer is stored, and the gateway's own render (`POST /v1/prompts/bench.greeting/render`) must
  * equal `none`'s body, and every `prompt` answer must name the version that served it, so the
  * variant cannot silently measure a request the stage passed over.
@@ -81,6 +86,15 @@ const variants: Variant[] = [
     check: cacheIs('HIT'),
   },
   {
+    name: 'firewall',
+    headers: { 'floopy-llm-security-enabled': 'true' },
+    body: RENDERED,
+    check: (headers) =>
+      headers['floopy-firewall'] === 'SAFE'
+        ? undefined
+        : `floopy-firewall ${String(headers['floopy-firewall'])}, not SAFE`,
+  },
+  {
     name: 'prompt',
     headers: { 'floopy-prompt-id': PROMPT_ID },
     body: { inputs: INPUTS },
@@ -111,6 +125,8 @@ await runInterleaved({
   variants,
   requests: REQUESTS,
   warmup: WARMUP,
+  features: { has_advanced_firewall: true },
+  bindings: { FIREWALL_MODEL: '[openai](bench-guard)' },
   prepare: async ({ gateway, keyOf }) => {
     const res = await fetch(`${gateway.url}/v1/prompts/${PROMPT_ID}/render`, {
       method: 'POST',

@@ -16,6 +16,7 @@
  * - `POST /v1/embeddings`: one embedding per input with `dimensions` numbers each (default 1536),
  *   or a body of about `x-bench-bytes` bytes (header or `?bytes=`), for memory measurements.
  * - `GET /v1/models`.
+ * - A chat model whose name holds `guard` answers `safe`: the firewall's safety model.
  *
  * Two chat model names fail on purpose, for the routing benchmark's fallback hops: `bench-down`
  * answers every request with a 503, and `bench-flaky` answers 503 to 1 of every 3 requests
@@ -80,6 +81,8 @@ function modelOf(body: Body, fallback: string): string {
 const usage = { prompt_tokens: 12, completion_tokens: 20, total_tokens: 32 }
 
 function chatCompletion(model: string): string {
+  // A safety model (the firewall's `bench-guard`) judges every prompt safe.
+  const content = model.includes('guard') ? 'safe' : 'Hello from the benchmark upstream.'
   return JSON.stringify({
     id: 'chatcmpl-bench',
     object: 'chat.completion',
@@ -91,7 +94,7 @@ function chatCompletion(model: string): string {
         index: 0,
         message: {
           role: 'assistant',
-          content: 'Hello from the benchmark upstream.',
+          content,
           refusal: null,
         },
         logprobs: null,

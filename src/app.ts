@@ -26,6 +26,7 @@ import {
   type EmbeddingVariables,
 } from './stages/cache'
 import { dispatch } from './stages/dispatch'
+import { firewall, type FirewallServices } from './stages/firewall'
 import { firstRoundTrip } from './stages/first-round-trip'
 import { guard, type GuardVariables } from './stages/guard'
 import { admission, limits, type AdmissionVariables } from './stages/limits'
@@ -59,6 +60,7 @@ export type Services = {
   readonly prompts: PromptResolver
   readonly health: HealthTracker
   readonly cache: CacheServices
+  readonly firewall: FirewallServices
   readonly call: typeof callProvider
   readonly listModels: typeof listProviderModels
   readonly logQueue: Bindings['LOG_QUEUE']
@@ -121,6 +123,7 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
       limits({ state, resolver }), // 4+6. org and key rate limits, monthly quota
       prompt({ resolver: prompts }), // 7. prompt template (floopy-prompt-id)
       cache(services.cache), // 8. response cache: exact, semantic, bucketed
+      firewall(services.firewall), // 9. LLM firewall (floopy-llm-security-enabled)
       route({ config, health }), // 10. targets
       guard(), // 11. SSRF + header hygiene
       dispatch({

@@ -413,6 +413,53 @@ describe('parseConfig: the response cache', () => {
   })
 })
 
+describe('parseConfig: the LLM firewall', () => {
+  it('should default to Llama Guard 4 on Together and the documented limits', () => {
+    const { firewall } = parseConfig(minimal)
+    expect(firewall).toEqual({
+      backends: [{ provider: 'together', model: 'meta-llama/Llama-Guard-4-12B', weight: 1 }],
+      explicit: false,
+      timeoutMs: 3_000,
+      cacheThreshold: 0.95,
+      cacheTtlSeconds: 2_592_000,
+    })
+  })
+
+  it('should read a weighted distribution of backends and the limits', () => {
+    const { firewall } = parseConfig({
+      ...minimal,
+      FIREWALL_MODEL:
+        '[together](meta-llama/Llama-Guard-4-12B):0.5, [anthropic](claude-3-5-haiku-latest):1.5',
+      FIREWALL_TIMEOUT_MS: '800',
+      FIREWALL_CACHE_THRESHOLD: '0.9',
+      FIREWALL_CACHE_TTL_SECONDS: '3600',
+    })
+    expect(firewall).toEqual({
+      backends: [
+        { provider: 'together', model: 'meta-llama/Llama-Guard-4-12B', weight: 0.5 },
+        { provider: 'anthropic', model: 'claude-3-5-haiku-latest', weight: 1.5 },
+      ],
+      explicit: true,
+      timeoutMs: 800,
+      cacheThreshold: 0.9,
+      cacheTtlSeconds: 3600,
+    })
+  })
+
+  it.each([
+    ['FIREWALL_MODEL', 'meta-llama/Llama-Guard-4-12B'],
+    ['FIREWALL_MODEL', '[together](meta-llama/Llama-Guard-4-12B):-1'],
+    ['FIREWALL_MODEL', ''],
+    ['FIREWALL_TIMEOUT_MS', '0'],
+    ['FIREWALL_CACHE_THRESHOLD', '1.5'],
+    ['FIREWALL_CACHE_THRESHOLD', '0'],
+    ['FIREWALL_CACHE_TTL_SECONDS', 'forever'],
+  ])('should refuse %s=%s naming it', (name, value) => {
+    const error = configError({ ...minimal, [name]: value })
+    expect(error.message).toContain(name)
+  })
+})
+
 describe('loadConfig', () => {
   afterEach(() => {
     vi.restoreAllMocks()

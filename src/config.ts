@@ -7,6 +7,7 @@
  */
 import { z } from 'zod'
 import { GatewayError } from './errors'
+import { DEFAULT_FIREWALL_MODEL, parseBackends, type Backend } from './firewall/classifier'
 import { BUILTIN_PROVIDER_IDS, PROVIDERS, customProviderSpec } from './providers/registry'
 import { parseApiKey } from './security/api-key'
 import { parseKeyring, type Keyring } from './security/vault'
@@ -49,6 +50,20 @@ export type GatewayConfig = {
   readonly qdrant: { readonly url: string; readonly apiKey: string | undefined } | undefined
   readonly embeddingTimeoutMs: number
   readonly cacheLookupTimeoutMs: number
+  readonly firewall: FirewallConfig
+}
+
+/** The LLM firewall's settings (`docs/firewall.md`). */
+export type FirewallConfig = {
+  /** `FIREWALL_MODEL`, parsed: the safety-model backends and their weights. */
+  readonly backends: readonly Backend[]
+  /** Whether `FIREWALL_MODEL` was set (a default whose provider is not configured is no error). */
+  readonly explicit: boolean
+  readonly timeoutMs: number
+  /** Cosine similarity at which a stored unsafe verdict blocks a new prompt. */
+  readonly cacheThreshold: number
+  /** How long a stored unsafe verdict blocks, in seconds. */
+  readonly cacheTtlSeconds: number
 }
 
 const httpUrl = z.url({ protocol: /^https?$/, error: 'must be an http(s) URL' }).refine((value) => {
@@ -119,6 +134,22 @@ const keyring = z.string().transform((text, ctx) => {
   }
 })
 
+const backends = z.string().transform((text, ctx) => {
+  try {
+    return parseBackends(text)
+  } catch (err) {
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'invalid' })
+    return z.NEVER
+  }
+})
+
+const unitInterval = (fallback: number) =>
+  z.coerce
+    .number()
+    .gt(0, 'must be above 0')
+    .max(1, 'must be at most 1')
+    .default(fallback)
+
 const ConfigSchema = z
   .object({
     ...providerFields,
@@ -158,6 +189,10 @@ const ConfigSchema = z
     QDRANT_API_KEY: optionalSecret,
     FLOOPY_EMBEDDING_TIMEOUT_MS: positiveInt(2_000),
     FLOOPY_CACHE_LOOKUP_TIMEOUT_MS: positiveInt(1_000),
+    FIREWALL_MODEL: backends.optional(),
+    FIREWALL_TIMEOUT_MS: positiveInt(3_000),
+    FIREWALL_CACHE_THRESHOLD: unitInterval(0.95),
+    FIREWALL_CACHE_TTL_SECONDS: positiveInt(30 * 24 * 3600),
   })
   .superRefine((env, ctx) => {
     const pair = (a: keyof typeof env, b: keyof typeof env): void => {
@@ -276,6 +311,13 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
         : { url: trimSlash(env.QDRANT_URL), apiKey: env.QDRANT_API_KEY },
     embeddingTimeoutMs: env.FLOOPY_EMBEDDING_TIMEOUT_MS,
     cacheLookupTimeoutMs: env.FLOOPY_CACHE_LOOKUP_TIMEOUT_MS,
+    firewall: {
+      backends: env.FIREWALL_MODEL ?? parseBackends(DEFAULT_FIREWALL_MODEL),
+      explicit: env.FIREWALL_MODEL !== undefined,
+      timeoutMs: env.FIREWALL_TIMEOUT_MS,
+      cacheThreshold: env.FIREWALL_CACHE_THRESHOLD,
+      cacheTtlSeconds: env.FIREWALL_CACHE_TTL_SECONDS,
+    },
   }
 }
 

@@ -91,6 +91,17 @@ export type Bindings = ProviderBindings & {
   FLOOPY_EMBEDDING_TIMEOUT_MS?: string
   /** Time allowed for the similarity tiers' lookups together, in ms (default 1000). */
   FLOOPY_CACHE_LOOKUP_TIMEOUT_MS?: string
+  /**
+   * The LLM firewall's safety models, `[<provider>](<model>):<weight>,…` (default
+   * `[together](meta-llama/Llama-Guard-4-12B)`), called with the operator's keys.
+   */
+  FIREWALL_MODEL?: string
+  /** Time allowed for the firewall's check (verdict cache and model), in ms (default 3000). */
+  FIREWALL_TIMEOUT_MS?: string
+  /** Cosine similarity at which a stored unsafe verdict blocks a new prompt (default 0.95). */
+  FIREWALL_CACHE_THRESHOLD?: string
+  /** How long a stored unsafe verdict blocks, in seconds (default 2592000: 30 days). */
+  FIREWALL_CACHE_TTL_SECONDS?: string
 }
 
 /** What the first stage sets for every request (`stages/request-id`). */

@@ -23,7 +23,7 @@ import { memoryCacheStore } from './stores/embedded/cache-store'
 import { embeddedPromptStore } from './stores/embedded/prompt-store'
 import { memoryVectorStore } from './stores/embedded/vector-store'
 import { qdrantVectorStore } from './stores/qdrant/vector-store'
-import { cacheCollection } from './stores/shared-keys'
+import { cacheCollection, firewallCollection } from './stores/shared-keys'
 import { upstashCacheStore } from './stores/upstash/cache-store'
 import { resolveTarget } from './stages/route'
 import { memoryRoutingState } from './stores/embedded/routing-state'
@@ -32,6 +32,8 @@ import { supabasePromptStore } from './stores/supabase/prompt-store'
 import { upstashRoutingState } from './stores/upstash/routing-state'
 import { upstashRedis, upstashState } from './stores/upstash/shared-state'
 import { createKeyResolver } from './tenancy/resolver'
+import type { FirewallBackend } from './firewall/check'
+import type { FirewallServices } from './stages/firewall'
 
 /**
  * Health trackers by shared-state location (`memory` or the Upstash URL), per isolate: what an
@@ -90,6 +92,18 @@ export const servicesFor = (config: GatewayConfig, logQueue: Bindings['LOG_QUEUE
         : embedded
           ? memoryVectorStore()
           : undefined
+  const verdicts =
+    embedder === undefined
+      ? undefined
+      : config.qdrant !== undefined
+        ? qdrantVectorStore(
+            config.qdrant,
+            (dimensions) => firewallCollection(embedder.model, dimensions),
+            config.cacheLookupTimeoutMs,
+          )
+        : embedded
+          ? memoryVectorStore()
+          : undefined
   return {
     config,
     state,
@@ -104,9 +118,63 @@ export const servicesFor = (config: GatewayConfig, logQueue: Bindings['LOG_QUEUE
       embedTimeoutMs: config.embeddingTimeoutMs,
       lookupTimeoutMs: config.cacheLookupTimeoutMs,
     },
+    firewall: {
+      ...firewallBackends(config),
+      call: callProvider,
+      verdicts,
+      embedder,
+      embedTimeoutMs: config.embeddingTimeoutMs,
+      timeoutMs: config.firewall.timeoutMs,
+      cacheThreshold: config.firewall.cacheThreshold,
+      cacheTtlSeconds: config.firewall.cacheTtlSeconds,
+    },
     call: callProvider,
     listModels,
     logQueue,
+  }
+}
+
+/**
+ * `FIREWALL_MODEL`'s backends as targets with the operator's keys. A backend whose provider the
+ * gateway does not have or has not configured is a configuration error when `FIREWALL_MODEL` names
+ * it; the default's (Together) is not: without it, every check fails open (`ERROR`), logged.
+ */
+const firewallBackends = (
+  config: GatewayConfig,
+): Pick<FirewallServices, 'backends' | 'unconfigured'> => {
+  const backends: FirewallBackend[] = []
+  const missing: string[] = []
+  for (const { provider, model, weight } of config.firewall.backends) {
+    const ref = `[${provider}](${model})`
+    let problem: string | undefined
+    try {
+      const target = resolveTarget(
+        config,
+        { kind: 'chat', stream: false },
+        `${provider}/${model}`,
+        { orgId: '', providerKeys: new Map() },
+        'operator',
+      )
+      if (target.provider.spec.id === provider) backends.push({ target, weight, ref })
+      else problem = `${ref}: the gateway has no provider '${provider}'`
+    } catch (err) {
+      problem = `${ref}: ${err instanceof GatewayError ? err.message : 'cannot be resolved'}`
+    }
+    if (problem === undefined) continue
+    if (config.firewall.explicit) {
+      throw new GatewayError(
+        'CONFIG_INVALID',
+        `Gateway configuration is invalid: FIREWALL_MODEL: ${problem}`,
+      )
+    }
+    missing.push(problem)
+  }
+  return {
+    backends,
+    unconfigured:
+      missing.length === 0
+        ? undefined
+        : `no safety model is configured (FIREWALL_MODEL is unset and its default ${missing.join('; ')})`,
   }
 }
 

@@ -174,6 +174,25 @@ export type CacheStatus = 'NONE' | 'HIT' | 'MISS' | 'BYPASS' | 'REFRESH'
 /** The firewall's verdict as the log row records it (`NONE`: the firewall did not run). */
 export type FirewallVerdict = 'NONE' | 'SAFE' | 'UNSAFE' | 'ERROR'
 
+/** What the firewall's check was, for the log row (its verdict is `Trace.firewall`). */
+export type FirewallCheck = {
+  /** Where the verdict came from: the safety model, or the verdict cache. */
+  readonly source: 'model' | 'cache'
+  /** The violated categories' codes (`S1`…`S14`) of an unsafe verdict. */
+  readonly categories: readonly string[]
+  /** The backend that produced the verdict: `provider/model` (a cached verdict: the one that
+   * stored it), `''` when none was reached. */
+  readonly backend: string
+  /** Which configured backend entry produced it (`FIREWALL_MODEL` text of that entry). */
+  readonly modelRef: string
+  /** How long the check took, in ms. */
+  readonly latencyMs: number
+  /** The model call's usage (the operator's tokens; not the organisation's quota). */
+  readonly usage: Usage | undefined
+  /** Why the check failed, for an `ERROR` verdict. */
+  readonly error: string | undefined
+}
+
 /**
  * What the stages of one request record for its log row, in one place: each stage annotates what
  * it did, and the log reads it after the response (`logging/record.ts`).
@@ -197,6 +216,8 @@ export type Trace = {
     | { readonly provider: string; readonly model: string; readonly usage: Usage | undefined }
     | undefined
   firewall: FirewallVerdict
+  /** The firewall's check, when it ran. */
+  firewallCheck: FirewallCheck | undefined
   /** The prompt template the request was resolved from. */
   prompt: { readonly id: string; readonly version: number } | undefined
 }
@@ -212,5 +233,6 @@ export const newTrace = (logId: string, clientRequestId: string | undefined): Tr
   cacheTier: undefined,
   cachedAnswer: undefined,
   firewall: 'NONE',
+  firewallCheck: undefined,
   prompt: undefined,
 })

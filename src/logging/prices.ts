@@ -69,6 +69,8 @@ const PRICES: Readonly<Record<string, Readonly<Record<string, Price>>>> = {
   },
   together: {
     'meta-llama/Llama-3.3-70B-Instruct-Turbo': p(0.88, 0.88),
+    // The LLM firewall's default safety model.
+    'meta-llama/Llama-Guard-4-12B': p(0.2, 0.2),
   },
 }
 

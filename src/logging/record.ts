@@ -13,7 +13,7 @@
 import { scrubJson, scrubText } from '../security/pii'
 import { assembleChatStream } from '../providers/assemble'
 import { PRICE_VERSION, costOf } from './prices'
-import type { CacheStatus, Captured, FirewallVerdict, Usage } from '../types'
+import type { CacheStatus, Captured, FirewallCheck, FirewallVerdict, Usage } from '../types'
 
 /** A row of `floopy.request_logs`, as JSONEachRow inserts it. */
 export type LogRecord = {
@@ -85,6 +85,8 @@ export type RequestFacts = {
   readonly cacheStatus?: CacheStatus | undefined
   /** The firewall's verdict (`NONE`: it did not run). */
   readonly firewallVerdict?: FirewallVerdict | undefined
+  /** The firewall's check, when it ran: recorded in `metadata.firewall_*`. */
+  readonly firewallCheck?: FirewallCheck | undefined
   /** The prompt template the request was resolved from. */
   readonly prompt?: { readonly id: string; readonly version: number } | undefined
   /**
@@ -188,6 +190,21 @@ export const buildRecord = async (
   if (hit !== undefined) {
     metadata.cache_tier = hit.tier
     metadata.cost_saved_usd = costOf(facts.provider, facts.modelServed, hit.savedUsage) ?? 'unknown'
+  }
+  const check = facts.firewallCheck
+  if (check !== undefined) {
+    metadata.firewall_source = check.source
+    if (check.categories.length > 0) metadata.firewall_categories = check.categories.join(',')
+    if (check.backend !== '') metadata.firewall_backend = check.backend
+    if (check.modelRef !== '') metadata.firewall_model_ref = check.modelRef
+    metadata.firewall_latency_ms = String(ms(check.latencyMs))
+    if (check.usage !== undefined) {
+      metadata.firewall_prompt_tokens = String(check.usage.promptTokens)
+      metadata.firewall_completion_tokens = String(check.usage.completionTokens)
+      const [provider = '', ...model] = check.backend.split('/')
+      metadata.firewall_cost_usd = costOf(provider, model.join('/'), check.usage) ?? 'unknown'
+    }
+    if (check.error !== undefined) metadata.firewall_error = check.error
   }
   let requestBody = ''
   let response = ''

@@ -180,8 +180,11 @@ export type VectorPoint = {
     readonly scope: string
     /** Unix seconds after which the answer has expired. */
     readonly expires_at: number
-    /** The entry's key in the cache store. */
+    /** The entry's key in the cache store (the firewall: the stored verdict, as JSON). */
     readonly entry: string
+    /** More fields kept for whoever reads the collection (the firewall's verdict); never the
+     * prompt's text. */
+    readonly [field: string]: unknown
   }
 }
 

@@ -62,3 +62,7 @@ export const cacheVectorKey = (orgId: string, namespace: string, id: string): st
  */
 export const cacheCollection = (embeddingModel: string, dimensions: number): string =>
   `floopy_cache_${embeddingModel.replace(/[^A-Za-z0-9_-]+/g, '_')}_${String(dimensions)}`
+
+/** The firewall's verdict cache in Qdrant: one collection per embedding model and dimension. */
+export const firewallCollection = (embeddingModel: string, dimensions: number): string =>
+  `floopy_firewall_${embeddingModel.replace(/[^A-Za-z0-9_-]+/g, '_')}_${String(dimensions)}`

@@ -55,6 +55,7 @@ import { arrayAt, isObject, objectAt, stringAt, type Json, type JsonObject } fro
 import { localEmbedding } from '../../src/cache/embedder.ts'
 import { anthropicFake } from './fakes/anthropic.ts'
 import { geminiFake } from './fakes/gemini.ts'
+import { guardRule, guardUsage, isGuardModel, judgedText, type GuardRule } from './fakes/guard.ts'
 
 export type { RecordedRequest }
 
@@ -925,16 +926,46 @@ const forcedReply = (
   return { ...reply, headers: { ...reply.headers, 'retry-after': retryAfter } }
 }
 
-const answerNative = (fake: NativeFake, exchange: Exchange): Reply | FrameStream => {
-  const request: NativeRequest = {
-    method: exchange.method,
-    path: exchange.pathname.slice(fake.base.length),
-    query: exchange.query,
-    headers: exchange.headers,
-    body: exchange.body,
-    json: exchange.json,
-    violations: exchange.record.violations,
+const nativeRequest = (fake: NativeFake, exchange: Exchange): NativeRequest => ({
+  method: exchange.method,
+  path: exchange.pathname.slice(fake.base.length),
+  query: exchange.query,
+  headers: exchange.headers,
+  body: exchange.body,
+  json: exchange.json,
+  violations: exchange.record.violations,
+})
+
+/** A safety model's verdict as an OpenAI-style chat completion. */
+const guardReply = (provider: ProviderId, body: JsonObject, rule: GuardRule): Reply => {
+  const text = rule.kind === 'status' ? '' : rule.text
+  const usage = guardUsage(body, text)
+  return {
+    status: 200,
+    body: {
+      id: completionId(provider),
+      object: 'chat.completion',
+      created: Math.floor(Date.now() / 1000),
+      model: stringAt(body, 'model') ?? 'guard',
+      choices: [
+        {
+          index: 0,
+          message: { role: 'assistant', content: text, refusal: null },
+          logprobs: null,
+          finish_reason: 'stop',
+        },
+      ],
+      usage: {
+        prompt_tokens: usage.input,
+        completion_tokens: usage.output,
+        total_tokens: usage.input + usage.output,
+      },
+    },
   }
+}
+
+const answerNative = (fake: NativeFake, exchange: Exchange): Reply | FrameStream => {
+  const request = nativeRequest(fake, exchange)
   return (
     fake.unauthorized(request) ??
     forcedReply(exchange.headers, (status) => fake.error(status, request)) ??
@@ -949,6 +980,18 @@ const answer = async (exchange: Exchange): Promise<Reply | SseEvent[] | FrameStr
 
   const latency = intHeader(headers, 'x-fake-latency-ms')
   if (latency !== undefined) await sleep(latency)
+
+  // A safety model (`fakes/guard.ts`): its rule may fail or slow the answer first.
+  const guard =
+    isObject(body) && isGuardModel(stringAt(body, 'model'))
+      ? guardRule(judgedText(body))
+      : undefined
+  if (guard?.kind === 'slow') await sleep(guard.ms, undefined, { ref: false })
+  if (guard?.kind === 'status') {
+    if (exchange.native)
+      return exchange.native.error(guard.status, nativeRequest(exchange.native, exchange))
+    return errorReply(provider, guard.status)
+  }
 
   if (exchange.native) return answerNative(exchange.native, exchange)
 
@@ -982,6 +1025,7 @@ const answer = async (exchange: Exchange): Promise<Reply | SseEvent[] | FrameStr
     }
   }
   if (endpoint === 'embeddings') return embeddingsReply(provider, body)
+  if (guard !== undefined) return guardReply(provider, body, guard)
   return chatReply(provider, body, headers)
 }
 

@@ -23,6 +23,7 @@ import { BUCKET_THRESHOLD, cachePolicy, type CachePolicy } from '../../cache/pol
 import { semanticQuery, type CacheScope, type SemanticQuery } from '../../cache/request'
 import { exactKey, similarLookup, storeAnswer, type SimilarHit } from '../../cache/tiers'
 import type { StageEnv } from '../../env'
+import { firewallOn } from '../../firewall/check'
 import { alarm, describeError } from '../../logging/alarm'
 import { applyPrompt } from '../../prompts/apply'
 import type { PromptResolver } from '../../prompts/resolver'
@@ -47,6 +48,8 @@ export type CacheLookupVariables = {
 /** What this stage sets for later stages: the request's one embedding, when it was made. */
 export type EmbeddingVariables = {
   embedding: { readonly text: string; readonly vector: Float32Array }
+  /** The text an embedding was asked for, made or not: no later stage asks again. */
+  embeddingTried: string
 }
 
 export type CacheServices = {
@@ -70,10 +73,17 @@ type CacheEnv = StageEnv<
 const basisOf = (request: { prompt: { id: string; version: number } | undefined }): string =>
   request.prompt === undefined ? '' : `${request.prompt.id}@${String(request.prompt.version)}`
 
-const scopeOf = (orgId: string, policy: CachePolicy): CacheScope => ({
+/** The cache's scope: the organisation, the namespace, and whether the firewall checks the
+ * request (an answer stored without it is never served to a request with it). */
+const scopeOf = (
+  orgId: string,
+  policy: CachePolicy,
+  headers: Headers,
+  features: Readonly<Record<string, unknown>>,
+): CacheScope => ({
   orgId,
   namespace: policy.namespace,
-  extra: {},
+  extra: firewallOn(headers, features) ? { firewall: true } : {},
 })
 
 /**
@@ -118,7 +128,7 @@ export const exactLookup = ({
       }
       basis = `${resolved.prompt_id}@${String(resolved.version)}`
     }
-    const key = exactKey(scopeOf(tenant.orgId, policy), request)
+    const key = exactKey(scopeOf(tenant.orgId, policy, headers, tenant.org.features), request)
     c.set('cacheLookup', { key, basis, answer: batch.add(() => store.get(key)) })
   },
 })
@@ -178,7 +188,7 @@ export const cache = (services: CacheServices): MiddlewareHandler<CacheEnv> =>
     if (policy === undefined) return next()
     const trace = c.get('trace')
     const request = c.get('request')
-    const scope = scopeOf(tenant.orgId, policy)
+    const scope = scopeOf(tenant.orgId, policy, c.req.raw.headers, tenant.org.features)
     const warn = (what: string, err: unknown): void => {
       alarm(`response cache ${what} failed: a miss`, { error: describeError(err) })
     }
@@ -202,6 +212,7 @@ export const cache = (services: CacheServices): MiddlewareHandler<CacheEnv> =>
       services.embedder === undefined ? undefined : semanticQuery(scope, request)
     let vector: Float32Array | undefined
     if (query !== undefined && services.embedder !== undefined) {
+      c.set('embeddingTried', query.text)
       vector = await within(
         services.embedder.embed(query.text, c.get('requestId'), services.embedTimeoutMs),
         services.embedTimeoutMs,

@@ -128,6 +128,7 @@ const produce = async (
       end: ended?.outcome.end ?? (exchange !== undefined ? 'provider_error' : undefined),
       cacheStatus: trace.cache,
       firewallVerdict: trace.firewall,
+      firewallCheck: trace.firewallCheck,
       prompt: trace.prompt,
       cacheHit:
         trace.cache === 'HIT'

@@ -69,6 +69,7 @@ import addFormats from 'ajv-formats'
 import { parse } from 'yaml'
 import type { FrameStream, NativeFake, NativeRequest, Reply } from '../fake-providers.ts'
 import { arrayAt, isObject, objectAt, stringAt, type Json, type JsonObject } from '../json.ts'
+import { guardRule, guardUsage, isGuardModel, judgedText } from './guard.ts'
 
 const FIXTURES = new URL('../../fixtures/anthropic/', import.meta.url)
 const SPEC_FILE = new URL('anthropic-openapi.stainless-mirror-2024-11.yaml', FIXTURES)
@@ -1023,6 +1024,27 @@ const messagesReply = (request: NativeRequest, body: JsonObject): Reply | FrameS
   }
 }
 
+/** A safety model's verdict (`guard.ts`) as a Messages API answer. */
+const guardMessage = (body: JsonObject): Reply => {
+  const rule = guardRule(judgedText(body))
+  const text = rule.kind === 'status' ? '' : rule.text
+  const usage = guardUsage(body, text)
+  return {
+    status: 200,
+    body: {
+      id: messageId(),
+      type: 'message',
+      role: 'assistant',
+      model: stringAt(body, 'model') ?? 'claude',
+      content: [{ type: 'text', text }],
+      stop_reason: 'end_turn',
+      stop_sequence: null,
+      usage: { input_tokens: usage.input, output_tokens: usage.output },
+    },
+    headers: { 'request-id': requestId() },
+  }
+}
+
 /** The Anthropic fake, registered by `../fake-providers.ts`. */
 export const anthropicFake: NativeFake = {
   id: 'anthropic',
@@ -1055,6 +1077,7 @@ export const anthropicFake: NativeFake = {
     }
     const violations = anthropicRequestViolations(request.body)
     if (violations.length > 0) return invalid(request, violations)
+    if (isGuardModel(stringAt(request.body, 'model'))) return guardMessage(request.body)
     return messagesReply(request, request.body)
   },
 }
