@@ -144,11 +144,7 @@ const backends = z.string().transform((text, ctx) => {
 })
 
 const unitInterval = (fallback: number) =>
-  z.coerce
-    .number()
-    .gt(0, 'must be above 0')
-    .max(1, 'must be at most 1')
-    .default(fallback)
+  z.coerce.number().gt(0, 'must be above 0').max(1, 'must be at most 1').default(fallback)
 
 const ConfigSchema = z
   .object({
