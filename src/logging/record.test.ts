@@ -208,3 +208,121 @@ describe('buildRecord', () => {
     expect(record.metadata.client_request_id).toBe('client-42')
   })
 })
+
+describe('buildRecord with a firewall check', () => {
+  const usage = {
+    promptTokens: 10,
+    completionTokens: 3,
+    totalTokens: 13,
+    cachedTokens: 0,
+    reasoningTokens: 0,
+  }
+
+  it('should record an unsafe verdict and what its check was', async () => {
+    const record = await buildRecord(
+      facts({
+        status: 400,
+        errorCode: 'PROMPT_THREAT_DETECTED',
+        firewallVerdict: 'UNSAFE',
+        firewallCheck: {
+          source: 'model',
+          categories: ['S9', 'S10'],
+          backend: 'together/meta-llama/Llama-Guard-4-12B',
+          modelRef: '[together](meta-llama/Llama-Guard-4-12B)',
+          latencyMs: 212.4567,
+          usage,
+          error: undefined,
+        },
+      }),
+      undefined,
+    )
+    expect(record.firewall_verdict).toBe('UNSAFE')
+    expect(record.metadata).toMatchObject({
+      firewall_source: 'model',
+      firewall_categories: 'S9,S10',
+      firewall_backend: 'together/meta-llama/Llama-Guard-4-12B',
+      firewall_model_ref: '[together](meta-llama/Llama-Guard-4-12B)',
+      firewall_latency_ms: '212.457',
+      firewall_prompt_tokens: '10',
+      firewall_completion_tokens: '3',
+      // 13 tokens at Together's $0.20 per million: the model name keeps its slashes.
+      firewall_cost_usd: '0.000002600',
+    })
+    expect(record.metadata.firewall_error).toBeUndefined()
+  })
+
+  it('should keep the cost of an unpriced backend unknown', async () => {
+    const record = await buildRecord(
+      facts({
+        firewallVerdict: 'SAFE',
+        firewallCheck: {
+          source: 'model',
+          categories: [],
+          backend: 'together/meta-llama/Llama-Guard-3-8B',
+          modelRef: '[together](meta-llama/Llama-Guard-3-8B)',
+          latencyMs: 90,
+          usage,
+          error: undefined,
+        },
+      }),
+      undefined,
+    )
+    expect(record.firewall_verdict).toBe('SAFE')
+    expect(record.metadata.firewall_cost_usd).toBe('unknown')
+    expect(record.metadata.firewall_prompt_tokens).toBe('10')
+    expect(record.metadata.firewall_categories).toBeUndefined()
+  })
+
+  it('should record a cached verdict without tokens or cost', async () => {
+    const record = await buildRecord(
+      facts({
+        firewallVerdict: 'UNSAFE',
+        firewallCheck: {
+          source: 'cache',
+          categories: ['S1'],
+          backend: 'together/meta-llama/Llama-Guard-4-12B',
+          modelRef: '[together](meta-llama/Llama-Guard-4-12B)',
+          latencyMs: 4,
+          usage: undefined,
+          error: undefined,
+        },
+      }),
+      undefined,
+    )
+    expect(record.metadata).toMatchObject({ firewall_source: 'cache', firewall_categories: 'S1' })
+    expect(record.metadata.firewall_prompt_tokens).toBeUndefined()
+    expect(record.metadata.firewall_cost_usd).toBeUndefined()
+  })
+
+  it('should record why a check failed', async () => {
+    const record = await buildRecord(
+      facts({
+        firewallVerdict: 'ERROR',
+        firewallCheck: {
+          source: 'model',
+          categories: [],
+          backend: '',
+          modelRef: '',
+          latencyMs: 3000,
+          usage: undefined,
+          error: 'Error: firewall check: no answer within 3000 ms',
+        },
+      }),
+      undefined,
+    )
+    expect(record.firewall_verdict).toBe('ERROR')
+    expect(record.metadata).toMatchObject({
+      firewall_source: 'model',
+      firewall_latency_ms: '3000',
+      firewall_error: 'Error: firewall check: no answer within 3000 ms',
+    })
+    expect(record.metadata.firewall_backend).toBeUndefined()
+    expect(record.metadata.firewall_model_ref).toBeUndefined()
+  })
+
+  it('should record no firewall metadata when the firewall did not run', async () => {
+    const record = await buildRecord(facts(), undefined)
+    expect(record.firewall_verdict).toBe('NONE')
+    expect(Object.keys(record.metadata).filter((k) => k.startsWith('firewall_'))).toEqual([])
+  })
+})

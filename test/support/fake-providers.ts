@@ -984,7 +984,7 @@ const answer = async (exchange: Exchange): Promise<Reply | SseEvent[] | FrameStr
   // A safety model (`fakes/guard.ts`): its rule may fail or slow the answer first.
   const guard =
     isObject(body) && isGuardModel(stringAt(body, 'model'))
-      ? guardRule(judgedText(body))
+      ? guardRule(judgedText(body), body)
       : undefined
   if (guard?.kind === 'slow') await sleep(guard.ms, undefined, { ref: false })
   if (guard?.kind === 'status') {

@@ -266,8 +266,10 @@ export const cache = (services: CacheServices): MiddlewareHandler<CacheEnv> =>
     }
     await next()
     c.res.headers.set('floopy-cache', policy.status)
-    // Only an answer handed to the client tells its taps it ended.
+    // Only an answer handed to the client tells its taps it ended. An answer the firewall could
+    // not check is not stored: it would be served, unchecked, to requests that asked for the check.
     if (stored === undefined || trace.exchange?.answered !== true) return
+    if (trace.firewall === 'ERROR') return
     const exchange = trace.exchange
     const similar =
       query === undefined || vector === undefined ? undefined : { query, vector, bucketed }

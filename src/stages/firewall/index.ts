@@ -13,8 +13,9 @@
  * 2. otherwise one backend of `FIREWALL_MODEL`, drawn by weight, classifies the conversation.
  *
  * Unsafe → 400 `PROMPT_THREAT_DETECTED` naming the categories, before any provider call (a
- * streamed request gets the same JSON error: no stream has started); a model verdict is stored
- * after the response. Safe → the request goes on. No verdict (the model failing, slow, answering
+ * streamed request gets the same JSON error: no stream has started); a model verdict on a
+ * conversation of one user message is stored after the response (one whose earlier turns made it
+ * unsafe says nothing of the last message elsewhere). Safe → the request goes on. No verdict (the model failing, slow, answering
  * outside its contract, or none configured) → the request goes on with `floopy-firewall: ERROR`
  * and a loud log line: the firewall fails open. A verdict cache that fails is logged and skipped;
  * the model then decides.
@@ -176,7 +177,9 @@ export const firewall = (services: FirewallServices): MiddlewareHandler<Firewall
       backend: backendName(backend),
       modelRef: backend.ref,
       usage,
-      vector,
+      // A verdict is remembered by the last message's meaning only when it judged that message
+      // alone: one its earlier turns made unsafe says nothing of the message elsewhere.
+      vector: turns.length === 1 ? vector : undefined,
     }
   }
 

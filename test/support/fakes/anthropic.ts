@@ -1026,7 +1026,7 @@ const messagesReply = (request: NativeRequest, body: JsonObject): Reply | FrameS
 
 /** A safety model's verdict (`guard.ts`) as a Messages API answer. */
 const guardMessage = (body: JsonObject): Reply => {
-  const rule = guardRule(judgedText(body))
+  const rule = guardRule(judgedText(body), body)
   const text = rule.kind === 'status' ? '' : rule.text
   const usage = guardUsage(body, text)
   return {

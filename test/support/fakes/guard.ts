@@ -12,6 +12,7 @@
  * Rules, by what the judged text contains (first match wins):
  * | text                                  | answer                                           |
  * |---------------------------------------|--------------------------------------------------|
+ * | anywhere in the conversation: `[guard:unsafe-context]` | `unsafe\nS2` (the context makes it so) |
  * | `[guard:500]`                         | the provider's 500 error                         |
  * | `[guard:slow]`                        | `safe`, after 60 s                               |
  * | `[guard:garbage]`                     | `I am not sure about this one.` (no verdict)     |
@@ -56,8 +57,11 @@ export const judgedText = (body: JsonObject): string | undefined => {
   return last?.trimStart().slice('User: '.length).trim()
 }
 
-export const guardRule = (text: string | undefined): GuardRule => {
+export const guardRule = (text: string | undefined, body?: JsonObject): GuardRule => {
   if (text === undefined) return { kind: 'verdict', text: 'I am not sure about this one.' }
+  if (JSON.stringify(body?.['messages'] ?? []).includes('[guard:unsafe-context]')) {
+    return { kind: 'verdict', text: 'unsafe\nS2' }
+  }
   const lower = text.toLowerCase()
   if (lower.includes('[guard:500]')) return { kind: 'status', status: 500 }
   if (lower.includes('[guard:slow]')) return { kind: 'slow', ms: GUARD_SLOW_MS, text: 'safe' }
