@@ -19,7 +19,11 @@
  *   probability `explore` a uniformly random target goes first instead, so a target whose EWMA is
  *   high from an old incident is still measured and its recovery noticed. The others follow by
  *   EWMA ascending.
+ * - `feedback`: Thompson sampling on each target's reward posterior, less its cost and latency
+ *   penalties (`feedback/posterior.ts`); the sampled order is the failover order. A request whose
+ *   session already has a target keeps it first.
  */
+import { thompsonOrder, type Posterior } from '../feedback/posterior'
 import type { RoutingStrategy } from '../tenancy/schema'
 
 /** One place a request may be sent, e.g. `openai/gpt-4o`; `weight` is used by `weighted` only. */
@@ -45,6 +49,19 @@ export type OrderInput = {
   latency?: LatencyStats
   /** Probability that `latency` puts a uniformly random target first; default 0.05. */
   explore?: number
+  /** Used by `feedback` only: what routing learned from feedback (`feedback/posterior.ts`). */
+  feedback?: FeedbackInput
+}
+
+export type FeedbackInput = {
+  /** Each target's reward posterior, by target id. */
+  readonly posteriors: ReadonlyMap<string, Posterior>
+  /** What each target's draw loses for its cost and latency, by target id. */
+  readonly penalties?: ReadonlyMap<string, number>
+  readonly minFeedback: number
+  readonly floor: number
+  /** A target the request's session is kept on (while it is one of the targets). */
+  readonly sticky?: string | undefined
 }
 
 /** How often `latency` explores when the caller does not say. */
@@ -136,6 +153,26 @@ const latencyOrder = (
   })
 }
 
+const feedbackOrder = (
+  targets: readonly RouteTarget[],
+  random: () => number,
+  feedback: FeedbackInput | undefined,
+): RouteTarget[] => {
+  const sticky = targets.findIndex((t) => t.id === feedback?.sticky)
+  if (sticky >= 0) return withFirst(targets, sticky)
+  const order = thompsonOrder({
+    posteriors: targets.map((t) => feedback?.posteriors.get(t.id)),
+    penalties: targets.map((t) => feedback?.penalties?.get(t.id) ?? 0),
+    minFeedback: feedback?.minFeedback ?? 0,
+    floor: feedback?.floor ?? 0,
+    random: () => draw(random),
+  })
+  return order.flatMap((index) => {
+    const target = targets[index]
+    return target === undefined ? [] : [target]
+  })
+}
+
 /** The full attempt order: every target exactly once, the first being the strategy's pick. */
 export function attemptOrder(input: OrderInput): RouteTarget[] {
   const { strategy, targets, counter, random } = input
@@ -151,6 +188,8 @@ export function attemptOrder(input: OrderInput): RouteTarget[] {
       const explore = Math.min(Math.max(input.explore ?? DEFAULT_EXPLORE, 0), 1)
       return latencyOrder(targets, random, input.latency, Number.isNaN(explore) ? 0 : explore)
     }
+    case 'feedback':
+      return feedbackOrder(targets, random, input.feedback)
   }
 }
 

@@ -24,7 +24,13 @@ export const SUBSCRIPTION_STATUSES = [
 export type SubscriptionStatus = (typeof SUBSCRIPTION_STATUSES)[number]
 
 /** The routing strategies (`routing/strategies.ts` implements each). */
-export const ROUTING_STRATEGIES = ['fallback', 'round-robin', 'weighted', 'latency'] as const
+export const ROUTING_STRATEGIES = [
+  'fallback',
+  'round-robin',
+  'weighted',
+  'latency',
+  'feedback',
+] as const
 
 export type RoutingStrategy = (typeof ROUTING_STRATEGIES)[number]
 
@@ -52,6 +58,27 @@ export const RoutingTargetsSchema = z
 
 export type RoutingTargetRow = z.infer<typeof RoutingTargetsSchema>[number]
 
+/**
+ * A routing rule's parameters (`routing_rules.params`), used by the `feedback` strategy: what a
+ * target's draw loses per USD of price per million tokens (`cost_weight`) and per second of
+ * latency (`latency_weight`), and which feedback metric it learns from (default `rating`).
+ */
+export const RuleParamsSchema = z.object({
+  cost_weight: z.number().nonnegative().optional(),
+  latency_weight: z.number().nonnegative().optional(),
+  metric: z
+    .string()
+    .regex(/^[a-z][a-z0-9_]{0,31}$/)
+    .optional(),
+})
+
+export type RuleParams = z.infer<typeof RuleParamsSchema>
+
+/** A feedback metric's declared range (`settings.feedback.metrics`); `rating` defaults to [0, 1]. */
+export const MetricRangeSchema = z
+  .object({ min: z.number(), max: z.number() })
+  .refine((range) => range.max > range.min, 'max must be above min')
+
 /** The response cache's bounds (`docs/cache.md`). */
 export const CACHE_TTL_SECONDS = { min: 60, max: 2_592_000, default: 604_800 } as const
 
@@ -73,6 +100,12 @@ export const SettingsSchema = z.object({
         .optional(),
       /** The semantic tier's cosine similarity threshold (a request may only raise it). */
       threshold: z.number().gt(0).lte(1).optional(),
+    })
+    .optional(),
+  feedback: z
+    .object({
+      /** The organisation's feedback metrics and their ranges, by name (`[a-z][a-z0-9_]*`). */
+      metrics: z.record(z.string().regex(/^[a-z][a-z0-9_]{0,31}$/), MetricRangeSchema).optional(),
     })
     .optional(),
 })

@@ -15,6 +15,7 @@ import {
   SettingsSchema,
   type Settings,
   type RoutingStrategy,
+  type RuleParams,
   type SubscriptionStatus,
   type TargetKey,
 } from './schema'
@@ -37,6 +38,8 @@ export type RoutingRule = {
      */
     readonly key?: TargetKey | undefined
   }[]
+  /** The `feedback` strategy's parameters; `{}` when none were set. */
+  readonly params?: RuleParams | undefined
 }
 
 export type Organization = {
