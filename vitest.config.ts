@@ -52,7 +52,9 @@ export default defineConfig({
           name: 'e2e',
           environment: 'node',
           include: ['test/e2e/**/*.test.ts'],
-          testTimeout: 30_000,
+          // A hang detector, never a speed check: a test that runs the admin CLI a dozen times
+          // spawns a dozen Node processes, which a busy 2-core machine can stretch past a minute.
+          testTimeout: 120_000,
           hookTimeout: 120_000,
         },
       },

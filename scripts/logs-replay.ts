@@ -1,7 +1,8 @@
 /**
  * @module `npm run logs:replay`: re-inserts the request log records that ended in the dead-letter
  * queue (the consumer gave up on them after `max_retries`, typically during a long ClickHouse
- * outage) into ClickHouse, then acknowledges them.
+ * outage) into ClickHouse, then acknowledges them. Feedback records (`feedback/record.ts`) ride the
+ * same Queue and go back to their own table, `feedback`.
  *
  * The dead-letter queue has an HTTP pull consumer (`wrangler queues consumer http add
  * floopy-request-logs-dlq`); this command pulls batches with Cloudflare's Queues REST API
@@ -15,8 +16,11 @@
  * dead-letter queue's id), CLICKHOUSE_URL, CLICKHOUSE_USER, CLICKHOUSE_PASSWORD,
  * CLICKHOUSE_DATABASE (default `floopy`); CLOUDFLARE_API_BASE overrides the API's base URL.
  */
+import { isFeedbackRecord, type FeedbackRecord } from '../src/feedback/record.ts'
 import {
   batchToken,
+  feedbackToken,
+  insertFeedback,
   insertRecords,
   isLogRecord,
   type ClickHouseConfig,
@@ -82,6 +86,9 @@ export const replay = async (
     const messages = pulled.messages ?? []
     if (messages.length === 0) break
     const records: LogRecord[] = []
+    const logIds: string[] = []
+    const feedback: FeedbackRecord[] = []
+    const feedbackIds: string[] = []
     const malformed: PulledMessage[] = []
     for (const message of messages) {
       let body: unknown
@@ -90,12 +97,21 @@ export const replay = async (
       } catch {
         body = undefined
       }
-      if (isLogRecord(body)) records.push(body)
-      else malformed.push(message)
+      // Feedback first: it has a request_id too.
+      if (isFeedbackRecord(body)) {
+        feedback.push(body)
+        feedbackIds.push(message.id)
+      } else if (isLogRecord(body)) {
+        records.push(body)
+        logIds.push(message.id)
+      } else malformed.push(message)
     }
     try {
       if (records.length > 0) {
-        await insertRecords(clickhouse, records, await batchToken(messages.map((m) => m.id)))
+        await insertRecords(clickhouse, records, await batchToken(logIds))
+      }
+      if (feedback.length > 0) {
+        await insertFeedback(clickhouse, feedback, await feedbackToken(feedbackIds))
       }
     } catch (err) {
       await call('ack', { acks: [], retries: messages.map((m) => ({ lease_id: m.lease_id })) })
@@ -106,11 +122,11 @@ export const replay = async (
       )
     }
     await call('ack', { acks: messages.map((m) => ({ lease_id: m.lease_id })), retries: [] })
-    result.replayed += records.length
+    result.replayed += records.length + feedback.length
     result.dropped += malformed.length
     result.batches += 1
     log(
-      `replayed ${String(records.length)} records${malformed.length > 0 ? `, dropped ${String(malformed.length)} malformed` : ''}`,
+      `replayed ${String(records.length + feedback.length)} records${malformed.length > 0 ? `, dropped ${String(malformed.length)} malformed` : ''}`,
     )
   }
   log(`done: ${String(result.replayed)} records replayed in ${String(result.batches)} batches`)

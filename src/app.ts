@@ -27,6 +27,10 @@ import {
 } from './stages/cache'
 import { dispatch } from './stages/dispatch'
 import { firewall, type FirewallServices } from './stages/firewall'
+import { postFeedback } from './routes/feedback'
+import { reference } from './stages/reference'
+import type { LearnedRouting } from './routing/learned'
+import type { FeedbackState } from './stores'
 import { firstRoundTrip } from './stages/first-round-trip'
 import { guard, type GuardVariables } from './stages/guard'
 import { admission, limits, type AdmissionVariables } from './stages/limits'
@@ -34,7 +38,14 @@ import { parseRequest, type ParsedVariables } from './stages/parse-request'
 import { prompt } from './stages/prompt'
 import { requestId } from './stages/request-id'
 import { requestLog } from './stages/request-log'
-import { healthSync, route, type HealthSyncVariables, type RouteVariables } from './stages/route'
+import {
+  feedbackSync,
+  healthSync,
+  route,
+  type FeedbackSyncVariables,
+  type HealthSyncVariables,
+  type RouteVariables,
+} from './stages/route'
 import { subscription } from './stages/subscription'
 import type { SharedState } from './stores'
 import type { KeyResolver } from './tenancy/resolver'
@@ -46,6 +57,7 @@ export type GatewayEnv = StageEnv<
     ParsedVariables &
     AdmissionVariables &
     HealthSyncVariables &
+    FeedbackSyncVariables &
     CacheLookupVariables &
     EmbeddingVariables &
     RouteVariables &
@@ -61,6 +73,16 @@ export type Services = {
   readonly health: HealthTracker
   readonly cache: CacheServices
   readonly firewall: FirewallServices
+  readonly feedback: {
+    readonly state: FeedbackState
+    readonly learned: LearnedRouting
+    /** The request references' key. */
+    readonly key: () => Promise<CryptoKey>
+    /** The posteriors' forgetting factor per feedback. */
+    readonly gamma: number
+    readonly minSamples: number
+    readonly exploration: number
+  }
   readonly call: typeof callProvider
   readonly listModels: typeof listProviderModels
   readonly logQueue: Bindings['LOG_QUEUE']
@@ -82,6 +104,8 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
       ipHashKey: config.logIpHashKey,
     }),
   )
+  // 13b. a served request's id becomes its signed reference, for feedback
+  app.use('/v1/*', reference({ key: services.feedback.key }))
   app.use('/v1/*', bodyLimit({ maxBodyBytes: config.maxBodyBytes })) // 1. body size, read once
   // 2-3. API key; per-IP limit for traffic without a valid one
   app.use(
@@ -101,6 +125,18 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
     listModels({ providers: config.providers, list: services.listModels }),
   )
   app.post('/v1/prompts/:id/render', ...uncounted, renderPrompt({ resolver: prompts }))
+  // Feedback on a served request: closes the loop (`docs/feedback.md`).
+  app.post(
+    '/v1/feedback',
+    ...uncounted,
+    postFeedback({
+      key: services.feedback.key,
+      state: services.feedback.state,
+      cache: services.cache.store,
+      queue: services.logQueue,
+      gamma: services.feedback.gamma,
+    }),
+  )
   for (const [path, kind] of [
     ['/v1/chat/completions', 'chat'],
     ['/v1/embeddings', 'embeddings'],
@@ -114,17 +150,27 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
           ParsedVariables &
           AdmissionVariables &
           HealthSyncVariables &
+          FeedbackSyncVariables &
           CacheLookupVariables
       >([
         admission({ state, countsTowardQuota: true }),
         healthSync({ health }),
+        feedbackSync({ learned: services.feedback.learned }),
         exactLookup({ store: services.cache.store, prompts }),
       ]),
       limits({ state, resolver }), // 4+6. org and key rate limits, monthly quota
       prompt({ resolver: prompts }), // 7. prompt template (floopy-prompt-id)
       cache(services.cache), // 8. response cache: exact, semantic, bucketed
       firewall(services.firewall), // 9. LLM firewall (floopy-llm-security-enabled)
-      route({ config, health }), // 10. targets
+      route({
+        config,
+        health,
+        feedback: {
+          learned: services.feedback.learned,
+          minFeedback: services.feedback.minSamples,
+          floor: services.feedback.exploration,
+        },
+      }), // 10. targets
       guard(), // 11. SSRF + header hygiene
       dispatch({
         call: services.call,

@@ -51,6 +51,23 @@ export type GatewayConfig = {
   readonly embeddingTimeoutMs: number
   readonly cacheLookupTimeoutMs: number
   readonly firewall: FirewallConfig
+  readonly feedback: FeedbackConfig
+}
+
+/** The feedback loop's settings (`docs/feedback.md`). */
+export type FeedbackConfig = {
+  /**
+   * What request references are signed with: `FLOOPY_FEEDBACK_KEY`, else the operator's other
+   * secrets together (so every isolate of a deployment agrees), else `undefined` (a key per
+   * isolate: development only).
+   */
+  readonly secret: string | undefined
+  /** Feedbacks after which a target's earlier evidence counts half. */
+  readonly halfLife: number
+  /** Feedbacks a target needs before the strategy stops exploring it uniformly. */
+  readonly minSamples: number
+  /** Probability of a uniformly random first target once every target is explored. */
+  readonly exploration: number
 }
 
 /** The LLM firewall's settings (`docs/firewall.md`). */
@@ -189,6 +206,14 @@ const ConfigSchema = z
     FIREWALL_TIMEOUT_MS: positiveInt(3_000),
     FIREWALL_CACHE_THRESHOLD: unitInterval(0.95),
     FIREWALL_CACHE_TTL_SECONDS: positiveInt(30 * 24 * 3600),
+    FLOOPY_FEEDBACK_KEY: z.string().min(32, 'must be at least 32 characters').optional(),
+    FLOOPY_FEEDBACK_HALF_LIFE: positiveInt(100),
+    FLOOPY_FEEDBACK_MIN_SAMPLES: positiveInt(10),
+    FLOOPY_FEEDBACK_EXPLORATION: z.coerce
+      .number()
+      .min(0, 'must be at least 0')
+      .max(0.5, 'must be at most 0.5')
+      .default(0.03),
   })
   .superRefine((env, ctx) => {
     const pair = (a: keyof typeof env, b: keyof typeof env): void => {
@@ -218,6 +243,21 @@ const ConfigSchema = z
   })
 
 const trimSlash = (url: string): string => url.replace(/\/+$/, '')
+
+/** Secrets every isolate of one deployment shares, in a fixed order, for the reference key. */
+const SHARED_SECRETS = [
+  'FLOOPY_VAULT_KEKS',
+  'SUPABASE_SERVICE_ROLE_KEY',
+  'UPSTASH_REDIS_REST_TOKEN',
+  'FLOOPY_LOG_IP_HASH_KEY',
+  'FLOOPY_DEV_API_KEY',
+] as const
+
+/** Without `FLOOPY_FEEDBACK_KEY`: the deployment's other secrets, together (never alone logged). */
+const derivedSecret = (bindings: Bindings): string | undefined => {
+  const parts = SHARED_SECRETS.map((name) => bindings[name] ?? '')
+  return parts.every((part) => part === '') ? undefined : `derived\n${parts.join('\n')}`
+}
 
 /** A built-in provider at its configured (or default) base URL. */
 export const builtinProvider = (
@@ -307,6 +347,12 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
         : { url: trimSlash(env.QDRANT_URL), apiKey: env.QDRANT_API_KEY },
     embeddingTimeoutMs: env.FLOOPY_EMBEDDING_TIMEOUT_MS,
     cacheLookupTimeoutMs: env.FLOOPY_CACHE_LOOKUP_TIMEOUT_MS,
+    feedback: {
+      secret: env.FLOOPY_FEEDBACK_KEY ?? derivedSecret(bindings),
+      halfLife: env.FLOOPY_FEEDBACK_HALF_LIFE,
+      minSamples: env.FLOOPY_FEEDBACK_MIN_SAMPLES,
+      exploration: env.FLOOPY_FEEDBACK_EXPLORATION,
+    },
     firewall: {
       backends: env.FIREWALL_MODEL ?? parseBackends(DEFAULT_FIREWALL_MODEL),
       explicit: env.FIREWALL_MODEL !== undefined,

@@ -6,6 +6,7 @@
  * optional for a stage that runs before it (see `app.ts`, where they are put together).
  */
 import type { LogRecord } from './logging/record'
+import type { FeedbackRecord } from './feedback/record'
 import type { ResponseTap, Trace } from './types'
 
 export const PROVIDER_ENV_PREFIXES = [
@@ -43,9 +44,14 @@ export type Bindings = ProviderBindings & {
   FLOOPY_IP_RPM?: string
   /** Time limit for one Redis or Supabase request, in ms (default 2000). */
   FLOOPY_STORE_TIMEOUT_MS?: string
-  /** The request log's Queue (producer binding; see wrangler.toml): the part of it we use. */
+  /**
+   * The request log's Queue (producer binding; see wrangler.toml): the part of it we use. It also
+   * carries feedback (`feedback/record.ts`) to the same consumer.
+   */
   LOG_QUEUE?: {
-    sendBatch(messages: Iterable<{ body: LogRecord; contentType?: 'json' }>): Promise<unknown>
+    sendBatch(
+      messages: Iterable<{ body: LogRecord | FeedbackRecord; contentType?: 'json' }>,
+    ): Promise<unknown>
   }
   /** Secret for the keyed hash of client IPs in the request log (none: IPs are not logged). */
   FLOOPY_LOG_IP_HASH_KEY?: string
@@ -102,6 +108,17 @@ export type Bindings = ProviderBindings & {
   FIREWALL_CACHE_THRESHOLD?: string
   /** How long a stored unsafe verdict blocks, in seconds (default 2592000: 30 days). */
   FIREWALL_CACHE_TTL_SECONDS?: string
+  /**
+   * The secret request ids are signed with, for `POST /v1/feedback` (at least 32 characters).
+   * Unset: derived from the deployment's other secrets (`docs/feedback.md`).
+   */
+  FLOOPY_FEEDBACK_KEY?: string
+  /** Feedbacks after which a target's earlier evidence counts half (default 100). */
+  FLOOPY_FEEDBACK_HALF_LIFE?: string
+  /** Feedbacks per target before the `feedback` strategy stops exploring uniformly (default 10). */
+  FLOOPY_FEEDBACK_MIN_SAMPLES?: string
+  /** The `feedback` strategy's floor of exploration, a probability (default 0.03). */
+  FLOOPY_FEEDBACK_EXPLORATION?: string
 }
 
 /** What the first stage sets for every request (`stages/request-id`). */

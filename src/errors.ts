@@ -33,6 +33,8 @@ export const ERROR_CODES = {
   /** The prompt template uses variables the request's `inputs` do not supply. */
   PROMPT_VARIABLE_MISSING: { status: 400, type: 'invalid_request_error' },
   METHOD_NOT_ALLOWED: { status: 405, type: 'invalid_request_error' },
+  /** Feedback names a request that cannot take it (unknown, another organisation's, too old). */
+  REQUEST_NOT_FOUND: { status: 404, type: 'not_found_error' },
   /** The LLM firewall judged the prompt unsafe; no provider was called. */
   PROMPT_THREAT_DETECTED: { status: 400, type: 'invalid_request_error' },
   PAYLOAD_TOO_LARGE: { status: 413, type: 'invalid_request_error' },

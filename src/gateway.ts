@@ -32,6 +32,12 @@ import { supabasePromptStore } from './stores/supabase/prompt-store'
 import { upstashRoutingState } from './stores/upstash/routing-state'
 import { upstashRedis, upstashState } from './stores/upstash/shared-state'
 import { createKeyResolver } from './tenancy/resolver'
+import { forgetting } from './feedback/posterior'
+import { referenceKey } from './feedback/reference'
+import { createLearnedRouting, type LearnedRouting } from './routing/learned'
+import type { FeedbackState } from './stores'
+import { memoryFeedbackState } from './stores/embedded/feedback-state'
+import { upstashFeedbackState } from './stores/upstash/feedback-state'
 import type { FirewallBackend } from './firewall/check'
 import type { FirewallServices } from './stages/firewall'
 
@@ -53,6 +59,48 @@ const trackerFor = (
     trackers.set(id, tracker)
   }
   return tracker
+}
+
+/** What an isolate learned from feedback, by shared-state location, like the health trackers. */
+const learnedBy = new Map<string, { state: FeedbackState; learned: LearnedRouting }>()
+
+const learnedFor = (
+  where: string,
+  state: () => FeedbackState,
+): { state: FeedbackState; learned: LearnedRouting } => {
+  let known = learnedBy.get(where)
+  if (known === undefined) {
+    const shared = state()
+    known = { state: shared, learned: createLearnedRouting(shared) }
+    learnedBy.set(where, known)
+  }
+  return known
+}
+
+/** The reference keys by secret (one random key per isolate when there is no secret). */
+const referenceKeys = new Map<string, Promise<CryptoKey>>()
+
+const referenceKeyFor = (secret: string | undefined): (() => Promise<CryptoKey>) => {
+  const id = secret ?? ''
+  return () => {
+    let key = referenceKeys.get(id)
+    if (key === undefined) {
+      key = (async () => {
+        const material =
+          secret === undefined
+            ? crypto.getRandomValues(new Uint8Array(32))
+            : new Uint8Array(
+                await crypto.subtle.digest(
+                  'SHA-256',
+                  new TextEncoder().encode(`floopy request reference\n${secret}`),
+                ),
+              )
+        return referenceKey(material)
+      })()
+      referenceKeys.set(id, key)
+    }
+    return key
+  }
 }
 
 /** The services for a configuration: its adapters behind the ports, and the provider client. */
@@ -78,6 +126,10 @@ export const servicesFor = (config: GatewayConfig, logQueue: Bindings['LOG_QUEUE
           upstashRoutingState(redis, config.breaker),
         )
   const resolver = createKeyResolver({ keys, state })
+  const feedbackState =
+    redis === undefined || config.upstash === undefined
+      ? learnedFor('memory', memoryFeedbackState)
+      : learnedFor(config.upstash.url, () => upstashFeedbackState(redis))
   const embedded = redis === undefined
   const embedder = embedderFor(config, embedded)
   const vectors =
@@ -117,6 +169,14 @@ export const servicesFor = (config: GatewayConfig, logQueue: Bindings['LOG_QUEUE
       embedder,
       embedTimeoutMs: config.embeddingTimeoutMs,
       lookupTimeoutMs: config.cacheLookupTimeoutMs,
+    },
+    feedback: {
+      state: feedbackState.state,
+      learned: feedbackState.learned,
+      key: referenceKeyFor(config.feedback.secret),
+      gamma: forgetting(config.feedback.halfLife),
+      minSamples: config.feedback.minSamples,
+      exploration: config.feedback.exploration,
     },
     firewall: {
       ...firewallBackends(config),

@@ -198,8 +198,9 @@ export type FirewallCheck = {
  * it did, and the log reads it after the response (`logging/record.ts`).
  */
 export type Trace = {
-  /** The log row's id: the request id, or a fresh one when the client chose the request id. */
-  readonly logId: string
+  /** The log row's id: the request id, or a fresh one when the client chose the request id; once
+   * the request is served, its signed reference (`feedback/reference.ts`). */
+  logId: string
   /** The `x-request-id` the client sent, when it was kept. */
   readonly clientRequestId: string | undefined
   /** The provider exchange that answered, or the last one tried. */
@@ -220,6 +221,10 @@ export type Trace = {
   firewallCheck: FirewallCheck | undefined
   /** The prompt template the request was resolved from. */
   prompt: { readonly id: string; readonly version: number } | undefined
+  /** The tag of the routing rule that routed the request (`feedback/reference.ts`). */
+  rule: string | undefined
+  /** The response cache entry a hit was served from (its store key). */
+  cacheEntry: string | undefined
 }
 
 /** A fresh trace for a request whose log row gets `logId`. */
@@ -235,4 +240,6 @@ export const newTrace = (logId: string, clientRequestId: string | undefined): Tr
   firewall: 'NONE',
   firewallCheck: undefined,
   prompt: undefined,
+  rule: undefined,
+  cacheEntry: undefined,
 })

@@ -404,6 +404,7 @@ export const localStore = (file: string): AdminStore => {
         if (existing !== undefined) {
           existing.strategy = input.strategy
           existing.targets = input.targets
+          existing.params = input.params
           existing.updated_at = at
           return existing
         }
@@ -414,6 +415,7 @@ export const localStore = (file: string): AdminStore => {
           model: input.model,
           strategy: input.strategy,
           targets: input.targets,
+          params: input.params,
           created_at: at,
           updated_at: at,
         }

@@ -5,7 +5,7 @@
  */
 
 import path from 'node:path'
-import type { Settings } from '../../src/tenancy/schema.ts'
+import type { RuleParams, Settings } from '../../src/tenancy/schema.ts'
 
 // eslint-disable-next-line no-control-regex -- replacing control characters is the point
 const CONTROL = /[\x00-\x1f\x7f-\x9f]/g
@@ -57,6 +57,27 @@ export const cacheText = (settings: Settings | undefined): string => {
   const cache = settings?.cache ?? {}
   const entries = (['enabled', 'ttl_seconds', 'threshold'] as const).flatMap((name) =>
     cache[name] === undefined ? [] : [`${name}=${cell(cache[name])}`],
+  )
+  return entries.length === 0 ? '-' : entries.join(' ')
+}
+
+/**
+ * The feedback metrics declared, `helpful=1:5 thumbs=-1:1` (name=min:max, by name), or `-` when
+ * none is: feedback may then name only `rating`, on [0, 1].
+ */
+export const metricsText = (settings: Settings | undefined): string => {
+  const metrics = Object.entries(settings?.feedback?.metrics ?? {}).sort(([a], [b]) =>
+    a < b ? -1 : a > b ? 1 : 0,
+  )
+  return metrics.length === 0
+    ? '-'
+    : metrics.map(([name, { min, max }]) => cell(`${name}=${min}:${max}`)).join(' ')
+}
+
+/** A rule's parameters as stored, `cost_weight=0.02 latency_weight=0.5 metric=helpful`, or `-`. */
+export const paramsText = (params: RuleParams | undefined): string => {
+  const entries = (['cost_weight', 'latency_weight', 'metric'] as const).flatMap((name) =>
+    params?.[name] === undefined ? [] : [`${name}=${cell(params[name])}`],
   )
   return entries.length === 0 ? '-' : entries.join(' ')
 }

@@ -13,6 +13,7 @@ import {
 } from '../../src/stores/embedded/tenants-file.ts'
 import {
   ROUTING_STRATEGIES,
+  RuleParamsSchema,
   SettingsSchema,
   SUBSCRIPTION_STATUSES,
   TARGET_KEYS,
@@ -29,6 +30,7 @@ const limit = z.number().int().nonnegative().nullable()
  */
 export const StoredSettings = SettingsSchema.extend({
   cache: SettingsSchema.shape.cache.unwrap().loose().optional(),
+  feedback: SettingsSchema.shape.feedback.unwrap().loose().optional(),
 })
   .loose()
   .default({})
@@ -111,6 +113,12 @@ const Target: z.ZodType<RoutingTargetRow> = z.object({
   key: z.enum(TARGET_KEYS).exactOptional(),
 })
 
+/**
+ * A rule's parameters: `RuleParamsSchema`'s members checked, loose as settings are. Rules from
+ * before the column existed (migration 0005, older tenants files) have none: `{}`.
+ */
+const StoredParams = RuleParamsSchema.loose().default({})
+
 const routingRuleShape = {
   id: z.string(),
   org_id: z.string(),
@@ -118,6 +126,7 @@ const routingRuleShape = {
   model: z.string().nullable(),
   strategy: z.enum(ROUTING_STRATEGIES),
   targets: z.array(Target),
+  params: StoredParams,
   created_at: z.string(),
   updated_at: z.string(),
 }

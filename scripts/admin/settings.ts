@@ -1,8 +1,9 @@
 /**
- * @module The response cache's settings on the command line: `--cache on|off`,
+ * @module Settings on the command line. The response cache's: `--cache on|off`,
  * `--cache-ttl <seconds>` and `--cache-threshold <x>`, shared by `org create|set` and
  * `key issue|set`. On `set`, `unset` removes a setting, so the organisation's (for a key) or the
  * gateway's default (for an organisation) applies again; what is not given stays as it is.
+ * An organisation's feedback metrics: `--metric name=min:max|unset` on `org set`.
  */
 import type { ParseArgsOptionsConfig } from 'node:util'
 import { CACHE_TTL_SECONDS, type Settings } from '../../src/tenancy/schema.ts'
@@ -73,3 +74,26 @@ export const cacheSettings = (values: CacheValues): Settings | undefined => {
   if (threshold !== undefined) cache.threshold = valid.cacheThreshold(threshold)
   return Object.keys(cache).length === 0 ? undefined : { cache }
 }
+
+export const METRIC_OPTIONS = {
+  metric: { type: 'string', multiple: true },
+} as const satisfies ParseArgsOptionsConfig
+
+/** `org set`'s help lines for `--metric`. */
+export const metricHelp = (): string =>
+  [
+    optionLine(
+      `--metric NAME=MIN:MAX|${valid.UNSET}`,
+      'declare a feedback metric and the range of its values (mapped onto',
+    ),
+    `${' '.repeat(28)}a reward in [0, 1]), or remove it; repeat for several. NAME is`,
+    `${' '.repeat(28)}1-32 of a-z 0-9 _, starting with a-z; rating is built in, on [0, 1]`,
+  ].join('\n')
+
+/** The change `org set --metric` asks for; `undefined` when no metric was given. */
+export const metricChanges = (
+  values: OptionValues<typeof METRIC_OPTIONS>,
+): SettingsChanges | undefined =>
+  values.metric === undefined
+    ? undefined
+    : { feedback: { metrics: valid.metricRanges(values.metric) } }

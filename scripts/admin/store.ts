@@ -10,6 +10,7 @@ import type {
   OrganizationRow,
   RoutingStrategy,
   RoutingTargetRow,
+  RuleParams,
   Settings,
   SubscriptionStatus,
 } from '../../src/tenancy/schema.ts'
@@ -32,6 +33,8 @@ import type {
  */
 export type SettingsChanges = {
   cache?: { enabled?: boolean | null; ttl_seconds?: number | null; threshold?: number | null }
+  /** A metric set to `null` is removed; one given replaces its range. */
+  feedback?: { metrics?: Record<string, { min: number; max: number } | null> }
 }
 
 export type NewOrganization = {
@@ -81,6 +84,8 @@ export type RuleScope = { apiKeyId: string | null; model: string | null }
 export type RoutingRuleInput = RuleScope & {
   strategy: RoutingStrategy
   targets: RoutingTargetRow[]
+  /** The `feedback` strategy's parameters; `{}` for none. Replaced with the rule, never merged. */
+  params: RuleParams
 }
 
 export interface AdminStore {

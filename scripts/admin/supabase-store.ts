@@ -180,6 +180,7 @@ export const supabaseStore = (url: string, serviceRoleKey: string): AdminStore =
           p_targets: rule.targets,
           p_api_key_id: rule.apiKeyId,
           p_model: rule.model,
+          p_params: rule.params,
         },
         RoutingRule,
         // routing_rules_api_key_same_org_fkey: the key exists but is another org's

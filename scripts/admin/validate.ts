@@ -6,7 +6,9 @@
 import { PROMPT_ID, PROMPT_LABEL } from '../../src/prompts/template.ts'
 import {
   CACHE_TTL_SECONDS,
+  MetricRangeSchema,
   ROUTING_STRATEGIES,
+  RuleParamsSchema,
   SUBSCRIPTION_STATUSES,
   TARGET_KEYS,
   type RoutingStrategy,
@@ -34,6 +36,9 @@ const DIGITS = /^[0-9]+$/
 const PROMPT_NAME_RULE = '1-128 characters of a-z 0-9 . _ -, starting with a-z or 0-9'
 /** A plain decimal: no sign, exponent, hex or spaces, which `Number()` would also accept. */
 const DECIMAL = /^(?:\d{1,10}(?:\.\d{0,17})?|\.\d{1,17})$/
+/** A signed plain decimal: a metric range's bound may be negative. */
+const SIGNED_DECIMAL = /^-?(?:\d{1,10}(?:\.\d{0,17})?|\.\d{1,17})$/
+const METRIC_NAME_RULE = '1-32 characters of a-z 0-9 _, starting with a-z'
 /** Cache namespaces, as requests may name them in `floopy-cache-namespace` (`docs/cache.md`). */
 const NAMESPACE = /^[a-z0-9._-]{1,64}$/
 /** The word that removes a setting, so the organisation's (or the gateway's default) applies. */
@@ -264,3 +269,57 @@ export const cacheNamespace = (text: string): string =>
   NAMESPACE.test(text)
     ? text
     : refuse(`invalid --namespace ${shown(text)}: 1-64 characters of a-z 0-9 . _ -`)
+
+/** `--cost-weight N`, `--latency-weight N`: a plain decimal ≥ 0 (a rule parameter). */
+export const ruleWeight = (option: string, text: string): number => {
+  const value = DECIMAL.test(text) ? Number(text) : Number.NaN
+  if (Number.isFinite(value)) return value
+  return refuse(`invalid --${option} ${shown(text)}: expected a number ≥ 0`)
+}
+
+/** A feedback metric's name: what a rule's `metric` and a feedback's `metric` say. */
+export const metricName = (option: string, text: string): string =>
+  RuleParamsSchema.shape.metric.safeParse(text).success
+    ? text
+    : refuse(`invalid --${option} ${shown(text)}: ${METRIC_NAME_RULE}`)
+
+/**
+ * `--metric name=min:max` (and `name=unset`, stored as `null`: remove the metric), repeated for
+ * several: the organisation's feedback metrics and the range each value is mapped from onto a
+ * reward in [0, 1]. A metric given twice is refused rather than silently taking the last range.
+ */
+export const metricRanges = (
+  items: readonly string[],
+): Record<string, { min: number; max: number } | null> => {
+  const syntax = `expected name=min:max or name=${UNSET}`
+  const result: Record<string, { min: number; max: number } | null> = {}
+  for (const item of items) {
+    const eq = item.indexOf('=')
+    if (eq < 0) refuse(`invalid --metric ${shown(item)}: ${syntax}`)
+    const metric = item.slice(0, eq)
+    const value = item.slice(eq + 1)
+    if (!RuleParamsSchema.shape.metric.safeParse(metric).success) {
+      refuse(`invalid --metric ${shown(item)}: the name is ${METRIC_NAME_RULE}`)
+    }
+    if (Object.hasOwn(result, metric)) refuse(`--metric ${metric} is given more than once`)
+    if (value === UNSET) {
+      result[metric] = null
+      continue
+    }
+    const [minText = '', maxText, ...rest] = value.split(':')
+    if (
+      maxText === undefined ||
+      rest.length > 0 ||
+      !SIGNED_DECIMAL.test(minText) ||
+      !SIGNED_DECIMAL.test(maxText)
+    ) {
+      refuse(`invalid --metric ${shown(item)}: ${syntax}, min and max plain decimals`)
+    }
+    const range = { min: Number(minText), max: Number(maxText) }
+    if (!MetricRangeSchema.safeParse(range).success) {
+      refuse(`invalid --metric ${shown(item)}: max must be above min`)
+    }
+    result[metric] = range
+  }
+  return result
+}

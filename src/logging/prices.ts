@@ -101,3 +101,12 @@ export const costOf = (
     usage.completionTokens * price.output
   return (micro / 1_000_000).toFixed(9)
 }
+
+/**
+ * A model's price in USD per million tokens, input and output averaged (the `feedback` strategy's
+ * cost penalty); `undefined` when it has no price.
+ */
+export const blendedPrice = (provider: string, model: string): number | undefined => {
+  const price = priceOf(provider, model)
+  return price === undefined ? undefined : (price.input + price.output) / 2
+}

@@ -50,7 +50,7 @@ export type OrderInput = {
   /** Probability that `latency` puts a uniformly random target first; default 0.05. */
   explore?: number
   /** Used by `feedback` only: what routing learned from feedback (`feedback/posterior.ts`). */
-  feedback?: FeedbackInput
+  feedback?: FeedbackInput | undefined
 }
 
 export type FeedbackInput = {

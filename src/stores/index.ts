@@ -14,6 +14,7 @@
 import type { BreakerState, Outcomes } from '../routing/breaker'
 import type { LatencySample } from '../routing/strategies'
 import type { Usage } from '../types'
+import type { Posterior } from '../feedback/posterior'
 
 /** The source of truth for keys: a key hash → its config document (`tenancy/tenant.ts`). */
 export interface KeyStore {
@@ -201,4 +202,25 @@ export interface VectorStore {
   ): Promise<{ readonly id: string; readonly score: number; readonly entry: string } | undefined>
   upsert(point: VectorPoint): Promise<void>
   remove(id: string): Promise<void>
+}
+
+/** What routing learned from feedback: each target's reward posterior (`feedback/posterior.ts`). */
+export type TargetPosteriors = ReadonlyMap<string, Posterior>
+
+/** The `feedback` strategy's shared statistics, per organisation, rule and metric. */
+export interface FeedbackState {
+  /** One command (write-mode, so it joins the first round trip): the rule's posteriors. */
+  read(key: string): Promise<TargetPosteriors>
+  /**
+   * One script, atomically: folds `reward` into `target`'s posterior under `key` with forgetting
+   * `gamma` — or, when `replaces` (the request and metric) already gave a reward within the
+   * feedback window, replaces that reward instead (last write wins, counted once).
+   */
+  record(
+    key: string,
+    target: string,
+    reward: number,
+    replaces: string,
+    gamma: number,
+  ): Promise<void>
 }

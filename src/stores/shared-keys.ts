@@ -37,6 +37,9 @@ export const promptCacheKey = (orgId: string, promptId: string, selector: string
 export const cachePrefix = (orgId: string, namespace: string): string =>
   `floopy:cache:${orgId}:${namespace}:`
 
+/** What every cache key of an organisation starts with (`cachePrefix` adds the namespace). */
+export const cacheOrgPrefix = (orgId: string): string => `floopy:cache:${orgId}:`
+
 /** The namespace a request without `floopy-cache-namespace` uses. */
 export const DEFAULT_CACHE_NAMESPACE = 'default'
 
@@ -66,3 +69,14 @@ export const cacheCollection = (embeddingModel: string, dimensions: number): str
 /** The firewall's verdict cache in Qdrant: one collection per embedding model and dimension. */
 export const firewallCollection = (embeddingModel: string, dimensions: number): string =>
   `floopy_firewall_${embeddingModel.replace(/[^A-Za-z0-9_-]+/g, '_')}_${String(dimensions)}`
+
+/**
+ * The `feedback` strategy's posteriors for one organisation, rule (`ruleTag`) and metric: a hash
+ * with `<target>|a`, `<target>|b`, `<target>|n` per target (`feedback/posterior.ts`).
+ */
+export const feedbackStatsKey = (orgId: string, rule: string, metric: string): string =>
+  `floopy:fb:${orgId}:${rule}:${metric}`
+
+/** The reward a request's feedback on one metric gave, kept for the feedback window. */
+export const feedbackLastKey = (orgId: string, requestKey: string): string =>
+  `floopy:fb-last:${orgId}:${requestKey}`

@@ -1,7 +1,8 @@
 /**
  * Proves `parseKeyConfig` turns the stored `gateway_resolve_key` document into a `Tenant` field by
  * field (snake_case → camelCase, provider keys as a map, routing rules with their targets' key
- * choices), and throws — a store fault — on any document that does not have the agreed shape.
+ * choices and their params, `{}` when a rule has none), and throws — a store fault — on any
+ * document that does not have the agreed shape.
  */
 import { describe, expect, it } from 'vitest'
 import { ROUTING_STRATEGIES, SUBSCRIPTION_STATUSES, TARGET_KEYS } from './schema'
@@ -37,12 +38,13 @@ const document = (): KeyConfigJson => ({
     {
       api_key_id: null,
       model: null,
-      strategy: 'fallback',
+      strategy: 'feedback',
       targets: [
         { provider: 'openai', model: 'gpt-4o', key: 'organization' },
         { provider: 'openai', model: 'gpt-4o', key: 'operator' },
         { provider: 'anthropic', model: 'claude-sonnet-4' },
       ],
+      params: { cost_weight: 0.02, latency_weight: 0.5, metric: 'helpful' },
     },
   ],
 })
@@ -62,6 +64,13 @@ const firstRule = (doc: Record<string, unknown>): Record<string, unknown> =>
 
 const firstTarget = (doc: Record<string, unknown>): Record<string, unknown> =>
   (firstRule(doc).targets as Record<string, unknown>[])[0] as Record<string, unknown>
+
+/** The second rule: the feedback rule, the one with parameters. */
+const feedbackRule = (doc: Record<string, unknown>): Record<string, unknown> =>
+  (doc.routing_rules as Record<string, unknown>[])[1] as Record<string, unknown>
+
+const feedbackParams = (doc: Record<string, unknown>): Record<string, unknown> =>
+  feedbackRule(doc).params as Record<string, unknown>
 
 describe('parseKeyConfig', () => {
   it('should map every field of the document onto the tenant', () => {
@@ -96,16 +105,18 @@ describe('parseKeyConfig', () => {
             { provider: 'openai', model: 'gpt-4o', weight: 3 },
             { provider: 'azure', model: 'gpt-4o-eu', weight: 1 },
           ],
+          params: {},
         },
         {
           apiKeyId: null,
           model: null,
-          strategy: 'fallback',
+          strategy: 'feedback',
           targets: [
             { provider: 'openai', model: 'gpt-4o', key: 'organization' },
             { provider: 'openai', model: 'gpt-4o', key: 'operator' },
             { provider: 'anthropic', model: 'claude-sonnet-4' },
           ],
+          params: { cost_weight: 0.02, latency_weight: 0.5, metric: 'helpful' },
         },
       ],
     }
@@ -190,6 +201,39 @@ describe('parseKeyConfig', () => {
     })
   })
 
+  it("should read a rule's params, and give {} to a rule whose document has none", () => {
+    const [keyRule, orgRule] = parseKeyConfig(document()).routingRules
+    // a document written before migration 0005 (or cached by an older gateway) has no params
+    expect(keyRule?.params).toStrictEqual({})
+    expect(orgRule?.params).toStrictEqual({
+      cost_weight: 0.02,
+      latency_weight: 0.5,
+      metric: 'helpful',
+    })
+    const stored = parseKeyConfig(edited((doc) => (firstRule(doc).params = {})))
+    expect(stored.routingRules[0]?.params).toStrictEqual({})
+  })
+
+  it.each<[string, Record<string, unknown>]>([
+    ['a cost weight alone', { cost_weight: 1.5 }],
+    ['a zero latency weight', { latency_weight: 0 }],
+    ['a metric alone', { metric: 'rating' }],
+    ['a metric of 32 characters', { metric: `m${'_'.repeat(31)}` }],
+    ['a metric with digits and underscores', { metric: 'csat_2' }],
+  ])('should accept params with %s', (_name, params) => {
+    const tenant = parseKeyConfig(edited((doc) => (feedbackRule(doc).params = params)))
+    expect(tenant.routingRules[1]?.params).toStrictEqual(params)
+  })
+
+  it('should drop params members it does not know, as the database check lets them through', () => {
+    const tenant = parseKeyConfig(edited((doc) => (feedbackParams(doc).explore = 0.1)))
+    expect(tenant.routingRules[1]?.params).toStrictEqual({
+      cost_weight: 0.02,
+      latency_weight: 0.5,
+      metric: 'helpful',
+    })
+  })
+
   it('should accept test-mode keys', () => {
     const tenant = parseKeyConfig(
       edited((doc) => {
@@ -254,6 +298,23 @@ describe('parseKeyConfig', () => {
     ['a target with an unknown key choice', edited((doc) => (firstTarget(doc).key = 'mine'))],
     ['a target with a numeric key choice', edited((doc) => (firstTarget(doc).key = 1))],
     ['a target with a null key choice', edited((doc) => (firstTarget(doc).key = null))],
+    ['params as a list', edited((doc) => (feedbackRule(doc).params = []))],
+    ['params as null', edited((doc) => (feedbackRule(doc).params = null))],
+    ['params as text', edited((doc) => (feedbackRule(doc).params = 'cost_weight=1'))],
+    ['a negative cost weight', edited((doc) => (feedbackParams(doc).cost_weight = -0.01))],
+    ['a cost weight given as text', edited((doc) => (feedbackParams(doc).cost_weight = '1'))],
+    ['a null cost weight', edited((doc) => (feedbackParams(doc).cost_weight = null))],
+    ['a negative latency weight', edited((doc) => (feedbackParams(doc).latency_weight = -1))],
+    ['a latency weight as a list', edited((doc) => (feedbackParams(doc).latency_weight = [1]))],
+    ['an empty metric', edited((doc) => (feedbackParams(doc).metric = ''))],
+    ['a capitalised metric', edited((doc) => (feedbackParams(doc).metric = 'Helpful'))],
+    ['a metric starting with a digit', edited((doc) => (feedbackParams(doc).metric = '5star'))],
+    ['a metric with a dash', edited((doc) => (feedbackParams(doc).metric = 'thumbs-up'))],
+    [
+      'a metric of 33 characters',
+      edited((doc) => (feedbackParams(doc).metric = `m${'_'.repeat(32)}`)),
+    ],
+    ['a numeric metric', edited((doc) => (feedbackParams(doc).metric = 1))],
   ])('should throw on a document with %s', (_name, json) => {
     expect(() => parseKeyConfig(json)).toThrow()
   })

@@ -12,6 +12,7 @@ import {
   OrganizationConfigSchema,
   ROUTING_STRATEGIES,
   RoutingTargetsSchema,
+  RuleParamsSchema,
   SettingsSchema,
   type Settings,
   type RoutingStrategy,
@@ -91,6 +92,8 @@ export const KeyConfigJson = z.object({
       model: z.string().nullable(),
       strategy: z.enum(ROUTING_STRATEGIES),
       targets: RoutingTargetsSchema,
+      /** Absent before migration 0005 (and in older tenants files): none. */
+      params: RuleParamsSchema.optional(),
     }),
   ),
 })
@@ -123,6 +126,7 @@ export const parseKeyConfig = (json: unknown): Tenant => {
       model: rule.model,
       strategy: rule.strategy,
       targets: rule.targets,
+      params: rule.params ?? {},
     })),
     keySettings: key.settings ?? {},
   }

@@ -757,6 +757,178 @@ describe('admin CLI, local store', () => {
     await ok(['routing', 'remove', 'acme', '--model', 'gpt-4o-mini'])
   })
 
+  it("should store, list and replace a feedback rule's params", async () => {
+    await ok(['org', 'create', 'fb-co'])
+    const set = await ok([
+      'routing',
+      'set',
+      'fb-co',
+      '--strategy',
+      'feedback',
+      '--target',
+      'openai/gpt-4o',
+      '--target',
+      'anthropic/claude-sonnet-4-5+operator',
+      '--cost-weight',
+      '0.02',
+      '--latency-weight',
+      '.5',
+      '--metric',
+      'helpful',
+    ])
+    expect(set.stdout).toMatch(
+      /^Routing for the organization, any model: feedback over openai\/gpt-4o, anthropic\/claude-sonnet-4-5\+operator with cost_weight=0.02 latency_weight=0.5 metric=helpful \(rule [0-9a-f-]{36}\)\.$/m,
+    )
+    await ok([
+      'routing',
+      'set',
+      'fb-co',
+      '--model',
+      'gpt-4o-mini',
+      '--strategy',
+      'feedback',
+      '--target',
+      'openai/gpt-4o-mini',
+      '--target',
+      'groq/llama3',
+    ])
+    const ruleFor = (file: TenantsFile, model: string | null) =>
+      file.routing_rules.find(
+        (r) =>
+          r.model === model && r.org_id === file.organizations.find((o) => o.slug === 'fb-co')?.id,
+      )
+    const stored = await tenants()
+    expect(ruleFor(stored, null)).toMatchObject({
+      strategy: 'feedback',
+      params: { cost_weight: 0.02, latency_weight: 0.5, metric: 'helpful' },
+    })
+    // a feedback rule without parameters stores none: the gateway's defaults apply
+    expect(ruleFor(stored, 'gpt-4o-mini')?.params).toStrictEqual({})
+    // the gateway loads what the CLI wrote, params intact
+    expect(ruleFor(TenantsFileSchema.parse(stored), null)?.params).toStrictEqual({
+      cost_weight: 0.02,
+      latency_weight: 0.5,
+      metric: 'helpful',
+    })
+
+    const list = await ok(['routing', 'list', 'fb-co'])
+    expect(list.stdout.split('\n')[0]).toMatch(
+      /^KEY\s+MODEL\s+STRATEGY\s+TARGETS\s+PARAMS\s+UPDATED$/,
+    )
+    expect(list.stdout).toMatch(
+      /^\(org\)\s+\(any\)\s+feedback\s+openai\/gpt-4o, anthropic\/claude-sonnet-4-5\+operator\s+cost_weight=0.02 latency_weight=0.5 metric=helpful\s/m,
+    )
+    expect(list.stdout).toMatch(
+      /^\(org\)\s+gpt-4o-mini\s+feedback\s+openai\/gpt-4o-mini, groq\/llama3\s+-\s/m,
+    )
+    const rules = JSON.parse((await ok(['routing', 'list', 'fb-co', '--json'])).stdout) as unknown[]
+    expect(rules).toContainEqual(
+      expect.objectContaining({
+        model: null,
+        params: { cost_weight: 0.02, latency_weight: 0.5, metric: 'helpful' },
+      }),
+    )
+
+    // set again: the parameters are replaced with the rule, not merged
+    await ok([
+      'routing',
+      'set',
+      'fb-co',
+      '--strategy',
+      'feedback',
+      '--target',
+      'openai/gpt-4o',
+      '--metric',
+      'thumbs',
+    ])
+    expect(ruleFor(await tenants(), null)?.params).toStrictEqual({ metric: 'thumbs' })
+    // another strategy leaves none behind
+    await ok(['routing', 'set', 'fb-co', '--strategy', 'fallback', '--target', 'openai/gpt-4o'])
+    expect(ruleFor(await tenants(), null)).toMatchObject({ strategy: 'fallback', params: {} })
+
+    // params with another strategy are refused before anything is written
+    const before = await readFile(tenantsPath(), 'utf8')
+    for (const option of ['--cost-weight', '--latency-weight', '--metric']) {
+      const value = option === '--metric' ? 'helpful' : '1'
+      const run = await admin([
+        'routing',
+        'set',
+        'fb-co',
+        '--strategy',
+        'latency',
+        '--target',
+        'openai/gpt-4o',
+        option,
+        value,
+      ])
+      expect(run).toMatchObject({
+        code: 1,
+        stdout: '',
+        stderr: `error: ${option} only applies to --strategy feedback\n`,
+      })
+    }
+    expect(await readFile(tenantsPath(), 'utf8')).toBe(before)
+  })
+
+  it("should declare, show and remove an organisation's feedback metrics", async () => {
+    await ok(['org', 'create', 'metrics-co', '--cache', 'on'])
+    const set = await ok([
+      'org',
+      'set',
+      'metrics-co',
+      '--metric',
+      'helpful=1:5',
+      '--metric',
+      'thumbs=-1:1',
+      '--metric',
+      'latency_ok=0:0.5',
+    ])
+    expect(set.stdout).toMatch(/^feedback metrics:\s+helpful=1:5 latency_ok=0:0.5 thumbs=-1:1$/m)
+    expect(set.stderr).toMatch(/restart a running `npm run dev`/)
+    const settingsOf = async () =>
+      (await tenants()).organizations.find((o) => o.slug === 'metrics-co')?.settings
+    expect(await settingsOf()).toEqual({
+      cache: { enabled: true },
+      feedback: {
+        metrics: {
+          helpful: { min: 1, max: 5 },
+          thumbs: { min: -1, max: 1 },
+          latency_ok: { min: 0, max: 0.5 },
+        },
+      },
+    })
+    // one metric's range replaced, one removed, the rest and the cache settings kept
+    await ok(['org', 'set', 'metrics-co', '--metric', 'helpful=0:10', '--metric', 'thumbs=unset'])
+    expect(await settingsOf()).toEqual({
+      cache: { enabled: true },
+      feedback: { metrics: { helpful: { min: 0, max: 10 }, latency_ok: { min: 0, max: 0.5 } } },
+    })
+    const shown = await ok(['org', 'show', 'metrics-co'])
+    expect(shown.stdout).toMatch(/^feedback metrics:\s+helpful=0:10 latency_ok=0:0.5$/m)
+    expect(shown.stdout).toMatch(/^cache:\s+enabled=true$/m)
+    const json = JSON.parse((await ok(['org', 'show', 'metrics-co', '--json'])).stdout) as unknown
+    expect(json).toMatchObject({
+      settings: { feedback: { metrics: { helpful: { min: 0, max: 10 } } } },
+    })
+    // the gateway loads what the CLI wrote
+    expect(TenantsFileSchema.safeParse(await tenants()).success).toBe(true)
+    // the last metric removed takes the feedback settings with it
+    const cleared = await ok([
+      'org',
+      'set',
+      'metrics-co',
+      '--metric',
+      'helpful=unset',
+      '--metric',
+      'latency_ok=unset',
+    ])
+    expect(cleared.stdout).toMatch(/^feedback metrics:\s+-$/m)
+    expect(await settingsOf()).toEqual({ cache: { enabled: true } })
+    // a metric never declared: nothing to remove, nothing refused
+    await ok(['org', 'set', 'metrics-co', '--metric', 'never=unset'])
+    expect(await settingsOf()).toEqual({ cache: { enabled: true } })
+  })
+
   it('should create versions of a prompt, label, list, show and delete it', async () => {
     const created = await ok(['prompt', 'create', 'acme', 'summarise', '--template', 'v1.json'])
     expect(created.stdout).toBe('Created version 1 of prompt summarise in acme.\n')
@@ -1035,6 +1207,19 @@ describe('admin CLI, local store', () => {
     expect(top.stdout).toMatch(/^ {2}QDRANT_URL, QDRANT_API_KEY\s+cache purge/m)
     const orgSet = await ok(['org', 'set', '--help'])
     expect(orgSet.stdout).toContain('[--cache on|off|unset] [--cache-ttl S|unset]')
+    expect(orgSet.stdout).toContain('[--metric NAME=MIN:MAX|unset]...')
+    expect(orgSet.stdout).toMatch(/^ {2}--metric NAME=MIN:MAX\|unset\s+declare a feedback metric/m)
+    const routingSet = await ok(['routing', 'set', '--help'])
+    expect(routingSet.stdout).toContain('[--cost-weight N] [--latency-weight N] [--metric NAME]')
+    expect(routingSet.stdout).toContain(
+      '--strategy S      fallback|round-robin|weighted|latency|feedback (required)',
+    )
+    expect(routingSet.stdout).toMatch(
+      /^ {2}--cost-weight N\s+reward points a target loses per USD/m,
+    )
+    expect(routingSet.stdout).toMatch(
+      /^ {2}--metric NAME\s+the feedback metric the rule learns from/m,
+    )
     expect(orgSet.stdout).toContain("has_advanced_cache (the cache's bucketed tier)")
     expect(orgSet.stdout).toContain('has_advanced_firewall')
     const purge = await ok(['cache', 'purge', '--help'])
@@ -1125,6 +1310,11 @@ describe('admin CLI, local store', () => {
     ['a group alone: prompt', ['prompt'], /^error: missing prompt command/],
     ['no target', ['routing', 'set', 'acme', '--strategy', 'fallback'], /^error: missing --target/],
     ['nothing to set on an org', ['org', 'set', 'acme'], /^error: nothing to change: give --name/],
+    [
+      'a metric on a key',
+      ['key', 'set', '00000000-0000-4000-8000-000000000000', '--metric', 'helpful=1:5'],
+      /^error: unknown option '--metric'/,
+    ],
     [
       'nothing to set on a key',
       ['key', 'set', '00000000-0000-4000-8000-000000000000'],
@@ -1232,7 +1422,7 @@ describe('admin CLI, local store', () => {
     [
       'a bad strategy',
       ['routing', 'set', 'acme', '--strategy', 'random', '--target', 'a/b'],
-      /^error: invalid --strategy "random": one of fallback, round-robin, weighted, latency$/,
+      /^error: invalid --strategy "random": one of fallback, round-robin, weighted, latency, feedback$/,
     ],
     [
       'a target without model',
@@ -1370,6 +1560,131 @@ describe('admin CLI, local store', () => {
       'a purge of an unknown org',
       ['cache', 'purge', 'nope'],
       /^error: organization not found: nope$/,
+    ],
+    [
+      'a cost weight without the feedback strategy',
+      [
+        'routing',
+        'set',
+        'acme',
+        '--strategy',
+        'weighted',
+        '--target',
+        'a/b@1',
+        '--cost-weight',
+        '1',
+      ],
+      /^error: --cost-weight only applies to --strategy feedback$/,
+    ],
+    [
+      'a negative cost weight',
+      ['routing', 'set', 'acme', '--strategy', 'feedback', '--target', 'a/b', '--cost-weight=-1'],
+      /^error: invalid --cost-weight "-1": expected a number ≥ 0$/,
+    ],
+    [
+      'a latency weight in exponent form',
+      [
+        'routing',
+        'set',
+        'acme',
+        '--strategy',
+        'feedback',
+        '--target',
+        'a/b',
+        '--latency-weight',
+        '1e-3',
+      ],
+      /^error: invalid --latency-weight "1e-3": expected a number ≥ 0$/,
+    ],
+    [
+      'a cost weight that is no number',
+      [
+        'routing',
+        'set',
+        'acme',
+        '--strategy',
+        'feedback',
+        '--target',
+        'a/b',
+        '--cost-weight',
+        'cheap',
+      ],
+      /^error: invalid --cost-weight "cheap": expected a number ≥ 0$/,
+    ],
+    [
+      'a capitalised rule metric',
+      [
+        'routing',
+        'set',
+        'acme',
+        '--strategy',
+        'feedback',
+        '--target',
+        'a/b',
+        '--metric',
+        'Helpful',
+      ],
+      /^error: invalid --metric "Helpful": 1-32 characters of a-z 0-9 _, starting with a-z$/,
+    ],
+    [
+      'a rule metric of 33 characters',
+      [
+        'routing',
+        'set',
+        'acme',
+        '--strategy',
+        'feedback',
+        '--target',
+        'a/b',
+        '--metric',
+        `m${'x'.repeat(32)}`,
+      ],
+      /^error: invalid --metric "mx{32}": 1-32 characters of a-z 0-9 _, starting with a-z$/,
+    ],
+    [
+      'a weight on a feedback target',
+      ['routing', 'set', 'acme', '--strategy', 'feedback', '--target', 'a/b@2'],
+      /^error: --target "a\/b@2": a weight only applies to --strategy weighted$/,
+    ],
+    [
+      'a metric without a range',
+      ['org', 'set', 'acme', '--metric', 'helpful'],
+      /^error: invalid --metric "helpful": expected name=min:max or name=unset$/,
+    ],
+    [
+      'a metric range with max not above min',
+      ['org', 'set', 'acme', '--metric', 'helpful=5:5'],
+      /^error: invalid --metric "helpful=5:5": max must be above min$/,
+    ],
+    [
+      'a metric range in the wrong order',
+      ['org', 'set', 'acme', '--metric', 'helpful=5:1'],
+      /^error: invalid --metric "helpful=5:1": max must be above min$/,
+    ],
+    [
+      'a metric range with three bounds',
+      ['org', 'set', 'acme', '--metric', 'helpful=1:5:9'],
+      /^error: invalid --metric "helpful=1:5:9": expected name=min:max or name=unset, min and max plain decimals$/,
+    ],
+    [
+      'a metric range that is no number',
+      ['org', 'set', 'acme', '--metric', 'helpful=low:high'],
+      /^error: invalid --metric "helpful=low:high": expected name=min:max or name=unset/,
+    ],
+    [
+      'a metric range with a missing bound',
+      ['org', 'set', 'acme', '--metric', 'helpful=:5'],
+      /^error: invalid --metric "helpful=:5": expected name=min:max/,
+    ],
+    [
+      'a capitalised metric name',
+      ['org', 'set', 'acme', '--metric', 'Helpful=1:5'],
+      /^error: invalid --metric "Helpful=1:5": the name is 1-32 characters of a-z 0-9 _, starting with a-z$/,
+    ],
+    [
+      'a repeated metric',
+      ['org', 'set', 'acme', '--metric', 'helpful=1:5', '--metric', 'helpful=unset'],
+      /^error: --metric helpful is given more than once$/,
     ],
   ]
 
@@ -1911,6 +2226,116 @@ describe('admin CLI, Supabase store', () => {
     })
   })
 
+  it('should store feedback params and metrics in Postgres, bumping the config epoch', async () => {
+    let expected = await epoch()
+    await ok(['org', 'create', 'feedbacky'])
+    const keyRun = await ok(['key', 'issue', 'feedbacky'])
+    const hash = await hashApiKey(issuedKey(keyRun))
+    expected += 2
+    const params = { cost_weight: 0.02, latency_weight: 0.5, metric: 'helpful' }
+    const set = await ok([
+      'routing',
+      'set',
+      'feedbacky',
+      '--strategy',
+      'feedback',
+      '--target',
+      'openai/gpt-4o',
+      '--target',
+      'anthropic/claude-sonnet-4-5',
+      '--cost-weight',
+      '0.02',
+      '--latency-weight',
+      '0.5',
+      '--metric',
+      'helpful',
+    ])
+    expect(set.stdout).toContain(' with cost_weight=0.02 latency_weight=0.5 metric=helpful (rule ')
+    expect(await epoch()).toBe((expected += 1))
+    const metrics = await ok([
+      'org',
+      'set',
+      'feedbacky',
+      '--metric',
+      'helpful=1:5',
+      '--metric',
+      'thumbs=-1:1',
+    ])
+    expect(metrics.stdout).toMatch(/^feedback metrics:\s+helpful=1:5 thumbs=-1:1$/m)
+    expect(await epoch()).toBe((expected += 1))
+
+    // what the gateway reads
+    const { rows } = await db.query<{
+      doc: { org: { settings: unknown }; routing_rules: { strategy: string; params: unknown }[] }
+    }>('select gateway_resolve_key($1) as doc', [hash])
+    expect(rows[0]?.doc.routing_rules.map((r) => [r.strategy, r.params])).toEqual([
+      ['feedback', params],
+    ])
+    expect(rows[0]?.doc.org.settings).toEqual({
+      feedback: { metrics: { helpful: { min: 1, max: 5 }, thumbs: { min: -1, max: 1 } } },
+    })
+    // what the CLI shows
+    const list = await ok(['routing', 'list', 'feedbacky'])
+    expect(list.stdout).toMatch(
+      /^\(org\)\s+\(any\)\s+feedback\s+openai\/gpt-4o, anthropic\/claude-sonnet-4-5\s+cost_weight=0.02 latency_weight=0.5 metric=helpful\s/m,
+    )
+    const rules = JSON.parse(
+      (await ok(['routing', 'list', 'feedbacky', '--json'])).stdout,
+    ) as unknown
+    expect(rules).toEqual([expect.objectContaining({ strategy: 'feedback', params })])
+    expect((await ok(['org', 'show', 'feedbacky'])).stdout).toMatch(
+      /^feedback metrics:\s+helpful=1:5 thumbs=-1:1$/m,
+    )
+
+    // set again without parameters: replaced, not merged; a metric removed
+    await ok(['routing', 'set', 'feedbacky', '--strategy', 'feedback', '--target', 'openai/gpt-4o'])
+    await ok(['org', 'set', 'feedbacky', '--metric', 'thumbs=unset'])
+    expected += 2
+    const { rows: after } = await db.query<{ params: unknown; settings: unknown }>(
+      `select r.params, o.settings from routing_rules r join organizations o on o.id = r.org_id
+       where o.slug = 'feedbacky'`,
+    )
+    expect(after).toEqual([
+      { params: {}, settings: { feedback: { metrics: { helpful: { min: 1, max: 5 } } } } },
+    ])
+
+    // refusals change nothing and bump nothing
+    const refusals = [
+      [
+        'routing',
+        'set',
+        'feedbacky',
+        '--strategy',
+        'fallback',
+        '--target',
+        'openai/a',
+        '--metric',
+        'x',
+      ],
+      [
+        'routing',
+        'set',
+        'feedbacky',
+        '--strategy',
+        'feedback',
+        '--target',
+        'openai/a',
+        '--cost-weight',
+        'lots',
+      ],
+      ['org', 'set', 'feedbacky', '--metric', 'helpful=5:1'],
+    ]
+    for (const args of refusals) {
+      expect(await admin(args)).toMatchObject({ code: 1, stdout: '' })
+    }
+    expect(await epoch()).toBe(expected)
+    const { rows: unchanged } = await db.query<{ params: unknown; settings: unknown }>(
+      `select r.params, o.settings from routing_rules r join organizations o on o.id = r.org_id
+       where o.slug = 'feedbacky'`,
+    )
+    expect(unchanged).toEqual(after)
+  })
+
   describe('cache purge', () => {
     const DIMS = 4
     const EMBEDDINGS = cacheCollection('openai/text-embedding-3-small', DIMS)
@@ -2172,5 +2597,324 @@ describe('admin CLI, Supabase store', () => {
     expect(denied.stderr).not.toContain('wrong')
     const local = await admin(['org', 'list', '--store', 'local'])
     expect(local).toMatchObject({ code: 0, stdout: 'No organizations.\n' })
+  })
+})
+
+// `feedback stats` (appended: the import list above belongs to the suites above).
+import {
+  EMPTY_POSTERIOR,
+  forgetting,
+  meanOf,
+  withReward,
+  type Posterior,
+} from '../../src/feedback/posterior.ts'
+import { ruleTag } from '../../src/feedback/reference.ts'
+import { feedbackStatsKey } from '../../src/stores/shared-keys.ts'
+
+describe('admin CLI, feedback stats', () => {
+  const UPSTASH_TOKEN = 'admin-cli-feedback-token'
+  let root: string
+  let redis: RedisServer
+  let upstash: UpstashBridge
+  let kv: IORedis
+  let env: Record<string, string>
+  let orgId: string
+  let mainRule: string
+  let modelRule: string
+
+  const admin = (args: readonly string[], extra: Record<string, string> = {}) =>
+    runCli(args, { ...env, ...extra }, '', root)
+  const ok = async (args: readonly string[], extra: Record<string, string> = {}) => {
+    const run = await admin(args, extra)
+    expect(run.code, `${args.join(' ')}\n${run.stdout}\n${run.stderr}`).toBe(0)
+    return run
+  }
+
+  /** The posterior `rewards` leave, folded as the gateway folds them (half-life 100). */
+  const folded = (rewards: readonly number[]): Posterior =>
+    rewards.reduce((p, r) => withReward(p, r, forgetting(100)), EMPTY_POSTERIOR)
+  /** `n` rewards, `good` of them 1 and the rest 0, spread evenly. */
+  const rewards = (n: number, good: number): number[] =>
+    Array.from({ length: n }, (_, i) =>
+      Math.floor(((i + 1) * good) / n) > Math.floor((i * good) / n) ? 1 : 0,
+    )
+  /** Writes a stats hash as the gateway's script does (`%.17g` numbers). */
+  const seed = async (key: string, posteriors: Record<string, Posterior>): Promise<void> => {
+    const fields: Record<string, string> = {}
+    for (const [target, p] of Object.entries(posteriors)) {
+      fields[`${target}|a`] = String(p.a)
+      fields[`${target}|b`] = String(p.b)
+      fields[`${target}|n`] = String(p.n)
+    }
+    await kv.hset(key, fields)
+  }
+
+  const A = folded(rewards(150, 120))
+  const B = folded(rewards(40, 28))
+  const C = folded(rewards(12, 7))
+
+  type Stats = {
+    org_id: string
+    org: string
+    min_feedback: number
+    exploration: number
+    penalties: number
+    level: number
+    rules: {
+      id: string
+      strategy: string
+      metric: string
+      tag: string
+      stats_key: string
+      targets: {
+        target: string
+        key: string | null
+        n: number
+        a: number
+        b: number
+        mean: number
+        interval: [number, number]
+        traffic_share: number | null
+      }[]
+    }[]
+  }
+
+  beforeAll(async () => {
+    root = await mkdtemp(path.join(tmpdir(), 'floopy-admin-fb-'))
+    redis = await startRedis()
+    upstash = await startUpstashBridge({ redisUrl: redis.url, token: UPSTASH_TOKEN })
+    kv = new IORedis(redis.url)
+    env = {
+      FLOOPY_ROOT: root,
+      UPSTASH_REDIS_REST_URL: upstash.url,
+      UPSTASH_REDIS_REST_TOKEN: UPSTASH_TOKEN,
+    }
+    orgId = uuidOf(await ok(['org', 'create', 'fb-stats']))
+    await ok(['org', 'set', 'fb-stats', '--metric', 'helpful=1:5'])
+    const set = await ok([
+      'routing',
+      'set',
+      'fb-stats',
+      '--strategy',
+      'feedback',
+      '--target',
+      'sim/sim-a',
+      '--target',
+      'sim/sim-b',
+      '--target',
+      'sim/sim-c',
+    ])
+    mainRule = /\(rule ([0-9a-f-]{36})\)/.exec(set.stdout)?.[1] ?? ''
+    const model = await ok([
+      'routing',
+      'set',
+      'fb-stats',
+      '--model',
+      'gpt-4o',
+      '--strategy',
+      'fallback',
+      '--target',
+      'openai/gpt-4o',
+      '--target',
+      'groq/llama-3.3-70b-versatile',
+    ])
+    modelRule = /\(rule ([0-9a-f-]{36})\)/.exec(model.stdout)?.[1] ?? ''
+    await seed(feedbackStatsKey(orgId, ruleTag({ apiKeyId: null, model: null }), 'rating'), {
+      'sim/sim-a': A,
+      'sim/sim-b': B,
+      'sim/sim-c': C,
+      // a target no longer in the rule: kept in Redis, not shown
+      'sim/sim-old': folded(rewards(30, 3)),
+    })
+    await seed(feedbackStatsKey(orgId, ruleTag({ apiKeyId: null, model: 'gpt-4o' }), 'rating'), {
+      'openai/gpt-4o': folded(rewards(5, 4)),
+    })
+    // another metric's statistics for the same rule: not the rule's metric, not read
+    await seed(feedbackStatsKey(orgId, ruleTag({ apiKeyId: null, model: 'gpt-4o' }), 'helpful'), {
+      'openai/gpt-4o': folded(rewards(99, 1)),
+    })
+  })
+
+  afterAll(async () => {
+    kv.disconnect()
+    await upstash.close()
+    await redis.close()
+    await rm(root, { recursive: true, force: true })
+  })
+
+  it('should print per rule and target the count, mean, 90% interval and traffic share', async () => {
+    const run = await ok(['feedback', 'stats', 'fb-stats'])
+    expect(run.stderr).toBe('')
+    const row = (target: string, p: Posterior, share: string) =>
+      new RegExp(
+        `^${target}\\s+${String(p.n)}\\s+${meanOf(p).toFixed(3)}\\s+0\\.\\d{3}-0\\.\\d{3}\\s+${share}$`,
+        'm',
+      )
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `^Rule ${mainRule} \\(the organization, any model\\): strategy feedback, metric rating$`,
+        'm',
+      ),
+    )
+    expect(run.stdout).toMatch(/^TARGET\s+FEEDBACK\s+MEAN\s+90% INTERVAL\s+SHARE$/m)
+    expect(run.stdout).toMatch(row('sim/sim-a', A, '\\d{2}\\.\\d%'))
+    expect(run.stdout).toMatch(row('sim/sim-b', B, '\\d{1,2}\\.\\d%'))
+    expect(run.stdout).toMatch(row('sim/sim-c', C, '\\d{1,2}\\.\\d%'))
+    expect(run.stdout).not.toContain('sim-old')
+    expect(run.stdout).toMatch(
+      new RegExp(
+        `^Rule ${modelRule} \\(the organization, model gpt-4o\\): strategy fallback, metric rating \\(traffic shares apply to strategy feedback only\\)$`,
+        'm',
+      ),
+    )
+    expect(run.stdout).toMatch(row('openai/gpt-4o', folded(rewards(5, 4)), '-'))
+    expect(run.stdout).toMatch(
+      /^groq\/llama-3\.3-70b-versatile\s+0\s+0\.500\s+0\.0\d{2}-0\.9\d{2}\s+-$/m,
+    )
+    expect(run.stdout).toMatch(
+      /^Shares: Thompson sampling with min feedback 10, exploration 0\.03, no cost or latency penalties\.$/m,
+    )
+    // seeded: the same statistics print the same figures
+    expect((await ok(['feedback', 'stats', 'fb-stats'])).stdout).toBe(run.stdout)
+  })
+
+  it('should print the same figures as JSON, for every rule or the one --rule names', async () => {
+    const stats = JSON.parse(
+      (await ok(['feedback', 'stats', 'fb-stats', '--json'])).stdout,
+    ) as Stats
+    expect(stats).toMatchObject({
+      org_id: orgId,
+      org: 'fb-stats',
+      min_feedback: 10,
+      exploration: 0.03,
+      penalties: 0,
+      level: 0.9,
+    })
+    expect(stats.rules.map((r) => [r.id, r.strategy, r.metric])).toEqual(
+      expect.arrayContaining([
+        [mainRule, 'feedback', 'rating'],
+        [modelRule, 'fallback', 'rating'],
+      ]),
+    )
+    const main = stats.rules.find((r) => r.id === mainRule)
+    expect(main?.stats_key).toBe(
+      feedbackStatsKey(orgId, ruleTag({ apiKeyId: null, model: null }), 'rating'),
+    )
+    expect(main?.tag).toBe(ruleTag({ apiKeyId: null, model: null }))
+    const targets = main?.targets ?? []
+    expect(targets.map((t) => [t.target, t.key, t.n])).toEqual([
+      ['sim/sim-a', null, 150],
+      ['sim/sim-b', null, 40],
+      ['sim/sim-c', null, 12],
+    ])
+    for (const [t, p] of targets.map((t, i) => [t, [A, B, C][i] ?? EMPTY_POSTERIOR] as const)) {
+      expect(t.a).toBeCloseTo(p.a, 5)
+      expect(t.b).toBeCloseTo(p.b, 5)
+      expect(t.mean).toBeCloseTo(meanOf(p), 4)
+      expect(t.interval[0]).toBeLessThan(t.mean)
+      expect(t.interval[1]).toBeGreaterThan(t.mean)
+      expect(t.interval[1] - t.interval[0]).toBeLessThan(0.5)
+    }
+    const shares = targets.map((t) => t.traffic_share ?? Number.NaN)
+    expect(shares.reduce((x, y) => x + y, 0)).toBeCloseTo(1, 3)
+    // 0.8 against 0.7 and 0.58, every target explored: the best takes most of the traffic
+    expect(shares[0]).toBeGreaterThan(0.75)
+    expect(shares[2]).toBeLessThan(shares[1] ?? 0)
+    expect(shares[2]).toBeGreaterThan(0) // the exploration floor
+
+    const model = stats.rules.find((r) => r.id === modelRule)
+    expect(model?.targets.map((t) => [t.target, t.n, t.traffic_share])).toEqual([
+      ['openai/gpt-4o', 5, null],
+      ['groq/llama-3.3-70b-versatile', 0, null],
+    ])
+
+    const one = JSON.parse(
+      (await ok(['feedback', 'stats', 'fb-stats', '--rule', mainRule.toUpperCase(), '--json']))
+        .stdout,
+    ) as Stats
+    expect(one.rules).toEqual([main])
+    const text = await ok(['feedback', 'stats', 'fb-stats', '--rule', modelRule])
+    expect(text.stdout).toContain(`Rule ${modelRule} `)
+    expect(text.stdout).not.toContain(mainRule)
+  })
+
+  it("should read the rule's own metric, and the gateway's exploration settings", async () => {
+    await ok([
+      'routing',
+      'set',
+      'fb-stats',
+      '--model',
+      'gpt-4o',
+      '--strategy',
+      'feedback',
+      '--metric',
+      'helpful',
+      '--target',
+      'openai/gpt-4o',
+      '--target',
+      'groq/llama-3.3-70b-versatile',
+    ])
+    const statsWith = async (env: Record<string, string>) =>
+      JSON.parse((await ok(['feedback', 'stats', 'fb-stats', '--json'], env)).stdout) as Stats
+    const sharesOf = (stats: Stats, metric: string) =>
+      stats.rules.find((r) => r.metric === metric)?.targets.map((t) => t.traffic_share)
+    const unexplored = await statsWith({
+      FLOOPY_FEEDBACK_MIN_SAMPLES: '20',
+      FLOOPY_FEEDBACK_EXPLORATION: '0',
+    })
+    expect(unexplored).toMatchObject({ min_feedback: 20, exploration: 0 })
+    const model = unexplored.rules.find((r) => r.metric === 'helpful')
+    expect(model?.stats_key).toBe(
+      feedbackStatsKey(orgId, ruleTag({ apiKeyId: null, model: 'gpt-4o' }), 'helpful'),
+    )
+    // gpt-4o has 99 feedbacks on `helpful` (not the 5 on rating), llama none
+    expect(model?.targets.map((t) => [t.target, t.n])).toEqual([
+      ['openai/gpt-4o', 99],
+      ['groq/llama-3.3-70b-versatile', 0],
+    ])
+    // a target short of the minimum is first, always: the only one short takes all the traffic
+    expect(sharesOf(unexplored, 'helpful')).toEqual([0, 1])
+    expect(sharesOf(unexplored, 'rating')).toEqual([0, 0, 1])
+    // the exploration floor gives every target at least floor / targets of the traffic
+    const explored = await statsWith({
+      FLOOPY_FEEDBACK_MIN_SAMPLES: '1',
+      FLOOPY_FEEDBACK_EXPLORATION: '0.5',
+    })
+    expect(explored).toMatchObject({ min_feedback: 1, exploration: 0.5 })
+    for (const share of sharesOf(explored, 'rating') ?? []) expect(share).toBeGreaterThan(0.15)
+  })
+
+  it('should refuse without Redis, naming UPSTASH_REDIS_REST_URL, and fail in one line', async () => {
+    const none = await admin(['feedback', 'stats', 'fb-stats'], {
+      UPSTASH_REDIS_REST_URL: '',
+      UPSTASH_REDIS_REST_TOKEN: '',
+    })
+    expect(none).toMatchObject({ code: 1, stdout: '' })
+    expect(none.stderr).toMatch(
+      /^error: UPSTASH_REDIS_REST_URL \/ UPSTASH_REDIS_REST_TOKEN are not set: .*isolate’s memory, which the CLI cannot read\.\n$/,
+    )
+    const port = await deadPort()
+    const down = await admin(['feedback', 'stats', 'fb-stats'], {
+      UPSTASH_REDIS_REST_URL: `http://127.0.0.1:${String(port)}`,
+    })
+    expect(down).toMatchObject({ code: 1, stdout: '' })
+    expect(down.stderr).toMatch(/^error: Redis: .+\n$/)
+    const unknown = await admin(['feedback', 'stats', 'fb-stats', '--rule', 'nope'])
+    expect(unknown).toMatchObject({
+      code: 1,
+      stdout: '',
+      stderr: 'error: no routing rule nope in fb-stats\n',
+    })
+    const bad = await admin(['feedback', 'stats', 'fb-stats'], {
+      FLOOPY_FEEDBACK_EXPLORATION: '0.9',
+    })
+    expect(bad).toMatchObject({ code: 1, stdout: '' })
+    expect(bad.stderr).toContain('FLOOPY_FEEDBACK_EXPLORATION')
+    expect(await admin(['feedback', 'stats'])).toMatchObject({ code: 2, stdout: '' })
+    const help = await ok(['feedback', 'stats', '--help'])
+    expect(help.stdout).toMatch(
+      /^Usage: npm run admin -- feedback stats <org> \[--rule <id>\] \[--json\]/,
+    )
+    expect(help.stdout).toContain('NOT applied (taken as 0)')
   })
 })

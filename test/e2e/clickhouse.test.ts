@@ -172,12 +172,18 @@ const basic = (username: string, password: string): string =>
 
 describe('migrations/clickhouse', () => {
   it('should create the log table, the rollup and its views on a fresh engine', async () => {
-    expect(migrations).toEqual(['0001_request_logs.sql', '0002_prompt_columns.sql'])
+    expect(migrations).toEqual([
+      '0001_request_logs.sql',
+      '0002_prompt_columns.sql',
+      '0003_feedback.sql',
+    ])
     const tables = await select<{ name: string; engine: string }>(
       `SELECT name, engine FROM system.tables WHERE database = {db:String} ORDER BY name`,
       { db: DATABASE },
     )
     expect(tables).toEqual([
+      { name: 'feedback', engine: 'ReplacingMergeTree' },
+      { name: 'feedback_daily', engine: 'View' },
       { name: 'org_daily_usage', engine: 'AggregatingMergeTree' },
       { name: 'org_daily_usage_exact_v', engine: 'View' },
       { name: 'org_daily_usage_mv', engine: 'MaterializedView' },

@@ -1,6 +1,7 @@
 /**
  * @module The tenancy schema (`migrations/postgres`: `0001_tenancy.sql`,
- * `0002_routing_target_key.sql`, `0003_prompts.sql`, then `0004_settings.sql`) on a real PostgreSQL
+ * `0002_routing_target_key.sql`, `0003_prompts.sql`, `0004_settings.sql`, then
+ * `0005_feedback_routing.sql`) on a real PostgreSQL
  * (`test/support/postgres.ts`), called through the PostgREST bridge
  * (`test/support/postgrest-bridge.ts`) by the production client, `@supabase/supabase-js`: every
  * admin function's happy and error paths, the gateway's one-round-trip key and prompt lookups
@@ -26,6 +27,7 @@ import {
   OrganizationConfigSchema,
   OrganizationSchema,
   ROUTING_STRATEGIES,
+  RuleParamsSchema,
   SettingsSchema,
   SUBSCRIPTION_STATUSES,
 } from '../../src/tenancy/schema.ts'
@@ -250,11 +252,12 @@ async function sqlState(run: () => Promise<unknown>): Promise<string | undefined
 describe('PostgreSQL and the migration', () => {
   it('should run a fresh cluster on loopback with every migration applied in order', async () => {
     expect(server.url).toBe(`postgres://postgres@127.0.0.1:${server.port}/postgres`)
-    expect(migrations.slice(0, 4)).toEqual([
+    expect(migrations.slice(0, 5)).toEqual([
       '0001_tenancy.sql',
       '0002_routing_target_key.sql',
       '0003_prompts.sql',
       '0004_settings.sql',
+      '0005_feedback_routing.sql',
     ])
     expect(migrations).toEqual([...migrations].sort())
     const { rows } = await direct.query<{ server_version: string }>('show server_version')
@@ -395,6 +398,23 @@ describe('the schema and the gateway speak of the same things', () => {
     const resolved = await ok<{ key: Row }>('gateway_resolve_key', { p_key_hash: key.hash })
     expect(Object.keys(resolved.key).sort()).toEqual(
       Object.keys(KeyConfigJson.shape.key.shape).sort(),
+    )
+  })
+
+  it('should resolve a key with exactly the rule columns the gateway reads', async () => {
+    const org = await createOrg('schema-rule-check', {})
+    const key = await createKey(org.slug, {})
+    await ok('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'fallback',
+      p_targets: TARGETS,
+    })
+    const resolved = await ok<{ routing_rules: Row[] }>('gateway_resolve_key', {
+      p_key_hash: key.hash,
+    })
+    expect(resolved.routing_rules).toHaveLength(1)
+    expect(Object.keys(resolved.routing_rules[0] ?? {}).sort()).toEqual(
+      Object.keys(KeyConfigJson.shape.routing_rules.element.shape).sort(),
     )
   })
 })
@@ -1012,6 +1032,7 @@ describe('admin: routing rules', () => {
       model: null,
       strategy: 'fallback',
       targets: TARGETS,
+      params: {},
       created_at: expect.any(String) as unknown,
       updated_at: expect.any(String) as unknown,
     })
@@ -1281,10 +1302,16 @@ describe('gateway_resolve_key', () => {
       // this key's rules first, then the organisation's; model-specific before any-model;
       // the other key's rule is not there
       routing_rules: [
-        { api_key_id: key.row.id, model: 'gpt-4o', strategy: 'round-robin', targets: TARGETS },
-        { api_key_id: key.row.id, model: null, strategy: 'latency', targets: TARGETS },
-        { api_key_id: null, model: 'gpt-4o', strategy: 'weighted', targets: TARGETS },
-        { api_key_id: null, model: null, strategy: 'fallback', targets: TARGETS },
+        {
+          api_key_id: key.row.id,
+          model: 'gpt-4o',
+          strategy: 'round-robin',
+          targets: TARGETS,
+          params: {},
+        },
+        { api_key_id: key.row.id, model: null, strategy: 'latency', targets: TARGETS, params: {} },
+        { api_key_id: null, model: 'gpt-4o', strategy: 'weighted', targets: TARGETS, params: {} },
+        { api_key_id: null, model: null, strategy: 'fallback', targets: TARGETS, params: {} },
       ],
     })
   })
@@ -1372,6 +1399,36 @@ describe('settings: the columns and their check', () => {
     { cache: { threshold: null } },
     { cache: { ttl: 3600 } },
     { cache: { enabled: true, namespace: 'x' } },
+    // the feedback metrics (0005_feedback_routing.sql)
+    { feedback: {} },
+    { feedback: { metrics: {} } },
+    { feedback: { metrics: { helpful: { min: 1, max: 5 } } } },
+    { feedback: { metrics: { thumbs: { min: -1, max: 1 }, rating: { min: 0, max: 10 } } } },
+    { cache: { enabled: true }, feedback: { metrics: { csat_2: { min: 0.5, max: 0.75 } } } },
+    { feedback: { metrics: { [`m${'_'.repeat(31)}`]: { min: -1e300, max: 1e300 } } } },
+    { feedback: null },
+    { feedback: [] },
+    { feedback: 'on' },
+    { feedback: { metrics: null } },
+    { feedback: { metrics: [] } },
+    { feedback: { metrics: [{ min: 0, max: 1 }] } },
+    { feedback: { metric: {} } },
+    { feedback: { metrics: {}, half_life: 100 } },
+    { feedback: { metrics: { Helpful: { min: 0, max: 1 } } } },
+    { feedback: { metrics: { '5star': { min: 0, max: 5 } } } },
+    { feedback: { metrics: { 'thumbs-up': { min: 0, max: 1 } } } },
+    { feedback: { metrics: { '': { min: 0, max: 1 } } } },
+    { feedback: { metrics: { [`m${'_'.repeat(32)}`]: { min: 0, max: 1 } } } },
+    { feedback: { metrics: { 'helpful\n': { min: 0, max: 1 } } } },
+    { feedback: { metrics: { helpful: null } } },
+    { feedback: { metrics: { helpful: [0, 1] } } },
+    { feedback: { metrics: { helpful: { min: 1, max: 1 } } } },
+    { feedback: { metrics: { helpful: { min: 5, max: 1 } } } },
+    { feedback: { metrics: { helpful: { min: 0 } } } },
+    { feedback: { metrics: { helpful: { max: 1 } } } },
+    { feedback: { metrics: { helpful: { min: '0', max: 1 } } } },
+    { feedback: { metrics: { helpful: { min: 0, max: null } } } },
+    { feedback: { metrics: { helpful: { min: 0, max: 1, step: 1 } } } },
   ]
 
   /** What the gateway keeps of `value`: SettingsSchema accepts it and strips nothing. */
@@ -1416,14 +1473,26 @@ describe('settings: the columns and their check', () => {
       expect(verdict.sql, JSON.stringify(verdict.value)).toBe(verdict.zod)
     }
     const accepted = verdicts.filter((v) => v.zod).length
-    expect(accepted).toBe(7)
-    expect(verdicts.length - accepted).toBeGreaterThanOrEqual(30)
+    expect(accepted).toBe(13)
+    expect(verdicts.length - accepted).toBeGreaterThanOrEqual(50)
     // 60.0 is the whole number 60 to JSON.parse, so to the gateway; so it is to the check
     const { rows } = await direct.query<{ valid: boolean }>(
       `select public.tenancy_settings_valid('{"cache": {"ttl_seconds": 60.0}}') as valid`,
     )
     expect(rows[0]?.valid).toBe(true)
     expect(gatewayKeeps(JSON.parse('{"cache": {"ttl_seconds": 60.0}}'))).toBe(true)
+    // a bound JavaScript reads as Infinity, which the gateway refuses, is refused here too
+    for (const json of [
+      '{"feedback": {"metrics": {"x": {"min": 0, "max": 1e400}}}}',
+      '{"feedback": {"metrics": {"x": {"min": -1e400, "max": 0}}}}',
+    ]) {
+      const { rows: huge } = await direct.query<{ valid: boolean }>(
+        'select public.tenancy_settings_valid($1::jsonb) as valid',
+        [json],
+      )
+      expect({ json, valid: huge[0]?.valid }).toEqual({ json, valid: false })
+      expect(gatewayKeeps(JSON.parse(json))).toBe(false)
+    }
   })
 
   it('should store settings given at creation and refuse bad ones with 23514 / 400', async () => {
@@ -1686,6 +1755,349 @@ describe('settings: admin updates', () => {
     expect(await ok<ApiKey[]>('admin_list_api_keys', { p_org: theirs.slug })).toEqual([
       expect.objectContaining({ id: theirKey.row.id, settings: { cache: { threshold: 0.7 } } }),
     ])
+  })
+})
+
+// ---------------------------------------------------------------------------------------------
+// Feedback routing (0005_feedback_routing.sql)
+// ---------------------------------------------------------------------------------------------
+
+describe('feedback routing: rule params', () => {
+  const FEEDBACK_PARAMS = { cost_weight: 0.02, latency_weight: 0.5, metric: 'helpful' }
+
+  /** Shapes on both sides of every rule of RuleParamsSchema, and members it does not know. */
+  const PARAMS: unknown[] = [
+    {},
+    { cost_weight: 0 },
+    { cost_weight: 0.02 },
+    { cost_weight: 1e300 },
+    { latency_weight: 12.5 },
+    { metric: 'rating' },
+    { metric: 'csat_2' },
+    { metric: `m${'_'.repeat(31)}` },
+    FEEDBACK_PARAMS,
+    // a member the gateway does not read is let through, as in targets, and ignored by it
+    { explore: 0.1 },
+    { cost_weight: 1, half_life: 'x' },
+    null,
+    [],
+    [{ cost_weight: 1 }],
+    'cost_weight',
+    5,
+    true,
+    { cost_weight: -0.0001 },
+    { cost_weight: '1' },
+    { cost_weight: null },
+    { cost_weight: [1] },
+    { cost_weight: {} },
+    { cost_weight: true },
+    { latency_weight: -1 },
+    { latency_weight: '0' },
+    { latency_weight: null },
+    { latency_weight: [0] },
+    { metric: '' },
+    { metric: 'Helpful' },
+    { metric: '5star' },
+    { metric: 'thumbs-up' },
+    { metric: 'with space' },
+    { metric: `m${'_'.repeat(32)}` },
+    { metric: 'helpful\n' },
+    { metric: null },
+    { metric: 1 },
+    { metric: ['helpful'] },
+    { ...FEEDBACK_PARAMS, metric: 'Helpful' },
+  ]
+
+  /** Whether routing_rules' checks let a rule with `json` as params in (the insert is undone). */
+  const checkAccepts = async (orgId: string, json: string): Promise<boolean> => {
+    await direct.query('begin')
+    try {
+      await direct.query(
+        `insert into routing_rules (org_id, strategy, targets, params)
+         values ($1, 'feedback', $2::jsonb, $3::jsonb)`,
+        [orgId, JSON.stringify(TARGETS), json],
+      )
+      return true
+    } catch (error) {
+      if (error instanceof DatabaseError && error.code === '23514') return false
+      throw error
+    } finally {
+      await direct.query('rollback')
+    }
+  }
+
+  it('should add params to routing_rules: jsonb, not null, default {}', async () => {
+    const { rows } = await direct.query<Row>(
+      `select data_type, is_nullable, column_default from information_schema.columns
+       where table_schema = 'public' and table_name = 'routing_rules' and column_name = 'params'`,
+    )
+    expect(rows).toEqual([{ data_type: 'jsonb', is_nullable: 'NO', column_default: "'{}'::jsonb" }])
+    const org = await createOrg('params-default')
+    await direct.query(
+      `insert into routing_rules (org_id, strategy, targets) values ($1, 'fallback', $2::jsonb)`,
+      [org.id, JSON.stringify(TARGETS)],
+    )
+    const rules = await ok<Rule[]>('admin_list_routing_rules', { p_org: org.slug })
+    expect(rules.map((rule) => rule['params'])).toEqual([{}])
+    expect(await sqlState(() => direct.query('update routing_rules set params = null'))).toBe(
+      '23502',
+    )
+  })
+
+  it('should accept exactly the params RuleParamsSchema accepts', async () => {
+    const org = await createOrg('params-check')
+    const verdicts: { value: unknown; sql: boolean; zod: boolean }[] = []
+    for (const value of PARAMS) {
+      const sql = await checkAccepts(org.id, JSON.stringify(value))
+      verdicts.push({ value, sql, zod: RuleParamsSchema.safeParse(value).success })
+    }
+    for (const verdict of verdicts) {
+      expect(verdict.sql, JSON.stringify(verdict.value)).toBe(verdict.zod)
+    }
+    const accepted = verdicts.filter((v) => v.zod).length
+    expect(accepted).toBe(11)
+    expect(verdicts.length - accepted).toBeGreaterThanOrEqual(25)
+    // a weight JavaScript reads as Infinity, which the gateway refuses, is refused here too
+    for (const json of ['{"cost_weight": 1e400}', '{"latency_weight": 1e309}']) {
+      expect({ json, sql: await checkAccepts(org.id, json) }).toEqual({ json, sql: false })
+      expect(RuleParamsSchema.safeParse(JSON.parse(json)).success).toBe(false)
+    }
+  })
+
+  it('should accept the feedback strategy', async () => {
+    const org = await createOrg('params-strategy')
+    const rule = await ok<Rule>('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'feedback',
+      p_targets: TARGETS,
+    })
+    expect(rule).toMatchObject({ strategy: 'feedback', params: {} })
+  })
+
+  it('should store params with the rule and replace them with it, never merged', async () => {
+    const org = await createOrg('params-set')
+    const base = { p_org: org.slug, p_strategy: 'feedback', p_targets: TARGETS }
+    const created = await ok<Rule>('admin_set_routing_rule', {
+      ...base,
+      p_params: FEEDBACK_PARAMS,
+    })
+    expect(created['params']).toEqual(FEEDBACK_PARAMS)
+    expect(await ok<Rule[]>('admin_list_routing_rules', { p_org: org.slug })).toEqual([created])
+    // a rule set again keeps its id and takes the new params whole
+    const replaced = await ok<Rule>('admin_set_routing_rule', {
+      ...base,
+      p_params: { metric: 'thumbs' },
+    })
+    expect(replaced).toMatchObject({ id: created.id, params: { metric: 'thumbs' } })
+    // without params (or with SQL null), none: another strategy leaves nothing behind
+    const plain = await ok<Rule>('admin_set_routing_rule', { ...base, p_strategy: 'fallback' })
+    expect(plain).toMatchObject({ id: created.id, strategy: 'fallback', params: {} })
+    await ok('admin_set_routing_rule', { ...base, p_params: FEEDBACK_PARAMS })
+    expect(await ok<Rule>('admin_set_routing_rule', { ...base, p_params: null })).toMatchObject({
+      id: created.id,
+      params: {},
+    })
+  })
+
+  it('should refuse malformed params with 23514 / 400, changing nothing', async () => {
+    const org = await createOrg('params-refuse')
+    const base = { p_org: org.slug, p_strategy: 'feedback', p_targets: TARGETS }
+    await ok('admin_set_routing_rule', { ...base, p_params: { metric: 'helpful' } })
+    for (const params of [
+      [],
+      'x',
+      { cost_weight: -1 },
+      { latency_weight: '2' },
+      { metric: 'Helpful' },
+    ]) {
+      const { error, status } = await fails('admin_set_routing_rule', {
+        ...base,
+        p_params: params,
+      })
+      expect({ params, code: error?.code, status }).toEqual({ params, code: '23514', status: 400 })
+      expect(error?.message).toContain('routing_rules_params_check')
+    }
+    const rules = await ok<Rule[]>('admin_list_routing_rules', { p_org: org.slug })
+    expect(rules.map((rule) => rule['params'])).toEqual([{ metric: 'helpful' }])
+  })
+
+  it('should return each rule’s params to the gateway, as it parses them', async () => {
+    const org = await createOrg('params-resolve')
+    const key = await createKey(org.slug)
+    await ok('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'feedback',
+      p_targets: [
+        { provider: 'openai', model: 'gpt-4o' },
+        { provider: 'anthropic', model: 'claude-sonnet-4-5', key: 'operator' },
+      ],
+      p_api_key_id: key.row.id,
+      p_params: FEEDBACK_PARAMS,
+    })
+    await ok('admin_set_routing_rule', {
+      p_org: org.slug,
+      p_strategy: 'fallback',
+      p_targets: TARGETS,
+    })
+    const resolved = await ok<{ routing_rules: Row[] }>('gateway_resolve_key', {
+      p_key_hash: key.hash,
+    })
+    expect(resolved.routing_rules.map((r) => [r['strategy'], r['params']])).toEqual([
+      ['feedback', FEEDBACK_PARAMS],
+      ['fallback', {}],
+    ])
+    const tenant = parseKeyConfig(resolved)
+    expect(tenant.routingRules.map((r) => [r.strategy, r.params])).toStrictEqual([
+      ['feedback', FEEDBACK_PARAMS],
+      ['fallback', {}],
+    ])
+  })
+
+  it('should apply 0005 over a database that ran 0001-0004, its rules getting {}', async () => {
+    const name = `pre_feedback_${String(process.pid)}`
+    await direct.query(`create database ${name}`)
+    const url = server.url.replace(/\/postgres$/, `/${name}`)
+    const db = new Client({ connectionString: url })
+    await db.connect()
+    try {
+      const dir = new URL('../../migrations/postgres/', import.meta.url)
+      const files = (await readdir(dir)).filter((f) => f.endsWith('.sql')).sort()
+      const run = async (file: string) => {
+        await db.query('begin')
+        await db.query(await readFile(new URL(file, dir), 'utf8'))
+        await db.query('commit')
+      }
+      const before = files.filter((f) => f < '0005')
+      expect(before).toEqual([
+        '0001_tenancy.sql',
+        '0002_routing_target_key.sql',
+        '0003_prompts.sql',
+        '0004_settings.sql',
+      ])
+      for (const file of before) await run(file)
+      await db.query(
+        `select admin_create_org('old-org', p_settings => '{"cache": {"enabled": true}}')`,
+      )
+      await db.query(
+        `select admin_create_api_key('old-org', $1, 'flo_sk_live_Ab3d', 'wxyz', 'live')`,
+        ['c'.repeat(64)],
+      )
+      await db.query(`select admin_set_routing_rule('old-org', 'weighted', $1::jsonb)`, [
+        JSON.stringify([{ provider: 'openai', model: 'gpt-4o', weight: 2 }]),
+      ])
+      // before 0005: no feedback strategy, no feedback settings
+      expect(
+        await sqlState(() =>
+          db.query(
+            `select admin_set_routing_rule('old-org', 'feedback', $1::jsonb, p_model => 'm')`,
+            [JSON.stringify(TARGETS)],
+          ),
+        ),
+      ).toBe('23514')
+      await run('0005_feedback_routing.sql')
+      const { rows } = await db.query<{ doc: { org: Row; routing_rules: Row[] } }>(
+        'select gateway_resolve_key($1) as doc',
+        ['c'.repeat(64)],
+      )
+      expect(rows[0]?.doc.routing_rules).toEqual([
+        {
+          api_key_id: null,
+          model: null,
+          strategy: 'weighted',
+          targets: [{ provider: 'openai', model: 'gpt-4o', weight: 2 }],
+          params: {},
+        },
+      ])
+      expect(rows[0]?.doc.org).toMatchObject({ settings: { cache: { enabled: true } } })
+      await db.query(
+        `select admin_set_routing_rule('old-org', 'feedback', $1::jsonb, p_model => 'm',
+           p_params => '{"metric": "helpful"}')`,
+        [JSON.stringify(TARGETS)],
+      )
+      await db.query(
+        `select admin_update_org('old-org',
+           '{"settings": {"feedback": {"metrics": {"helpful": {"min": 1, "max": 5}}}}}')`,
+      )
+      // the old signature is gone; the new one is service_role's only
+      const { rows: fns } = await db.query<Row>(
+        `select p.oid::regprocedure::text as fn,
+           has_function_privilege('anon', p.oid, 'execute') as anon,
+           has_function_privilege('authenticated', p.oid, 'execute') as authenticated,
+           has_function_privilege('service_role', p.oid, 'execute') as service_role
+         from pg_proc p where p.proname = 'admin_set_routing_rule'`,
+      )
+      expect(fns).toEqual([
+        {
+          fn: 'admin_set_routing_rule(text,text,jsonb,uuid,text,jsonb)',
+          anon: false,
+          authenticated: false,
+          service_role: true,
+        },
+      ])
+    } finally {
+      await db.end()
+      await direct.query(`drop database ${name}`)
+    }
+  })
+})
+
+describe('feedback routing: the organisation’s metrics', () => {
+  it('should merge metrics one by one, a null removing one, and give them to the gateway', async () => {
+    const org = await createOrg('metrics-merge', { p_settings: { cache: { enabled: true } } })
+    const key = await createKey(org.slug)
+    const update = async (metrics: unknown) =>
+      (
+        await ok<Org>('admin_update_org', {
+          p_org: org.slug,
+          p_changes: { settings: { feedback: { metrics } } },
+        })
+      )['settings']
+    expect(await update({ helpful: { min: 1, max: 5 } })).toEqual({
+      cache: { enabled: true },
+      feedback: { metrics: { helpful: { min: 1, max: 5 } } },
+    })
+    expect(await update({ thumbs: { min: -1, max: 1 } })).toEqual({
+      cache: { enabled: true },
+      feedback: { metrics: { helpful: { min: 1, max: 5 }, thumbs: { min: -1, max: 1 } } },
+    })
+    // a range given replaces the stored one
+    expect(await update({ helpful: { min: 0, max: 10 } })).toMatchObject({
+      feedback: { metrics: { helpful: { min: 0, max: 10 }, thumbs: { min: -1, max: 1 } } },
+    })
+    const resolved = await ok<{ org: Row }>('gateway_resolve_key', { p_key_hash: key.hash })
+    expect(parseKeyConfig(resolved).org.settings.feedback).toEqual({
+      metrics: { helpful: { min: 0, max: 10 }, thumbs: { min: -1, max: 1 } },
+    })
+    expect(await update({ helpful: null })).toEqual({
+      cache: { enabled: true },
+      feedback: { metrics: { thumbs: { min: -1, max: 1 } } },
+    })
+    // the last metric removed takes feedback with it
+    expect(await update({ thumbs: null })).toEqual({ cache: { enabled: true } })
+  })
+
+  it('should refuse a malformed metric with 23514 / 400, changing nothing', async () => {
+    const settings = { feedback: { metrics: { helpful: { min: 1, max: 5 } } } }
+    const org = await createOrg('metrics-refuse', { p_settings: settings })
+    for (const metrics of [
+      { helpful: { min: 6 } },
+      { thumbs: { min: 1, max: 1 } },
+      { thumbs: { min: 0, max: '1' } },
+      { Thumbs: { min: 0, max: 1 } },
+      { thumbs: [0, 1] },
+    ]) {
+      const { error, status } = await fails('admin_update_org', {
+        p_org: org.slug,
+        p_changes: { settings: { feedback: { metrics } } },
+      })
+      expect({ metrics, status, code: error?.code }).toEqual({
+        metrics,
+        status: 400,
+        code: '23514',
+      })
+      expect(error?.message).toContain('organizations_settings_check')
+    }
+    expect(await ok<Row>('admin_get_org', { p_org: org.slug })).toMatchObject({ settings })
   })
 })
 

@@ -1,11 +1,11 @@
 /**
- * @module `org create|list|show|set`: organisations, their plan, status, limits, flags and cache
- * settings.
+ * @module `org create|list|show|set`: organisations, their plan, status, limits, flags, cache
+ * settings and feedback metrics.
  */
 import type { OrganizationRow } from '../../../src/tenancy/schema.ts'
 import { SUBSCRIPTION_STATUSES } from '../../../src/tenancy/schema.ts'
 import { parseCommand, requireSome } from '../cli.ts'
-import { cacheText, featuresText, fields, json, limitText, table } from '../output.ts'
+import { cacheText, featuresText, fields, json, limitText, metricsText, table } from '../output.ts'
 import type { OrganizationDetails } from '../rows.ts'
 import { openOrgQuery, openSession, type Command, type Group } from '../session.ts'
 import {
@@ -15,6 +15,9 @@ import {
   cacheHelp,
   cacheSettings,
   cacheSynopsis,
+  METRIC_OPTIONS,
+  metricChanges,
+  metricHelp,
 } from '../settings.ts'
 import type { NewOrganization, OrganizationChanges } from '../store.ts'
 import * as valid from '../validate.ts'
@@ -30,6 +33,7 @@ const orgFields = (org: OrganizationRow | OrganizationDetails): string =>
     ['rpm limit', limitText(org.rpm_limit)],
     ['flags', featuresText(org.features)],
     ['cache', cacheText(org.settings)],
+    ['feedback metrics', metricsText(org.settings)],
     ...('key_count' in org ? [['active keys', org.key_count] as const] : []),
     ['created', org.created_at],
     ['updated', org.updated_at],
@@ -135,7 +139,8 @@ const show: Command = {
   summary: 'show one organization (<org>: its id or slug)',
   help: `Shows an organization and how many active (unrevoked) API keys it has. <org> is its
 id (uuid) or slug. "cache" lists the cache settings set (enabled, ttl_seconds, threshold); the
-others take the gateway's defaults.
+others take the gateway's defaults. "feedback metrics" lists the metrics declared, as
+name=min:max; rating is always there, on [0, 1] unless declared otherwise.
 
 Options:
   --json    print the row as JSON`,
@@ -148,7 +153,7 @@ Options:
 
 const set: Command = {
   name: 'set',
-  synopsis: `<org> [--name N] [--plan P] [--status S] [--monthly-limit N|none] [--rpm N|none] [--flag name=true|false|unset]... ${cacheSynopsis(true)}`,
+  synopsis: `<org> [--name N] [--plan P] [--status S] [--monthly-limit N|none] [--rpm N|none] [--flag name=true|false|unset]... ${cacheSynopsis(true)} [--metric NAME=MIN:MAX|unset]...`,
   summary: 'change an organization',
   help: `Changes an organization's settings; what is not given stays as it is.
 
@@ -157,9 +162,11 @@ ${SETTINGS}
   --flag name=true|false|unset
                             set a feature flag, or remove it; repeat for several
 ${cacheHelp(true, 'gateway')}
+${metricHelp()}
 
 ${FLAGS_HELP}
-Example: --flag has_advanced_cache=true --cache on --cache-ttl 86400`,
+Example: --flag has_advanced_cache=true --cache on --cache-ttl 86400
+Example: --metric helpful=1:5 --metric thumbs=-1:1 (a rule uses one: routing set --metric)`,
   run: async (ctx, args) => {
     const command = 'org set'
     const { values, positionals, globals } = parseCommand(
@@ -173,6 +180,7 @@ Example: --flag has_advanced_cache=true --cache on --cache-ttl 86400`,
         rpm: { type: 'string' },
         flag: { type: 'string', multiple: true },
         ...CACHE_OPTIONS,
+        ...METRIC_OPTIONS,
       },
       ['<org>'],
     )
@@ -184,6 +192,7 @@ Example: --flag has_advanced_cache=true --cache on --cache-ttl 86400`,
       'rpm',
       'flag',
       ...CACHE_OPTION_NAMES,
+      'metric',
     ])
     const ref = valid.orgRef(positionals[0] ?? '')
     const changes: OrganizationChanges = {}
@@ -196,8 +205,9 @@ Example: --flag has_advanced_cache=true --cache on --cache-ttl 86400`,
     }
     if (values.rpm !== undefined) changes.rpm_limit = valid.limit('rpm', values.rpm)
     if (values.flag !== undefined) changes.features = valid.flags(values.flag, true)
-    const settings = cacheChanges(values)
-    if (settings !== undefined) changes.settings = settings
+    const cache = cacheChanges(values)
+    const metrics = metricChanges(values)
+    if (cache !== undefined || metrics !== undefined) changes.settings = { ...cache, ...metrics }
     const session = await openSession(ctx, globals, command)
     const org = await session.store.updateOrg(ref, changes)
     ctx.io.out(`Updated organization ${org.slug}.\n${orgFields(org)}`)

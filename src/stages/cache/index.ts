@@ -154,6 +154,7 @@ const within = <T>(work: Promise<T>, ms: number, what: string): Promise<T> =>
 /** The stored answer as this request's response. */
 const hitResponse = (
   c: Context<CacheEnv>,
+  key: string,
   entry: CacheEntry,
   tier: 'exact' | SimilarHit['tier'],
   similarity: number | undefined,
@@ -165,6 +166,7 @@ const hitResponse = (
   trace.cache = 'HIT'
   trace.cacheTier = tier
   trace.cachedAnswer = { provider: entry.provider, model: entry.model, usage: entry.usage }
+  trace.cacheEntry = key
   const headers = new Headers({
     'content-type': served.contentType,
     'floopy-cache': 'HIT',
@@ -203,7 +205,7 @@ export const cache = (services: CacheServices): MiddlewareHandler<CacheEnv> =>
           return undefined
         },
       )
-      const hit = found === undefined ? undefined : hitResponse(c, found, 'exact', undefined)
+      const hit = found === undefined ? undefined : hitResponse(c, key, found, 'exact', undefined)
       if (hit !== undefined) return hit
     }
 
@@ -253,7 +255,7 @@ export const cache = (services: CacheServices): MiddlewareHandler<CacheEnv> =>
         return undefined
       })
       const served =
-        hit === undefined ? undefined : hitResponse(c, hit.entry, hit.tier, hit.similarity)
+        hit === undefined ? undefined : hitResponse(c, hit.key, hit.entry, hit.tier, hit.similarity)
       if (served !== undefined) return served
     }
 

@@ -23,5 +23,6 @@ export const requestId = (): MiddlewareHandler<StageEnv> =>
     c.set('trace', newTrace(kept ? crypto.randomUUID() : id, kept ? offered : undefined))
     c.set('taps', [])
     await next()
-    c.res.headers.set('x-request-id', id)
+    // A served request's id may have become its signed reference since (`stages/reference`).
+    c.res.headers.set('x-request-id', c.get('requestId'))
   }

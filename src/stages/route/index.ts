@@ -10,7 +10,9 @@
  * The targets' health (breakers and latency, `routing/health.ts`) is read from the isolate's memo;
  * when a sync with shared state is due, `healthSync` issues it on the first round trip, and this
  * stage waits for it before ordering, so a routed request starts from fresh health at no round
- * trip of its own.
+ * trip of its own. The `feedback` strategy's posteriors are memoised and refreshed the same way
+ * (`feedbackSync`, `routing/learned.ts`); a request with `floopy-session-id` keeps the target that
+ * last answered its session (in this isolate) while that target answers.
  */
 import type { MiddlewareHandler } from 'hono'
 import { builtinProvider, type GatewayConfig } from '../../config'
@@ -19,9 +21,13 @@ import { GatewayError } from '../../errors'
 import { resolveModel } from '../../providers/catalog'
 import { adapterFor } from '../../providers/families'
 import { BUILTIN_PROVIDER_IDS, PROVIDERS } from '../../providers/registry'
+import { ruleTag } from '../../feedback/reference'
+import { blendedPrice } from '../../logging/prices'
 import type { HealthTracker } from '../../routing/health'
+import type { LearnedRouting } from '../../routing/learned'
+import { feedbackStatsKey } from '../../stores/shared-keys'
 import { setBounded } from '../../routing/isolate-state'
-import { attemptOrder, type RouteTarget } from '../../routing/strategies'
+import { attemptOrder, type FeedbackInput, type RouteTarget } from '../../routing/strategies'
 import type { RoutingRule } from '../../tenancy/tenant'
 import type { EndpointKind, KeyChoice, ProviderConfig, Target } from '../../types'
 import type { AuthVariables } from '../authenticate'
@@ -33,6 +39,23 @@ export type RouteVariables = { targets: readonly Target[] }
 
 /** What the health part sets: a due sync of routing health, pending (it never rejects). */
 export type HealthSyncVariables = { healthSync: Promise<void> | undefined }
+
+/** What the feedback part sets: a due read of the rule's posteriors (it never rejects). */
+export type FeedbackSyncVariables = { feedbackSync: Promise<void> | undefined }
+
+/** The header that keeps an episode's requests on one target (`feedback` rules). */
+export const SESSION_HEADER = 'floopy-session-id'
+
+/** The `feedback` strategy's settings (`FLOOPY_FEEDBACK_*`). */
+export type FeedbackRouting = {
+  readonly learned: LearnedRouting
+  readonly minFeedback: number
+  readonly floor: number
+}
+
+/** The statistics key a rule learns from. */
+const statsKeyOf = (orgId: string, rule: RoutingRule): string =>
+  feedbackStatsKey(orgId, ruleTag(rule), rule.params?.metric ?? 'rating')
 
 type Lookup = { ids: ReadonlySet<string>; customModels: ReadonlyMap<string, string> }
 const lookups = new WeakMap<GatewayConfig, Lookup>()
@@ -139,19 +162,49 @@ export const healthSync = ({
   },
 })
 
+/** For a request routed by a `feedback` rule, the first round trip carries a due posterior read. */
+export const feedbackSync = ({
+  learned,
+}: {
+  readonly learned: LearnedRouting
+}): RoundTripPart<AuthVariables & ParsedVariables & FeedbackSyncVariables> => ({
+  contribute(c, batch) {
+    const request = c.get('request')
+    if (request.kind !== 'chat') return
+    const tenant = c.get('tenant')
+    const rule = ruleFor(tenant.routingRules, request.model)
+    if (rule?.strategy !== 'feedback') return
+    const key = statsKeyOf(tenant.orgId, rule)
+    c.set(
+      'feedbackSync',
+      batch.add(() => learned.refresh(key, Date.now()) ?? Promise.resolve()),
+    )
+  },
+})
+
 export type RouteOptions = {
   readonly config: GatewayConfig
   readonly health: HealthTracker
+  /** Absent: `feedback` rules order on empty posteriors (uniform exploration). */
+  readonly feedback?: FeedbackRouting | undefined
 }
 
 export const route = ({
   config,
   health,
+  feedback,
 }: RouteOptions): MiddlewareHandler<
-  StageEnv<AuthVariables & ParsedVariables & Partial<HealthSyncVariables> & RouteVariables>
+  StageEnv<
+    AuthVariables &
+      ParsedVariables &
+      Partial<HealthSyncVariables> &
+      Partial<FeedbackSyncVariables> &
+      RouteVariables
+  >
 > =>
   async function route(c, next) {
     await c.get('healthSync')
+    await c.get('feedbackSync')
     const request = c.get('request')
     const tenant = c.get('tenant')
     const rule = request.kind === 'chat' ? ruleFor(tenant.routingRules, request.model) : undefined
@@ -168,17 +221,69 @@ export const route = ({
         byId.set(candidate, target)
         return candidate
       })
+      const tag = ruleTag(rule)
+      c.get('trace').rule = tag
+      const session =
+        rule.strategy === 'feedback' ? c.req.header(SESSION_HEADER)?.slice(0, 256) : undefined
+      const sessionKey = session === undefined ? undefined : `${tenant.orgId}:${tag}:${session}`
       const ordered = attemptOrder({
         strategy: rule.strategy,
         targets: candidates,
         counter: nextPosition(`${tenant.orgId}:${rule.apiKeyId ?? ''}:${rule.model ?? ''}`),
         random: Math.random,
         latency: health.latency,
+        feedback:
+          rule.strategy === 'feedback' && feedback !== undefined
+            ? feedbackInput(tenant.orgId, rule, candidates, byId, health, feedback, sessionKey)
+            : undefined,
       })
       c.set(
         'targets',
         ordered.flatMap((candidate) => byId.get(candidate) ?? []),
       )
+      if (sessionKey !== undefined && feedback !== undefined) {
+        await next()
+        // The session stays with the target that answered it.
+        const answered = c.get('trace').exchange
+        if (answered?.answered === true) {
+          feedback.learned.keepSession(sessionKey, answered.target.healthId, Date.now())
+        }
+        return
+      }
     }
     await next()
   }
+
+/** What the `feedback` strategy orders by: the memoised posteriors and each target's penalty. */
+const feedbackInput = (
+  orgId: string,
+  rule: RoutingRule,
+  candidates: readonly RouteTarget[],
+  byId: ReadonlyMap<RouteTarget, Target>,
+  health: HealthTracker,
+  feedback: FeedbackRouting,
+  sessionKey: string | undefined,
+): FeedbackInput => {
+  const learned = feedback.learned.posteriors(statsKeyOf(orgId, rule))
+  const posteriors = new Map<string, NonNullable<ReturnType<typeof learned.get>>>()
+  const penalties = new Map<string, number>()
+  const costWeight = rule.params?.cost_weight ?? 0
+  const latencyWeight = rule.params?.latency_weight ?? 0
+  for (const candidate of candidates) {
+    const target = byId.get(candidate)
+    if (target === undefined) continue
+    const name = `${target.provider.spec.id}/${target.model}`
+    const posterior = learned.get(name)
+    if (posterior !== undefined) posteriors.set(candidate.id, posterior)
+    const price = blendedPrice(target.provider.spec.id, target.model) ?? 0
+    const seconds = (health.latency.get(candidate.id)?.ewmaMs ?? 0) / 1000
+    penalties.set(candidate.id, costWeight * price + latencyWeight * seconds)
+  }
+  return {
+    posteriors,
+    penalties,
+    minFeedback: feedback.minFeedback,
+    floor: feedback.floor,
+    sticky: sessionKey === undefined ? undefined : feedback.learned.sessionTarget(sessionKey),
+  }
+}

@@ -2,8 +2,9 @@
  * Proves the embedded key store answers with the same document `gateway_resolve_key` builds in
  * Postgres (`migrations/postgres/0001_tenancy.sql`): only active keys of known organisations, only
  * the organisation's provider keys, the organisation's rules and the key's own (never another
- * key's), key-specific rules first and model-specific first; and that every document it builds
- * parses as a tenant. The dev key answers with `DEV_KEY_CONFIG`.
+ * key's), key-specific rules first and model-specific first, each with its params (`{}` for
+ * none); and that every document it builds parses as a tenant. The dev key answers with
+ * `DEV_KEY_CONFIG`.
  */
 import { describe, expect, it } from 'vitest'
 import { generateApiKey, hashApiKey } from '../../security/api-key'
@@ -176,24 +177,28 @@ describe('indexTenants', () => {
             { provider: 'openai', model: 'a1-gpt', weight: 3 },
             { provider: 'azure', model: 'a1-gpt-eu', weight: 1 },
           ],
+          params: {},
         },
         {
           api_key_id: 'key_a1',
           model: null,
           strategy: 'fallback',
           targets: [{ provider: 'openai', model: 'a1-any' }],
+          params: {},
         },
         {
           api_key_id: null,
           model: 'gpt-4o',
           strategy: 'fallback',
           targets: [{ provider: 'openai', model: 'org-gpt' }],
+          params: {},
         },
         {
           api_key_id: null,
           model: null,
           strategy: 'fallback',
           targets: [{ provider: 'openai', model: 'org-any' }],
+          params: {},
         },
       ],
     }
@@ -281,6 +286,28 @@ describe('indexTenants', () => {
     expect(doc?.provider_keys).toStrictEqual([])
     expect(doc?.routing_rules).toStrictEqual([])
     expect(() => parseKeyConfig(doc)).not.toThrow()
+  })
+
+  it("should pass each rule's params through, and {} for a rule that has none", () => {
+    const params = { cost_weight: 0.02, latency_weight: 0.5, metric: 'helpful' }
+    const withParams: TenantsFile = {
+      ...file,
+      routing_rules: [
+        {
+          ...rule('r_b_feedback', 'org_b', null, 'gpt-4o', 'b-feedback'),
+          strategy: 'feedback',
+          params,
+        },
+        ...file.routing_rules,
+      ],
+    }
+    expect(TenantsFileSchema.safeParse(withParams).success).toBe(true)
+    const doc = indexTenants(withParams).get(HASH_B1)
+    expect(doc?.routing_rules.map((r) => [r.strategy, r.params])).toStrictEqual([
+      ['feedback', params],
+      ['fallback', {}],
+    ])
+    expect(parseKeyConfig(doc).routingRules.map((r) => r.params)).toStrictEqual([params, {}])
   })
 
   it('should leave the tenants file untouched', () => {

@@ -75,6 +75,7 @@ export const indexTenants = (file: TenantsFile): Map<string, KeyConfigJson> => {
           model: r.model,
           strategy: r.strategy,
           targets: r.targets,
+          params: r.params ?? {},
         })),
     })
   }

@@ -11,6 +11,7 @@ import type {
   OrganizationRow,
   RoutingStrategy,
   RoutingTargetRow,
+  RuleParams,
   Settings,
 } from '../../tenancy/schema'
 
@@ -50,6 +51,8 @@ export type RoutingRuleRow = {
   model: string | null
   strategy: RoutingStrategy
   targets: RoutingTargetRow[]
+  /** The `feedback` strategy's parameters (`tenancy/schema.ts`); absent: none. */
+  params?: RuleParams | undefined
   created_at: string
   updated_at: string
 }

@@ -7,6 +7,7 @@ import {
   OrganizationSchema,
   ROUTING_STRATEGIES,
   RoutingTargetsSchema,
+  RuleParamsSchema,
   SettingsSchema,
 } from '../../tenancy/schema'
 import { PROMPT_ID, PROMPT_LABEL, PromptTemplateSchema } from '../../prompts/template'
@@ -52,6 +53,7 @@ export const TenantsFileSchema: z.ZodType<TenantsFile, string | object> = z.obje
       model: z.string().min(1).nullable(),
       strategy: z.enum(ROUTING_STRATEGIES),
       targets: RoutingTargetsSchema,
+      params: RuleParamsSchema.optional(),
       created_at: timestamp,
       updated_at: timestamp,
     }),
