@@ -37,6 +37,7 @@ import { admission, limits, type AdmissionVariables } from './stages/limits'
 import { parseRequest, type ParsedVariables } from './stages/parse-request'
 import { prompt } from './stages/prompt'
 import { requestId } from './stages/request-id'
+import { responses } from './stages/responses'
 import { requestLog } from './stages/request-log'
 import {
   feedbackSync,
@@ -140,10 +141,12 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
   for (const [path, kind] of [
     ['/v1/chat/completions', 'chat'],
     ['/v1/embeddings', 'embeddings'],
+    ['/v1/responses', 'responses'],
   ] as const) {
     app.post(
       path,
-      parseRequest(kind), // the body, parsed once
+      // The body, parsed once; a Responses request as the chat completion it is translated to.
+      kind === 'responses' ? responses() : parseRequest(kind),
       // One shared-state round trip for everything the stages below need from it.
       firstRoundTrip<
         AuthVariables &
