@@ -184,7 +184,7 @@ const messagesOf = (input: unknown): Json[] => {
       default:
         return refuse(
           `${at}.type`,
-          `Unsupported input item type '${JSON.stringify(type) ?? 'none'}' in '${at}' (message, function_call, ` +
+          `Unsupported input item type '${JSON.stringify(type ?? null)}' in '${at}' (message, function_call, ` +
             'function_call_output and reasoning are supported).',
         )
     }
