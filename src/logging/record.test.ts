@@ -326,3 +326,15 @@ describe('buildRecord with a firewall check', () => {
     expect(Object.keys(record.metadata).filter((k) => k.startsWith('firewall_'))).toEqual([])
   })
 })
+
+describe('texts beside the bodies', () => {
+  it.each([
+    ['an SSN', '536-22-8174'],
+    ['a CPF', '529.982.247-25'],
+    ['a provider key', 'sk-proj-AbCdEf0123456789AbCdEf0123456789'],
+  ])("should scrub %s from a client's own request id", async (_, secret) => {
+    const record = await buildRecord(facts({ clientRequestId: `req-${secret}` }), undefined)
+    expect(record.metadata.client_request_id).toBeDefined()
+    expect(record.metadata.client_request_id).not.toContain(secret)
+  })
+})

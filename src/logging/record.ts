@@ -10,7 +10,7 @@
  * without that secret it is not stored at all). An organisation with the feature flag
  * `metadata_only_logging` gets no bodies.
  */
-import { scrubJson, scrubText } from '../security/pii'
+import { scrubIdentifier, scrubJson, scrubText } from '../security/pii'
 import { assembleChatStream } from '../providers/assemble'
 import { PRICE_VERSION, costOf } from './prices'
 import type { CacheStatus, Captured, FirewallCheck, FirewallVerdict, Usage } from '../types'
@@ -181,7 +181,10 @@ export const buildRecord = async (
   ipKey: CryptoKey | undefined,
 ): Promise<LogRecord> => {
   const metadata: Record<string, string> = {}
-  if (facts.clientRequestId !== undefined) metadata.client_request_id = facts.clientRequestId
+  // Every text the log keeps is scrubbed: a client's own id may carry an SSN, a CPF or a key.
+  if (facts.clientRequestId !== undefined) {
+    metadata.client_request_id = scrubIdentifier(facts.clientRequestId)
+  }
   if (facts.end !== undefined) metadata.end = facts.end
   if (facts.failedAttempts !== undefined && facts.failedAttempts.length > 0) {
     metadata.failed_attempts = facts.failedAttempts.join('; ')
@@ -204,7 +207,7 @@ export const buildRecord = async (
       const [provider = '', ...model] = check.backend.split('/')
       metadata.firewall_cost_usd = costOf(provider, model.join('/'), check.usage) ?? 'unknown'
     }
-    if (check.error !== undefined) metadata.firewall_error = check.error
+    if (check.error !== undefined) metadata.firewall_error = scrubText(check.error)
   }
   let requestBody = ''
   let response = ''

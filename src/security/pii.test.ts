@@ -1,6 +1,13 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { PII_KINDS, scrubJson, scrubText, type PiiKind, type ScrubStats } from './pii'
+import {
+  PII_KINDS,
+  scrubIdentifier,
+  scrubJson,
+  scrubText,
+  type PiiKind,
+  type ScrubStats,
+} from './pii'
 
 const RUNS = { numRuns: 500 }
 
@@ -668,5 +675,17 @@ describe('linear time', () => {
     expect(out).not.toContain('4111 1111')
     expect(s.redactions).toBeGreaterThan(3 * Math.floor(MB / line.length))
     expect(s.examined).toBeLessThanOrEqual(16 * text.length)
+  })
+})
+
+describe('scrubIdentifier', () => {
+  it.each([
+    ['req-536-22-8174', 'req-[REDACTED:ssn]'],
+    ['id_529.982.247-25', 'id_[REDACTED:cpf]'],
+    ['a:536-22-8174.b', 'a:[REDACTED:ssn].b'],
+    ['order-12345', 'order-12345'],
+    ['550e8400-e29b-41d4-a716-446655440000', '550e8400-e29b-41d4-a716-446655440000'],
+  ])('should make %s %s', (id, scrubbed) => {
+    expect(scrubIdentifier(id)).toBe(scrubbed)
   })
 })

@@ -527,6 +527,26 @@ export function scrubText(text: string, stats?: ScrubStats): string {
   return out
 }
 
+/** Separators inside an identifier (`[\w.:=-]`): a finding may start right after one. */
+const ID_SEPARATOR = /[-_.:=]/
+
+/**
+ * Scrubs an identifier a client chose (an `x-request-id`): as `scrubText`, and also a finding that
+ * starts right after a separator — in an identifier `req-536-22-8174` the number is not part of a
+ * longer word, as it would be in prose.
+ */
+export function scrubIdentifier(id: string): string {
+  const whole = scrubText(id)
+  if (whole !== id) return whole
+  for (let k = 1; k < id.length; k++) {
+    if (!ID_SEPARATOR.test(id.charAt(k - 1))) continue
+    const tail = id.slice(k)
+    const scrubbed = scrubText(tail)
+    if (scrubbed !== tail) return `${scrubIdentifier(id.slice(0, k))}${scrubbed}`
+  }
+  return id
+}
+
 type Job =
   | { from: readonly unknown[]; to: unknown[]; object: false }
   | { from: Readonly<Record<string, unknown>>; to: Record<string, unknown>; object: true }
