@@ -37,8 +37,12 @@ export type StreamRelayOptions<Plan> = {
 export type StreamTranslator = {
   /** How the stream ended, once it has: nothing the provider sends after that is read. */
   readonly end: StreamEnd | undefined
-  /** One complete upstream event. */
-  step(event: SseEvent): string
+  /**
+   * One complete upstream event: the text to send, or `null` when the event goes to the client
+   * exactly as received (`${event.raw}\n\n`), so a read of such events is sent as the provider's
+   * own bytes with no text built for it.
+   */
+  step(event: SseEvent): string | null
   /** The upstream body ended; `rest` is an unterminated final event, if any. */
   finish(rest: string): string
   /** The connection to the provider broke. */
@@ -119,7 +123,9 @@ export const relaySse = (
           let out = ''
           if (read === undefined) out = translator.broken()
           else {
-            for (const event of splitter.push(decoder.decode())) out += translator.step(event)
+            for (const event of splitter.push(decoder.decode())) {
+              out += translator.step(event) ?? `${event.raw}\n\n`
+            }
             out += translator.finish(splitter.rest())
           }
           // A translator that left the end open has not seen a complete stream.
@@ -131,16 +137,36 @@ export const relaySse = (
         }
         const text = decoder.decode(read.value, { stream: true })
         const wasEmpty = splitter.rest() === ''
-        let out = ''
-        for (const event of splitter.push(text)) {
-          out += translator.step(event)
+        const events = splitter.push(text)
+        // The text to send; `null` while every event so far goes out as received.
+        let out: string | null = null
+        let used = 0
+        for (const event of events) {
+          const step = translator.step(event)
+          if (step !== null) out ??= rawOf(events, used)
+          if (out !== null) out += step ?? `${event.raw}\n\n`
+          used++
           if (translator.end !== undefined) break
         }
         const end = translator.end
-        if (out.length > 0) {
-          const unchanged =
-            options.passThrough === true && wasEmpty && splitter.rest() === '' && out === text
-          send(controller, unchanged ? read.value : encoder.encode(out), end)
+        let sent = false
+        if (out === null && used > 0) {
+          if (
+            options.passThrough === true &&
+            wasEmpty &&
+            splitter.rest() === '' &&
+            used === events.length
+          ) {
+            // Every event of this read, whole and unchanged: the provider's own bytes.
+            send(controller, read.value, end)
+            sent = true
+          } else {
+            out = rawOf(events, used)
+          }
+        }
+        if (out !== null && out.length > 0) {
+          send(controller, encoder.encode(out), end)
+          sent = true
         }
         if (end !== undefined) {
           // The stream is complete or a provider error was relayed: nothing after it is for the
@@ -153,7 +179,7 @@ export const relaySse = (
           return
         }
         // Nothing to send yet (pings, partial events): read on rather than hand the client nothing.
-        if (out.length > 0) return
+        if (sent) return
       }
     },
     cancel(reason) {
@@ -170,6 +196,13 @@ export const streamed = (body: ReadableStream<Uint8Array>): Responded => ({
 })
 
 const ignore = (): void => undefined
+
+/** The first `count` events as they were received. */
+const rawOf = (events: readonly SseEvent[], count: number): string => {
+  let text = ''
+  for (let i = 0; i < count; i++) text += `${events[i]?.raw ?? ''}\n\n`
+  return text
+}
 
 const drain = async (reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> => {
   try {

@@ -458,6 +458,21 @@ describe('relayChatStream: the answer tap', () => {
 })
 
 describe('step', () => {
+  it('should not parse a chunk whose usage is null, and parse one whose usage is set', () => {
+    const state = initialState({ showUsage: true })
+    const first = JSON.stringify({ id: 'x', choices: [{ delta: {} }], usage: null })
+    expect(
+      step(state, { raw: `data: ${first}`, event: undefined, data: first }, () => ''),
+    ).toBeNull()
+    const spaced = '{"id":"x","choices":[{"delta":{"content":"a"}}],"usage" : null}'
+    expect(
+      step(state, { raw: `data: ${spaced}`, event: undefined, data: spaced }, () => ''),
+    ).toBeNull()
+    const last = JSON.stringify({ id: 'x', choices: [], usage: MISTRAL_USAGE })
+    expect(step(state, { raw: `data: ${last}`, event: undefined, data: last }, () => '')).toBeNull()
+    expect(state.usage).toEqual(usage(12, 3, 15))
+  })
+
   const event = (data: string | undefined, raw: string, name?: string) => ({
     raw,
     event: name,
@@ -481,9 +496,9 @@ describe('step', () => {
     expect(state.end).toBe('done')
   })
 
-  it('should forward a comment with its blank line', () => {
+  it('should forward a comment as received (null: the relay sends its own bytes)', () => {
     const state = initialState({ showUsage: true })
-    expect(step(state, event(undefined, ': keep-alive'), noError)).toBe(': keep-alive\n\n')
+    expect(step(state, event(undefined, ': keep-alive'), noError)).toBeNull()
     expect(state.end).toBeUndefined()
   })
 
@@ -491,7 +506,7 @@ describe('step', () => {
     'should forward a first event whose data is the JSON value %s unchanged',
     (data) => {
       const state = initialState({ showUsage: false })
-      expect(step(state, event(data, `data: ${data}`), noError)).toBe(`data: ${data}\n\n`)
+      expect(step(state, event(data, `data: ${data}`), noError)).toBeNull()
       expect(state.end).toBeUndefined()
     },
   )

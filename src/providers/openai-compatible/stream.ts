@@ -48,14 +48,32 @@ const frame = (data: string): string => `data: ${data}\n\n`
  * Translates one upstream event into the text to send (possibly empty). `errorEvent` renders an
  * OpenAI error event for a provider's in-stream error.
  */
+/** Whether `data` carries a usage value (OpenAI sends `"usage":null` on every chunk but the last). */
+const hasUsage = (data: string): boolean => {
+  for (let at = data.indexOf('"usage"'); at >= 0; at = data.indexOf('"usage"', at + 7)) {
+    let i = at + 7
+    while (data.charCodeAt(i) === 32) i++
+    if (data.charCodeAt(i) !== 58) continue // not a key
+    i++
+    while (data.charCodeAt(i) === 32) i++
+    if (!data.startsWith('null', i)) return true
+  }
+  return false
+}
+
+/**
+ * Translates one upstream event into the text to send (possibly empty), or `null` when it goes to
+ * the client as received. `errorEvent` renders an OpenAI error event for a provider's in-stream
+ * error.
+ */
 export const step = (
   state: ChatStreamState,
   event: SseEvent,
   errorEvent: (providerError: unknown) => string,
-): string => {
+): string | null => {
   const data = event.data
   // Comments (e.g. DeepSeek's `: keep-alive`) keep idle connections open: forward them.
-  if (data === undefined) return `${event.raw}\n\n`
+  if (data === undefined) return null
   if (data === '[DONE]') {
     state.end = 'done'
     return `${usageChunk(state)}${event.raw}\n\n`
@@ -63,21 +81,19 @@ export const step = (
   const needsLook =
     state.head === undefined ||
     event.event === 'error' ||
-    data.includes('"usage"') ||
+    hasUsage(data) ||
     data.includes('"x_groq"') ||
     data.includes('"error"')
-  if (!needsLook) return `${event.raw}\n\n`
+  if (!needsLook) return null
 
   let parsed: unknown
   try {
     parsed = JSON.parse(data)
   } catch {
-    return `${event.raw}\n\n`
+    return null
   }
   // Not a chunk object (a provider oddity): relay it untouched rather than guess.
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) {
-    return `${event.raw}\n\n`
-  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null
   const chunk = parsed as Chunk
   if (event.event === 'error' || ('error' in chunk && chunk.choices === undefined)) {
     state.end = 'provider_error'
@@ -88,7 +104,7 @@ export const step = (
   const groq = chunk.x_groq as { usage?: unknown } | undefined
   const raw = chunk.usage ?? groq?.usage
   const usage = readUsage(raw)
-  if (usage === undefined) return `${event.raw}\n\n`
+  if (usage === undefined) return null
   state.usage = usage
   state.rawUsage = raw
 
@@ -97,7 +113,7 @@ export const step = (
     // OpenAI's own trailing usage chunk: shown only when the client asked for it.
     if (!state.plan.showUsage) return ''
     state.usageChunkSent = true
-    return `${event.raw}\n\n`
+    return null
   }
   // Usage riding on a content chunk (Mistral, Groq, Together): keep the content, move the usage
   // to the trailing usage chunk emitted before [DONE].
@@ -105,7 +121,7 @@ export const step = (
     delete chunk.usage
     return frame(JSON.stringify(chunk))
   }
-  return `${event.raw}\n\n`
+  return null
 }
 
 /** The trailing usage chunk, when the client asked and the provider did not send one itself. */

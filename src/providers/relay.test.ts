@@ -1,0 +1,89 @@
+/**
+ * The SSE relay loop: a read whose events all go out as received is sent as the provider's own
+ * bytes (no text built for it); a read with one changed event is re-encoded whole, in order; a
+ * read that ends inside an event waits for the rest; the end is reported once.
+ */
+import { describe, expect, it } from 'vitest'
+import { relaySse, type StreamTranslator } from './relay'
+import type { StreamEnd } from './relay'
+
+const encoder = new TextEncoder()
+
+const upstreamOf = (chunks: readonly Uint8Array[]): ReadableStream<Uint8Array> =>
+  new ReadableStream({
+    start(controller) {
+      for (const chunk of chunks) controller.enqueue(chunk)
+      controller.close()
+    },
+  })
+
+/** Passes every event as received, except `data: change` (sent as `data: changed`). */
+const translator = (): StreamTranslator & { steps: number } => {
+  let end: StreamEnd | undefined
+  const t = {
+    steps: 0,
+    get end() {
+      return end
+    },
+    step(event: { raw: string; data: string | undefined }) {
+      t.steps++
+      if (event.data === '[DONE]') end = 'done'
+      return event.data === 'change' ? 'data: changed\n\n' : null
+    },
+    finish: () => '',
+    broken: () => '',
+    usage: () => undefined,
+  }
+  return t
+}
+
+const readAll = async (stream: ReadableStream<Uint8Array>): Promise<Uint8Array[]> => {
+  const out: Uint8Array[] = []
+  for await (const chunk of stream) out.push(chunk)
+  return out
+}
+
+describe('relaySse', () => {
+  it('should send a read of unchanged, whole events as the very bytes received', async () => {
+    const a = encoder.encode('data: one\n\ndata: two\n\n')
+    const b = encoder.encode('data: [DONE]\n\n')
+    const ends: StreamEnd[] = []
+    const out = await readAll(
+      relaySse(upstreamOf([a, b]), translator(), {
+        passThrough: true,
+        onEnd: (o) => ends.push(o.end),
+      }),
+    )
+    expect(out[0]).toBe(a)
+    expect(out[1]).toBe(b)
+    expect(ends).toEqual(['done'])
+  })
+
+  it('should re-encode a read with a changed event, keeping the others in order', async () => {
+    const out = await readAll(
+      relaySse(
+        upstreamOf([
+          encoder.encode('data: one\n\ndata: change\n\ndata: three\n\ndata: [DONE]\n\n'),
+        ]),
+        translator(),
+        { passThrough: true, onEnd: () => undefined },
+      ),
+    )
+    expect(new TextDecoder().decode(out[0])).toBe(
+      'data: one\n\ndata: changed\n\ndata: three\n\ndata: [DONE]\n\n',
+    )
+  })
+
+  it('should hold an event split across reads until it is whole', async () => {
+    const out = await readAll(
+      relaySse(
+        upstreamOf([encoder.encode('data: o'), encoder.encode('ne\n\ndata: [DONE]\n\n')]),
+        translator(),
+        { passThrough: true, onEnd: () => undefined },
+      ),
+    )
+    expect(out.map((c) => new TextDecoder().decode(c)).join('')).toBe(
+      'data: one\n\ndata: [DONE]\n\n',
+    )
+  })
+})
