@@ -55,9 +55,10 @@ type Keyed = { variant: Variant; key: string }
 
 /**
  * The tenants file (`FLOOPY_TENANTS`): one active organisation without limits or quota, one live
- * key per variant (`key_<name>`), and the rows each variant adds.
+ * key per variant (`key_<name>`), and the rows each variant adds. (Exported for
+ * `bench/feedback.ts`, which starts a gateway of its own per run.)
  */
-const tenantsFile = async (
+export const tenantsFile = async (
   keyed: readonly Keyed[],
   now: string,
   features: Readonly<Record<string, boolean>>,

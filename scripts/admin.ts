@@ -19,6 +19,7 @@ import {
   type Io,
 } from './admin/cli.ts'
 import { cacheCommands } from './admin/commands/cache.ts'
+import { feedbackCommands } from './admin/commands/feedback.ts'
 import { kekCommands } from './admin/commands/kek.ts'
 import { keyCommands } from './admin/commands/key.ts'
 import { orgCommands } from './admin/commands/org.ts'
@@ -36,6 +37,7 @@ const GROUPS: readonly Group[] = [
   routingCommands,
   promptCommands,
   cacheCommands,
+  feedbackCommands,
 ]
 
 const GLOBAL_HELP = `Global options (before or after the command):
