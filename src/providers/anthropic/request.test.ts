@@ -1,4 +1,5 @@
 /// <reference types="vite/client" />
+import { anthropicSchema } from './schema'
 import { describe, expect, it } from 'vitest'
 import roundtripRecording from '../../../test/fixtures/anthropic/sdk-python/recorded_tool_use_roundtrip_a8ac789b.json?raw'
 import structuredRecording from '../../../test/fixtures/anthropic/sdk-python/recorded_429_then_200_d743d628.json?raw'
@@ -280,8 +281,38 @@ describe('toAnthropicRequest', () => {
       const body = bodyOf({
         response_format: { type: 'json_schema', json_schema: { name: 'A', schema, strict: true } },
       })
-      expect(body.output_config).toEqual({ format: { type: 'json_schema', schema } })
+      // Adapted as Anthropic's SDKs adapt a schema (`schema.ts`): objects closed.
+      expect(body.output_config).toEqual({
+        format: { type: 'json_schema', schema: anthropicSchema(schema) },
+      })
       expect(body).not.toHaveProperty('tools')
+    })
+
+    it('should move keywords structured outputs reject into descriptions, never drop them', () => {
+      const body = bodyOf({
+        response_format: {
+          type: 'json_schema',
+          json_schema: {
+            name: 'A',
+            schema: {
+              $schema: 'http://json-schema.org/draft-07/schema#',
+              type: 'object',
+              properties: { n: { type: 'integer', minimum: 1 } },
+            },
+          },
+        },
+      })
+      expect(body.output_config).toEqual({
+        format: {
+          type: 'json_schema',
+          schema: {
+            type: 'object',
+            description: '{$schema: "http://json-schema.org/draft-07/schema#"}',
+            properties: { n: { type: 'integer', description: '{minimum: 1}' } },
+            additionalProperties: false,
+          },
+        },
+      })
     })
 
     it('should force the json_response tool for json_object', () => {

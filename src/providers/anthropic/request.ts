@@ -60,6 +60,7 @@
  * `seed`, `service_tier`, `store`, `metadata`, `prompt_cache_key`, `verbosity`, `prediction`,
  * `modalities: ['text']`, and fields unknown to both APIs (Anthropic rejects unknown fields).
  */
+import { anthropicSchema } from './schema'
 import type {
   MessageCreateParamsBase,
   ThinkingConfigEnabled,
@@ -373,7 +374,8 @@ const applyResponseFormat = (out: AnthropicRequest, body: Readonly<Json>, thinki
   if (format.type === 'json_schema' && isRecord(format.json_schema)) {
     const schema = format.json_schema.schema
     if (isRecord(schema)) {
-      out.output_config = { format: { type: 'json_schema', schema } }
+      // Adapted as Anthropic's SDKs adapt it: unsupported keywords move into descriptions.
+      out.output_config = { format: { type: 'json_schema', schema: anthropicSchema(schema) } }
       return
     }
   }
