@@ -30,7 +30,7 @@ import { firewall, type FirewallServices } from './stages/firewall'
 import { postFeedback } from './routes/feedback'
 import { reference } from './stages/reference'
 import type { LearnedRouting } from './routing/learned'
-import type { FeedbackState } from './stores'
+import type { FeedbackState, ResponseStore } from './stores'
 import { firstRoundTrip } from './stages/first-round-trip'
 import { guard, type GuardVariables } from './stages/guard'
 import { admission, limits, type AdmissionVariables } from './stages/limits'
@@ -74,6 +74,8 @@ export type Services = {
   readonly health: HealthTracker
   readonly cache: CacheServices
   readonly firewall: FirewallServices
+  /** Responses API answers kept for later references. */
+  readonly responses: ResponseStore
   readonly feedback: {
     readonly state: FeedbackState
     readonly learned: LearnedRouting
@@ -138,53 +140,51 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
       gamma: services.feedback.gamma,
     }),
   )
-  for (const [path, kind] of [
-    ['/v1/chat/completions', 'chat'],
-    ['/v1/embeddings', 'embeddings'],
-    ['/v1/responses', 'responses'],
-  ] as const) {
-    app.post(
-      path,
-      // The body, parsed once; a Responses request as the chat completion it is translated to.
-      kind === 'responses' ? responses() : parseRequest(kind),
-      // One shared-state round trip for everything the stages below need from it.
-      firstRoundTrip<
-        AuthVariables &
-          ParsedVariables &
-          AdmissionVariables &
-          HealthSyncVariables &
-          FeedbackSyncVariables &
-          CacheLookupVariables
-      >([
-        admission({ state, countsTowardQuota: true }),
-        healthSync({ health }),
-        feedbackSync({ learned: services.feedback.learned }),
-        exactLookup({ store: services.cache.store, prompts }),
-      ]),
-      limits({ state, resolver }), // 4+6. org and key rate limits, monthly quota
-      prompt({ resolver: prompts }), // 7. prompt template (floopy-prompt-id)
-      cache(services.cache), // 8. response cache: exact, semantic, bucketed
-      firewall(services.firewall), // 9. LLM firewall (floopy-llm-security-enabled)
-      route({
-        config,
-        health,
-        feedback: {
-          learned: services.feedback.learned,
-          minFeedback: services.feedback.minSamples,
-          floor: services.feedback.exploration,
-        },
-      }), // 10. targets
-      guard(), // 11. SSRF + header hygiene
-      dispatch({
-        call: services.call,
-        health,
-        keyring: config.keyring,
-        upstreamTimeoutMs: config.upstreamTimeoutMs,
-        attemptTimeoutMs: config.attemptTimeoutMs,
-        routingDeadlineMs: config.routingDeadlineMs,
-        retry: config.retry,
-      }), // 12. send, stream back, fail over
-    )
+  // Chat completions, embeddings and the Responses API share one pipeline after their entry.
+  const pipeline = [
+    // One shared-state round trip for everything the stages below need from it.
+    firstRoundTrip<
+      AuthVariables &
+        ParsedVariables &
+        AdmissionVariables &
+        HealthSyncVariables &
+        FeedbackSyncVariables &
+        CacheLookupVariables
+    >([
+      admission({ state, countsTowardQuota: true }),
+      healthSync({ health }),
+      feedbackSync({ learned: services.feedback.learned }),
+      exactLookup({ store: services.cache.store, prompts }),
+    ]),
+    limits({ state, resolver }), // 4+6. org and key rate limits, monthly quota
+    prompt({ resolver: prompts }), // 7. prompt template (floopy-prompt-id)
+    cache(services.cache), // 8. response cache: exact, semantic, bucketed
+    firewall(services.firewall), // 9. LLM firewall (floopy-llm-security-enabled)
+    route({
+      config,
+      health,
+      feedback: {
+        learned: services.feedback.learned,
+        minFeedback: services.feedback.minSamples,
+        floor: services.feedback.exploration,
+      },
+    }), // 10. targets
+    guard(), // 11. SSRF + header hygiene
+    dispatch({
+      call: services.call,
+      health,
+      keyring: config.keyring,
+      upstreamTimeoutMs: config.upstreamTimeoutMs,
+      attemptTimeoutMs: config.attemptTimeoutMs,
+      routingDeadlineMs: config.routingDeadlineMs,
+      retry: config.retry,
+    }), // 12. send, stream back, fail over
+  ] as const
+  // The body, parsed once; a Responses request as the chat completion it is translated to.
+  app.post('/v1/chat/completions', parseRequest('chat'), ...pipeline)
+  app.post('/v1/embeddings', parseRequest('embeddings'), ...pipeline)
+  app.post('/v1/responses', responses({ store: services.responses }), ...pipeline)
+  for (const path of ['/v1/chat/completions', '/v1/embeddings', '/v1/responses']) {
     app.all(path, () => {
       throw new GatewayError('METHOD_NOT_ALLOWED', `Use POST for ${path}.`, {
         headers: { allow: 'POST' },

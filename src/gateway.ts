@@ -38,6 +38,8 @@ import { createLearnedRouting, type LearnedRouting } from './routing/learned'
 import type { FeedbackState } from './stores'
 import { memoryFeedbackState } from './stores/embedded/feedback-state'
 import { upstashFeedbackState } from './stores/upstash/feedback-state'
+import { memoryResponseStore } from './stores/embedded/response-store'
+import { upstashResponseStore } from './stores/upstash/response-store'
 import type { FirewallBackend } from './firewall/check'
 import type { FirewallServices } from './stages/firewall'
 
@@ -170,6 +172,7 @@ export const servicesFor = (config: GatewayConfig, logQueue: Bindings['LOG_QUEUE
       embedTimeoutMs: config.embeddingTimeoutMs,
       lookupTimeoutMs: config.cacheLookupTimeoutMs,
     },
+    responses: redis === undefined ? memoryResponseStore() : upstashResponseStore(redis),
     feedback: {
       state: feedbackState.state,
       learned: feedbackState.learned,

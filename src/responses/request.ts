@@ -16,11 +16,12 @@
  * | `max_output_tokens`, `reasoning.effort`          | `max_completion_tokens`, `reasoning_effort`      |
  * | `temperature`, `top_p`, `parallel_tool_calls`, `user`, `stream` | the same (`stream_options.include_usage` when streaming) |
  *
- * Refused (400 naming the field), since the gateway keeps no conversation state:
- * `previous_response_id`, `conversation`, `item_reference` items, `background: true`; and tools
- * other than functions (hosted tools run on OpenAI's side). `store`, `include`, `metadata` and
- * `truncation` are not sent on (the answer says `store: false` and echoes the metadata). Any other
- * field is kept as sent, as for chat completions.
+ * `previous_response_id` and `item_reference` items are resolved before this translation, from
+ * stored answers (`references.ts`, the entry stage); one that reaches it unresolved is refused.
+ * Refused (400 naming the field): `conversation`, `background: true`, and tools other than
+ * functions (hosted tools run on OpenAI's side). `store`, `include`, `metadata` and `truncation`
+ * are not sent on (the answer echoes `store` and the metadata). Any other field is kept as sent, as
+ * for chat completions.
  */
 import { GatewayError } from '../errors'
 
@@ -40,6 +41,8 @@ export type ResponseEcho = {
   readonly reasoning: unknown
   readonly metadata: Readonly<Record<string, string>>
   readonly user: string | null
+  /** Whether the answer is kept for later references (`store`, true unless `false`). */
+  readonly store: boolean
 }
 
 const refuse = (param: string, message: string): never => {
@@ -177,10 +180,7 @@ const messagesOf = (input: unknown): Json[] => {
       case 'reasoning':
         return // another model's reasoning: no provider takes it back
       case 'item_reference':
-        return refuse(
-          at,
-          `'${at}' is an item_reference: this gateway keeps no stored items; send the item itself.`,
-        )
+        return refuse(at, `'${at}' is an item_reference to no stored item; send the item itself.`)
       default:
         return refuse(
           `${at}.type`,
@@ -251,6 +251,18 @@ const responseFormatOf = (text: unknown): Json | undefined => {
 
 const numberOrNull = (value: unknown): number | null => (typeof value === 'number' ? value : null)
 
+/** A function tool as the answer echoes it: every field the spec's `FunctionTool` requires. */
+const echoTool = (tool: unknown): unknown =>
+  isObject(tool)
+    ? {
+        type: 'function',
+        name: tool.name,
+        description: typeof tool.description === 'string' ? tool.description : null,
+        parameters: isObject(tool.parameters) ? tool.parameters : null,
+        strict: typeof tool.strict === 'boolean' ? tool.strict : null,
+      }
+    : tool
+
 /**
  * The chat completion body for a Responses request, and what the answer echoes. `prompted`: a
  * prompt template may supply the input (`floopy-prompt-id`).
@@ -263,15 +275,21 @@ export const responsesToChat = (
   if (body.previous_response_id !== undefined && body.previous_response_id !== null) {
     refuse(
       'previous_response_id',
-      "'previous_response_id' needs responses stored by the server; this gateway is stateless. " +
-        'Send the whole conversation in input instead.',
+      "'previous_response_id' names no stored response here; send the whole conversation in " +
+        'input instead.',
     )
   }
   if (body.conversation !== undefined && body.conversation !== null) {
-    refuse('conversation', "'conversation' needs stored conversations; this gateway is stateless.")
+    refuse(
+      'conversation',
+      "'conversation' objects are not kept by this gateway; use previous_response_id or send the whole conversation.",
+    )
   }
   if (body.background === true) {
-    refuse('background', "'background' responses need stored state; this gateway is stateless.")
+    refuse(
+      'background',
+      "'background' responses are not supported by this gateway; send the request without it.",
+    )
   }
   const chat: Json = {}
   for (const [name, value] of Object.entries(body)) {
@@ -308,7 +326,7 @@ export const responsesToChat = (
     echo: {
       model: typeof body.model === 'string' ? body.model : '',
       instructions,
-      tools: Array.isArray(body.tools) ? body.tools : [],
+      tools: Array.isArray(body.tools) ? body.tools.map(echoTool) : [],
       toolChoice: body.tool_choice ?? 'auto',
       parallelToolCalls: body.parallel_tool_calls !== false,
       text: isObject(body.text) ? body.text : { format: { type: 'text' } },
@@ -318,6 +336,7 @@ export const responsesToChat = (
       reasoning: isObject(reasoning) ? reasoning : null,
       metadata,
       user: typeof body.user === 'string' ? body.user : null,
+      store: body.store !== false,
     },
   }
 }

@@ -87,7 +87,7 @@ const responseObject = (
   parallel_tool_calls: echo.parallelToolCalls,
   previous_response_id: null,
   reasoning: echo.reasoning ?? { effort: null, summary: null },
-  store: false,
+  store: echo.store,
   temperature: echo.temperature ?? 1,
   text: echo.text,
   tool_choice: echo.toolChoice,
@@ -169,6 +169,16 @@ export const chatToResponse = (completion: Json, echo: ResponseEcho): Json => {
   )
 }
 
+/**
+ * A provider's or the gateway's error code as the Responses API names a failure (the spec's
+ * `ResponseError.code` is a closed list): throttling is `rate_limit_exceeded`, anything else
+ * `server_error`.
+ */
+const failureCode = (code: unknown): string =>
+  typeof code === 'string' && /rate_limit|RATE_LIMITED|throttl|overloaded/i.test(code)
+    ? 'rate_limit_exceeded'
+    : 'server_error'
+
 /** One Responses stream event on the wire. */
 const frame = (event: Json): string =>
   `event: ${String(event.type)}\ndata: ${JSON.stringify(event)}\n\n`
@@ -182,7 +192,11 @@ type OpenItem =
  * The Responses event stream for a chat completion stream (OpenAI SSE, `data: {…}` chunks then
  * `data: [DONE]`), as a `TransformStream` of bytes.
  */
-export const responsesStream = (echo: ResponseEcho): TransformStream<Uint8Array, Uint8Array> => {
+export const responsesStream = (
+  echo: ResponseEcho,
+  /** Told the final response once it completed (or ended incomplete), not when it failed. */
+  onDone?: (response: Json) => void,
+): TransformStream<Uint8Array, Uint8Array> => {
   const encoder = new TextEncoder()
   const decoder = new TextDecoder()
   const id = randomId('resp')
@@ -381,6 +395,13 @@ export const responsesStream = (echo: ResponseEcho): TransformStream<Uint8Array,
     if (ended) return
     ended = true
     start(controller)
+    // What came before the break stays in the output, marked incomplete.
+    if (message?.kind === 'message') {
+      output[message.index] = messageItem(message.id, message.text, 'incomplete')
+    }
+    for (const open of calls.values()) {
+      output[open.index] = callItem(open.id, open.callId, open.name, open.args, 'incomplete')
+    }
     emit(controller, {
       type: 'response.failed',
       response: snapshot('failed', { error: { code, message: messageText } }),
@@ -392,7 +413,7 @@ export const responsesStream = (echo: ResponseEcho): TransformStream<Uint8Array,
       const error = (data.error ?? {}) as Json
       fail(
         controller,
-        typeof error.code === 'string' ? error.code : 'server_error',
+        failureCode(error.code),
         typeof error.message === 'string' ? error.message : 'The provider’s stream broke off.',
       )
       return
@@ -426,18 +447,21 @@ export const responsesStream = (echo: ResponseEcho): TransformStream<Uint8Array,
     closeMessage(controller)
     closeCalls(controller)
     const end = endOf(finish)
+    const final = snapshot(end.status, { incomplete: end.incomplete })
     emit(controller, {
       type: end.status === 'completed' ? 'response.completed' : 'response.incomplete',
-      response: snapshot(end.status, { incomplete: end.incomplete }),
+      response: final,
     })
+    onDone?.(final)
   }
 
   const line = (controller: TransformStreamDefaultController<Uint8Array>, text: string): void => {
-    if (!text.startsWith('data:')) return
+    // Nothing is said after the response completed or failed, whatever the read still holds.
+    if (ended || !text.startsWith('data:')) return
     const payload = text.slice(5).trim()
     if (payload === '[DONE]') {
       if (finish === undefined)
-        fail(controller, 'stream_interrupted', 'The answer ended without a finish.')
+        fail(controller, 'server_error', 'The answer ended without a finish.')
       else complete(controller)
       return
     }
@@ -464,7 +488,7 @@ export const responsesStream = (echo: ResponseEcho): TransformStream<Uint8Array,
     flush(controller) {
       if (buffered !== '') line(controller, buffered)
       // A stream that ends without [DONE] broke off: say so.
-      if (!ended) fail(controller, 'stream_interrupted', 'The provider’s stream ended early.')
+      if (!ended) fail(controller, 'server_error', 'The provider’s stream ended early.')
     },
   })
 }

@@ -224,3 +224,16 @@ export interface FeedbackState {
     gamma: number,
   ): Promise<void>
 }
+
+/** Responses API items and responses kept for later references (`item_reference`,
+ * `previous_response_id`), per organisation, as JSON. */
+export interface ResponseStore {
+  /** The stored values of `ids` (`undefined` for an unknown or expired id), in order. */
+  get(orgId: string, ids: readonly string[]): Promise<(unknown | undefined)[]>
+  /** Keeps each value under its id for `ttlSeconds`. */
+  put(
+    orgId: string,
+    entries: readonly { readonly id: string; readonly value: unknown }[],
+    ttlSeconds: number,
+  ): Promise<void>
+}

@@ -80,3 +80,6 @@ export const feedbackStatsKey = (orgId: string, rule: string, metric: string): s
 /** The reward a request's feedback on one metric gave, kept for the feedback window. */
 export const feedbackLastKey = (orgId: string, requestKey: string): string =>
   `floopy:fb-last:${orgId}:${requestKey}`
+
+/** A stored Responses API item or response (`resp_…`, `msg_…`, `fc_…`), by its id. */
+export const responseItemKey = (orgId: string, id: string): string => `floopy:resp:${orgId}:${id}`

@@ -87,7 +87,7 @@ describe.each(MODELS)('responses through the gateway to %s', (model) => {
     expect(data.output_text.length).toBeGreaterThan(0)
     expect(data.usage?.total_tokens).toBeGreaterThan(0)
     expect(data.instructions).toBe('Be terse.')
-    expect((data as { store?: boolean }).store).toBe(false)
+    expect((data as { store?: boolean }).store).toBe(true)
     expect(response.headers.get('floopy-provider')).toBe(model.split('/')[0])
   })
 
@@ -174,11 +174,11 @@ describe.each(MODELS)('responses through the gateway to %s', (model) => {
 
 describe('what the gateway refuses', () => {
   it.each([
-    [{ previous_response_id: 'resp_123' }, 'previous_response_id'],
+    [{ previous_response_id: 'resp_unknown' }, 'previous_response_id'],
     [{ conversation: 'conv_1' }, 'conversation'],
     [{ background: true }, 'background'],
     [{ tools: [{ type: 'web_search' }] }, 'tools[0].type'],
-    [{ input: [{ type: 'item_reference', id: 'msg_1' }] }, 'input[0]'],
+    [{ input: [{ type: 'item_reference', id: 'msg_unknown' }] }, 'input[0]'],
   ])('should refuse %j with 400 naming the field', async (extra, param) => {
     const res = await fetch(`${e2e().gateway.url}/v1/responses`, {
       method: 'POST',

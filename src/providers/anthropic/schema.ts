@@ -27,14 +27,17 @@ const SUPPORTED_STRING_FORMATS = new Set([
 const isSchema = (value: unknown): value is Schema =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
-const take = (schema: Schema, key: string): unknown => {
-  const value = schema[key]
-  delete schema[key]
+/** The keywords of `schema` not yet taken into the adapted node. */
+type Rest = Map<string, unknown>
+
+const take = (rest: Rest, key: string): unknown => {
+  const value = rest.get(key)
+  rest.delete(key)
   return value
 }
 
 const adapt = (input: Schema): Schema => {
-  const rest: Schema = { ...input }
+  const rest: Rest = new Map(Object.entries(input))
   const out: Schema = {}
   const ref = take(rest, '$ref')
   if (ref !== undefined) return { $ref: ref }
@@ -74,15 +77,15 @@ const adapt = (input: Schema): Schema => {
   } else if (type === 'string') {
     const format = take(rest, 'format')
     if (typeof format === 'string' && SUPPORTED_STRING_FORMATS.has(format)) out.format = format
-    else if (format !== undefined) rest.format = format
+    else if (format !== undefined) rest.set('format', format)
   } else if (type === 'array') {
     const items = take(rest, 'items')
     if (isSchema(items)) out.items = adapt(items)
     const minItems = take(rest, 'minItems')
     if (minItems === 0 || minItems === 1) out.minItems = minItems
-    else if (minItems !== undefined) rest.minItems = minItems
+    else if (minItems !== undefined) rest.set('minItems', minItems)
   }
-  const unsupported = Object.entries(rest)
+  const unsupported = [...rest]
   if (unsupported.length > 0) {
     const noted = `{${unsupported.map(([key, value]) => `${key}: ${JSON.stringify(value)}`).join(', ')}}`
     out.description =
