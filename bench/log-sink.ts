@@ -6,6 +6,14 @@
  * when its Queue cannot take messages. ClickHouse sits behind the Queue's consumer, so this is as
  * close as the request path ever gets to it.
  *
+ * A gateway with `FLOOPY_LOG_KEYS` sends each request's raw facts sealed (`bytes`,
+ * `src/logging/seal.ts`); the sink opens them with the same keyring (`BENCH_LOG_KEYS` unless told
+ * otherwise) and counts the request id they carry, tagged by their User-Agent — the consumer's
+ * reading, without building the record (that is the consumer's work, not the request path's). A
+ * sealed message it cannot open is a problem, never a record: a bench whose gateway seals under
+ * another keyring fails loudly rather than count nothing. Without `FLOOPY_LOG_KEYS` the gateway
+ * sends built records as JSON, counted as before.
+ *
  * The protocol, as workerd's Queue binding speaks it (`src/workerd/api/queue.c++` in workerd;
  * miniflare's `QueueBrokerObject` serves the same routes; checked against workerd 2026-11-02):
  *
@@ -32,6 +40,16 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http'
 import { deserialize } from 'node:v8'
+import { loadLogModules } from '../scripts/logs-replay.ts'
+
+/**
+ * A keyring for benchmarks (`FLOOPY_LOG_KEYS` of the gateway under test): fixed bytes, no secret.
+ * Give it to the gateway's bindings and the sink opens what it seals.
+ */
+export const BENCH_LOG_KEYS = JSON.stringify({
+  current: 'bench',
+  keys: { bench: Buffer.from('floopy-bench-log-key-0123456789!').toString('base64') },
+})
 
 /** Per message, per batch (count) and per batch (serialised bytes), as miniflare enforces them. */
 const maxMessageBytes = 128_000
@@ -159,7 +177,24 @@ function messagesOf(req: IncomingMessage, body: Buffer): { bytes: Buffer; type: 
   })
 }
 
-export async function startLogSink(): Promise<LogSink> {
+export type LogSinkOptions = {
+  /** The gateway's `FLOOPY_LOG_KEYS`, to open sealed messages (default `BENCH_LOG_KEYS`). */
+  readonly logKeys?: string
+}
+
+export async function startLogSink(options: LogSinkOptions = {}): Promise<LogSink> {
+  const modules = await loadLogModules()
+  const keys = modules.parseLogKeys(options.logKeys ?? BENCH_LOG_KEYS)
+  /** A decoded message as the fields the sink counts by: a record's, or sealed facts'. */
+  const fieldsOf = (message: unknown): unknown => {
+    if (!(message instanceof Uint8Array) || !modules.isSealed(message)) return message
+    try {
+      const facts = modules.openFacts(keys, message)
+      return { request_id: facts.requestId, user_agent: facts.userAgent }
+    } catch (error) {
+      return { sealed: error instanceof Error ? error.message : String(error) }
+    }
+  }
   const seen = new Set<string>()
   const byTag = new Map<string, number>()
   const problems: string[] = []
@@ -168,7 +203,7 @@ export async function startLogSink(): Promise<LogSink> {
 
   const take = (req: IncomingMessage, body: Buffer): void => {
     if (req.method !== 'POST') throw new Refusal(405, `method ${req.method ?? ''}`)
-    const records = messagesOf(req, body).map(({ bytes, type }) => decode(bytes, type))
+    const records = messagesOf(req, body).map(({ bytes, type }) => fieldsOf(decode(bytes, type)))
     for (const record of records) {
       const { request_id: id, user_agent: agent } = (record ?? {}) as Record<string, unknown>
       if (typeof id !== 'string' || id === '') {

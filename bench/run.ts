@@ -46,7 +46,7 @@ import {
   type WorkerdGateway,
 } from '../scripts/workerd.ts'
 import { generateApiKey, hashApiKey, parseApiKey } from '../src/security/api-key.ts'
-import { startLogSink, type LogSink } from './log-sink.ts'
+import { BENCH_LOG_KEYS, startLogSink, type LogSink } from './log-sink.ts'
 import { startUpstream } from './upstream.ts'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
@@ -1322,6 +1322,8 @@ async function main(): Promise<void> {
     OPENAI_BASE_URL: `${upstream.url}/v1`,
     OPENAI_API_KEY: 'sk-bench',
     FLOOPY_TENANTS: await benchTenants(),
+    // As in production: the log's raw facts sealed for the consumer, which scrubs and prices.
+    FLOOPY_LOG_KEYS: BENCH_LOG_KEYS,
     BENCH_KEY: gatewayKey, // the reference proxy's key check
   }
   const workers: WorkerdGateway[] = []

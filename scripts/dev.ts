@@ -42,10 +42,17 @@ const PROVIDER_NAME =
   /^(OPENAI|ANTHROPIC|GEMINI|GROQ|MISTRAL|DEEPSEEK|TOGETHER)_(?:API_KEY|BASE_URL)$/
 
 /**
+ * Amazon Bedrock's variables, read from `.dev.vars` only: AWS credentials in a developer's shell
+ * are usually there for something else, and are never handed to the gateway unasked.
+ */
+const BEDROCK_NAMES = ['AWS_ACCESS_KEY_ID', 'AWS_BEARER_TOKEN_BEDROCK', 'BEDROCK_BASE_URL']
+
+/**
  * The providers the gateway will have, by id, from the shell's variables and `.dev.vars` (which
- * wins, as it does for wrangler): each built-in provider with a key or base URL, and
- * `custom endpoints` for `FLOOPY_CUSTOM_PROVIDERS`. An empty value counts as unset. Empty: none is
- * configured, and `npm run dev` starts the demo endpoint.
+ * wins, as it does for wrangler): each built-in provider with a key or base URL, Bedrock with
+ * credentials or a base URL in `.dev.vars`, and `custom endpoints` for `FLOOPY_CUSTOM_PROVIDERS`.
+ * An empty value counts as unset. Empty: none is configured, and `npm run dev` starts the demo
+ * endpoint.
  */
 export const configuredProviders = (
   shell: Readonly<Record<string, string | undefined>>,
@@ -57,6 +64,9 @@ export const configuredProviders = (
   for (const name of names) {
     const provider = PROVIDER_NAME.exec(name)?.[1]
     if (provider !== undefined && value(name) !== '') providers.add(provider.toLowerCase())
+  }
+  if (BEDROCK_NAMES.some((name) => (devVars.get(name) ?? '').trim() !== '')) {
+    providers.add('bedrock')
   }
   const sorted = [...providers].sort()
   return value('FLOOPY_CUSTOM_PROVIDERS') === '' ? sorted : [...sorted, 'custom endpoints']

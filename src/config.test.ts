@@ -506,3 +506,108 @@ describe('loadConfig', () => {
     expect(() => loadConfig(bindings)).toThrow(/TOGETHER_BASE_URL/)
   })
 })
+
+describe('parseConfig: Amazon Bedrock', () => {
+  const SECRET = 'wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY'
+
+  it("should configure Bedrock from an access key pair at its Region's host", () => {
+    const config = parseConfig({
+      ...minimal,
+      AWS_REGION: 'eu-west-1',
+      AWS_ACCESS_KEY_ID: 'AKIDEXAMPLE',
+      AWS_SECRET_ACCESS_KEY: ` ${SECRET}\n`,
+      AWS_SESSION_TOKEN: 'session-token',
+    })
+    expect([...config.providers.keys()]).toEqual(['bedrock'])
+    const provider = config.providers.get('bedrock')
+    expect(provider?.spec.family).toBe('bedrock')
+    expect(provider?.baseUrl).toBe('https://bedrock-runtime.eu-west-1.amazonaws.com')
+    expect(provider?.origin).toBe('https://bedrock-runtime.eu-west-1.amazonaws.com')
+    expect(provider?.operatorConfigured).toBe(false)
+    // The key is the credential JSON an organisation would store in the vault.
+    expect(JSON.parse(provider?.apiKey ?? '')).toEqual({
+      region: 'eu-west-1',
+      accessKeyId: 'AKIDEXAMPLE',
+      secretAccessKey: SECRET,
+      sessionToken: 'session-token',
+    })
+  })
+
+  it('should configure Bedrock from a Bedrock API key', () => {
+    const provider = parseConfig({
+      ...minimal,
+      AWS_REGION: 'us-west-2',
+      AWS_BEARER_TOKEN_BEDROCK: 'ABSKexamplekey',
+    }).providers.get('bedrock')
+    expect(JSON.parse(provider?.apiKey ?? '')).toEqual({
+      region: 'us-west-2',
+      apiKey: 'ABSKexamplekey',
+    })
+    expect(provider?.baseUrl).toBe('https://bedrock-runtime.us-west-2.amazonaws.com')
+  })
+
+  it('should use BEDROCK_BASE_URL as an operator-configured endpoint, with or without keys', () => {
+    const proxy = parseConfig({
+      ...minimal,
+      BEDROCK_BASE_URL: 'http://127.0.0.1:9000/bedrock/',
+    }).providers.get('bedrock')
+    expect(proxy?.baseUrl).toBe('http://127.0.0.1:9000/bedrock')
+    expect(proxy?.operatorConfigured).toBe(true)
+    expect(proxy?.apiKey).toBeUndefined()
+    const signed = parseConfig({
+      ...minimal,
+      BEDROCK_BASE_URL: 'https://vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com',
+      AWS_REGION: 'us-east-1',
+      AWS_BEARER_TOKEN_BEDROCK: 'ABSKexamplekey',
+    }).providers.get('bedrock')
+    expect(signed?.baseUrl).toBe('https://vpce-1.bedrock-runtime.us-east-1.vpce.amazonaws.com')
+    expect(signed?.apiKey).toContain('ABSKexamplekey')
+  })
+
+  it('should not configure Bedrock from a Region alone', () => {
+    expect(parseConfig({ ...minimal, AWS_REGION: 'us-east-1' }).providers.size).toBe(0)
+  })
+
+  it('should refuse every combination that cannot work, naming the variable and no value', () => {
+    const cases: readonly [Bindings, RegExp][] = [
+      [{ AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: SECRET }, /AWS_REGION: is required/],
+      [
+        { AWS_BEARER_TOKEN_BEDROCK: 'ABSKk' },
+        /AWS_REGION: is required with AWS_BEARER_TOKEN_BEDROCK/,
+      ],
+      [
+        { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKID' },
+        /AWS_SECRET_ACCESS_KEY: is required/,
+      ],
+      [
+        { AWS_REGION: 'us-east-1', AWS_SESSION_TOKEN: 'token-value' },
+        /AWS_SESSION_TOKEN: is used only with/,
+      ],
+      [
+        {
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'AKID',
+          AWS_SECRET_ACCESS_KEY: SECRET,
+          AWS_BEARER_TOKEN_BEDROCK: 'ABSKk',
+        },
+        /AWS_BEARER_TOKEN_BEDROCK: cannot be combined/,
+      ],
+      [
+        { AWS_REGION: 'us-east-1.evil.example', AWS_BEARER_TOKEN_BEDROCK: 'ABSKk' },
+        /AWS_REGION: must be an AWS Region/,
+      ],
+      [
+        { AWS_REGION: 'us-east-1', AWS_BEARER_TOKEN_BEDROCK: 'has a space' },
+        /AWS_BEARER_TOKEN_BEDROCK/,
+      ],
+      [{ BEDROCK_BASE_URL: 'bedrock.example.com' }, /BEDROCK_BASE_URL/],
+    ]
+    for (const [bindings, expected] of cases) {
+      const error = configError({ ...minimal, ...bindings })
+      expect(error.message, JSON.stringify(bindings)).toMatch(expected)
+      expect(error.message).not.toContain(SECRET)
+      expect(error.message).not.toContain('evil')
+      expect(error.message).not.toContain('has a space')
+    }
+  })
+})

@@ -8,6 +8,11 @@
 import { z } from 'zod'
 import { GatewayError } from './errors'
 import { DEFAULT_FIREWALL_MODEL, parseBackends, type Backend } from './firewall/classifier'
+import {
+  credentialsText,
+  operatorCredentials,
+  regionalBaseUrl,
+} from './providers/bedrock/credentials'
 import { BUILTIN_PROVIDER_IDS, PROVIDERS, customProviderSpec } from './providers/registry'
 import { parseApiKey } from './security/api-key'
 import { parseKeyring, type Keyring } from './security/vault'
@@ -18,6 +23,7 @@ import { TenantsFileSchema } from './stores/embedded/tenants-schema'
 import type { SupabaseConfig } from './stores/supabase/key-store'
 import type { UpstashConfig } from './stores/upstash/shared-state'
 import type { ClickHouseConfig } from './logging/clickhouse'
+import { parseLogKeys, type LogKeys } from './logging/seal'
 import { PROVIDER_ENV_PREFIXES, type Bindings } from './env'
 import type { ProviderConfig, ProviderSpec } from './types'
 
@@ -31,6 +37,8 @@ export type GatewayConfig = {
   readonly ipRpm: number
   readonly storeTimeoutMs: number
   readonly logIpHashKey: string | undefined
+  /** `FLOOPY_LOG_KEYS`: what seals and opens the request log's messages (`logging/seal.ts`). */
+  readonly logKeys: LogKeys | undefined
   readonly clickhouse: ClickHouseConfig | undefined
   /** Configured providers by id (a provider is configured when it has a key or a base URL). */
   readonly providers: ReadonlyMap<string, ProviderConfig>
@@ -133,6 +141,14 @@ const providerFields = Object.fromEntries(
   z.ZodOptional<z.ZodType<string>>
 >
 
+/** An AWS variable: the Region, a key id, a secret, a token (checked together below). */
+const awsValue = z
+  .string()
+  .trim()
+  .min(1, 'must not be empty')
+  .regex(/^\S+$/, 'must not contain spaces')
+  .optional()
+
 const apiKey = z
   .string()
   .trim()
@@ -146,6 +162,16 @@ const keyring = z.string().transform((text, ctx) => {
     return parseKeyring(text)
   } catch (err) {
     // parseKeyring's messages name the problem and never echo key material.
+    ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'invalid' })
+    return z.NEVER
+  }
+})
+
+const logKeys = z.string().transform((text, ctx) => {
+  try {
+    return parseLogKeys(text)
+  } catch (err) {
+    // parseLogKeys's messages name the problem and never echo key material.
     ctx.addIssue({ code: 'custom', message: err instanceof Error ? err.message : 'invalid' })
     return z.NEVER
   }
@@ -166,6 +192,12 @@ const unitInterval = (fallback: number) =>
 const ConfigSchema = z
   .object({
     ...providerFields,
+    AWS_REGION: awsValue,
+    AWS_ACCESS_KEY_ID: awsValue,
+    AWS_SECRET_ACCESS_KEY: awsValue,
+    AWS_SESSION_TOKEN: awsValue,
+    AWS_BEARER_TOKEN_BEDROCK: awsValue,
+    BEDROCK_BASE_URL: httpUrl.optional(),
     FLOOPY_DEV_API_KEY: apiKey.optional(),
     FLOOPY_TENANTS: jsonText(TenantsFileSchema).optional(),
     SUPABASE_URL: httpUrl.optional(),
@@ -176,6 +208,7 @@ const ConfigSchema = z
     FLOOPY_IP_RPM: positiveInt(20),
     FLOOPY_STORE_TIMEOUT_MS: positiveInt(2_000),
     FLOOPY_LOG_IP_HASH_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
+    FLOOPY_LOG_KEYS: logKeys.optional(),
     CLICKHOUSE_URL: httpUrl.optional(),
     CLICKHOUSE_USER: z.string().min(1).default('default'),
     CLICKHOUSE_PASSWORD: z.string().default(''),
@@ -228,6 +261,9 @@ const ConfigSchema = z
     }
     pair('SUPABASE_URL', 'SUPABASE_SERVICE_ROLE_KEY')
     pair('UPSTASH_REDIS_REST_URL', 'UPSTASH_REDIS_REST_TOKEN')
+    for (const { variable, message } of operatorCredentials(env).issues) {
+      ctx.addIssue({ code: 'custom', path: [variable], message })
+    }
     if (
       env.SUPABASE_URL === undefined &&
       env.FLOOPY_DEV_API_KEY === undefined &&
@@ -276,6 +312,27 @@ export const builtinProvider = (
   }
 }
 
+/**
+ * Bedrock, when the operator set AWS credentials or `BEDROCK_BASE_URL`: its key is the credential
+ * JSON an organisation would store (`providers/bedrock/credentials.ts`), and its host the
+ * credential's Region's unless the base URL is configured.
+ */
+const bedrockProvider = (
+  spec: ProviderSpec,
+  env: Parameters<typeof operatorCredentials>[0] & {
+    readonly BEDROCK_BASE_URL?: string | undefined
+  },
+): ProviderConfig | undefined => {
+  const { credentials } = operatorCredentials(env)
+  const configuredBase = env.BEDROCK_BASE_URL
+  if (credentials === undefined && configuredBase === undefined) return undefined
+  const apiKey = credentials === undefined ? undefined : credentialsText(credentials)
+  const provider = builtinProvider(spec, apiKey, configuredBase)
+  if (configuredBase !== undefined || credentials === undefined) return provider
+  const baseUrl = regionalBaseUrl(credentials.region)
+  return { ...provider, baseUrl, origin: new URL(baseUrl).origin }
+}
+
 /** Parses bindings into a `GatewayConfig`; throws `GatewayError('CONFIG_INVALID')` naming fields. */
 export const parseConfig = (bindings: Bindings): GatewayConfig => {
   const parsed = ConfigSchema.safeParse(bindings)
@@ -291,6 +348,11 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
   const env = parsed.data
   const providers = new Map<string, ProviderConfig>()
   for (const spec of PROVIDERS) {
+    if (spec.family === 'bedrock') {
+      const bedrock = bedrockProvider(spec, env)
+      if (bedrock !== undefined) providers.set(spec.id, bedrock)
+      continue
+    }
     const prefix = spec.id.toUpperCase() as (typeof PROVIDER_ENV_PREFIXES)[number]
     const apiKey = env[`${prefix}_API_KEY`]
     const configuredBase = env[`${prefix}_BASE_URL`]
@@ -323,6 +385,7 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
     ipRpm: env.FLOOPY_IP_RPM,
     storeTimeoutMs: env.FLOOPY_STORE_TIMEOUT_MS,
     logIpHashKey: env.FLOOPY_LOG_IP_HASH_KEY,
+    logKeys: env.FLOOPY_LOG_KEYS,
     clickhouse:
       env.CLICKHOUSE_URL === undefined
         ? undefined

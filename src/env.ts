@@ -19,8 +19,21 @@ export const PROVIDER_ENV_PREFIXES = [
   'TOGETHER',
 ] as const
 
+/**
+ * `<PROVIDER>_API_KEY` and `<PROVIDER>_BASE_URL`, and for Amazon Bedrock AWS's own variable names
+ * (`providers/bedrock/credentials.ts`): the Region and either an access key pair (SigV4; a session
+ * token for temporary credentials) or a Bedrock API key; `BEDROCK_BASE_URL` for an
+ * operator-configured endpoint (a VPC endpoint, a proxy).
+ */
 type ProviderBindings = {
   [P in (typeof PROVIDER_ENV_PREFIXES)[number] as `${P}_API_KEY` | `${P}_BASE_URL`]?: string
+} & {
+  AWS_REGION?: string
+  AWS_ACCESS_KEY_ID?: string
+  AWS_SECRET_ACCESS_KEY?: string
+  AWS_SESSION_TOKEN?: string
+  AWS_BEARER_TOKEN_BEDROCK?: string
+  BEDROCK_BASE_URL?: string
 }
 
 /** Everything the Worker reads from its environment. All optional: the embedded default needs none. */
@@ -45,14 +58,24 @@ export type Bindings = ProviderBindings & {
   /** Time limit for one Redis or Supabase request, in ms (default 2000). */
   FLOOPY_STORE_TIMEOUT_MS?: string
   /**
-   * The request log's Queue (producer binding; see wrangler.toml): the part of it we use. It also
-   * carries feedback (`feedback/record.ts`) to the same consumer.
+   * The request log's Queue (producer binding; see wrangler.toml): the part of it we use. It
+   * carries sealed raw facts (`bytes`, `logging/facts.ts`), records built by a producer without
+   * `FLOOPY_LOG_KEYS`, and feedback (`feedback/record.ts`) to the same consumer.
    */
   LOG_QUEUE?: {
     sendBatch(
-      messages: Iterable<{ body: LogRecord | FeedbackRecord; contentType?: 'json' }>,
+      messages: Iterable<
+        | { body: LogRecord | FeedbackRecord; contentType?: 'json' }
+        | { body: Uint8Array; contentType: 'bytes' }
+      >,
     ): Promise<unknown>
   }
+  /**
+   * Keys that seal the request log's messages (`logging/seal.ts`), in the vault's keyring format:
+   * `{"current":"k1","keys":{"k1":"<base64 32 bytes>"}}`. Unset: records are built and scrubbed
+   * in the serving isolate instead of the consumer.
+   */
+  FLOOPY_LOG_KEYS?: string
   /** Secret for the keyed hash of client IPs in the request log (none: IPs are not logged). */
   FLOOPY_LOG_IP_HASH_KEY?: string
   /** The request log's ClickHouse (HTTP interface), used by the Queue consumer. */

@@ -11,7 +11,7 @@
 // Providers
 // ---------------------------------------------------------------------------------------------
 
-export type ProviderFamily = 'openai-compatible' | 'anthropic' | 'gemini'
+export type ProviderFamily = 'openai-compatible' | 'anthropic' | 'gemini' | 'bedrock'
 
 /** How a provider reports token usage in a stream. */
 export type StreamUsageStyle =

@@ -1,8 +1,9 @@
 /**
- * The request log's batcher: records of concurrent requests leave in one batch; a batch leaves at
- * its record or byte limit or after its wait; the add that opened a batch gets its send (a failure
- * included, naming the records lost), so the producer's waitUntil covers it; adds that joined get
- * nothing to wait for.
+ * The request log's batcher: records of concurrent requests leave in one batch; a batch closes at
+ * its record or byte limit and leaves after its wait, sent by the add that opened it — never by an
+ * add that joined (in workerd that send would belong to another request); the add that opened a
+ * batch gets its send (a failure included, naming the records lost), so the producer's waitUntil
+ * covers it; adds that joined get nothing to wait for.
  */
 import { describe, expect, it } from 'vitest'
 import { BatchSendError, createBatcher } from './batcher'
@@ -31,17 +32,27 @@ describe('createBatcher', () => {
     expect(r.sent).toEqual([[1, 2, 3]])
   })
 
-  it('should send a batch as soon as it holds the record limit', async () => {
+  it('should close a batch at the record limit and send it at its wait, not from a joiner', async () => {
     const r = recorder()
-    const add = createBatcher(r.send, { maxRecords: 2, maxBytes: 1_000, maxWaitMs: 60_000 })
+    const add = createBatcher(r.send, { maxRecords: 2, maxBytes: 1_000, maxWaitMs: 30 })
     const first = add(1, 1)
-    expect(add(2, 1)).toBeUndefined()
+    expect(add(2, 1)).toBeUndefined() // fills the batch: closes it, sends nothing
+    expect(r.sent).toEqual([])
+    const third = add(3, 1) // the closed batch takes no more: this one opens the next
+    expect(third).toBeInstanceOf(Promise)
+    await new Promise((resolve) => setTimeout(resolve, 0))
+    expect(r.sent).toEqual([])
     await first
     expect(r.sent).toEqual([[1, 2]])
-    const third = add(3, 1)
-    expect(r.sent).toHaveLength(1)
-    await Promise.race([third, new Promise((resolve) => setTimeout(resolve, 20))])
-    expect(r.sent).toHaveLength(1) // still waiting for company, up to maxWaitMs
+    await third
+    expect(r.sent).toEqual([[1, 2], [3]])
+  })
+
+  it('should send at once a batch its opener filled', async () => {
+    const r = recorder()
+    const add = createBatcher(r.send, { maxRecords: 1, maxBytes: 1_000, maxWaitMs: 60_000 })
+    await add(1, 1)
+    expect(r.sent).toEqual([[1]])
   })
 
   it('should start a new batch rather than pass the byte limit', async () => {

@@ -3,16 +3,20 @@
  * the records of many requests instead of one `send` each (a Queue send is a subrequest; under
  * load it was the producer's largest cost).
  *
- * A record waits at most `maxWaitMs` for company; a batch leaves as soon as it holds `maxRecords`
- * or would pass `maxBytes` (Cloudflare Queues: 100 messages and 256 KB per `sendBatch`).
+ * A record waits at most `maxWaitMs` for company; a batch takes no more once it holds
+ * `maxRecords` or would pass `maxBytes` (Cloudflare Queues: 100 messages and 256 KB per
+ * `sendBatch`), and leaves at its wait.
  *
  * The `add` that opens a batch owns it: it gets the batch's send as a promise, which the producer
  * awaits inside `waitUntil`, so the request that opened the batch — and with it the isolate —
  * stays alive until every record in it has left; batching loses nothing an unbatched send would
  * not. An `add` that joins an open batch gets `undefined` and its request waits for nothing:
  * in workerd, a request must not wait on I/O another request started (it would hang, or fail with
- * "Cannot perform I/O on behalf of a different request", if that request ended first). A failed
- * send rejects the owner's promise with a `BatchSendError` naming how many records it carried.
+ * "Cannot perform I/O on behalf of a different request", if that request ended first). For the
+ * same reason only the owner starts the send — from its own `add` (a batch of one) or from the
+ * timer it set — never a joining `add` that fills the batch: that one only closes it, or the
+ * `sendBatch` would belong to the joiner's request while the owner's waits on it. A failed send
+ * rejects the owner's promise with a `BatchSendError` naming how many records it carried.
  */
 
 /** A batch's send failed; `records` records were in it. */
@@ -55,8 +59,14 @@ export const createBatcher = <T>(
 ): ((item: T, bytes: number) => Promise<void> | undefined) => {
   let open: Pending<T> | undefined
 
-  const flush = (batch: Pending<T>): void => {
+  /** The batch takes no more items; its timer sends it. */
+  const close = (batch: Pending<T>): void => {
     if (open === batch) open = undefined
+  }
+
+  /** Sends the batch now: only ever from the add that opened it, or from its timer. */
+  const flush = (batch: Pending<T>): void => {
+    close(batch)
     if (batch.timer !== undefined) clearTimeout(batch.timer)
     batch.release()
   }
@@ -79,12 +89,16 @@ export const createBatcher = <T>(
   }
 
   return (item, bytes) => {
-    if (open !== undefined && open.bytes + bytes > options.maxBytes) flush(open)
+    // Another request's batch is closed, never sent, from here: see the module doc.
+    if (open !== undefined && open.bytes + bytes > options.maxBytes) close(open)
     const owner = open === undefined
     const batch = (open ??= start())
     batch.items.push(item)
     batch.bytes += bytes
-    if (batch.items.length >= options.maxRecords) flush(batch)
+    if (batch.items.length >= options.maxRecords) {
+      if (owner) flush(batch)
+      else close(batch)
+    }
     return owner ? batch.done : undefined
   }
 }

@@ -41,6 +41,27 @@ describe('costOf', () => {
     expect(costOf(provider, dated, usage(1234, 567))).not.toBeNull()
   })
 
+  it('should price Bedrock models by id, inference profiles as their model', () => {
+    // Claude 3 Haiku on Bedrock: $0.25 in, $1.25 out per 1M; Nova Lite $0.06, $0.015 cached, $0.24.
+    const haiku = 'anthropic.claude-3-haiku-20240307-v1:0'
+    expect(costOf('bedrock', haiku, usage(1_000_000, 1_000_000))).toBe('1.500000000')
+    expect(costOf('bedrock', `us.${haiku}`, usage(1234, 567))).toBe(
+      costOf('bedrock', haiku, usage(1234, 567)),
+    )
+    expect(costOf('bedrock', 'amazon.nova-lite-v1:0', usage(1_000_000, 0, 1_000_000))).toBe(
+      '0.015000000',
+    )
+    expect(
+      costOf('bedrock', 'global.anthropic.claude-sonnet-4-5-20250929-v1:0', usage(0, 1_000_000)),
+    ).toBe('15.000000000')
+    expect(costOf('bedrock', 'meta.llama3-1-8b-instruct-v1:0', usage(1_000_000, 0))).toBe(
+      '0.220000000',
+    )
+    expect(
+      costOf('bedrock', 'arn:aws:bedrock:us-east-1:1:provisioned-model/x', usage(1, 1)),
+    ).toBeNull()
+  })
+
   it('should report an unknown model, an unknown provider or missing usage as unknown', () => {
     expect(costOf('openai', 'gpt-unknown', usage(10, 10))).toBeNull()
     expect(costOf('local', 'llama3.2', usage(10, 10))).toBeNull()

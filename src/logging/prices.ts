@@ -7,14 +7,19 @@ import type { Usage } from '../types'
  * providers' published list prices for standard (non-batch) use, taken from their pricing pages
  * (platform.openai.com/docs/pricing, anthropic.com/pricing, ai.google.dev/pricing,
  * groq.com/pricing, mistral.ai/pricing, api-docs.deepseek.com/quick_start/pricing,
- * together.ai/pricing). Gemini 2.5 Pro is priced at its ≤ 200k-token prompt tier.
+ * together.ai/pricing, aws.amazon.com/bedrock/pricing). Gemini 2.5 Pro is priced at its
+ * ≤ 200k-token prompt tier. Bedrock is priced on demand in US East (N. Virginia) by base model
+ * id; a cross-Region inference profile (`us.`, `eu.`, `apac.`, `global.` … before the id) costs
+ * what its model does (AWS: "no additional charge for using cross-region inference"), and
+ * cached input is what each model's prompt caching bills (Claude 3 Haiku and the Llama and Mistral
+ * models have none).
  *
  * A model is found by its exact name, then with a trailing date or `-latest` removed
- * (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`); anything else has no price and its cost is logged
- * as unknown (`NULL`), never as zero.
+ * (`gpt-4o-mini-2024-07-18` → `gpt-4o-mini`), then without an inference profile's Region prefix;
+ * anything else has no price and its cost is logged as unknown (`NULL`), never as zero.
  */
 
-export const PRICE_VERSION = '2026-11-01'
+export const PRICE_VERSION = '2026-11-02'
 
 /** USD per 1M tokens: input, cached input (read), output. */
 type Price = { readonly input: number; readonly cachedInput: number; readonly output: number }
@@ -67,6 +72,28 @@ const PRICES: Readonly<Record<string, Readonly<Record<string, Price>>>> = {
     'deepseek-chat': p(0.27, 1.1, 0.07),
     'deepseek-reasoner': p(0.55, 2.19, 0.14),
   },
+  bedrock: {
+    'anthropic.claude-3-haiku-20240307-v1:0': p(0.25, 1.25),
+    'anthropic.claude-3-5-haiku-20241022-v1:0': p(0.8, 4, 0.08),
+    'anthropic.claude-3-5-sonnet-20240620-v1:0': p(3, 15),
+    'anthropic.claude-3-5-sonnet-20241022-v2:0': p(3, 15, 0.3),
+    'anthropic.claude-3-7-sonnet-20250219-v1:0': p(3, 15, 0.3),
+    'anthropic.claude-sonnet-4-20250514-v1:0': p(3, 15, 0.3),
+    'anthropic.claude-sonnet-4-5-20250929-v1:0': p(3, 15, 0.3),
+    'anthropic.claude-haiku-4-5-20251001-v1:0': p(1, 5, 0.1),
+    'anthropic.claude-opus-4-1-20250805-v1:0': p(15, 75, 1.5),
+    'amazon.nova-micro-v1:0': p(0.035, 0.14, 0.00875),
+    'amazon.nova-lite-v1:0': p(0.06, 0.24, 0.015),
+    'amazon.nova-pro-v1:0': p(0.8, 3.2, 0.2),
+    'meta.llama3-1-8b-instruct-v1:0': p(0.22, 0.22),
+    'meta.llama3-1-70b-instruct-v1:0': p(0.72, 0.72),
+    'meta.llama3-3-70b-instruct-v1:0': p(0.72, 0.72),
+    'mistral.mistral-7b-instruct-v0:2': p(0.15, 0.2),
+    'mistral.mixtral-8x7b-instruct-v0:1': p(0.45, 0.7),
+    'mistral.mistral-small-2402-v1:0': p(1, 3),
+    'mistral.mistral-large-2402-v1:0': p(4, 12),
+    'mistral.mistral-large-2407-v1:0': p(2, 6),
+  },
   together: {
     'meta-llama/Llama-3.3-70B-Instruct-Turbo': p(0.88, 0.88),
     // The LLM firewall's default safety model.
@@ -76,10 +103,15 @@ const PRICES: Readonly<Record<string, Readonly<Record<string, Price>>>> = {
 
 const DATED = /-(?:\d{4}-\d{2}-\d{2}|\d{8}|latest)$/
 
+/** A Bedrock cross-Region inference profile's prefix (`us.anthropic.…` → `anthropic.…`). */
+const INFERENCE_PROFILE = /^(?:us|us-gov|eu|apac|jp|au|ca|global)\./
+
 const priceOf = (provider: string, model: string): Price | undefined => {
   const table = PRICES[provider]
   if (table === undefined) return undefined
-  return table[model] ?? table[model.replace(DATED, '')]
+  return (
+    table[model] ?? table[model.replace(DATED, '')] ?? table[model.replace(INFERENCE_PROFILE, '')]
+  )
 }
 
 /**

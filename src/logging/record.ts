@@ -1,14 +1,18 @@
 /**
  * @module The request log record: one row of `floopy.request_logs` (`migrations/clickhouse`), built
- * after the response from what the pipeline saw, and scrubbed before it leaves the isolate.
+ * from what the pipeline saw (`RequestFacts`).
  *
- * Everything here runs in the async path (`waitUntil`), never before the response: bodies are
- * parsed, PII is replaced (`security/pii.ts`), streamed answers are assembled into the
- * `chat.completion` a non-streamed request would have got, embedding vectors are reduced to their
- * length, and each body is cut to `BODY_LIMIT` bytes so a record always fits one Queue message.
- * The client IP is stored only as a keyed hash (HMAC-SHA-256 with `FLOOPY_LOG_IP_HASH_KEY`;
- * without that secret it is not stored at all). An organisation with the feature flag
- * `metadata_only_logging` gets no bodies.
+ * It is built by the Queue consumer (`consumer.ts`) from the raw facts the producer sealed
+ * (`facts.ts`), or by `npm run logs:replay` from the dead-letter queue — never before a response,
+ * and with `FLOOPY_LOG_KEYS` set never in the serving isolate (without it, the producer builds it
+ * in `waitUntil`, and only a scrubbed record crosses the Queue). Bodies are parsed, PII is
+ * replaced (`security/pii.ts`), streamed answers are assembled into the `chat.completion` a
+ * non-streamed request would have got, embedding vectors are reduced to their length, and each
+ * body is cut to `BODY_LIMIT` bytes. A text whose raw head the producer had to cut loses its
+ * last, possibly partial, word after scrubbing: a cut through an email or a card number leaves a
+ * fragment no scrubber can recognise. The client IP is stored only as a keyed hash (HMAC-SHA-256
+ * with `FLOOPY_LOG_IP_HASH_KEY`; without that secret it is not stored at all). An organisation
+ * with the feature flag `metadata_only_logging` gets no bodies.
  */
 import { scrubIdentifier, scrubJson, scrubText } from '../security/pii'
 import { assembleChatStream } from '../providers/assemble'
@@ -94,15 +98,21 @@ export type RequestFacts = {
    * zero tokens at zero cost, and records what the hit saved (`metadata.cost_saved_usd`).
    */
   readonly cacheHit?: { readonly tier: string; readonly savedUsage: Usage | undefined } | undefined
+  /**
+   * Raw heads the producer cut to fit a Queue message (`facts.ts`): the record marks them
+   * truncated, and a cut text loses its last word.
+   */
+  readonly cut?: { readonly request: boolean; readonly response: boolean } | undefined
 }
 
 /**
- * How much of a response the log asks its tap for (64 KiB): a long chat answer in full, and a
- * record still fits a Queue message (128 KB) after scrubbing and cutting to `BODY_LIMIT`.
+ * How much of a response the log asks its tap for (64 KiB): a long chat answer in full, with
+ * memory per request bounded whatever the response's size. What crosses the Queue is bounded
+ * again to fit a message (`facts.ts`).
  */
 export const CAPTURE_LIMIT = 64 * 1024
 
-/** Each body is cut to this many bytes (UTF-8) after scrubbing: two fit one 128 KB Queue message. */
+/** Each body is cut to this many bytes (UTF-8) after scrubbing. */
 export const BODY_LIMIT = 48 * 1024
 
 const encoder = new TextEncoder()
@@ -146,19 +156,50 @@ const withoutVectors = (value: unknown): unknown => {
   }
 }
 
-/** A scrubbed body as text: JSON re-serialised after scrubbing, anything else scrubbed as text. */
-const scrubBody = (text: string, shape: (value: unknown) => unknown = (v) => v): string => {
+/** At least this many characters leave the end of a text that was cut mid-way… */
+const TAIL_MIN = 32
+/** …and then back to the last separator, at most this many in all. */
+const TAIL_MAX = 256
+const SEPARATOR = /[\s"'`,;:(){}[\]<>]/
+
+/**
+ * A scrubbed text whose source was cut anywhere, without its end: the longest finding a cut can
+ * leave unrecognisable is a digit kind (at most 19 digits and their separators, under
+ * `TAIL_MIN`), or a run without separators (an email, a key), which goes whole.
+ */
+const withoutTail = (text: string): string => {
+  let end = Math.max(0, text.length - TAIL_MIN)
+  const floor = Math.max(0, text.length - TAIL_MAX)
+  while (end > floor && !SEPARATOR.test(text.charAt(end - 1))) end--
+  return text.slice(0, end)
+}
+
+/**
+ * A scrubbed body as text: JSON re-serialised after scrubbing, anything else (a cut head among
+ * them) scrubbed as text, and without its tail when its source was `cut`.
+ */
+const scrubBody = (
+  text: string,
+  cut: boolean,
+  shape: (value: unknown) => unknown = (v) => v,
+): string => {
   const parsed = parse(text)
-  return parsed.ok ? JSON.stringify(scrubJson(shape(parsed.value))) : scrubText(text)
+  if (parsed.ok) return JSON.stringify(scrubJson(shape(parsed.value)))
+  return cut ? withoutTail(scrubText(text)) : scrubText(text)
 }
 
 const responseBody = (facts: RequestFacts): string => {
   const { response } = facts
   if (response === undefined || response.text === '') return ''
   if (facts.stream && facts.endpoint === 'chat') {
+    // The assembler drops a cut last event: no partial text reaches the record.
     return JSON.stringify(scrubJson(assembleChatStream(response.text)))
   }
-  return scrubBody(response.text, facts.endpoint === 'embeddings' ? withoutVectors : undefined)
+  return scrubBody(
+    response.text,
+    facts.cut?.response === true,
+    facts.endpoint === 'embeddings' ? withoutVectors : undefined,
+  )
 }
 
 const hmacHex = async (key: CryptoKey, text: string): Promise<string> => {
@@ -168,11 +209,24 @@ const hmacHex = async (key: CryptoKey, text: string): Promise<string> => {
   return hex
 }
 
-/** The HMAC key for client IPs, imported once per secret. */
+/** The HMAC key for client IPs. */
 export const ipHashKey = (secret: string): Promise<CryptoKey> =>
   crypto.subtle.importKey('raw', encoder.encode(secret), { name: 'HMAC', hash: 'SHA-256' }, false, [
     'sign',
   ])
+
+const ipHashKeys = new Map<string, Promise<CryptoKey>>()
+
+/** `ipHashKey`, imported once per secret and isolate; `undefined` without a secret. */
+export const ipHashKeyFor = (secret: string | undefined): Promise<CryptoKey> | undefined => {
+  if (secret === undefined) return undefined
+  let key = ipHashKeys.get(secret)
+  if (key === undefined) {
+    key = ipHashKey(secret)
+    ipHashKeys.set(secret, key)
+  }
+  return key
+}
 
 const ms = (value: number): number => Math.round(value * 1000) / 1000
 
@@ -212,12 +266,14 @@ export const buildRecord = async (
   let requestBody = ''
   let response = ''
   if (facts.bodies) {
-    const request = cut(scrubBody(facts.requestBody), BODY_LIMIT)
+    const request = cut(scrubBody(facts.requestBody, facts.cut?.request === true), BODY_LIMIT)
     const answer = cut(responseBody(facts), BODY_LIMIT)
     requestBody = request.text
     response = answer.text
-    if (request.cut) metadata.request_body_truncated = 'true'
-    if (answer.cut || facts.response?.truncated === true) metadata.response_body_truncated = 'true'
+    if (request.cut || facts.cut?.request === true) metadata.request_body_truncated = 'true'
+    if (answer.cut || facts.response?.truncated === true || facts.cut?.response === true) {
+      metadata.response_body_truncated = 'true'
+    }
   }
   const usage = facts.usage
   return {

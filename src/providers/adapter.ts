@@ -18,9 +18,29 @@ export type PreparedRequest = {
   readonly headers?: Readonly<Record<string, string>>
 }
 
+/** A request as it leaves for the provider: final URL, headers and body. */
+export type OutboundRequest = {
+  readonly url: URL
+  /** The outbound headers (sanitised client headers plus the family's); set in place. */
+  readonly headers: Headers
+  readonly body: string
+}
+
+/** Where an authorised request goes, and what in its credential must never be echoed. */
+export type Authorized = {
+  /** The final URL: the request's own, or one the credential decides (Bedrock's region). */
+  readonly url: URL
+  /** The provider the destination is checked against (`security/ssrf.ts`) when `url` changed. */
+  readonly provider: ProviderConfig
+  /** The secrets within the credential, redacted from anything sent to the client. */
+  readonly secrets: readonly string[]
+}
+
 export type RespondContext = {
   readonly requestId: string
   readonly provider: string
+  /** The model the request was sent to (the target's), for answers that do not name one. */
+  readonly model?: string | undefined
   /** Secrets that must never appear in anything sent to the client. */
   readonly knownSecrets: readonly string[]
   /** Called once, when the answer's body has ended (completely, cut, or cancelled). */
@@ -62,11 +82,28 @@ export interface ProviderAdapter {
     provider: ProviderConfig,
     context: RespondContext,
   ): Promise<Responded>
+  /**
+   * For a provider whose credential is not a static header (Bedrock's AWS Signature Version 4 or
+   * API key). Called last, on the request exactly as it will be sent — the URL, the sanitised
+   * headers with the family's own, `content-type` and `accept` set, and the body — it sets its
+   * auth headers on `request.headers` and answers where the request goes. Without it, the
+   * registry's auth header carries the key (`client.ts`).
+   */
+  authorize?(
+    request: OutboundRequest,
+    provider: ProviderConfig,
+    credential: string | undefined,
+  ): Promise<Authorized>
   /** How the provider lists its models: extra headers, query, and where the ids are. */
   readonly models: {
     readonly headers: Readonly<Record<string, string>>
     readonly query?: Readonly<Record<string, string>>
     parse(body: unknown): ListedModel[]
+    /**
+     * A fixed list, for a provider whose own listing is not on the host it serves from (Bedrock's
+     * `ListFoundationModels` is on the control-plane host): answered without a call.
+     */
+    readonly fixed?: readonly ListedModel[]
   }
 }
 

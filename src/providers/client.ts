@@ -6,7 +6,9 @@
  *
  * A call, in order: the destination passes the egress policy (`security/ssrf.ts`); the request is
  * translated for the target's family; the outbound headers are the caller's (already sanitised,
- * `security/headers.ts`) plus what the family needs and the key, set last; it is sent with a time
+ * `security/headers.ts`) plus what the family needs and the key, set last — by the family itself
+ * when its credential is more than a header (Bedrock signs the final request, and its region may
+ * pick the host, which then passes the egress policy in turn); it is sent with a time
  * limit on the response headers and no redirect followed; an error answer becomes a
  * `GatewayError` with secrets redacted; a 2xx answer is relayed by the family's adapter. Whoever
  * observes the answer registers a tap (`types.ts`): the taps get the answer's head bytes, usage
@@ -119,15 +121,28 @@ export const callProvider = async (
   assertDestination(provider, target.url)
   const adapter = adapterFor(provider.spec.family)
   const prepared = adapter.prepare(request, provider, target.model)
-  const knownSecrets = options.apiKey === undefined ? [] : [options.apiKey]
 
   const headers = options.headers ?? new Headers()
+  headers.set('content-type', 'application/json')
+  headers.set('accept', request.stream ? 'text/event-stream' : 'application/json')
   if (prepared.headers !== undefined) {
     for (const [name, value] of Object.entries(prepared.headers)) headers.set(name, value)
   }
-  authorize(headers, provider, options.apiKey)
-  headers.set('content-type', 'application/json')
-  headers.set('accept', request.stream ? 'text/event-stream' : 'application/json')
+  // The credential goes on last, over the request exactly as it leaves (a signature covers it).
+  let url = target.url
+  let knownSecrets: readonly string[] = options.apiKey === undefined ? [] : [options.apiKey]
+  if (adapter.authorize === undefined) authorize(headers, provider, options.apiKey)
+  else {
+    const authorized = await adapter.authorize(
+      { url, headers, body: prepared.body },
+      provider,
+      options.apiKey,
+    )
+    knownSecrets = authorized.secrets
+    // The credential chose the host (Bedrock's region): that destination passes the policy too.
+    if (authorized.url.href !== url.href) assertDestination(authorized.provider, authorized.url)
+    url = authorized.url
+  }
 
   const calledAt = Date.now()
   const taps = options.taps ?? []
@@ -136,7 +151,7 @@ export const callProvider = async (
   const sink = most > 0 ? headSink(most) : undefined
 
   const upstream = await send(
-    target.url,
+    url,
     { method: 'POST', headers, body: prepared.body },
     { timeoutMs: options.timeoutMs, provider: id },
   )
@@ -174,6 +189,7 @@ export const callProvider = async (
   const responded = await adapter.respond(upstream, request, provider, {
     requestId: options.requestId,
     provider: id,
+    model: target.model,
     knownSecrets,
     head: sink,
     onEnd(ended) {
@@ -217,9 +233,10 @@ export const listModels = async (
   provider: ProviderConfig,
   timeoutMs: number,
 ): Promise<ListedModel[]> => {
+  const { models } = adapterFor(provider.spec.family)
+  if (models.fixed !== undefined) return [...models.fixed]
   const path = provider.spec.paths.models
   if (path === null) return []
-  const { models } = adapterFor(provider.spec.family)
   const url = new URL(provider.baseUrl + path)
   for (const [name, value] of Object.entries(models.query ?? {})) url.searchParams.set(name, value)
   assertDestination(provider, url)

@@ -2,6 +2,7 @@
 import type { ProviderFamily } from '../types'
 import type { ProviderAdapter } from './adapter'
 import { anthropic } from './anthropic'
+import { bedrock } from './bedrock'
 import { gemini } from './gemini'
 import { openAICompatible } from './openai-compatible'
 
@@ -9,6 +10,7 @@ const ADAPTERS: Readonly<Record<ProviderFamily, ProviderAdapter>> = {
   'openai-compatible': openAICompatible,
   anthropic,
   gemini,
+  bedrock,
 }
 
 export const adapterFor = (family: ProviderFamily): ProviderAdapter => ADAPTERS[family]

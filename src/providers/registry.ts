@@ -70,7 +70,10 @@ const mistral: OpenAIQuirks = {
   normalizeChatResponse: true,
 }
 
-/** The built-in providers. Anthropic and Gemini need full translation (their own families). */
+/**
+ * The built-in providers. Anthropic, Gemini and Bedrock need full translation (their own
+ * families).
+ */
 export const PROVIDERS: readonly ProviderSpec[] = [
   {
     id: 'openai',
@@ -134,9 +137,30 @@ export const PROVIDERS: readonly ProviderSpec[] = [
     auth: { header: 'x-goog-api-key', prefix: '' },
     quirks: standard,
   },
+  {
+    id: 'bedrock',
+    family: 'bedrock',
+    // The Bedrock Runtime host of the credential's Region (`bedrock/credentials.ts`): the
+    // operator's AWS_REGION, or the Region an organisation's stored credential names. This
+    // default stands only until a credential says which; paths: `/model/{id}/converse[-stream]`.
+    defaultBaseUrl: 'https://bedrock-runtime.us-east-1.amazonaws.com',
+    paths: { chat: '/model', embeddings: null, models: null },
+    // Unused: the adapter signs the request itself (SigV4, or a Bedrock API key as a bearer).
+    auth: bearer,
+    quirks: standard,
+  },
 ]
 
-/** The registry's provider ids, which are also the `<PROVIDER>_API_KEY` env-var prefixes. */
+/** What an operator sets to configure a provider, for the messages that say so. */
+export const keyVariables = (id: string): string =>
+  id === 'bedrock'
+    ? 'AWS_REGION with AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or AWS_BEARER_TOKEN_BEDROCK'
+    : `${id.toUpperCase()}_API_KEY`
+
+/**
+ * The registry's provider ids, which are also the `<PROVIDER>_API_KEY` env-var prefixes (Bedrock
+ * aside: it reads AWS's own variables, see `keyVariables`).
+ */
 export const BUILTIN_PROVIDER_IDS = PROVIDERS.map((p) => p.id)
 
 /** An operator-configured OpenAI-compatible endpoint (vLLM, Ollama, LM Studio, …). */

@@ -32,11 +32,55 @@ export const mapStatus = (status: number): number => {
   return status === 503 || status === 504 ? status : 502
 }
 
+/**
+ * AWS JSON-protocol errors (Bedrock) name their kind in the `x-amzn-ErrorType` header
+ * (`ThrottlingException:http://internal.amazon.com/…`), in the body's `__type`
+ * (`com.amazon.coral.service#UnrecognizedClientException`) or, inside an event stream, in
+ * `:exception-type` (`throttlingException`). The kind decides the status the client gets, so its
+ * retry logic does the right thing whatever HTTP status carried it: a model still loading
+ * (`ModelNotReadyException`, which Bedrock answers with 429) is a 503 to retry later, a model that
+ * timed out a 504. Sources: Amazon Bedrock API Reference, `Converse` and `ConverseStream`
+ * "Errors", and AWS's common errors.
+ */
+const AWS_ERROR_STATUS: Readonly<Record<string, number>> = {
+  AccessDeniedException: 403,
+  ExpiredTokenException: 401,
+  IncompleteSignatureException: 401,
+  InternalServerException: 502,
+  InvalidSignatureException: 401,
+  MissingAuthenticationTokenException: 401,
+  ModelErrorException: 502,
+  ModelNotReadyException: 503,
+  ModelStreamErrorException: 502,
+  ModelTimeoutException: 504,
+  ResourceNotFoundException: 404,
+  ServiceQuotaExceededException: 429,
+  ServiceUnavailableException: 503,
+  ThrottlingException: 429,
+  UnrecognizedClientException: 401,
+  ValidationException: 400,
+}
+
+/** An AWS error kind in any of its spellings (`ThrottlingException`), when it is one. */
+export const awsErrorType = (text: string | null | undefined): string | undefined => {
+  if (text === null || text === undefined) return undefined
+  const name = text.split(':')[0]?.split('#').at(-1)?.trim() ?? ''
+  if (!/^[A-Za-z]+$/.test(name)) return undefined
+  return name.charAt(0).toUpperCase() + name.slice(1)
+}
+
+/** The client status for an AWS error kind, when the kind is one Bedrock documents. */
+export const awsErrorStatus = (type: string | undefined): number | undefined =>
+  type === undefined ? undefined : AWS_ERROR_STATUS[type]
+
 /** Credential shapes that must never be echoed, even if a provider puts one in a message. */
 const SECRET_PATTERNS: readonly RegExp[] = [
   /\b(?:sk|gsk|rk|pk|xai|flo_sk)[-_][A-Za-z0-9_*-]{8,}/g,
   /\bAIza[0-9A-Za-z_-]{20,}/g,
   /\bBearer\s+[A-Za-z0-9._~+/=-]{8,}/gi,
+  // AWS access key ids (long-term and temporary) and Bedrock API keys (long- and short-term).
+  /\b(?:AKIA|ASIA)[A-Z0-9]{16}\b/g,
+  /\b(?:ABSK[A-Za-z0-9+/=]{20,}|bedrock-api-key-[A-Za-z0-9+/=._-]{20,})/g,
 ]
 
 export const redactSecrets = (text: string, knownSecrets: readonly string[] = []): string => {
@@ -61,7 +105,8 @@ export const errorMessage = (body: unknown): { message?: string; param?: string 
     const param = str(inner.param)
     return { ...(message && { message }), ...(param && { param }) }
   }
-  const direct = str(error) ?? str(record.message)
+  // `Message`: AWS's capitalised spelling in some JSON-protocol errors.
+  const direct = str(error) ?? str(record.message) ?? str(record.Message)
   if (direct !== undefined) return { message: direct }
   // FastAPI (Mistral 422): { detail: [{ loc, msg }] } or { detail: "…" }
   const detail = record.detail
@@ -119,11 +164,20 @@ export const providerErrorFrom = (
   knownSecrets: readonly string[],
 ): GatewayError => {
   const { message, param } = errorMessage(body)
-  const status = mapStatus(upstreamStatus)
+  const awsType =
+    awsErrorType(upstreamHeaders?.get('x-amzn-errortype')) ??
+    (typeof body === 'object' &&
+    body !== null &&
+    '__type' in body &&
+    typeof body.__type === 'string'
+      ? awsErrorType(body.__type)
+      : undefined)
+  const status = awsErrorStatus(awsType) ?? mapStatus(upstreamStatus)
   const headers: Record<string, string> = {}
   const retryAfter = upstreamHeaders?.get('retry-after')
   if (retryAfter && /^[\w ,:+-]{1,64}$/.test(retryAfter)) headers['retry-after'] = retryAfter
-  const text = message ?? `The provider answered HTTP ${upstreamStatus}.`
+  const said = message ?? `The provider answered HTTP ${upstreamStatus}.`
+  const text = awsType === undefined ? said : `${awsType}: ${said}`
   return new GatewayError(
     'PROVIDER_ERROR',
     `${provider}: ${redactSecrets(text, knownSecrets)}`.slice(0, 4096),

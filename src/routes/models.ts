@@ -2,7 +2,8 @@
  * @module `GET /v1/models`: the models the configured providers serve, as `provider/model` ids.
  *
  * Each configured provider's own model list is asked for through the provider client
- * (concurrently, with a short time limit) and the union is answered in OpenAI's
+ * (concurrently, with a short time limit; Bedrock's is a fixed list, `providers/bedrock/models.ts`)
+ * and the union is answered in OpenAI's
  * `ListModelsResponse` shape. Lists are memoised per isolate for a minute; a provider that fails
  * is left out and named in `floopy-unavailable-providers`.
  */
@@ -38,7 +39,8 @@ export const listModels = ({ providers, list }: ModelsOptions): Handler<StageEnv
 
   const listAll = async (): Promise<Listing> => {
     if (memo !== undefined && memo.expires > Date.now()) return memo
-    const listed = [...providers.values()].filter((p) => p.spec.paths.models !== null)
+    // The client answers for a provider without a listing (none, or a fixed one: Bedrock's).
+    const listed = [...providers.values()]
     const results = await Promise.allSettled(listed.map(entries))
     const listing: Listing = { data: [], unavailable: [], expires: Date.now() + TTL_MS }
     results.forEach((result, i) => {

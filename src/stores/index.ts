@@ -229,7 +229,7 @@ export interface FeedbackState {
  * `previous_response_id`), per organisation, as JSON. */
 export interface ResponseStore {
   /** The stored values of `ids` (`undefined` for an unknown or expired id), in order. */
-  get(orgId: string, ids: readonly string[]): Promise<(unknown | undefined)[]>
+  get(orgId: string, ids: readonly string[]): Promise<unknown[]>
   /** Keeps each value under its id for `ttlSeconds`. */
   put(
     orgId: string,

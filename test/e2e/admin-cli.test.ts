@@ -535,6 +535,37 @@ describe('admin CLI, local store', () => {
     expect(gone).toMatchObject({ code: 1, stderr: 'error: organization acme has no groq key\n' })
   })
 
+  it('should check a Bedrock credential before sealing it, and store it compact', async () => {
+    const bad = await admin(
+      ['provider-key', 'add', 'acme', 'bedrock'],
+      '{"region":"mars-north-9x","apiKey":"ABSKnotShownAnywhere"}\n',
+    )
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toBe(
+      'error: the stdin value is not usable: Bedrock credentials: "region" must be an AWS Region ' +
+        'such as us-east-1\n',
+    )
+    expect(bad.stdout + bad.stderr).not.toContain('ABSKnotShown')
+
+    await ok(
+      ['provider-key', 'add', 'acme', 'bedrock'],
+      '{ "region": "eu-west-1",\n  "apiKey": "ABSKexampleBedrockKey" }\n',
+    )
+    const file = await tenants()
+    const row = file.provider_keys.find((p) => p.provider === 'bedrock')
+    const keyring = parseKeyring(
+      devVar(await readFile(path.join(root, '.dev.vars'), 'utf8'), 'FLOOPY_VAULT_KEKS') ?? '',
+    )
+    expect(
+      openProviderKey(
+        keyring,
+        { orgId: row?.org_id ?? '', provider: 'bedrock' },
+        row?.envelope ?? '',
+      ),
+    ).toBe('{"region":"eu-west-1","apiKey":"ABSKexampleBedrockKey"}')
+    await ok(['provider-key', 'remove', 'acme', 'bedrock'])
+  })
+
   it('should re-wrap every envelope under the new KEK after kek generate', async () => {
     const devVars = path.join(root, '.dev.vars')
     const oldText = devVar(await readFile(devVars, 'utf8'), 'FLOOPY_VAULT_KEKS') ?? ''

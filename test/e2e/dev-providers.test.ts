@@ -42,6 +42,15 @@ describe('configuredProviders', () => {
     expect(configuredProviders({}, devVars)).toEqual(['anthropic', 'groq'])
   })
 
+  it('should count Bedrock from .dev.vars, never from AWS credentials in the shell', () => {
+    const aws = { AWS_REGION: 'us-east-1', AWS_ACCESS_KEY_ID: 'AKID', AWS_SECRET_ACCESS_KEY: 's' }
+    expect(configuredProviders(aws, none)).toEqual([])
+    expect(configuredProviders({}, new Map(Object.entries(aws)))).toEqual(['bedrock'])
+    expect(
+      configuredProviders({}, new Map([['BEDROCK_BASE_URL', 'http://127.0.0.1:9000']])),
+    ).toEqual(['bedrock'])
+  })
+
   it('should count FLOOPY_CUSTOM_PROVIDERS from either place', () => {
     const custom = '[{"id":"local","baseUrl":"http://127.0.0.1:11434/v1"}]'
     expect(configuredProviders({ FLOOPY_CUSTOM_PROVIDERS: custom }, none)).toEqual([

@@ -2,14 +2,19 @@
  * @module The benchmark's Queue stand-in (bench/log-sink.ts) against workerd's real Queue producer
  * binding: `send` and `sendBatch` resolve with the metadata the Queue service answers, each message
  * is decoded in the format it was sent in and counted as one record, and a stand-in that is down
- * makes the binding reject — the same outcomes the gateway's request log sees.
+ * makes the binding reject — the same outcomes the gateway's request log sees. Sealed raw facts
+ * (`bytes`, what a gateway with `FLOOPY_LOG_KEYS` sends) are opened and counted by the request id
+ * they carry; one sealed under a keyring the sink does not hold is a problem, never a record.
  */
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startLogSink, type LogSink } from '../../bench/log-sink.ts'
+import { BENCH_LOG_KEYS, startLogSink, type LogSink } from '../../bench/log-sink.ts'
 import { startGateway, type WorkerdGateway } from '../../scripts/workerd.ts'
+import { sealFacts } from '../../src/logging/facts.ts'
+import type { RequestFacts } from '../../src/logging/record.ts'
+import { parseLogKeys, type LogKeys } from '../../src/logging/seal.ts'
 
 /** A Worker that sends what the request's JSON body asks for and answers with what the binding
  * resolved to, or the message it rejected with. */
@@ -18,10 +23,17 @@ const record = (id, tag) => ({ request_id: id, user_agent: tag })
 export default {
   async fetch(request, env) {
     if (request.method !== 'POST') return new Response('ok')
-    const { call, tag, ids, contentType } = await request.json()
+    const { call, tag, ids, contentType, sealed } = await request.json()
     try {
       const result =
-        call === 'send'
+        call === 'sealed'
+          ? await env.LOG_QUEUE.sendBatch(
+              sealed.map((text) => ({
+                body: Uint8Array.from(atob(text), (c) => c.charCodeAt(0)),
+                contentType: 'bytes',
+              })),
+            )
+          : call === 'send'
           ? await env.LOG_QUEUE.send(record(ids[0], tag), contentType ? { contentType } : undefined)
           : await env.LOG_QUEUE.sendBatch(
               ids.map((id) => ({ body: record(id, tag), ...(contentType ? { contentType } : {}) })),
@@ -35,6 +47,37 @@ export default {
 `
 
 type Sent = { result?: unknown; error?: string }
+
+/** Raw facts of one request, as a gateway with `FLOOPY_LOG_KEYS` seals them. */
+const facts = (requestId: string, userAgent: string): RequestFacts => ({
+  requestId,
+  clientRequestId: undefined,
+  startedAt: 1,
+  endedAt: 2,
+  orgId: 'org_bench',
+  keyId: 'key_bench',
+  endpoint: 'chat',
+  provider: 'openai',
+  modelRequested: 'gpt-4o-mini',
+  modelServed: 'gpt-4o-mini',
+  status: 200,
+  errorCode: '',
+  stream: false,
+  upstreamStartedAt: undefined,
+  upstreamHeadersAt: undefined,
+  attempts: 1,
+  usage: undefined,
+  userAgent,
+  clientIp: undefined,
+  requestBody: '{"messages":[{"role":"user","content":"hi"}]}',
+  response: undefined,
+  bodies: true,
+  end: 'done',
+})
+
+/** Base64 of the sealed facts of `ids`, tagged `tag`, for the producer Worker to send as bytes. */
+const sealedAs = (keys: LogKeys, tag: string, ids: readonly string[]): string[] =>
+  ids.map((id) => Buffer.from(sealFacts(keys, facts(id, tag))).toString('base64'))
 
 describe('bench/log-sink.ts behind a workerd Queue binding', () => {
   let scratch: string
@@ -82,6 +125,26 @@ describe('bench/log-sink.ts behind a workerd Queue binding', () => {
       expect(sink.records(tag)).toBe(3)
     },
   )
+
+  it('should open sealed facts sent as bytes and count the request each carries', async () => {
+    const keys = parseLogKeys(BENCH_LOG_KEYS)
+    const sent = await ask({ call: 'sealed', sealed: sealedAs(keys, 'sealed', ['s1', 's2', 's3']) })
+    expect(sent.error).toBeUndefined()
+    expect(sink.records('sealed')).toBe(3)
+  })
+
+  it('should count no record, and report a problem, for facts it cannot open', async () => {
+    const other = parseLogKeys(
+      JSON.stringify({ current: 'other', keys: { other: Buffer.alloc(32, 3).toString('base64') } }),
+    )
+    const before = sink.problems().length
+    const sent = await ask({ call: 'sealed', sealed: sealedAs(other, 'unopened', ['u1']) })
+    expect(sent.error).toBeUndefined()
+    expect(sink.records('unopened')).toBe(0)
+    expect(sink.problems().slice(before).join('\n')).toMatch(
+      /not a log record.*sealed under key .*other/,
+    )
+  })
 
   it('should report a record delivered twice and count it once', async () => {
     await ask({ call: 'sendBatch', tag: 'twice', ids: ['dup', 'dup'] })

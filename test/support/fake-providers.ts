@@ -11,10 +11,14 @@
  * | deepseek | `${url}/deepseek`   | `/chat/completions`          | –                | `/models`           |
  * | together | `${url}/together/v1`| `/chat/completions`          | `/embeddings`    | `/models`           |
  * | custom   | `${url}/custom/v1`  | `/chat/completions`          | `/embeddings`    | `/models`           |
+ * | bedrock  | `${url}/bedrock`    | `/model/{id}/converse`, `/model/{id}/converse-stream` | – | – |
  *
- * Anthropic (`${url}/anthropic`) and Gemini (`${url}/gemini`) speak their own protocols; they live
- * in `fakes/anthropic.ts` and `fakes/gemini.ts` (routes, validation, replies, stream framing) and
- * share this server's recording, tags and fault headers.
+ * Anthropic (`${url}/anthropic`), Gemini (`${url}/gemini`) and Amazon Bedrock Runtime
+ * (`${url}/bedrock`: Converse and ConverseStream, SigV4 with service `bedrock` or a Bedrock API key,
+ * binary `application/vnd.amazon.eventstream` streams) speak their own protocols; they live in
+ * `fakes/anthropic.ts`, `fakes/gemini.ts` and `fakes/bedrock.ts` (routes, auth, validation, replies,
+ * stream framing) and share this server's recording, tags and fault headers. Bedrock adds its own:
+ * `x-fake-bad-crc`, `x-fake-exception`, `x-fake-cut-mid-frame` (see `fakes/bedrock.ts`).
  *
  * Request bodies are checked against the providers' published schemas (`openapi.ts`), and chat
  * streams replay real recorded OpenAI streams (`test/fixtures/openai/fixtures`) reshaped into each
@@ -54,6 +58,7 @@ import type { RecordedRequest } from './recorded-request.ts'
 import { arrayAt, isObject, objectAt, stringAt, type Json, type JsonObject } from './json.ts'
 import { localEmbedding } from '../../src/cache/embedder.ts'
 import { anthropicFake } from './fakes/anthropic.ts'
+import { bedrockFake } from './fakes/bedrock.ts'
 import { geminiFake } from './fakes/gemini.ts'
 import { guardRule, guardUsage, isGuardModel, judgedText, type GuardRule } from './fakes/guard.ts'
 
@@ -715,7 +720,7 @@ const sendReply = (
   })
 }
 
-const writeEvent = (res: ServerResponse, text: string): Promise<void> =>
+const writeEvent = (res: ServerResponse, text: string | Uint8Array): Promise<void> =>
   new Promise((resolve) => {
     if (res.destroyed) {
       resolve()
@@ -729,14 +734,17 @@ const writeEvent = (res: ServerResponse, text: string): Promise<void> =>
 const formatEvent = (event: SseEvent): string =>
   'comment' in event ? `: ${event.comment}\n\n` : `data: ${JSON.stringify(event.data)}\n\n`
 
-/** One event as written on the wire; `counted` events count for `x-fake-cut-after`. */
-export type StreamFrame = { text: string; counted: boolean }
+/**
+ * One event as written on the wire (text, or bytes for binary framings such as Bedrock's event
+ * stream); `counted` events count for `x-fake-cut-after`.
+ */
+export type StreamFrame = { text: string | Uint8Array; counted: boolean }
 
 /** A stream in a provider's own framing: its events, its in-stream error and its last word. */
 export type FrameStream = {
   frames: StreamFrame[]
   /** Written instead of the remaining events on `x-fake-error-event: 1`; the stream then ends. */
-  errorFrame: string
+  errorFrame: string | Uint8Array
   /** Written after the last event of a stream that ran to completion (OpenAI's `[DONE]`). */
   done?: string
   headers: Record<string, string>
@@ -876,6 +884,12 @@ export type NativeRequest = {
   json: boolean
   /** The request's record: protocol violations are added here. */
   violations: string[]
+  /** The request-target exactly as received (base prefix, percent-encoding and query untouched). */
+  target: string
+  /** The body exactly as received (UTF-8 text), e.g. to check a signature over it. */
+  raw: string
+  /** Header names and values in wire order, as Node's `rawHeaders` (repeats kept apart). */
+  rawHeaders: readonly string[]
 }
 
 /** A provider with its own protocol: routes, auth, error shape and stream framing of its own. */
@@ -892,7 +906,7 @@ export type NativeFake = {
   answer(request: NativeRequest): Reply | FrameStream
 }
 
-const NATIVE_FAKES: readonly NativeFake[] = [anthropicFake, geminiFake]
+const NATIVE_FAKES: readonly NativeFake[] = [anthropicFake, geminiFake, bedrockFake]
 
 const nativeRoute = (pathname: string): NativeFake | undefined =>
   NATIVE_FAKES.find((fake) => pathname === fake.base || pathname.startsWith(`${fake.base}/`))
@@ -907,6 +921,8 @@ type Exchange = {
   match: ReturnType<typeof route>
   native: NativeFake | undefined
   record: RecordedRequest
+  raw: string
+  rawHeaders: readonly string[]
 }
 
 /** `x-fake-redirect` and `x-fake-status` (+ `x-fake-retry-after`), in the provider's error shape. */
@@ -934,6 +950,9 @@ const nativeRequest = (fake: NativeFake, exchange: Exchange): NativeRequest => (
   body: exchange.body,
   json: exchange.json,
   violations: exchange.record.violations,
+  target: exchange.record.path,
+  raw: exchange.raw,
+  rawHeaders: exchange.rawHeaders,
 })
 
 /** A safety model's verdict as an OpenAI-style chat completion. */
@@ -1086,6 +1105,8 @@ const handle = async (req: IncomingMessage, res: ServerResponse, state: State): 
     match,
     native,
     record,
+    raw,
+    rawHeaders: req.rawHeaders,
   })
   // The client may have given up while the fake was waiting (latency, timeouts under test).
   if (res.destroyed) return

@@ -16,12 +16,22 @@
 import { createServer, type IncomingMessage } from 'node:http'
 import { listenOnLoopback } from './net.ts'
 
-type Stored = { id: string; body: string; attempts: number; leasedUntil: number; lease: string }
+type Stored = {
+  id: string
+  body: string
+  contentType: 'json' | 'bytes'
+  attempts: number
+  leasedUntil: number
+  lease: string
+}
 
 export type FakeQueuesApi = {
   /** The API base, as `CLOUDFLARE_API_BASE`. */
   url: string
-  /** Publishes a `json` message to `queue` (as the dead-letter queue receives it). */
+  /**
+   * Publishes a message to `queue` (as the dead-letter queue receives it): `bytes` for a
+   * `Uint8Array` (a sealed request log message), `json` for anything else.
+   */
   publish(queue: string, body: unknown): void
   /** Messages still in `queue`. */
   size(queue: string): number
@@ -95,7 +105,7 @@ export async function startFakeQueuesApi(options: {
           id: m.id,
           timestamp_ms: now,
           attempts: m.attempts,
-          metadata: { 'CF-Content-Type': 'json' },
+          metadata: { 'CF-Content-Type': m.contentType },
           lease_id: m.lease,
         })),
       })
@@ -136,7 +146,11 @@ export async function startFakeQueuesApi(options: {
     publish(queue, body) {
       queueOf(queue).push({
         id: `msg-${String(++counter)}`,
-        body: Buffer.from(JSON.stringify(body)).toString('base64'),
+        body: (body instanceof Uint8Array
+          ? Buffer.from(body)
+          : Buffer.from(JSON.stringify(body))
+        ).toString('base64'),
+        contentType: body instanceof Uint8Array ? 'bytes' : 'json',
         attempts: 0,
         leasedUntil: 0,
         lease: '',

@@ -241,10 +241,7 @@ describe('failing open', () => {
 describe('FIREWALL_MODEL', () => {
   it.each([
     ['malformed', 'llama-guard'],
-    [
-      'naming a provider the gateway does not have',
-      '[bedrock](anthropic.claude-3-haiku-20240307-v1:0)',
-    ],
+    ['naming a provider the gateway does not have', '[cohere](command-r-plus)'],
     ['with a weight that is not positive', '[together](meta-llama/Llama-Guard-4-12B):0'],
   ])('should make every request 500 CONFIG_INVALID naming it when %s', async (_, value) => {
     const acme = await tenantsFile('org_fw_config', {}, FLAG)

@@ -5,11 +5,20 @@
  * real ClickHouse engine. A burst of streamed and non-streamed requests yields exactly one row
  * each with the right tokens and cost; seeded PII never reaches a row; with ClickHouse down during
  * a burst, the responses are unaffected and every row arrives once it is back.
+ *
+ * The Worker has `FLOOPY_LOG_KEYS` (test/support/bindings.ts): what crosses the Queue is the raw
+ * facts, sealed, and the consumer builds the rows. A message sealed under a key the Worker does not
+ * hold, or tampered with, is never inserted; one sealed under a key rotated away from is.
  */
 import { createClient } from '@clickhouse/client-web'
+import { env } from 'cloudflare:workers'
 import { inject } from 'vitest'
 import { describe, expect, it } from 'vitest'
-import { CLICKHOUSE_PASSWORD, CLICKHOUSE_USER } from '../support/bindings'
+import type { Bindings } from '../../src/env'
+import { sealFacts } from '../../src/logging/facts'
+import type { RequestFacts } from '../../src/logging/record'
+import { parseLogKeys } from '../../src/logging/seal'
+import { CLICKHOUSE_PASSWORD, CLICKHOUSE_USER, LOG_KEYS } from '../support/bindings'
 import { post } from './helpers'
 
 const clickhouse = createClient({
@@ -206,4 +215,56 @@ describe('the request log', () => {
     expect(rows).toHaveLength(60)
     expect(new Set(rows.map((r) => r.request_id)).size).toBe(60)
   }, 120_000)
+
+  it('should never insert a message sealed under a key the Worker does not hold', async () => {
+    const queue = (env as Bindings).LOG_QUEUE
+    if (queue === undefined) throw new Error('no LOG_QUEUE binding')
+    const key = (text: string): string => btoa(text.padEnd(32, '.'))
+    const facts = (requestId: string): RequestFacts => ({
+      requestId,
+      clientRequestId: undefined,
+      startedAt: Date.now() - 2_000,
+      endedAt: Date.now() - 1_000,
+      orgId: 'org_dev',
+      keyId: 'key_sealed',
+      endpoint: 'chat',
+      provider: 'openai',
+      modelRequested: 'gpt-4o-mini',
+      modelServed: 'gpt-4o-mini',
+      status: 200,
+      errorCode: '',
+      stream: false,
+      upstreamStartedAt: undefined,
+      upstreamHeadersAt: undefined,
+      attempts: 1,
+      usage: undefined,
+      userAgent: 'sealed-test',
+      clientIp: undefined,
+      requestBody: '{"messages":[{"role":"user","content":"jane.doe@example.com"}]}',
+      response: undefined,
+      bodies: true,
+      end: 'done',
+    })
+    const id = (what: string): string => `sealed-${what}-${crypto.randomUUID()}`
+    const [unknown, tampered, rotated] = [id('unknown'), id('tampered'), id('rotated')]
+    // A key the Worker never had, and the Worker's own key `test-1` (no longer current there).
+    const lost = parseLogKeys(JSON.stringify({ current: 'lost', keys: { lost: key('lost') } }))
+    const old = parseLogKeys(
+      JSON.stringify({ ...(JSON.parse(LOG_KEYS) as { keys: unknown }), current: 'test-1' }),
+    )
+    const broken = sealFacts(old, facts(tampered))
+    broken[broken.length - 30] = (broken[broken.length - 30] ?? 0) ^ 0x01
+    await queue.sendBatch([
+      { body: sealFacts(lost, facts(unknown)), contentType: 'bytes' },
+      { body: broken, contentType: 'bytes' },
+      { body: sealFacts(old, facts(rotated)), contentType: 'bytes' },
+    ])
+    // The message under the rotated-away key arrives: the consumer has read that batch…
+    const rows = await waitForRows([rotated], 60_000)
+    expect(rows.map((row) => row.request_id)).toEqual([rotated])
+    expect(rows[0]?.request_body).toContain('[REDACTED:email]')
+    // …and, retried with backoff for as long as it may take, the others never do.
+    await new Promise((resolve) => setTimeout(resolve, 3_000))
+    expect(await rowsFor([unknown, tampered])).toEqual([])
+  }, 90_000)
 })

@@ -6,6 +6,10 @@
  * read from stdin, prompted for without echo on a terminal, or taken from a named environment
  * variable. It is never printed, and neither is its envelope.
  */
+import {
+  credentialsText,
+  parseBedrockCredentials,
+} from '../../../src/providers/bedrock/credentials.ts'
 import { needsRewrap, rewrapProviderKey, sealProviderKey } from '../../../src/security/vault.ts'
 import { CliError, parseCommand, type Io } from '../cli.ts'
 import { json, table } from '../output.ts'
@@ -25,7 +29,8 @@ const readProviderKey = async (io: Io, provider: string, fromEnv: string | undef
     text = io.env[fromEnv] ?? ''
     source = `$${fromEnv}`
   } else {
-    text = await io.readSecret(`${provider} API key (input hidden): `)
+    const what = provider === 'bedrock' ? 'credentials (JSON)' : 'API key'
+    text = await io.readSecret(`${provider} ${what} (input hidden): `)
     source = 'stdin'
   }
   const key = text.replace(/[\r\n]+$/, '').trim()
@@ -34,6 +39,17 @@ const readProviderKey = async (io: Io, provider: string, fromEnv: string | undef
     throw new CliError(
       `the provider key from ${source} is longer than ${MAX_KEY_LENGTH} characters`,
     )
+  }
+  if (provider === 'bedrock') {
+    // A JSON credential (src/providers/bedrock/credentials.ts), stored in its compact form.
+    try {
+      return credentialsText(parseBedrockCredentials(key))
+    } catch (err) {
+      // The parser's messages name a field at most, never a value.
+      throw new CliError(
+        `the ${source} value is not usable: ${err instanceof Error ? err.message : 'invalid'}`,
+      )
+    }
   }
   if (!/^[\x21-\x7e]+$/.test(key)) {
     throw new CliError(
@@ -59,9 +75,15 @@ The keyring is FLOOPY_VAULT_KEKS from the environment; with the local store, els
 Options:
   --from-env VAR    read the key from the environment variable VAR
 
+For bedrock the key is a JSON credential, {"region","accessKeyId","secretAccessKey"} (with
+"sessionToken" for temporary credentials) or {"region","apiKey"} (a Bedrock API key); it is
+checked before it is sealed.
+
 Examples:
   printf %s "$OPENAI_KEY" | npm run admin -- provider-key add acme openai
-  npm run admin -- provider-key add acme openai --from-env OPENAI_KEY`,
+  npm run admin -- provider-key add acme openai --from-env OPENAI_KEY
+  printf '{"region":"eu-west-1","apiKey":"%s"}' "$BEDROCK_KEY" |
+    npm run admin -- provider-key add acme bedrock`,
   run: async (ctx, args) => {
     const command = 'provider-key add'
     const { values, positionals, globals } = parseCommand(

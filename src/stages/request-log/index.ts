@@ -5,10 +5,18 @@
  * The stage registers a tap on the provider's answer (`types.ts`: its head bytes, usage and end
  * state reach the log without the providers knowing of it). After the rest of the pipeline has
  * answered, it hands the record's making to `waitUntil`: it waits for an answer's body to end,
- * reads what the stages recorded in the request trace, builds and scrubs the record
- * (`logging/record.ts`) and sends it to the `LOG_QUEUE` Queue, whose consumer batch-inserts into
- * ClickHouse (`logging/consumer.ts`). A failure here is logged and dropped: the response has been
- * sent, and the Queue itself is what keeps records when ClickHouse is down.
+ * reads what the stages recorded in the request trace, and sends the raw facts (`RequestFacts`:
+ * ids, statuses, timings, usage, the trace's fields, the bodies' raw heads) to the `LOG_QUEUE`
+ * Queue, sealed under `FLOOPY_LOG_KEYS` (`logging/facts.ts`, `logging/seal.ts`). The consumer
+ * builds the record from them — assembles, scrubs, prices, hashes the IP, cuts
+ * (`logging/record.ts`, `logging/consumer.ts`) — so the serving isolate does none of that. A
+ * failure here is logged and dropped: the response has been sent, and the Queue itself is what
+ * keeps records when ClickHouse is down.
+ *
+ * Without `FLOOPY_LOG_KEYS`, raw bodies never cross the Queue: the record is built and scrubbed
+ * here, as before the consumer could, and a warning says so once per isolate. The keyring is read
+ * from the bindings (`c.env`), like the consumer's: `config.ts` has validated it before any
+ * request reaches this stage.
  *
  * Without a `LOG_QUEUE` binding (plain workerd, a single-instance setup) the record goes to the
  * console when `FLOOPY_ACCESS_LOG=true`, without bodies; otherwise nowhere.
@@ -18,59 +26,103 @@ import type { Bindings, StageEnv } from '../../env'
 import { GatewayError } from '../../errors'
 import { alarm, describeError } from '../../logging/alarm'
 import { BatchSendError, createBatcher } from '../../logging/batcher'
+import { fitRecord, sealFacts } from '../../logging/facts'
 import {
   CAPTURE_LIMIT,
   buildRecord,
-  ipHashKey,
+  ipHashKeyFor,
   metadataLine,
   type LogRecord,
+  type RequestFacts,
 } from '../../logging/record'
+import { parseLogKeys, type LogKeys } from '../../logging/seal'
 import type { AnswerEnd, ResponseTap } from '../../types'
 import type { AuthVariables } from '../authenticate'
 import type { BodyVariables } from '../body-limit'
 import type { ParsedVariables } from '../parse-request'
 import { afterResponse } from '../after-response'
 
-const keys = new Map<string, Promise<CryptoKey>>()
-
-const keyFor = (secret: string | undefined): Promise<CryptoKey> | undefined => {
-  if (secret === undefined) return undefined
-  let key = keys.get(secret)
-  if (key === undefined) {
-    key = ipHashKey(secret)
-    keys.set(secret, key)
-  }
-  return key
-}
-
 type LogQueue = NonNullable<Bindings['LOG_QUEUE']>
 
-type AddRecord = (record: LogRecord, bytes: number) => Promise<void> | undefined
+/** One Queue message: sealed raw facts, or a record built here when there is no log key. */
+type LogMessage =
+  | { readonly body: Uint8Array; readonly contentType: 'bytes' }
+  | { readonly body: LogRecord; readonly contentType: 'json' }
 
-const batchers = new WeakMap<LogQueue, AddRecord>()
+type AddMessage = (message: LogMessage, bytes: number) => Promise<void> | undefined
 
-/** One batcher per Queue binding (per isolate): records of concurrent requests leave together. */
-const batcherFor = (queue: LogQueue): AddRecord => {
+const batchers = new WeakMap<LogQueue, AddMessage>()
+
+/** One batcher per Queue binding (per isolate): messages of concurrent requests leave together. */
+const batcherFor = (queue: LogQueue): AddMessage => {
   let batcher = batchers.get(queue)
   if (batcher === undefined) {
-    batcher = createBatcher<LogRecord>(async (records) => {
-      await queue.sendBatch(records.map((body) => ({ body, contentType: 'json' as const })))
+    batcher = createBatcher<LogMessage>(async (messages) => {
+      await queue.sendBatch(messages)
     })
     batchers.set(queue, batcher)
   }
   return batcher
 }
 
-/** A record's size as a Queue message, near enough: its bodies dominate. */
-const approximateBytes = (record: LogRecord): number =>
-  2 * (record.request_body.length + record.response_body.length) + 2048
+const keyrings = new WeakMap<object, LogKeys | undefined>()
+
+/** `FLOOPY_LOG_KEYS` of these bindings, parsed once per bindings object. */
+const logKeysOf = (bindings: Bindings | undefined): LogKeys | undefined => {
+  if (bindings?.FLOOPY_LOG_KEYS === undefined) return undefined
+  if (keyrings.has(bindings)) return keyrings.get(bindings)
+  let keys: LogKeys | undefined
+  try {
+    keys = parseLogKeys(bindings.FLOOPY_LOG_KEYS)
+  } catch (err) {
+    // Unreachable through the app (its configuration refuses a bad keyring); never send raw.
+    alarm('request log keys unreadable: records built in the serving isolate', {
+      error: describeError(err),
+    })
+  }
+  keyrings.set(bindings, keys)
+  return keys
+}
+
+let warnedUnsealed = false
+
+const warnUnsealed = (): void => {
+  if (warnedUnsealed) return
+  warnedUnsealed = true
+  console.warn(
+    JSON.stringify({
+      level: 'warn',
+      msg:
+        'FLOOPY_LOG_KEYS is not set: request log records are built and scrubbed in the serving ' +
+        'isolate and sent unsealed; set it to move that work to the Queue consumer ' +
+        '(docs/logging.md)',
+    }),
+  )
+}
+
+const encoder = new TextEncoder()
+
+/** The message for these facts, and its size for the batcher. */
+const messageFor = async (
+  facts: RequestFacts,
+  keys: LogKeys | undefined,
+  ipHashKey: string | undefined,
+): Promise<[LogMessage, number]> => {
+  if (keys !== undefined) {
+    const body = sealFacts(keys, facts)
+    return [{ body, contentType: 'bytes' }, body.byteLength]
+  }
+  warnUnsealed()
+  const record = fitRecord(await buildRecord(facts, await ipHashKeyFor(ipHashKey)))
+  return [{ body: record, contentType: 'json' }, encoder.encode(JSON.stringify(record)).byteLength]
+}
 
 export type RequestLogOptions = {
   /** The request log's Queue (`LOG_QUEUE`); without it, `accessLog` decides. */
   readonly queue: LogQueue | undefined
   /** `FLOOPY_ACCESS_LOG`: one metadata line per request on the console when there is no Queue. */
   readonly accessLog: boolean
-  /** `FLOOPY_LOG_IP_HASH_KEY`. */
+  /** `FLOOPY_LOG_IP_HASH_KEY`, for the records built here (no log key, or no Queue). */
   readonly ipHashKey: string | undefined
 }
 
@@ -94,53 +146,51 @@ const produce = async (
   const tenant = c.get('tenant')
   const request = c.get('request')
   const error = c.error instanceof GatewayError ? c.error : undefined
-  const record = await buildRecord(
-    {
-      requestId: trace.logId,
-      clientRequestId: trace.clientRequestId,
-      startedAt,
-      endedAt: Date.now(),
-      orgId: tenant?.orgId ?? '',
-      keyId: tenant?.keyId ?? '',
-      endpoint: request?.kind ?? '',
-      provider: exchange?.target.provider.spec.id ?? trace.cachedAnswer?.provider ?? '',
-      modelRequested: request?.model ?? '',
-      modelServed: exchange?.target.model ?? trace.cachedAnswer?.model ?? '',
-      status: c.res.status,
-      errorCode:
-        error?.code ??
-        (ended !== undefined && ended.outcome.end !== 'done'
-          ? ended.outcome.end
-          : exchange !== undefined && !exchange.answered
-            ? 'provider_error'
-            : ''),
-      stream: request?.stream ?? false,
-      upstreamStartedAt: exchange?.startedAt,
-      upstreamHeadersAt: exchange?.headersAt,
-      attempts: trace.attempts,
-      failedAttempts: trace.failedAttempts,
-      usage: ended?.outcome.usage,
-      userAgent: c.req.header('user-agent') ?? '',
-      clientIp: c.req.header('cf-connecting-ip'),
-      requestBody: c.get('rawBody') ?? '',
-      response: ended?.head,
-      bodies: keepsBodies(c, options.queue !== undefined),
-      end: ended?.outcome.end ?? (exchange !== undefined ? 'provider_error' : undefined),
-      cacheStatus: trace.cache,
-      firewallVerdict: trace.firewall,
-      firewallCheck: trace.firewallCheck,
-      prompt: trace.prompt,
-      cacheHit:
-        trace.cache === 'HIT'
-          ? { tier: trace.cacheTier ?? '', savedUsage: trace.cachedAnswer?.usage }
-          : undefined,
-    },
-    await keyFor(options.ipHashKey),
-  )
+  const facts: RequestFacts = {
+    requestId: trace.logId,
+    clientRequestId: trace.clientRequestId,
+    startedAt,
+    endedAt: Date.now(),
+    orgId: tenant?.orgId ?? '',
+    keyId: tenant?.keyId ?? '',
+    endpoint: request?.kind ?? '',
+    provider: exchange?.target.provider.spec.id ?? trace.cachedAnswer?.provider ?? '',
+    modelRequested: request?.model ?? '',
+    modelServed: exchange?.target.model ?? trace.cachedAnswer?.model ?? '',
+    status: c.res.status,
+    errorCode:
+      error?.code ??
+      (ended !== undefined && ended.outcome.end !== 'done'
+        ? ended.outcome.end
+        : exchange !== undefined && !exchange.answered
+          ? 'provider_error'
+          : ''),
+    stream: request?.stream ?? false,
+    upstreamStartedAt: exchange?.startedAt,
+    upstreamHeadersAt: exchange?.headersAt,
+    attempts: trace.attempts,
+    failedAttempts: trace.failedAttempts,
+    usage: ended?.outcome.usage,
+    userAgent: c.req.header('user-agent') ?? '',
+    clientIp: c.req.header('cf-connecting-ip'),
+    requestBody: c.get('rawBody') ?? '',
+    response: ended?.head,
+    bodies: keepsBodies(c, options.queue !== undefined),
+    end: ended?.outcome.end ?? (exchange !== undefined ? 'provider_error' : undefined),
+    cacheStatus: trace.cache,
+    firewallVerdict: trace.firewall,
+    firewallCheck: trace.firewallCheck,
+    prompt: trace.prompt,
+    cacheHit:
+      trace.cache === 'HIT'
+        ? { tier: trace.cacheTier ?? '', savedUsage: trace.cachedAnswer?.usage }
+        : undefined,
+  }
   if (options.queue !== undefined) {
-    await batcherFor(options.queue)(record, approximateBytes(record))
+    const [message, bytes] = await messageFor(facts, logKeysOf(c.env), options.ipHashKey)
+    await batcherFor(options.queue)(message, bytes)
   } else if (options.accessLog) {
-    console.log(metadataLine(record))
+    console.log(metadataLine(await buildRecord(facts, await ipHashKeyFor(options.ipHashKey))))
   }
 }
 

@@ -4,18 +4,23 @@
  * It registers one tap on the provider's answer, asking for the answer's head (`CAPTURE_LIMIT`
  * bytes) unless the organisation logs metadata only or there is no Queue to take bodies (0). After
  * the response it hands the record's making to `waitUntil`: for an answer handed to the client it
- * waits for the tap's end (usage, end state, head), for anything else it does not; the record
- * carries what the stages wrote in the trace (log id, client id, attempts, failures, cache,
- * firewall, prompt) and the error the request ended with, and goes to the Queue — or, without
- * one, to the console as a metadata line when the access log is on, or nowhere. A Queue failure
- * is logged, never thrown.
+ * waits for the tap's end (usage, end state, head), for anything else it does not; the facts carry
+ * what the stages wrote in the trace (log id, client id, attempts, failures, cache, firewall,
+ * prompt) and the error the request ended with. With `FLOOPY_LOG_KEYS` they go to the Queue raw —
+ * unscrubbed, unassembled, unpriced — and sealed, as `bytes`, within a message's size; the
+ * records below are what the consumer builds of them. Without it the record is built and scrubbed
+ * here and sent as JSON, with one warning. Without a Queue a metadata line goes to the console
+ * when the access log is on, or nothing anywhere. A Queue failure is logged, never thrown.
  */
 import { Hono, type ExecutionContext } from 'hono'
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { builtinProvider } from '../../config'
 import type { StageEnv } from '../../env'
 import { GatewayError, toGatewayError } from '../../errors'
-import { CAPTURE_LIMIT, type LogRecord } from '../../logging/record'
+import { MESSAGE_LIMIT, openFacts } from '../../logging/facts'
+import { readMessage } from '../../logging/messages'
+import { CAPTURE_LIMIT, buildRecord, type LogRecord } from '../../logging/record'
+import { isSealed, messageBytes, parseLogKeys, sealedKeyId } from '../../logging/seal'
 import { PROVIDERS } from '../../providers/registry'
 import type { Tenant } from '../../tenancy/tenant'
 import {
@@ -91,8 +96,27 @@ const ended: AnswerEnd = {
 
 type Env = StageEnv<Partial<BodyVariables & AuthVariables & ParsedVariables>>
 
+const LOG_KEYS = JSON.stringify({
+  current: 'log-1',
+  keys: { 'log-1': btoa(String.fromCharCode(...Array.from({ length: 32 }, (_, i) => 200 - i))) },
+})
+const KEYS = parseLogKeys(LOG_KEYS)
+
+type Sent = { body: unknown; contentType?: string }
+
+/** What the consumer makes of a message: the record, built from sealed facts or sent as is. */
+const recordOf = async ({ body }: Sent): Promise<LogRecord> => {
+  const read = await readMessage(body, KEYS, undefined)
+  if (read.kind !== 'log') throw new Error(`not a log message: ${read.kind}`)
+  return read.record
+}
+
 type RigOptions = {
   readonly queue?: boolean
+  /** `FLOOPY_LOG_KEYS` in the bindings (default: yes). */
+  readonly sealed?: boolean
+  /** The request's raw body (default `RAW_BODY`). */
+  readonly rawBody?: string
   readonly accessLog?: boolean
   /** The tenant the later stages find (none: the request was refused before that). */
   readonly tenant?: Tenant | undefined
@@ -102,9 +126,9 @@ type RigOptions = {
 }
 
 const rig = (options: RigOptions) => {
-  const sent: LogRecord[] = []
-  const sendBatch = vi.fn((messages: Iterable<{ body: LogRecord; contentType?: 'json' }>) => {
-    for (const message of messages) sent.push(message.body)
+  const sent: Sent[] = []
+  const sendBatch = vi.fn((messages: Iterable<Sent>) => {
+    for (const message of messages) sent.push(message)
     return Promise.resolve()
   })
   const queue = options.queue === false ? undefined : { sendBatch }
@@ -119,7 +143,7 @@ const rig = (options: RigOptions) => {
   })
   app.use(requestLog({ queue, accessLog: options.accessLog ?? false, ipHashKey: undefined }))
   app.use(async (c, next) => {
-    c.set('rawBody', RAW_BODY)
+    c.set('rawBody', options.rawBody ?? RAW_BODY)
     if (options.tenant !== undefined) c.set('tenant', options.tenant)
     c.set('request', request)
     await next()
@@ -138,15 +162,15 @@ const rig = (options: RigOptions) => {
     app.request(
       '/v1/chat/completions',
       { method: 'POST', headers: { 'user-agent': 'OpenAI/JS 5.0.0' } },
-      {},
+      options.sealed === false ? {} : { FLOOPY_LOG_KEYS: LOG_KEYS },
       ctx,
     )
-  /** Waits for the work handed to `waitUntil`; answers the records the Queue received. */
+  /** Waits for the work handed to `waitUntil`; answers the records made of what the Queue got. */
   const settle = async (): Promise<LogRecord[]> => {
     await Promise.all(waited)
-    return sent
+    return Promise.all(sent.map(recordOf))
   }
-  return { post, settle, sendBatch, taps, trace, waited }
+  return { post, settle, sendBatch, sent, taps, trace, waited }
 }
 
 /** A handler for a provider that answered: the exchange is marked answered. */
@@ -346,14 +370,71 @@ describe('requestLog', () => {
       })
     })
 
-    it('should send each record to the Queue as JSON', async () => {
-      const r = rig({ tenant: tenant(), handler: answered })
+    it("should send each request's raw facts sealed, as bytes, unscrubbed and unpriced", async () => {
+      const rawBody = JSON.stringify({
+        model: 'gpt-4o-mini',
+        messages: [
+          { role: 'user', content: 'I am jane.doe@example.com, card 4111 1111 1111 1111' },
+        ],
+      })
+      const r = rig({ tenant: tenant(), rawBody, handler: answered })
+      await r.post()
+      r.taps[0]?.end(ended)
+      const [record] = await r.settle()
+      expect(r.sendBatch).toHaveBeenCalledTimes(1)
+      expect(r.sent.map((m) => m.contentType)).toEqual(['bytes'])
+      const bytes = messageBytes(r.sent[0]?.body)
+      if (bytes === undefined) throw new Error('not bytes')
+      expect(isSealed(bytes)).toBe(true)
+      expect(sealedKeyId(bytes)).toBe('log-1')
+      // Nothing of the body can be read on the Queue…
+      const visible = new TextDecoder('latin1').decode(bytes)
+      for (const secret of ['jane.doe', '4111', 'gpt-4o-mini', 'org_1']) {
+        expect(visible).not.toContain(secret)
+      }
+      // …and what is sealed is the raw facts: the producer did not scrub, assemble or price.
+      const facts = openFacts(KEYS, bytes)
+      expect(facts).toMatchObject({
+        requestId: 'log-1',
+        requestBody: rawBody,
+        response: { text: ANSWER, truncated: false },
+        usage: ended.outcome.usage,
+      })
+      expect(facts).not.toHaveProperty('cost_usd')
+      // The consumer builds from them the record the producer used to.
+      expect(record).toEqual(await buildRecord(facts, undefined))
+      expect(record?.request_body).toContain('[REDACTED:email]')
+      expect(record?.cost_usd).toBe('0.000005850')
+    })
+
+    it('should keep a message within the Queue limit when both bodies are large', async () => {
+      const big = JSON.stringify({ messages: [{ role: 'user', content: '"x"\n'.repeat(80_000) }] })
+      const r = rig({ tenant: tenant(), rawBody: big, handler: answered })
+      await r.post()
+      r.taps[0]?.end({
+        ...ended,
+        head: {
+          text: `{"choices":[{"message":{"content":"${'\\"y\\" '.repeat(9_000)}`,
+          truncated: true,
+        },
+      })
+      const [record] = await r.settle()
+      const bytes = messageBytes(r.sent[0]?.body)
+      expect(bytes?.byteLength).toBeLessThanOrEqual(MESSAGE_LIMIT)
+      expect(record?.metadata).toMatchObject({
+        request_body_truncated: 'true',
+        response_body_truncated: 'true',
+      })
+    })
+
+    it('should send no body for an organisation that logs metadata only', async () => {
+      const r = rig({ tenant: tenant({ metadata_only_logging: true }), handler: answered })
       await r.post()
       r.taps[0]?.end(ended)
       await r.settle()
-      expect(r.sendBatch).toHaveBeenCalledTimes(1)
-      const [messages] = r.sendBatch.mock.calls[0] ?? []
-      expect([...(messages ?? [])].map((m) => m.contentType)).toEqual(['json'])
+      const bytes = messageBytes(r.sent[0]?.body)
+      if (bytes === undefined) throw new Error('not bytes')
+      expect(openFacts(KEYS, bytes)).toMatchObject({ bodies: false, requestBody: '' })
     })
 
     it('should log, not throw, when the Queue refuses the record', async () => {
@@ -367,6 +448,28 @@ describe('requestLog', () => {
       await expect(r.settle()).resolves.toEqual([])
       expect(alarm).toHaveBeenCalledTimes(1)
       expect(String(alarm.mock.calls[0]?.[0])).toContain('request log records lost')
+    })
+  })
+
+  describe('without FLOOPY_LOG_KEYS', () => {
+    // The first requests of this file without a log key: the warning is once per isolate.
+    it('should build and scrub the record here, send it as JSON, and warn once', async () => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined)
+      const rawBody = JSON.stringify({
+        messages: [{ role: 'user', content: 'jane.doe@example.com' }],
+      })
+      for (let i = 0; i < 2; i++) {
+        const r = rig({ sealed: false, tenant: tenant(), rawBody, handler: answered })
+        await r.post()
+        r.taps[0]?.end(ended)
+        const record = only(await r.settle())
+        expect(r.sent.map((m) => m.contentType)).toEqual(['json'])
+        expect(r.sent[0]?.body).toEqual(record)
+        expect(record.request_body).toContain('[REDACTED:email]')
+        expect(record.prompt_tokens).toBe(11)
+      }
+      expect(warn).toHaveBeenCalledTimes(1)
+      expect(String(warn.mock.calls[0]?.[0])).toContain('FLOOPY_LOG_KEYS is not set')
     })
   })
 

@@ -20,7 +20,7 @@ import type { StageEnv } from '../../env'
 import { GatewayError } from '../../errors'
 import { resolveModel } from '../../providers/catalog'
 import { adapterFor } from '../../providers/families'
-import { BUILTIN_PROVIDER_IDS, PROVIDERS } from '../../providers/registry'
+import { BUILTIN_PROVIDER_IDS, PROVIDERS, keyVariables } from '../../providers/registry'
 import { ruleTag } from '../../feedback/reference'
 import { blendedPrice } from '../../logging/prices'
 import type { HealthTracker } from '../../routing/health'
@@ -117,7 +117,7 @@ export const resolveTarget = (
         ? `The routing rule sends '${model}' with the organisation's own ${address.provider} key, ` +
             `and none is stored (add it with the admin CLI: provider-key add).`
         : `The model '${model}' is served by '${address.provider}', which is not configured on ` +
-            `this gateway (set ${address.provider.toUpperCase()}_API_KEY, or store your ` +
+            `this gateway (set ${keyVariables(address.provider)}, or store your ` +
             `organisation's key with the admin CLI).`,
       { param: 'model' },
     )

@@ -18,7 +18,7 @@ import { toGatewayError } from '../../errors'
 import type { HealthTracker } from '../../routing/health'
 import type { LatencySample } from '../../routing/strategies'
 import type { RoutingRule, Tenant } from '../../tenancy/tenant'
-import type { EndpointKind, KeyChoice, ParsedRequest } from '../../types'
+import { newTrace, type EndpointKind, type KeyChoice, type ParsedRequest } from '../../types'
 import type { AuthVariables } from '../authenticate'
 import { firstRoundTrip, type RoundTripPart } from '../first-round-trip'
 import type { ParsedVariables } from '../parse-request'
@@ -100,6 +100,7 @@ const routeFor = async (
   app.use(async (c, next) => {
     c.set('tenant', who)
     c.set('request', request)
+    c.set('trace', newTrace('req_1', undefined))
     if (options.sync !== undefined) c.set('healthSync', options.sync)
     await next()
   })
@@ -335,6 +336,7 @@ describe('healthSync', () => {
     const app = new Hono<StageEnv<V>>()
     app.use(async (c, next) => {
       c.set('tenant', who)
+      c.set('trace', newTrace('req_2', undefined))
       await next()
     })
     // A part after it: the sync must still be waiting in the batch when this one runs.
