@@ -1,12 +1,11 @@
 /**
  * @module Self-tests of the fake Amazon Bedrock Runtime (`test/support/fakes/bedrock.ts`): its SigV4
  * verifier against AWS's published test suite and against requests signed by aws4fetch, by a
- * second signer written here on Web Crypto, and by botocore (AWS's Python signer, when installed);
+ * second signer written here on Web Crypto;
  * refusal of bad signatures; request validation against the service model; answers reshaped from
  * the recorded streams; event-stream frames decoded both with `@smithy/eventstream-codec` and with a
  * small decoder written here (checked against smithy's event-stream test vectors); fault headers.
  */
-import { execFileSync } from 'node:child_process'
 import { readdirSync, readFileSync, statSync } from 'node:fs'
 import { request as httpRequest } from 'node:http'
 import { EventStreamCodec } from '@smithy/eventstream-codec'
@@ -409,40 +408,6 @@ const webCryptoSign = async (
   }
 }
 
-/** botocore (AWS's Python signer), when installed: the headers it signs a Converse POST with. */
-const BOTOCORE_SIGN = `
-import json, sys
-from botocore.auth import SigV4Auth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import Credentials
-i = json.load(sys.stdin)
-r = AWSRequest(method='POST', url=i['url'], data=i['body'].encode('utf-8'), headers={'content-type': 'application/json'})
-SigV4Auth(Credentials(i['accessKeyId'], i['secretAccessKey']), 'bedrock', i['region']).add_auth(r)
-json.dump(dict(r.headers.items()), sys.stdout)
-`
-
-const hasBotocore = ((): boolean => {
-  try {
-    execFileSync('python3', ['-c', 'import botocore.auth'], { stdio: 'ignore' })
-    return true
-  } catch {
-    return false
-  }
-})()
-
-const botocoreHeaders = (url: string, body: string): Record<string, string> => {
-  const out = execFileSync('python3', ['-c', BOTOCORE_SIGN], {
-    input: JSON.stringify({ url, body, region: BEDROCK_REGION, ...BEDROCK_CREDENTIALS }),
-  })
-  const parsed: unknown = JSON.parse(out.toString('utf8'))
-  if (!isObject(parsed)) throw new Error('botocore: no headers')
-  return Object.fromEntries(
-    Object.entries(parsed).filter(
-      (entry): entry is [string, string] => typeof entry[1] === 'string',
-    ),
-  )
-}
-
 // ------------------------------------------------------------------------------------------------
 // The recorded OpenAI streams the answers come from
 // ------------------------------------------------------------------------------------------------
@@ -642,19 +607,6 @@ describe('bedrock fake: authentication', () => {
     expect(res.status).toBe(200)
     expect(recordedWithTag(tag)[0]?.violations).toEqual([])
   })
-
-  it.skipIf(!hasBotocore)(
-    'should answer a request signed by botocore (AWS’s Python signer)',
-    async () => {
-      const body = JSON.stringify(BASE)
-      const headers = botocoreHeaders(`${fake.url}${CONVERSE}`, body)
-      expect(headers['Authorization']).toContain('/us-east-1/bedrock/aws4_request')
-      const res = await readAnswer(
-        await fetch(`${fake.url}${CONVERSE}`, { method: 'POST', headers, body }),
-      )
-      expect(res.status).toBe(200)
-    },
-  )
 
   it('should accept temporary credentials only with their session token', async () => {
     const ok = await signedPost(CONVERSE, BASE, {}, aws(BEDROCK_SESSION_CREDENTIALS))
