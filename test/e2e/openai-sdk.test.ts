@@ -29,6 +29,8 @@ const MODELS = [
   'deepseek/deepseek-chat',
   'together/meta-llama/Llama-3.3-70B-Instruct-Turbo',
   'local/llama3.2',
+  // Converse through the SigV4-checking fake: the id's `:` and `.` pass unchanged.
+  'bedrock/anthropic.claude-3-haiku-20240307-v1:0',
 ]
 
 const question: OpenAI.Chat.Completions.ChatCompletionMessageParam[] = [
