@@ -117,7 +117,9 @@ export const BODY_LIMIT = 48 * 1024
 
 const encoder = new TextEncoder()
 
-const timestamp = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 23)
+/** `YYYY-MM-DD hh:mm:ss.sss` (UTC), as ClickHouse's DateTime64(3) columns take it. */
+export const timestamp = (ms: number): string =>
+  new Date(ms).toISOString().replace('T', ' ').slice(0, 23)
 
 /** Cuts `text` to at most `limit` UTF-8 bytes without splitting a character. */
 const cut = (text: string, limit: number): { text: string; cut: boolean } => {

@@ -25,6 +25,7 @@ import { GatewayError } from '../errors'
 import type { FeedbackRecord } from '../feedback/record'
 import { readReference } from '../feedback/reference'
 import { alarm, describeError } from '../logging/alarm'
+import { timestamp } from '../logging/record'
 import { scrubText } from '../security/pii'
 import type { AuthVariables } from '../stages/authenticate'
 import type { BodyVariables } from '../stages/body-limit'
@@ -55,8 +56,6 @@ const FeedbackBody = z.object({
 })
 
 const DEFAULT_RANGE = { min: 0, max: 1 }
-
-const timestamp = (ms: number): string => new Date(ms).toISOString().replace('T', ' ').slice(0, 23)
 
 type FeedbackEnv = StageEnv<BodyVariables & AuthVariables>
 

@@ -134,7 +134,7 @@ export const exactLookup = ({
 })
 
 /** Rejects after `ms`: a slow store is a miss, never a longer wait. */
-const within = <T>(work: Promise<T>, ms: number, what: string): Promise<T> =>
+export const within = <T>(work: Promise<T>, ms: number, what: string): Promise<T> =>
   new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => {
       reject(new Error(`${what}: no answer within ${String(ms)} ms`))

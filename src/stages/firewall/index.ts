@@ -45,7 +45,7 @@ import type { VectorStore } from '../../stores'
 import type { FirewallCheck, Usage } from '../../types'
 import { afterResponse } from '../after-response'
 import type { AuthVariables } from '../authenticate'
-import type { EmbeddingVariables } from '../cache'
+import { within, type EmbeddingVariables } from '../cache'
 import type { ParsedVariables } from '../parse-request'
 
 export type FirewallServices = {
@@ -81,23 +81,6 @@ type Decided = {
   /** The vector to remember an unsafe model verdict by. */
   readonly vector: Float32Array | undefined
 }
-
-const within = <T>(work: Promise<T>, ms: number, what: string): Promise<T> =>
-  new Promise<T>((resolve, reject) => {
-    const timer = setTimeout(() => {
-      reject(new Error(`${what}: no answer within ${String(ms)} ms`))
-    }, ms)
-    work.then(
-      (value) => {
-        clearTimeout(timer)
-        resolve(value)
-      },
-      (err: unknown) => {
-        clearTimeout(timer)
-        reject(err instanceof Error ? err : new Error(String(err)))
-      },
-    )
-  })
 
 export const firewall = (services: FirewallServices): MiddlewareHandler<FirewallEnv> => {
   const random = services.random ?? Math.random
