@@ -29,6 +29,7 @@ import { dispatch } from './stages/dispatch'
 import { firewall, type FirewallServices } from './stages/firewall'
 import { postFeedback } from './routes/feedback'
 import { reference } from './stages/reference'
+import type { ReferenceKey } from './feedback/reference'
 import type { LearnedRouting } from './routing/learned'
 import type { FeedbackState, ResponseStore } from './stores'
 import { firstRoundTrip } from './stages/first-round-trip'
@@ -80,7 +81,7 @@ export type Services = {
     readonly state: FeedbackState
     readonly learned: LearnedRouting
     /** The request references' key. */
-    readonly key: () => Promise<CryptoKey>
+    readonly key: () => ReferenceKey
     /** The posteriors' forgetting factor per feedback. */
     readonly gamma: number
     readonly minSamples: number
