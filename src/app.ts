@@ -29,7 +29,6 @@ import { dispatch } from './stages/dispatch'
 import { firewall, type FirewallServices } from './stages/firewall'
 import { postFeedback } from './routes/feedback'
 import { reference } from './stages/reference'
-import type { ReferenceKey } from './feedback/reference'
 import type { LearnedRouting } from './routing/learned'
 import type { FeedbackState, ResponseStore } from './stores'
 import { firstRoundTrip } from './stages/first-round-trip'
@@ -81,7 +80,7 @@ export type Services = {
     readonly state: FeedbackState
     readonly learned: LearnedRouting
     /** The request references' key. */
-    readonly key: () => ReferenceKey
+    readonly key: () => Promise<CryptoKey>
     /** The posteriors' forgetting factor per feedback. */
     readonly gamma: number
     readonly minSamples: number

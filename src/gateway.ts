@@ -33,8 +33,7 @@ import { upstashRoutingState } from './stores/upstash/routing-state'
 import { upstashRedis, upstashState } from './stores/upstash/shared-state'
 import { createKeyResolver } from './tenancy/resolver'
 import { forgetting } from './feedback/posterior'
-import { referenceKey, type ReferenceKey } from './feedback/reference'
-import { sha256 } from '@noble/hashes/sha2.js'
+import { referenceKey } from './feedback/reference'
 import { createLearnedRouting, type LearnedRouting } from './routing/learned'
 import type { FeedbackState } from './stores'
 import { memoryFeedbackState } from './stores/embedded/feedback-state'
@@ -81,18 +80,25 @@ const learnedFor = (
 }
 
 /** The reference keys by secret (one random key per isolate when there is no secret). */
-const referenceKeys = new Map<string, ReferenceKey>()
+const referenceKeys = new Map<string, Promise<CryptoKey>>()
 
-const referenceKeyFor = (secret: string | undefined): (() => ReferenceKey) => {
+const referenceKeyFor = (secret: string | undefined): (() => Promise<CryptoKey>) => {
   const id = secret ?? ''
   return () => {
     let key = referenceKeys.get(id)
     if (key === undefined) {
-      key = referenceKey(
-        secret === undefined
-          ? crypto.getRandomValues(new Uint8Array(32))
-          : sha256(new TextEncoder().encode(`floopy request reference\n${secret}`)),
-      )
+      key = (async () => {
+        const material =
+          secret === undefined
+            ? crypto.getRandomValues(new Uint8Array(32))
+            : new Uint8Array(
+                await crypto.subtle.digest(
+                  'SHA-256',
+                  new TextEncoder().encode(`floopy request reference\n${secret}`),
+                ),
+              )
+        return referenceKey(material)
+      })()
       referenceKeys.set(id, key)
     }
     return key

@@ -21,68 +21,65 @@ const served: Served = {
 }
 
 describe('a request reference', () => {
-  it('should read back what it was signed with, for its organisation', () => {
-    const ref = signReference(key(), served)
+  it('should read back what it was signed with, for its organisation', async () => {
+    const ref = await signReference(await key(), served)
     expect(ref).toMatch(/^fr1(\.[A-Za-z0-9_-]+){6}$/)
-    expect(readReference(key(), ref, 'org_acme', NOW + 60)).toEqual(served)
+    expect(await readReference(await key(), ref, 'org_acme', NOW + 60)).toEqual(served)
   })
 
-  it('should carry a cache entry and no rule or target', () => {
+  it('should carry a cache entry and no rule or target', async () => {
     const hit = { ...served, rule: '', entry: 'default:e:AbC_-123' }
-    const ref = signReference(key(), hit)
-    expect(readReference(key(), ref, 'org_acme', NOW)).toEqual(hit)
+    const ref = await signReference(await key(), hit)
+    expect(await readReference(await key(), ref, 'org_acme', NOW)).toEqual(hit)
   })
 
-  it('should spell the target in base64url, unpadded, for every length', () => {
-    for (let length = 1; length <= 40; length++) {
-      const target = `openai/${'é4'.repeat(length).slice(0, length)}`
-      const ref = signReference(key(), { ...served, target })
-      const bytes = new TextEncoder().encode(target)
-      const expected = btoa(String.fromCharCode(...bytes))
-        .replace(/\+/g, '-')
-        .replace(/\//g, '_')
-        .replace(/=+$/, '')
-      expect(ref.split('.')[4]).toBe(expected)
-      expect(readReference(key(), ref, 'org_acme', NOW)?.target).toBe(target)
-    }
-  })
-
-  it('should be unique per request', () => {
-    const refs = Array.from({ length: 50 }, () => signReference(key(), served))
+  it('should be unique per request', async () => {
+    const refs = await Promise.all(
+      Array.from({ length: 50 }, async () => signReference(await key(), served)),
+    )
     expect(new Set(refs).size).toBe(50)
   })
 
-  it('should not name the organisation', () => {
-    const ref = signReference(key(), served)
+  it('should not name the organisation', async () => {
+    const ref = await signReference(await key(), served)
     expect(ref).not.toContain('acme')
     expect(atob(ref.split('.')[4]?.replace(/-/g, '+').replace(/_/g, '/') ?? '')).toBe(served.target)
   })
 
-  it('should be refused for another organisation, another key, or any change', () => {
-    const ref = signReference(key(), served)
+  it('should be refused for another organisation, another key, or any change', async () => {
+    const ref = await signReference(await key(), served)
     const parts = ref.split('.')
     const changed = (i: number, value: string) =>
       [...parts.slice(0, i), value, ...parts.slice(i + 1)].join('.')
     const refused = [
-      readReference(key(), ref, 'org_other', NOW),
-      readReference(otherKey(), ref, 'org_acme', NOW),
-      readReference(key(), changed(4, btoa('openai/gpt-4o').replace(/=+$/, '')), 'org_acme', NOW),
-      readReference(key(), changed(3, '-'), 'org_acme', NOW),
-      readReference(key(), changed(1, (NOW + 1).toString(36)), 'org_acme', NOW),
-      readReference(key(), changed(6, 'A'.repeat(22)), 'org_acme', NOW),
-      readReference(key(), ref.replace('fr1', 'fr2'), 'org_acme', NOW),
-      readReference(key(), `${ref}.x`, 'org_acme', NOW),
-      readReference(key(), crypto.randomUUID(), 'org_acme', NOW),
-      readReference(key(), '', 'org_acme', NOW),
+      readReference(await key(), ref, 'org_other', NOW),
+      readReference(await otherKey(), ref, 'org_acme', NOW),
+      readReference(
+        await key(),
+        changed(4, btoa('openai/gpt-4o').replace(/=+$/, '')),
+        'org_acme',
+        NOW,
+      ),
+      readReference(await key(), changed(3, '-'), 'org_acme', NOW),
+      readReference(await key(), changed(1, (NOW + 1).toString(36)), 'org_acme', NOW),
+      readReference(await key(), changed(6, 'A'.repeat(22)), 'org_acme', NOW),
+      readReference(await key(), ref.replace('fr1', 'fr2'), 'org_acme', NOW),
+      readReference(await key(), `${ref}.x`, 'org_acme', NOW),
+      readReference(await key(), crypto.randomUUID(), 'org_acme', NOW),
+      readReference(await key(), '', 'org_acme', NOW),
     ]
-    for (const answer of refused) expect(answer).toBeUndefined()
+    for (const answer of await Promise.all(refused)) expect(answer).toBeUndefined()
   })
 
-  it('should take feedback for 30 days, and none from the future', () => {
-    const ref = signReference(key(), served)
-    expect(readReference(key(), ref, 'org_acme', NOW + FEEDBACK_WINDOW_SECONDS)).toEqual(served)
-    expect(readReference(key(), ref, 'org_acme', NOW + FEEDBACK_WINDOW_SECONDS + 1)).toBeUndefined()
-    expect(readReference(key(), ref, 'org_acme', NOW - 3_600)).toBeUndefined()
+  it('should take feedback for 30 days, and none from the future', async () => {
+    const ref = await signReference(await key(), served)
+    expect(
+      await readReference(await key(), ref, 'org_acme', NOW + FEEDBACK_WINDOW_SECONDS),
+    ).toEqual(served)
+    expect(
+      await readReference(await key(), ref, 'org_acme', NOW + FEEDBACK_WINDOW_SECONDS + 1),
+    ).toBeUndefined()
+    expect(await readReference(await key(), ref, 'org_acme', NOW - 3_600)).toBeUndefined()
   })
 })
 

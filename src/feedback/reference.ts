@@ -18,9 +18,6 @@
  * rotating it retires the ids issued before.
  */
 
-import { hmac } from '@noble/hashes/hmac.js'
-import { sha256 } from '@noble/hashes/sha2.js'
-
 const VERSION = 'fr1'
 
 /** How long a request takes feedback. */
@@ -41,27 +38,10 @@ export type Served = {
 const encoder = new TextEncoder()
 const decoder = new TextDecoder()
 
-const ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_'
-
-/** Unpadded base64url, by table: a reference is made per served request. */
 const base64url = (bytes: Uint8Array): string => {
-  let text = ''
-  let i = 0
-  for (; i + 2 < bytes.length; i += 3) {
-    const n = ((bytes[i] ?? 0) << 16) | ((bytes[i + 1] ?? 0) << 8) | (bytes[i + 2] ?? 0)
-    text +=
-      ALPHABET.charAt(n >>> 18) +
-      ALPHABET.charAt((n >>> 12) & 63) +
-      ALPHABET.charAt((n >>> 6) & 63) +
-      ALPHABET.charAt(n & 63)
-  }
-  const left = bytes.length - i
-  if (left > 0) {
-    const n = ((bytes[i] ?? 0) << 16) | (left === 2 ? (bytes[i + 1] ?? 0) << 8 : 0)
-    text += ALPHABET.charAt(n >>> 18) + ALPHABET.charAt((n >>> 12) & 63)
-    if (left === 2) text += ALPHABET.charAt((n >>> 6) & 63)
-  }
-  return text
+  let binary = ''
+  for (const byte of bytes) binary += String.fromCharCode(byte)
+  return btoa(binary).replace(/\+/g, '-').replace(/\//g, '_').replace(/=+$/, '')
 }
 
 const fromBase64url = (text: string): Uint8Array | undefined => {
@@ -82,37 +62,18 @@ const untext64 = (part: string): string | undefined => {
   return bytes === undefined ? undefined : decoder.decode(bytes)
 }
 
-/**
- * The HMAC key for references: HMAC-SHA-256 (`@noble/hashes`) with the key's inner and outer
- * states computed once, so a reference costs two SHA-256 blocks or three, synchronously — Web
- * Crypto's `sign` is a promise and a key schedule per call, about ten times the time here.
- */
-export type ReferenceKey = { readonly hmac: ReturnType<typeof hmac.create> }
+/** The HMAC key for references, imported once per secret. */
+export const referenceKey = (secret: Uint8Array<ArrayBuffer>): Promise<CryptoKey> =>
+  crypto.subtle.importKey('raw', secret, { name: 'HMAC', hash: 'SHA-256' }, false, [
+    'sign',
+    'verify',
+  ])
 
-/** The reference key for a secret (made once per secret and kept). */
-export const referenceKey = (secret: Uint8Array): ReferenceKey => ({
-  hmac: hmac.create(sha256, secret),
-})
-
-const macOf = (key: ReferenceKey, orgId: string, body: string): Uint8Array =>
-  key.hmac
-    .clone()
-    .update(encoder.encode(`${orgId}\n${body}`))
-    .digest()
-    .subarray(0, 16)
-
-/** Random bytes drawn a page at a time: one `getRandomValues` per 256 nonces, not one each. */
-const pool = new Uint8Array(4096)
-let drawn = pool.length
-
-const nonceBytes = (): Uint8Array => {
-  if (drawn + 16 > pool.length) {
-    crypto.getRandomValues(pool)
-    drawn = 0
-  }
-  drawn += 16
-  return pool.subarray(drawn - 16, drawn)
-}
+const macOf = async (key: CryptoKey, orgId: string, body: string): Promise<Uint8Array> =>
+  new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(`${orgId}\n${body}`))).slice(
+    0,
+    16,
+  )
 
 /** A rule's tag: stable while the rule's scope (key, model) is, short, and no secret. */
 export const ruleTag = (rule: { apiKeyId: string | null; model: string | null }): string => {
@@ -130,8 +91,8 @@ export const ruleTag = (rule: { apiKeyId: string | null; model: string | null })
 }
 
 /** The reference for a served request. */
-export const signReference = (key: ReferenceKey, served: Served): string => {
-  const nonce = base64url(nonceBytes())
+export const signReference = async (key: CryptoKey, served: Served): Promise<string> => {
+  const nonce = base64url(crypto.getRandomValues(new Uint8Array(16)))
   const body = [
     VERSION,
     Math.floor(served.at).toString(36),
@@ -140,26 +101,26 @@ export const signReference = (key: ReferenceKey, served: Served): string => {
     text64(served.target),
     text64(served.entry),
   ].join('.')
-  return `${body}.${base64url(macOf(key, served.orgId, body))}`
+  return `${body}.${base64url(await macOf(key, served.orgId, body))}`
 }
 
 /**
  * What a reference says, when `orgId`'s key made it within the feedback window before `now`
  * (Unix seconds); `undefined` for anything else — unknown, forged, altered, foreign or stale alike.
  */
-export const readReference = (
-  key: ReferenceKey,
+export const readReference = async (
+  key: CryptoKey,
   reference: string,
   orgId: string,
   now: number,
-): Served | undefined => {
+): Promise<Served | undefined> => {
   const parts = reference.split('.')
   if (parts.length !== 7 || parts[0] !== VERSION || reference.length > 1024) return undefined
   const [, time = '', , rule = '', target = '', entry = '', mac = ''] = parts
   const given = fromBase64url(mac)
   if (given?.length !== 16) return undefined
   const body = parts.slice(0, 6).join('.')
-  const expected = macOf(key, orgId, body)
+  const expected = await macOf(key, orgId, body)
   let diff = 0
   for (let i = 0; i < 16; i++) diff |= (given[i] ?? 0) ^ (expected[i] ?? 0)
   if (diff !== 0) return undefined

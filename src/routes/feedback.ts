@@ -23,7 +23,7 @@ import { z } from 'zod'
 import type { Bindings, StageEnv } from '../env'
 import { GatewayError } from '../errors'
 import type { FeedbackRecord } from '../feedback/record'
-import { readReference, type ReferenceKey } from '../feedback/reference'
+import { readReference } from '../feedback/reference'
 import { alarm, describeError } from '../logging/alarm'
 import { timestamp } from '../logging/record'
 import { scrubText } from '../security/pii'
@@ -35,7 +35,7 @@ import { cacheOrgPrefix, feedbackStatsKey } from '../stores/shared-keys'
 
 export type FeedbackOptions = {
   /** The reference key (`FLOOPY_FEEDBACK_KEY`). */
-  readonly key: () => ReferenceKey
+  readonly key: () => Promise<CryptoKey>
   readonly state: FeedbackState
   readonly cache: CacheStore
   readonly queue: Bindings['LOG_QUEUE']
@@ -98,8 +98,8 @@ export const postFeedback = (options: FeedbackOptions): Handler<FeedbackEnv> =>
       )
     }
     const now = Date.now()
-    const served = readReference(
-      options.key(),
+    const served = await readReference(
+      await options.key(),
       body.request_id,
       tenant.orgId,
       Math.floor(now / 1000),

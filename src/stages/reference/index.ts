@@ -8,7 +8,7 @@
  */
 import type { MiddlewareHandler } from 'hono'
 import type { StageEnv } from '../../env'
-import { signReference, type ReferenceKey } from '../../feedback/reference'
+import { signReference } from '../../feedback/reference'
 import { cacheOrgPrefix } from '../../stores/shared-keys'
 import type { AuthVariables } from '../authenticate'
 
@@ -18,7 +18,7 @@ export const REFERENCE_HEADER = 'floopy-request-id'
 export const reference = ({
   key,
 }: {
-  readonly key: () => ReferenceKey
+  readonly key: () => Promise<CryptoKey>
 }): MiddlewareHandler<StageEnv<Partial<AuthVariables>>> =>
   async function reference(c, next) {
     await next()
@@ -39,7 +39,7 @@ export const reference = ({
       answered === undefined && trace.cacheEntry?.startsWith(prefix) === true
         ? trace.cacheEntry.slice(prefix.length)
         : ''
-    const signed = signReference(key(), {
+    const signed = await signReference(await key(), {
       orgId: tenant.orgId,
       rule: trace.rule ?? '',
       target,

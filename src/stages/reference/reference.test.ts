@@ -51,15 +51,15 @@ const appServing = (served: Served) => {
   return { send, traces }
 }
 
-const read = (ref: string | null) =>
-  readReference(key(), ref ?? '', 'org_acme', Math.floor(Date.now() / 1000))
+const read = async (ref: string | null) =>
+  readReference(await key(), ref ?? '', 'org_acme', Math.floor(Date.now() / 1000))
 
 describe('the reference stage', () => {
   it('should sign an answered request: rule and target, in x-request-id and the log id', async () => {
     const { send, traces } = appServing({ exchange: { answered: true }, rule: 'rtag' })
     const res = await send()
     const id = res.headers.get('x-request-id')
-    expect(read(id)).toMatchObject({
+    expect(await read(id)).toMatchObject({
       orgId: 'org_acme',
       rule: 'rtag',
       target: 'groq/llama-3.3-70b-versatile',
@@ -71,7 +71,7 @@ describe('the reference stage', () => {
   it('should sign a cache hit with its entry and the target that once produced it', async () => {
     const { send } = appServing({ cached: true })
     const res = await send()
-    expect(read(res.headers.get('x-request-id'))).toMatchObject({
+    expect(await read(res.headers.get('x-request-id'))).toMatchObject({
       rule: '',
       target: 'openai/gpt-4o-mini',
       entry: 'default:e:HASH',
@@ -83,7 +83,7 @@ describe('the reference stage', () => {
     const res = await send({ 'x-request-id': 'client-id-7' })
     expect(res.headers.get('x-request-id')).toBe('client-id-7')
     const ref = res.headers.get('floopy-request-id')
-    expect(read(ref)).toBeDefined()
+    expect(await read(ref)).toBeDefined()
     expect(traces[0]?.logId).toBe(ref)
   })
 
