@@ -2,12 +2,12 @@
  * @module Where the benchmarked gateway's request log goes: an HTTP service standing in for the
  * Cloudflare Queue behind the `LOG_QUEUE` producer binding. It answers as the Queue service does,
  * decodes every message the way the Queue would hand it to a consumer, and counts log records (one
- * per message), not requests. Set down, it drops every connection, which is what the Worker sees
+ * per JSON message, each request's in a sealed one), not requests. Set down, it drops every connection, which is what the Worker sees
  * when its Queue cannot take messages. ClickHouse sits behind the Queue's consumer, so this is as
  * close as the request path ever gets to it.
  *
- * A gateway with `FLOOPY_LOG_KEYS` sends each request's raw facts sealed (`bytes`,
- * `src/logging/seal.ts`); the sink opens them with the same keyring (`BENCH_LOG_KEYS` unless told
+ * A gateway with `FLOOPY_LOG_KEYS` sends its requests' raw facts sealed, several to a message
+ * (`bytes`, `src/logging/facts.ts`); the sink opens them with the same keyring (`BENCH_LOG_KEYS` unless told
  * otherwise) and counts the request id they carry, tagged by their User-Agent — the consumer's
  * reading, without building the record (that is the consumer's work, not the request path's). A
  * sealed message it cannot open is a problem, never a record: a bench whose gateway seals under
@@ -185,14 +185,15 @@ export type LogSinkOptions = {
 export async function startLogSink(options: LogSinkOptions = {}): Promise<LogSink> {
   const modules = await loadLogModules()
   const keys = modules.parseLogKeys(options.logKeys ?? BENCH_LOG_KEYS)
-  /** A decoded message as the fields the sink counts by: a record's, or sealed facts'. */
-  const fieldsOf = (message: unknown): unknown => {
-    if (!(message instanceof Uint8Array) || !modules.isSealed(message)) return message
+  /** A decoded message as the fields the sink counts by: a record's, or each sealed facts'. */
+  const fieldsOf = (message: unknown): unknown[] => {
+    if (!(message instanceof Uint8Array) || !modules.isSealed(message)) return [message]
     try {
-      const facts = modules.openFacts(keys, message)
-      return { request_id: facts.requestId, user_agent: facts.userAgent }
+      return modules
+        .openAllFacts(keys, message)
+        .map((facts) => ({ request_id: facts.requestId, user_agent: facts.userAgent }))
     } catch (error) {
-      return { sealed: error instanceof Error ? error.message : String(error) }
+      return [{ sealed: error instanceof Error ? error.message : String(error) }]
     }
   }
   const seen = new Set<string>()
@@ -203,7 +204,9 @@ export async function startLogSink(options: LogSinkOptions = {}): Promise<LogSin
 
   const take = (req: IncomingMessage, body: Buffer): void => {
     if (req.method !== 'POST') throw new Refusal(405, `method ${req.method ?? ''}`)
-    const records = messagesOf(req, body).map(({ bytes, type }) => fieldsOf(decode(bytes, type)))
+    const records = messagesOf(req, body).flatMap(({ bytes, type }) =>
+      fieldsOf(decode(bytes, type)),
+    )
     for (const record of records) {
       const { request_id: id, user_agent: agent } = (record ?? {}) as Record<string, unknown>
       if (typeof id !== 'string' || id === '') {

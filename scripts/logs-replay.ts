@@ -88,7 +88,7 @@ export const loadLogModules = async () => {
     ipHashKey: record.ipHashKey,
     parseLogKeys: seal.parseLogKeys,
     isSealed: seal.isSealed,
-    openFacts: facts.openFacts,
+    openAllFacts: facts.openAllFacts,
   }
 }
 
@@ -199,7 +199,7 @@ export const replay = async (
         unopened.delete(message.id)
         taken.push(message)
         if (read.kind === 'log') {
-          records.push(read.record)
+          records.push(...read.records)
           logIds.push(message.id)
         } else if (read.kind === 'feedback') {
           feedback.push(read.record)

@@ -59,7 +59,7 @@ export type Bindings = ProviderBindings & {
   FLOOPY_STORE_TIMEOUT_MS?: string
   /**
    * The request log's Queue (producer binding; see wrangler.toml): the part of it we use. It
-   * carries sealed raw facts (`bytes`, `logging/facts.ts`), records built by a producer without
+   * carries sealed raw facts (`bytes`, several requests to a message, `logging/facts.ts`), records built by a producer without
    * `FLOOPY_LOG_KEYS`, and feedback (`feedback/record.ts`) to the same consumer.
    */
   LOG_QUEUE?: {

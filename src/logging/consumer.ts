@@ -108,7 +108,7 @@ export const consumeLogBatch = async (batch: QueueBatch, bindings: Bindings): Pr
     switch (what.kind) {
       case 'log':
         logs.push(message)
-        records.push(what.record)
+        records.push(...what.records)
         break
       case 'feedback':
         feedback.push(message)

@@ -12,12 +12,15 @@ import {
   encodeFacts,
   fitRecord,
   MESSAGE_LIMIT,
+  openAllFacts,
   openFacts,
+  payloadLimit,
   REQUEST_HEAD_LIMIT,
+  sealBundles,
   sealFacts,
 } from './facts'
 import { BODY_LIMIT, CAPTURE_LIMIT, buildRecord, ipHashKey, type RequestFacts } from './record'
-import { parseLogKeys, sealOverhead } from './seal'
+import { parseLogKeys, sealMessage, sealOverhead } from './seal'
 
 const KEYS = parseLogKeys(
   JSON.stringify({
@@ -155,6 +158,51 @@ describe('sealed facts', () => {
     expect(opened).toEqual(original)
     expect(opened.requestBody).toContain('4111 1111 1111 1111')
     expect(Object.keys(opened)).toEqual(expect.arrayContaining(['clientIp', 'usage']))
+  })
+
+  it('should seal many requests to a message, in order, each message within the limit', () => {
+    const many = Array.from({ length: 40 }, (_, i) =>
+      facts({ requestId: `req-${String(i)}`, requestBody: 'x'.repeat(3_000 + 500 * i) }),
+    )
+    const messages = sealBundles(
+      KEYS,
+      many.map((one) => encodeFacts(one, payloadLimit(KEYS))),
+    )
+    // 40 requests of 3–23 KB each: more than one message, far fewer than 40.
+    expect(messages.length).toBeGreaterThan(1)
+    expect(messages.length).toBeLessThan(10)
+    for (const message of messages) expect(message.byteLength).toBeLessThanOrEqual(MESSAGE_LIMIT)
+    const opened = messages.flatMap((message) => openAllFacts(KEYS, message))
+    expect(opened).toEqual(many)
+  })
+
+  it('should still open a message of one request sealed without a bundle header', () => {
+    const original = facts()
+    const single = sealMessage(KEYS, encodeFacts(original, MESSAGE_LIMIT - sealOverhead(KEYS)))
+    expect(openAllFacts(KEYS, single)).toEqual([original])
+    expect(openFacts(KEYS, single)).toEqual(original)
+  })
+
+  it('should refuse a bundle that is cut or holds another count', () => {
+    const payload = encodeFacts(facts(), payloadLimit(KEYS))
+    const bundle = (count: number, parts: readonly Uint8Array[]): Uint8Array => {
+      const size = parts.reduce((sum, part) => sum + 4 + part.length, 8)
+      const out = new Uint8Array(size)
+      const view = new DataView(out.buffer)
+      view.setUint32(0, 0xffffffff)
+      view.setUint32(4, count)
+      let at = 8
+      for (const part of parts) {
+        view.setUint32(at, part.length)
+        out.set(part, at + 4)
+        at += 4 + part.length
+      }
+      return out
+    }
+    expect(openAllFacts(KEYS, sealMessage(KEYS, bundle(2, [payload, payload])))).toHaveLength(2)
+    expect(() => openAllFacts(KEYS, sealMessage(KEYS, bundle(3, [payload, payload])))).toThrow()
+    expect(() => openAllFacts(KEYS, sealMessage(KEYS, bundle(1, [payload, payload])))).toThrow()
+    expect(() => openFacts(KEYS, sealMessage(KEYS, bundle(2, [payload, payload])))).toThrow()
   })
 
   it('should send no body for a metadata-only organisation', () => {

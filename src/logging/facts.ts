@@ -125,6 +125,13 @@ export const encodeFacts = (facts: RequestFacts, limit: number): Uint8Array => {
     response: response === undefined ? undefined : { truncated: response.truncated },
   }
   const cut = { request: requestHead.length < requestBody.length, response: false }
+  if (!cut.request) {
+    // The usual case: everything fits as it is, and the facts are encoded once.
+    const whole = metaBytes(base)
+    if (12 + whole.length + request.length + text.length <= limit) {
+      return frame([whole, request, text])
+    }
+  }
   // Room for the heads beside the rest at its largest (the cut flags at their longest spelling).
   const room = limit - 12 - metaBytes({ ...base, cut: { request: false, response: false } }).length
   if (request.length + text.length > room) {
@@ -151,9 +158,69 @@ export const encodeFacts = (facts: RequestFacts, limit: number): Uint8Array => {
   throw new Error(`request log facts of ${String(payload.length)} bytes do not fit a message`)
 }
 
-/** The facts as a sealed Queue message (`bytes`) of at most `MESSAGE_LIMIT` bytes. */
-export const sealFacts = (keys: LogKeys, facts: RequestFacts): Uint8Array =>
-  sealMessage(keys, encodeFacts(facts, MESSAGE_LIMIT - sealOverhead(keys)))
+/**
+ * A bundle's first four bytes: a single payload never starts so (its facts' length, u32, is far
+ * below a message's size). A bundle is `u32 BUNDLE | u32 count | count × (u32 n | n bytes: one
+ * payload)`; a message of one payload without the header — what producers sealed before bundles —
+ * still opens.
+ */
+const BUNDLE = 0xffffffff
+const BUNDLE_HEADER = 8
+
+/** The largest payload `sealBundles` takes: a bundle of it alone fits a message. */
+export const payloadLimit = (keys: LogKeys): number =>
+  MESSAGE_LIMIT - sealOverhead(keys) - BUNDLE_HEADER - 4
+
+/** The bytes a payload adds to a bundle. */
+export const BUNDLE_ENTRY_BYTES = 4
+
+const bundle = (payloads: readonly Uint8Array[], size: number): Uint8Array => {
+  const out = new Uint8Array(BUNDLE_HEADER + size)
+  const view = new DataView(out.buffer)
+  view.setUint32(0, BUNDLE)
+  view.setUint32(4, payloads.length)
+  let at = BUNDLE_HEADER
+  for (const payload of payloads) {
+    view.setUint32(at, payload.length)
+    out.set(payload, at + 4)
+    at += 4 + payload.length
+  }
+  return out
+}
+
+/**
+ * Payloads (`encodeFacts`, each at most `payloadLimit`) as few sealed Queue messages as hold them
+ * at `MESSAGE_LIMIT` bytes each, in order: one seal for the records of many requests, since a
+ * seal's fixed cost (the XChaCha subkey, the Poly1305 key and tag, the nonce) is most of what
+ * sealing one small record costs.
+ */
+export const sealBundles = (keys: LogKeys, payloads: readonly Uint8Array[]): Uint8Array[] => {
+  const room = MESSAGE_LIMIT - sealOverhead(keys) - BUNDLE_HEADER
+  const messages: Uint8Array[] = []
+  let group: Uint8Array[] = []
+  let size = 0
+  for (const payload of payloads) {
+    if (payload.length + BUNDLE_ENTRY_BYTES > room) {
+      throw new Error(`request log payload of ${String(payload.length)} bytes exceeds a message`)
+    }
+    if (size + BUNDLE_ENTRY_BYTES + payload.length > room) {
+      messages.push(sealMessage(keys, bundle(group, size)))
+      group = []
+      size = 0
+    }
+    group.push(payload)
+    size += BUNDLE_ENTRY_BYTES + payload.length
+  }
+  if (group.length > 0) messages.push(sealMessage(keys, bundle(group, size)))
+  return messages
+}
+
+/** The facts as a sealed Queue message (`bytes`) of its own, at most `MESSAGE_LIMIT` bytes. */
+export const sealFacts = (keys: LogKeys, facts: RequestFacts): Uint8Array => {
+  const [message] = sealBundles(keys, [encodeFacts(facts, payloadLimit(keys))])
+  if (message === undefined) throw new Error('request log: nothing sealed')
+  return message
+}
 
 /** The bytes `text` takes as a JSON string: quoted, escaped, UTF-8. */
 const jsonBytes = (text: string): number => encoder.encode(JSON.stringify(text)).byteLength
@@ -285,6 +352,22 @@ export const decodeFacts = (bytes: Uint8Array): RequestFacts => {
   }
 }
 
-/** Opens a sealed message and reads its facts; throws a `SealError` when it does not open. */
-export const openFacts = (keys: LogKeys, bytes: Uint8Array): RequestFacts =>
-  decodeFacts(openMessage(keys, bytes))
+/**
+ * Opens a sealed message and reads every request's facts in it, in order; throws a `SealError`
+ * when it does not open, and an error when any payload does not read (none is half-taken).
+ */
+export const openAllFacts = (keys: LogKeys, bytes: Uint8Array): RequestFacts[] => {
+  const plain = openMessage(keys, bytes)
+  const view = new DataView(plain.buffer, plain.byteOffset, plain.byteLength)
+  if (plain.length < BUNDLE_HEADER || view.getUint32(0) !== BUNDLE) return [decodeFacts(plain)]
+  return unframe(plain.subarray(BUNDLE_HEADER), view.getUint32(4)).map(decodeFacts)
+}
+
+/** Opens a sealed message of one request's facts; throws when it does not open or holds more. */
+export const openFacts = (keys: LogKeys, bytes: Uint8Array): RequestFacts => {
+  const [facts, ...more] = openAllFacts(keys, bytes)
+  if (facts === undefined || more.length > 0) {
+    throw new Error('request log message: not exactly one request')
+  }
+  return facts
+}

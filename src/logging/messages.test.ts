@@ -72,15 +72,15 @@ describe('readMessage', () => {
     const sealed = sealFacts(KEYS, FACTS)
     // workerd hands a `bytes` message over as an ArrayBuffer.
     const read = await readMessage(sealed.slice().buffer, KEYS, ipKey)
-    expect(read).toEqual({ kind: 'log', record: await buildRecord(FACTS, ipKey) })
+    expect(read).toEqual({ kind: 'log', records: [await buildRecord(FACTS, ipKey)] })
     if (read.kind !== 'log') return
-    expect(read.record.client_ip_hash).toMatch(/^[0-9a-f]{64}$/)
-    expect(read.record.request_body).not.toContain('jane.doe@example.com')
+    expect(read.records[0]?.client_ip_hash).toMatch(/^[0-9a-f]{64}$/)
+    expect(read.records[0]?.request_body).not.toContain('jane.doe@example.com')
   })
 
   it('should take a record built by the producer, and feedback, as they are', async () => {
     const record = await buildRecord(FACTS, undefined)
-    expect(await readMessage(record, KEYS, undefined)).toEqual({ kind: 'log', record })
+    expect(await readMessage(record, KEYS, undefined)).toEqual({ kind: 'log', records: [record] })
     expect(await readMessage(FEEDBACK, KEYS, undefined)).toEqual({
       kind: 'feedback',
       record: FEEDBACK,

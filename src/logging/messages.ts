@@ -1,18 +1,18 @@
 /**
  * @module What one request log Queue message holds, read the same way by the consumer
- * (`consumer.ts`) and by `npm run logs:replay`: sealed raw facts (`bytes`) are opened and built
- * into a record (`facts.ts`, `record.ts`), a record a producer without `FLOOPY_LOG_KEYS` built
+ * (`consumer.ts`) and by `npm run logs:replay`: sealed raw facts (`bytes`, one or several
+ * requests' to a message) are opened and built into records (`facts.ts`, `record.ts`), a record a producer without `FLOOPY_LOG_KEYS` built
  * itself and a feedback record are taken as they are. A sealed message that does not open, or
  * does not read as facts, says why and under which key id — never what it held.
  */
 import { isFeedbackRecord, type FeedbackRecord } from '../feedback/record'
 import { isLogRecord } from './clickhouse'
-import { openFacts } from './facts'
+import { openAllFacts } from './facts'
 import { buildRecord, type LogRecord } from './record'
 import { isSealed, messageBytes, SealError, sealedKeyId, type LogKeys } from './seal'
 
 export type ReadMessage =
-  | { readonly kind: 'log'; readonly record: LogRecord }
+  | { readonly kind: 'log'; readonly records: readonly LogRecord[] }
   | { readonly kind: 'feedback'; readonly record: FeedbackRecord }
   /** Sealed, but not opened: never inserted, and kept (retried, dead-lettered) for a key. */
   | { readonly kind: 'unopened'; readonly keyId: string | undefined; readonly reason: string }
@@ -35,7 +35,11 @@ export const readMessage = async (
       return { kind: 'unopened', keyId: sealedKeyId(bytes), reason: 'FLOOPY_LOG_KEYS is not set' }
     }
     try {
-      return { kind: 'log', record: await buildRecord(openFacts(keys, bytes), ipKey) }
+      const facts = openAllFacts(keys, bytes)
+      return {
+        kind: 'log',
+        records: await Promise.all(facts.map((one) => buildRecord(one, ipKey))),
+      }
     } catch (err) {
       return err instanceof SealError
         ? { kind: 'unopened', keyId: err.keyId, reason: err.reason }
@@ -44,6 +48,6 @@ export const readMessage = async (
   }
   // Feedback first: a feedback record has a `request_id` too, so it would pass isLogRecord.
   if (isFeedbackRecord(body)) return { kind: 'feedback', record: body }
-  if (isLogRecord(body)) return { kind: 'log', record: body }
+  if (isLogRecord(body)) return { kind: 'log', records: [body] }
   return { kind: 'malformed' }
 }

@@ -26,7 +26,13 @@ import type { Bindings, StageEnv } from '../../env'
 import { GatewayError } from '../../errors'
 import { alarm, describeError } from '../../logging/alarm'
 import { BatchSendError, createBatcher } from '../../logging/batcher'
-import { fitRecord, sealFacts } from '../../logging/facts'
+import {
+  BUNDLE_ENTRY_BYTES,
+  encodeFacts,
+  fitRecord,
+  payloadLimit,
+  sealBundles,
+} from '../../logging/facts'
 import {
   CAPTURE_LIMIT,
   buildRecord,
@@ -43,44 +49,70 @@ import type { ParsedVariables } from '../parse-request'
 import { afterResponse } from '../after-response'
 
 type LogQueue = NonNullable<Bindings['LOG_QUEUE']>
+type QueueMessage = Parameters<LogQueue['sendBatch']>[0] extends Iterable<infer M> ? M : never
 
-/** One Queue message: sealed raw facts, or a record built here when there is no log key. */
-type LogMessage =
-  | { readonly body: Uint8Array; readonly contentType: 'bytes' }
-  | { readonly body: LogRecord; readonly contentType: 'json' }
+/**
+ * One request's log entry, waiting for its batch: raw facts encoded for sealing (sealed with the
+ * rest of the batch when it leaves, several requests to a message), or a record built here when
+ * there is no log key.
+ */
+type LogEntry =
+  { readonly payload: Uint8Array; readonly keys: LogKeys } | { readonly record: LogRecord }
 
-type AddMessage = (message: LogMessage, bytes: number) => Promise<void> | undefined
+type AddEntry = (entry: LogEntry, bytes: number) => Promise<void> | undefined
 
-const batchers = new WeakMap<LogQueue, AddMessage>()
+/** A batch's Queue messages: its facts sealed together (per keyring), its records as they are. */
+const messagesOf = (entries: readonly LogEntry[]): QueueMessage[] => {
+  const messages: QueueMessage[] = []
+  const payloads = new Map<LogKeys, Uint8Array[]>()
+  for (const entry of entries) {
+    if ('record' in entry) messages.push({ body: entry.record, contentType: 'json' })
+    else {
+      const list = payloads.get(entry.keys)
+      if (list === undefined) payloads.set(entry.keys, [entry.payload])
+      else list.push(entry.payload)
+    }
+  }
+  for (const [keys, list] of payloads) {
+    for (const body of sealBundles(keys, list)) messages.push({ body, contentType: 'bytes' })
+  }
+  return messages
+}
+
+const batchers = new WeakMap<LogQueue, AddEntry>()
 
 /** One batcher per Queue binding (per isolate): messages of concurrent requests leave together. */
-const batcherFor = (queue: LogQueue): AddMessage => {
+const batcherFor = (queue: LogQueue): AddEntry => {
   let batcher = batchers.get(queue)
   if (batcher === undefined) {
-    batcher = createBatcher<LogMessage>(async (messages) => {
-      await queue.sendBatch(messages)
+    batcher = createBatcher<LogEntry>(async (entries) => {
+      await queue.sendBatch(messagesOf(entries))
     })
     batchers.set(queue, batcher)
   }
   return batcher
 }
 
-const keyrings = new WeakMap<object, LogKeys | undefined>()
+const keyrings = new Map<string, LogKeys | undefined>()
 
-/** `FLOOPY_LOG_KEYS` of these bindings, parsed once per bindings object. */
+/**
+ * `FLOOPY_LOG_KEYS` of these bindings, parsed once per keyring: requests reading the same keyring
+ * get the same `LogKeys`, so their facts are sealed together.
+ */
 const logKeysOf = (bindings: Bindings | undefined): LogKeys | undefined => {
-  if (bindings?.FLOOPY_LOG_KEYS === undefined) return undefined
-  if (keyrings.has(bindings)) return keyrings.get(bindings)
+  const text = bindings?.FLOOPY_LOG_KEYS
+  if (text === undefined) return undefined
+  if (keyrings.has(text)) return keyrings.get(text)
   let keys: LogKeys | undefined
   try {
-    keys = parseLogKeys(bindings.FLOOPY_LOG_KEYS)
+    keys = parseLogKeys(text)
   } catch (err) {
     // Unreachable through the app (its configuration refuses a bad keyring); never send raw.
     alarm('request log keys unreadable: records built in the serving isolate', {
       error: describeError(err),
     })
   }
-  keyrings.set(bindings, keys)
+  keyrings.set(text, keys)
   return keys
 }
 
@@ -102,19 +134,19 @@ const warnUnsealed = (): void => {
 
 const encoder = new TextEncoder()
 
-/** The message for these facts, and its size for the batcher. */
-const messageFor = async (
+/** The log entry for these facts, and its size for the batcher. */
+const entryFor = async (
   facts: RequestFacts,
   keys: LogKeys | undefined,
   ipHashKey: string | undefined,
-): Promise<[LogMessage, number]> => {
+): Promise<[LogEntry, number]> => {
   if (keys !== undefined) {
-    const body = sealFacts(keys, facts)
-    return [{ body, contentType: 'bytes' }, body.byteLength]
+    const payload = encodeFacts(facts, payloadLimit(keys))
+    return [{ payload, keys }, payload.byteLength + BUNDLE_ENTRY_BYTES]
   }
   warnUnsealed()
   const record = fitRecord(await buildRecord(facts, await ipHashKeyFor(ipHashKey)))
-  return [{ body: record, contentType: 'json' }, encoder.encode(JSON.stringify(record)).byteLength]
+  return [{ record }, encoder.encode(JSON.stringify(record)).byteLength]
 }
 
 export type RequestLogOptions = {
@@ -187,8 +219,8 @@ const produce = async (
         : undefined,
   }
   if (options.queue !== undefined) {
-    const [message, bytes] = await messageFor(facts, logKeysOf(c.env), options.ipHashKey)
-    await batcherFor(options.queue)(message, bytes)
+    const [entry, bytes] = await entryFor(facts, logKeysOf(c.env), options.ipHashKey)
+    await batcherFor(options.queue)(entry, bytes)
   } else if (options.accessLog) {
     console.log(metadataLine(await buildRecord(facts, await ipHashKeyFor(options.ipHashKey))))
   }

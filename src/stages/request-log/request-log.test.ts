@@ -17,7 +17,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest'
 import { builtinProvider } from '../../config'
 import type { StageEnv } from '../../env'
 import { GatewayError, toGatewayError } from '../../errors'
-import { MESSAGE_LIMIT, openFacts } from '../../logging/facts'
+import { MESSAGE_LIMIT, openAllFacts, openFacts } from '../../logging/facts'
 import { readMessage } from '../../logging/messages'
 import { CAPTURE_LIMIT, buildRecord, type LogRecord } from '../../logging/record'
 import { isSealed, messageBytes, parseLogKeys, sealedKeyId } from '../../logging/seal'
@@ -104,11 +104,11 @@ const KEYS = parseLogKeys(LOG_KEYS)
 
 type Sent = { body: unknown; contentType?: string }
 
-/** What the consumer makes of a message: the record, built from sealed facts or sent as is. */
-const recordOf = async ({ body }: Sent): Promise<LogRecord> => {
+/** What the consumer makes of a message: its records, built from sealed facts or sent as is. */
+const recordsOf = async ({ body }: Sent): Promise<readonly LogRecord[]> => {
   const read = await readMessage(body, KEYS, undefined)
   if (read.kind !== 'log') throw new Error(`not a log message: ${read.kind}`)
-  return read.record
+  return read.records
 }
 
 type RigOptions = {
@@ -168,7 +168,7 @@ const rig = (options: RigOptions) => {
   /** Waits for the work handed to `waitUntil`; answers the records made of what the Queue got. */
   const settle = async (): Promise<LogRecord[]> => {
     await Promise.all(waited)
-    return Promise.all(sent.map(recordOf))
+    return (await Promise.all(sent.map(recordsOf))).flat()
   }
   return { post, settle, sendBatch, sent, taps, trace, waited }
 }
@@ -405,6 +405,25 @@ describe('requestLog', () => {
       expect(record).toEqual(await buildRecord(facts, undefined))
       expect(record?.request_body).toContain('[REDACTED:email]')
       expect(record?.cost_usd).toBe('0.000005850')
+    })
+
+    it('should seal the records of requests that share a batch into one message', async () => {
+      const r = rig({ tenant: tenant(), handler: answered })
+      for (let i = 0; i < 3; i++) {
+        await r.post()
+        r.taps[i]?.end(ended)
+      }
+      const records = await r.settle()
+      expect(r.sendBatch).toHaveBeenCalledTimes(1)
+      expect(r.sent.map((m) => m.contentType)).toEqual(['bytes'])
+      expect(records).toHaveLength(3)
+      const bytes = messageBytes(r.sent[0]?.body)
+      if (bytes === undefined) throw new Error('not bytes')
+      expect(openAllFacts(KEYS, bytes).map((facts) => facts.requestBody)).toEqual([
+        RAW_BODY,
+        RAW_BODY,
+        RAW_BODY,
+      ])
     })
 
     it('should keep a message within the Queue limit when both bodies are large', async () => {
