@@ -1,15 +1,17 @@
 /**
  * @module `node bench/profile.ts`: a CPU profile of the gateway under load, to find where its time
- * goes. Serves the production bundle under workerd with the V8 inspector on, drives non-streamed
- * (or, with `PROFILE_STREAM=1`, streamed) chat completions at 8 connections, samples every 100 µs
+ * goes. Serves the production bundle under workerd with the V8 inspector on, set up as `npm run
+ * bench` sets up its gateway (the tenant of `bench/tenant.ts` with limits, quota and a routing
+ * rule; the request log sealed for its Queue), drives non-streamed (or, with `PROFILE_STREAM=1`,
+ * streamed) chat completions at `PROFILE_CONNECTIONS` connections (32), samples every 100 µs
  * over the Chrome DevTools Protocol, and prints the functions with the most self time. The raw
  * profile is written to `.bench/gateway.cpuprofile` (open it in Chrome DevTools).
  */
 import { mkdirSync, writeFileSync } from 'node:fs'
 import autocannon, { type Result } from 'autocannon'
 import { buildBundle, startGateway } from '../scripts/workerd.ts'
-import { generateApiKey } from '../src/security/api-key.ts'
-import { startLogSink } from './log-sink.ts'
+import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
+import { benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
 
 type ProfileNode = {
@@ -18,7 +20,8 @@ type ProfileNode = {
 }
 type Profile = { nodes: ProfileNode[]; samples: number[] }
 
-const key = generateApiKey('test')
+const { key, tenants } = await benchTenant()
+const connections = Number(process.env.PROFILE_CONNECTIONS ?? 32)
 const inspectorPort = 9229
 const seconds = Number(process.env.PROFILE_SECONDS ?? 8)
 const stream = process.env.PROFILE_STREAM === '1'
@@ -33,7 +36,8 @@ const gateway = await startGateway({
   bindings: {
     OPENAI_BASE_URL: `${upstream.url}/v1`,
     OPENAI_API_KEY: 'sk-bench',
-    FLOOPY_DEV_API_KEY: key,
+    FLOOPY_TENANTS: tenants,
+    FLOOPY_LOG_KEYS: BENCH_LOG_KEYS,
   },
 })
 
@@ -43,7 +47,7 @@ const load = (duration: number): Promise<Result> =>
       {
         url: `${gateway.url}/v1/chat/completions`,
         method: 'POST',
-        connections: 8,
+        connections,
         duration,
         headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
         body: JSON.stringify({
@@ -59,7 +63,8 @@ const load = (duration: number): Promise<Result> =>
     )
   })
 
-await load(2) // warm-up: JIT and memos
+const warm = await load(2) // warm-up: JIT and memos
+if (warm.non2xx > 0 || warm.errors > 0) throw new Error('the gateway refused or failed requests')
 
 const targets = (await (await fetch(`http://127.0.0.1:${inspectorPort}/json/list`)).json()) as {
   webSocketDebuggerUrl: string
@@ -88,6 +93,8 @@ await call('Profiler.setSamplingInterval', { interval: 100 })
 await call('Profiler.start')
 const result = await load(seconds)
 const { profile } = (await call('Profiler.stop')) as { profile: Profile }
+if (result.non2xx > 0 || result.errors > 0)
+  throw new Error('the gateway refused or failed requests')
 socket.close()
 await gateway.close()
 await upstream.close()
@@ -106,7 +113,7 @@ for (const sample of profile.samples) {
   self.set(name, (self.get(name) ?? 0) + 1)
 }
 console.log(
-  `${Math.round(result['2xx'] / result.duration)} req/s at 8 connections while profiling (${stream ? 'streamed' : 'JSON'})`,
+  `${Math.round(result['2xx'] / result.duration)} req/s at ${connections} connections while profiling (${stream ? 'streamed' : 'JSON'})`,
 )
 console.log('self time  function (bundle line)')
 for (const [name, count] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {

@@ -45,8 +45,8 @@ import {
   workerdBinary,
   type WorkerdGateway,
 } from '../scripts/workerd.ts'
-import { generateApiKey, hashApiKey, parseApiKey } from '../src/security/api-key.ts'
 import { BENCH_LOG_KEYS, startLogSink, type LogSink } from './log-sink.ts'
+import { benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
@@ -102,52 +102,9 @@ const targets = {
   addedTtfbMs: 1,
 }
 
-const gatewayKey = generateApiKey('live')
-
-/**
- * The gateway's tenant: an organisation and a key with per-minute limits and a monthly quota far
- * above what a run sends, so every request runs the whole tenancy path (key memo, subscription,
- * both sliding windows, the month's counter, the rate-limit headers) without being refused. The
- * embedded store keeps that state in isolate memory; with Upstash it is one pipeline request.
- */
-const benchTenants = async (): Promise<string> => {
-  const now = new Date().toISOString()
-  const parsed = parseApiKey(gatewayKey)
-  if (!parsed.ok) throw new Error('the generated bench key does not parse')
-  return JSON.stringify({
-    version: 1,
-    organizations: [
-      {
-        id: 'org_bench',
-        slug: 'bench',
-        name: 'Bench',
-        plan: 'bench',
-        subscription_status: 'active',
-        monthly_request_limit: 1_000_000_000,
-        rpm_limit: 100_000_000,
-        features: {},
-        created_at: now,
-        updated_at: now,
-      },
-    ],
-    api_keys: [
-      {
-        id: 'key_bench',
-        org_id: 'org_bench',
-        name: 'bench',
-        key_hash: await hashApiKey(gatewayKey),
-        display_prefix: parsed.displayPrefix,
-        last4: parsed.last4,
-        mode: 'live',
-        rpm_limit: 100_000_000,
-        created_at: now,
-        revoked_at: null,
-      },
-    ],
-    provider_keys: [],
-    routing_rules: [],
-  })
-}
+/** The gateway's tenant (`bench/tenant.ts`): a live key with limits, quota and a routing rule. */
+const tenant = await benchTenant()
+const gatewayKey = tenant.key
 
 type TargetName = 'direct' | 'reference' | 'gateway'
 const targetNames: readonly TargetName[] = ['direct', 'reference', 'gateway']
@@ -1321,7 +1278,7 @@ async function main(): Promise<void> {
   const bindings = {
     OPENAI_BASE_URL: `${upstream.url}/v1`,
     OPENAI_API_KEY: 'sk-bench',
-    FLOOPY_TENANTS: await benchTenants(),
+    FLOOPY_TENANTS: tenant.tenants,
     // As in production: the log's raw facts sealed for the consumer, which scrubs and prices.
     FLOOPY_LOG_KEYS: BENCH_LOG_KEYS,
     BENCH_KEY: gatewayKey, // the reference proxy's key check

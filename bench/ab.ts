@@ -1,0 +1,164 @@
+/**
+ * @module `node bench/ab.ts <label>=<bundle.js> …`: interleaved CPU comparison of gateway bundles
+ * beside the reference proxy, for `bench/REPORT.md`'s before/after figures. Each bundle (e.g. one
+ * built from the commit before a change and one from after it, `wrangler deploy --dry-run
+ * --outdir <dir>` in a checkout of each) runs under its own workerd, set up as `npm run bench`
+ * sets up its gateway: the tenant of `bench/tenant.ts` (limits, quota, a routing rule) and the
+ * request log sealed for a Queue stand-in. The reference proxy (`bench/reference-proxy.js`) runs
+ * beside them. `AB_ROUNDS` rounds (3) each run every target in turn — a warm-up, then `AB_SECONDS`
+ * (8) of wrk at 32 connections (workerd CPU per request from /proc, req/s), then the same at 1
+ * connection (p50) — so a slow moment of the machine hits every target alike. Prints each round
+ * and the median per target. Exits 1 when any request errors or is refused: no figure comes from
+ * a failure path. Needs `wrk` (`apt-get install -y wrk`).
+ */
+import { execFile } from 'node:child_process'
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { startGateway, type WorkerdGateway } from '../scripts/workerd.ts'
+import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
+import { benchTenant } from './tenant.ts'
+import { startUpstream } from './upstream.ts'
+
+const benchDir = path.dirname(fileURLToPath(import.meta.url))
+const rounds = Number(process.env.AB_ROUNDS ?? 3)
+const seconds = Number(process.env.AB_SECONDS ?? 8)
+const specs = process.argv.slice(2).map((arg) => {
+  const at = arg.indexOf('=')
+  if (at <= 0) throw new Error(`expected <label>=<bundle.js>, got ${arg}`)
+  return { label: arg.slice(0, at), bundle: path.resolve(arg.slice(at + 1)) }
+})
+if (specs.length === 0) throw new Error('usage: node bench/ab.ts <label>=<bundle.js> …')
+
+const cpuSeconds = (pid: number): number => {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
+  return (Number(fields[11]) + Number(fields[12])) / 100
+}
+
+const wrkMs = (text: string | undefined): number => {
+  const match = /^([\d.]+)(us|ms|s)$/.exec(text ?? '')
+  if (!match) return Number.NaN
+  const value = Number(match[1])
+  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value
+}
+
+type Run = { cpuMs: number; rps: number; p50: number }
+
+const { key, tenants } = await benchTenant()
+const upstream = await startUpstream()
+const sink = await startLogSink()
+const bindings = {
+  OPENAI_BASE_URL: `${upstream.url}/v1`,
+  OPENAI_API_KEY: 'sk-bench',
+  FLOOPY_TENANTS: tenants,
+  FLOOPY_LOG_KEYS: BENCH_LOG_KEYS,
+  BENCH_KEY: key,
+}
+const dir = mkdtempSync(path.join(tmpdir(), 'floopy-ab-'))
+const script = path.join(dir, 'post.lua')
+writeFileSync(
+  script,
+  `wrk.method = "POST"\nwrk.body = ${JSON.stringify(
+    JSON.stringify({
+      model: 'openai/gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Say hello in five words.' }],
+    }),
+  )}\nwrk.headers["content-type"] = "application/json"\nwrk.headers["authorization"] = "Bearer ${key}"\n`,
+)
+
+const failures: string[] = []
+const wrk = async (
+  worker: WorkerdGateway,
+  connections: number,
+  duration: number,
+  label: string,
+): Promise<Run> => {
+  const before = cpuSeconds(worker.pid)
+  const output = await new Promise<string>((resolve, reject) => {
+    execFile(
+      'wrk',
+      [
+        ...['-t', String(Math.min(2, connections)), '-c', String(connections)],
+        ...['-d', `${String(duration)}s`, '--latency', '-s', script],
+        `${worker.url}/v1/chat/completions`,
+      ],
+      (error, stdout) => {
+        if (error) reject(new Error(`wrk failed: ${error.message}`))
+        else resolve(stdout)
+      },
+    )
+  })
+  const cpu = cpuSeconds(worker.pid) - before
+  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? Number.NaN)
+  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0)
+  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
+    .exec(output)
+    ?.slice(1)
+    .reduce((sum, n) => sum + Number(n), 0)
+  if (non2xx > 0 || (socket ?? 0) > 0 || !(requests > 0)) {
+    failures.push(label)
+    console.error(
+      `FAILED: ${label}: ${String(non2xx)} non-2xx, ${String(socket ?? 0)} socket errors`,
+    )
+  }
+  return {
+    cpuMs: (cpu * 1000) / requests,
+    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? Number.NaN),
+    p50: wrkMs(/\s50%\s+(\S+)/.exec(output)?.[1]),
+  }
+}
+
+const targets: { label: string; worker: WorkerdGateway }[] = []
+try {
+  targets.push({
+    label: 'reference',
+    worker: await startGateway({ bundle: path.join(benchDir, 'reference-proxy.js'), bindings }),
+  })
+  for (const { label, bundle } of specs) {
+    targets.push({
+      label,
+      worker: await startGateway({ bundle, bindings, queues: { LOG_QUEUE: sink.address } }),
+    })
+  }
+  const results = new Map<string, { at32: Run; at1: Run }[]>()
+  for (let round = 1; round <= rounds; round++) {
+    for (const { label, worker } of targets) {
+      await wrk(worker, 32, 2, `${label} warm-up`)
+      const at32 = await wrk(worker, 32, seconds, `${label} 32 conns`)
+      await wrk(worker, 1, 1, `${label} warm-up`)
+      const at1 = await wrk(worker, 1, seconds, `${label} 1 conn`)
+      const list = results.get(label) ?? []
+      list.push({ at32, at1 })
+      results.set(label, list)
+      console.log(
+        `round ${String(round)} ${label.padEnd(12)} CPU/req ${at32.cpuMs.toFixed(3)} ms, ` +
+          `${at32.rps.toFixed(0)} req/s at 32; p50 ${at1.p50.toFixed(3)} ms at 1`,
+      )
+    }
+  }
+  const median = (values: number[]): number => {
+    const sorted = [...values].sort((a, b) => a - b)
+    return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
+  }
+  const reference = results.get('reference') ?? []
+  const refCpu = median(reference.map((r) => r.at32.cpuMs))
+  console.log(
+    `\n| target | CPU/req at 32 (median of ${String(rounds)}) | × reference | req/s at 32 | p50 at 1 |`,
+  )
+  console.log('|---|---|---|---|---|')
+  for (const [label, list] of results) {
+    const cpu = median(list.map((r) => r.at32.cpuMs))
+    console.log(
+      `| ${label} | ${cpu.toFixed(3)} ms | ${(cpu / refCpu).toFixed(2)} | ` +
+        `${median(list.map((r) => r.at32.rps)).toFixed(0)} | ` +
+        `${median(list.map((r) => r.at1.p50)).toFixed(3)} ms |`,
+    )
+  }
+} finally {
+  for (const { worker } of targets) await worker.close()
+  await upstream.close()
+  await sink.close()
+  rmSync(dir, { recursive: true, force: true })
+}
+if (failures.length > 0) process.exit(1)
