@@ -33,6 +33,20 @@ describe('a request reference', () => {
     expect(await readReference(await key(), ref, 'org_acme', NOW)).toEqual(hit)
   })
 
+  it('should spell the target in base64url, unpadded, for every length', async () => {
+    for (let length = 1; length <= 40; length++) {
+      const target = `openai/${'é4'.repeat(length).slice(0, length)}`
+      const ref = await signReference(await key(), { ...served, target })
+      const bytes = new TextEncoder().encode(target)
+      const expected = btoa(String.fromCharCode(...bytes))
+        .replace(/\+/g, '-')
+        .replace(/\//g, '_')
+        .replace(/=+$/, '')
+      expect(ref.split('.')[4]).toBe(expected)
+      expect((await readReference(await key(), ref, 'org_acme', NOW))?.target).toBe(target)
+    }
+  })
+
   it('should be unique per request', async () => {
     const refs = await Promise.all(
       Array.from({ length: 50 }, async () => signReference(await key(), served)),
