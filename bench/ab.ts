@@ -1,10 +1,10 @@
 /**
- * @module `node bench/ab.ts <label>=<bundle.js> …`: interleaved CPU comparison of gateway bundles
+ * @module `node bench/ab.ts <label>=<bundle.js>[,nolog] …`: interleaved CPU comparison of gateway bundles
  * beside the reference proxy, for `bench/REPORT.md`'s before/after figures. Each bundle (e.g. one
  * built from the commit before a change and one from after it, `wrangler deploy --dry-run
  * --outdir <dir>` in a checkout of each) runs under its own workerd, set up as `npm run bench`
  * sets up its gateway: the tenant of `bench/tenant.ts` (limits, quota, a routing rule) and the
- * request log sealed for a Queue stand-in. The reference proxy (`bench/reference-proxy.js`) runs
+ * request log sealed for a Queue stand-in (`,nolog`: no Queue binding, so no log). The reference proxy (`bench/reference-proxy.js`) runs
  * beside them. `AB_ROUNDS` rounds (3) each run every target in turn — a warm-up, then `AB_SECONDS`
  * (8) of wrk at 32 connections (workerd CPU per request from /proc, req/s), then the same at 1
  * connection (p50) — so a slow moment of the machine hits every target alike. Prints each round
@@ -26,8 +26,9 @@ const rounds = Number(process.env.AB_ROUNDS ?? 3)
 const seconds = Number(process.env.AB_SECONDS ?? 8)
 const specs = process.argv.slice(2).map((arg) => {
   const at = arg.indexOf('=')
-  if (at <= 0) throw new Error(`expected <label>=<bundle.js>, got ${arg}`)
-  return { label: arg.slice(0, at), bundle: path.resolve(arg.slice(at + 1)) }
+  if (at <= 0) throw new Error(`expected <label>=<bundle.js>[,nolog], got ${arg}`)
+  const [bundle = '', ...flags] = arg.slice(at + 1).split(',')
+  return { label: arg.slice(0, at), bundle: path.resolve(bundle), log: !flags.includes('nolog') }
 })
 if (specs.length === 0) throw new Error('usage: node bench/ab.ts <label>=<bundle.js> …')
 
@@ -115,10 +116,14 @@ try {
     label: 'reference',
     worker: await startGateway({ bundle: path.join(benchDir, 'reference-proxy.js'), bindings }),
   })
-  for (const { label, bundle } of specs) {
+  for (const { label, bundle, log } of specs) {
     targets.push({
       label,
-      worker: await startGateway({ bundle, bindings, queues: { LOG_QUEUE: sink.address } }),
+      worker: await startGateway({
+        bundle,
+        bindings,
+        ...(log ? { queues: { LOG_QUEUE: sink.address } } : {}),
+      }),
     })
   }
   const results = new Map<string, { at32: Run; at1: Run }[]>()

@@ -5,6 +5,8 @@
  * - before: `buildRecord` in the producer (assemble a streamed answer, scrub both bodies, price,
  *   HMAC the client IP, cut) and the record's JSON for the Queue;
  * - after: `sealFacts` (the raw facts' JSON, bounded to a message, sealed with XChaCha20-Poly1305);
+ * - batched: what the producer does now — each request's facts encoded (`encodeFacts`), and a
+ *   batch of 25 requests' facts sealed together (`sealBundles`), per request;
  * - and, for the consumer's account, `openFacts` + `buildRecord` per message.
  *
  * Typical messages: a small chat request and answer; two 48 KiB bodies (request and a non-streamed
@@ -17,7 +19,8 @@ import { loadLogModules } from '../scripts/logs-replay.ts'
 
 // The log modules import each other without extensions: the replay's loader resolves them.
 await loadLogModules()
-const { sealFacts, openFacts, MESSAGE_LIMIT } = await import('../src/logging/facts.ts')
+const { sealFacts, openFacts, encodeFacts, sealBundles, payloadLimit, MESSAGE_LIMIT } =
+  await import('../src/logging/facts.ts')
 const { buildRecord, ipHashKey } = await import('../src/logging/record.ts')
 const { parseLogKeys } = await import('../src/logging/seal.ts')
 type RequestFacts = import('../src/logging/record.ts').RequestFacts
@@ -155,17 +158,27 @@ const time = async (run: () => unknown, per: number, rounds = 15): Promise<numbe
 const format = (us: number): string => (us >= 100 ? us.toFixed(0) : us.toFixed(1)).padStart(7)
 
 console.log(
-  `${'message'.padEnd(42)} ${'before µs'.padStart(9)} ${'after µs'.padStart(9)} ${'saved'.padStart(7)} ${'consumer µs'.padStart(11)} ${'sealed B'.padStart(9)} ${'record JSON B'.padStart(13)}`,
+  `${'message'.padEnd(42)} ${'before µs'.padStart(9)} ${'after µs'.padStart(9)} ${'batched µs'.padStart(10)} ${'saved'.padStart(7)} ${'consumer µs'.padStart(11)} ${'sealed B'.padStart(9)} ${'record JSON B'.padStart(13)}`,
 )
 for (const [name, one] of CASES) {
   const per = one.requestBody.length > 10_000 ? 40 : 2_000
   const before = await time(async () => JSON.stringify(await buildRecord(one, IP_KEY)), per)
   const after = await time(() => sealFacts(KEYS, one), per)
+  const batch = 25
+  const batched =
+    (await time(
+      () => {
+        const payloads: Uint8Array[] = []
+        for (let i = 0; i < batch; i++) payloads.push(encodeFacts(one, payloadLimit(KEYS)))
+        return sealBundles(KEYS, payloads)
+      },
+      Math.max(2, Math.round(per / batch)),
+    )) / batch
   const sealed = sealFacts(KEYS, one)
   const consumer = await time(() => buildRecord(openFacts(KEYS, sealed), IP_KEY), per)
   const recordBytes = Buffer.byteLength(JSON.stringify(await buildRecord(one, IP_KEY)))
   if (sealed.byteLength > MESSAGE_LIMIT) throw new Error(`${name}: ${String(sealed.byteLength)} B`)
   console.log(
-    `${name.padEnd(42)} ${format(before).padStart(9)} ${format(after).padStart(9)} ${`${((1 - after / before) * 100).toFixed(0)}%`.padStart(7)} ${format(consumer).padStart(11)} ${String(sealed.byteLength).padStart(9)} ${String(recordBytes).padStart(13)}`,
+    `${name.padEnd(42)} ${format(before).padStart(9)} ${format(after).padStart(9)} ${format(batched).padStart(10)} ${`${((1 - batched / before) * 100).toFixed(0)}%`.padStart(7)} ${format(consumer).padStart(11)} ${String(sealed.byteLength).padStart(9)} ${String(recordBytes).padStart(13)}`,
   )
 }
