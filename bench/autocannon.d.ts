@@ -10,6 +10,8 @@ declare module 'autocannon' {
     method?: 'GET' | 'POST'
     headers?: Record<string, string>
     body?: string
+    /** Replaces each `[<id>]` in `body` with a fresh random id, per request. */
+    idReplacement?: boolean
     connections?: number
     pipelining?: number
     /** Seconds. */

@@ -3,7 +3,9 @@
  * goes. Serves the production bundle under workerd with the V8 inspector on, set up as `npm run
  * bench` sets up its gateway (the tenant of `bench/tenant.ts` with limits, quota and a routing
  * rule; the request log sealed for its Queue), drives non-streamed (or, with `PROFILE_STREAM=1`,
- * streamed) chat completions at `PROFILE_CONNECTIONS` connections (32), samples every 100 µs
+ * streamed) chat completions at `PROFILE_CONNECTIONS` connections (32) — with
+ * `PROFILE_CACHE=miss`, each with the response cache on and a user message of its own, so every
+ * request misses and stores — samples every 100 µs
  * over the Chrome DevTools Protocol, and prints the functions with the most self time. The raw
  * profile is written to `.bench/gateway.cpuprofile` (open it in Chrome DevTools).
  */
@@ -25,6 +27,7 @@ const connections = Number(process.env.PROFILE_CONNECTIONS ?? 32)
 const inspectorPort = 9229
 const seconds = Number(process.env.PROFILE_SECONDS ?? 8)
 const stream = process.env.PROFILE_STREAM === '1'
+const cacheMiss = process.env.PROFILE_CACHE === 'miss'
 
 const upstream = await startUpstream()
 // The request log on, as in production and in bench/run.ts.
@@ -49,12 +52,18 @@ const load = (duration: number): Promise<Result> =>
         method: 'POST',
         connections,
         duration,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${key}`,
+          ...(cacheMiss ? { 'floopy-cache-enabled': 'true' } : {}),
+        },
         body: JSON.stringify({
           model: 'openai/gpt-4o-mini',
-          messages: [{ role: 'user', content: 'hi' }],
+          // autocannon puts a fresh id in place of `[<id>]` in every request.
+          messages: [{ role: 'user', content: cacheMiss ? 'hi [<id>]' : 'hi' }],
           stream,
         }),
+        idReplacement: cacheMiss,
       },
       (error, result) => {
         if (error) reject(error)

@@ -14,8 +14,13 @@
  *   request, which is what the budget covers: a memoised template adds ≤ 0.05 ms p50.
  *
  * - `cache miss`: `floopy-cache-enabled: true` and `none`'s request with a user message that differs
- *   every round, so every request misses the exact tier (no embedding model is configured, so the
- *   similarity tiers are off): the lookup, the provider call, and storing the answer after it;
+ *   every round, so every request misses: the exact lookup, the provider call, and storing the
+ *   answer after it — and, since this gateway runs the embedded stores, the dev mode's similarity
+ *   tiers too (the local embedder, and a brute-force search of the isolate's vectors: every
+ *   request of the run shares one scope, so each miss compares its vector with every answer
+ *   stored before it, up to 5,000). That search grows with the run and is not production's cost
+ *   (there, without `FLOOPY_EMBEDDING_MODEL`, only the exact tier runs; with it, Qdrant searches);
+ *   read the row as the dev mode's upper bound;
  * - `cache hit`: `floopy-cache-enabled: true` and `none`'s very request, answered from the exact
  *   tier after the first round with no provider call. `none` itself is the cache turned off.
  *

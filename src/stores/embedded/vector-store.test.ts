@@ -1,7 +1,8 @@
 /**
  * The semantic tier's vectors in isolate memory, filtered as Qdrant filters them: the nearest
  * point of the organisation and scope, unexpired at the time asked, at or above the threshold;
- * points of another dimension never compared; at most 5,000 points, the oldest written first out.
+ * points of another dimension never compared; at most 5,000 points over all scopes, the oldest
+ * written first out.
  */
 import { describe, expect, it } from 'vitest'
 import type { VectorPoint } from '..'
@@ -108,5 +109,18 @@ describe('memoryVectorStore', () => {
     expect(await find(0)).toBeUndefined()
     expect((await find(1))?.id).toBe('p1')
     expect((await find(5000))?.id).toBe('p5000')
+  })
+
+  it('should move a point rewritten into another scope, and count every scope toward the limit', async () => {
+    const store = memoryVectorStore()
+    await store.upsert(point('p', [1, 0], { scope: 's1' }))
+    await store.upsert(point('p', [1, 0], { scope: 's2' }))
+    expect(await store.nearest(Float32Array.of(1, 0), FILTER, 0.5)).toBeUndefined()
+    const inS2 = { ...FILTER, scope: 's2' }
+    expect((await store.nearest(Float32Array.of(1, 0), inS2, 0.5))?.id).toBe('p')
+    // 5,000 more points in s1: `p`, in s2 and the oldest, is the one dropped.
+    for (let i = 0; i < 5000; i++) await store.upsert(point(`q${String(i)}`, at(0.9)))
+    expect(await store.nearest(Float32Array.of(1, 0), inS2, 0.5)).toBeUndefined()
+    expect((await store.nearest(Float32Array.of(1, 0), FILTER, 0.5))?.id).toBe('q0')
   })
 })
