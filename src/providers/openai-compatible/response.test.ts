@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import embeddingsFloat from '../../../test/fixtures/openai/fixtures/embeddings-float-response.json?raw'
 import { headSink } from '../head'
-import { relayJsonResponse, usageFrom } from './response'
+import { relayJsonResponse, usageFrom, usageOfBytes } from './response'
 import { usage } from '../../../test/support/unit'
 import type { Captured, ResponseOutcome, Usage } from '../../types'
 
@@ -266,5 +266,36 @@ describe('usageFrom', () => {
   it('should skip escaped quotes inside strings when matching braces', () => {
     const tail = `"usage":{"prompt_tokens":2,"x":"\\"}\\"","completion_tokens":1}}`
     expect(usageFrom(tail, false)).toEqual(usage(2, 1, 3))
+  })
+})
+
+describe('usageOfBytes', () => {
+  const bytes = (text: string): Uint8Array => new TextEncoder().encode(text)
+  const padding = `"data":"${'x'.repeat(10_000)}"`
+
+  it('should read usage near the end of a long body', () => {
+    const body = `{${padding},"usage":{"prompt_tokens":3,"completion_tokens":4,"total_tokens":7}}`
+    expect(usageOfBytes(bytes(body))).toEqual(usage(3, 4, 7))
+  })
+
+  it('should read usage far from the end by parsing the whole body', () => {
+    const body = `{"usage":{"prompt_tokens":5,"total_tokens":5},${padding}}`
+    expect(usageOfBytes(bytes(body))).toEqual(usage(5, 0, 5))
+  })
+
+  it('should take the top-level usage when a later "usage" is not a token count', () => {
+    const body = `{${padding},"usage":{"prompt_tokens":2,"total_tokens":2},"x":{"usage":"n/a"}}`
+    expect(usageOfBytes(bytes(body))).toEqual(usage(2, 0, 2))
+  })
+
+  it('should not take a near match of the key', () => {
+    const body = `{${padding},"usages":{"prompt_tokens":9,"total_tokens":9}}`
+    expect(usageOfBytes(bytes(body))).toBeUndefined()
+  })
+
+  it('should answer undefined for a body without usage or one that is not JSON', () => {
+    expect(usageOfBytes(bytes(`{${padding}}`))).toBeUndefined()
+    expect(usageOfBytes(bytes('not json "usage"'))).toBeUndefined()
+    expect(usageOfBytes(new Uint8Array())).toBeUndefined()
   })
 })

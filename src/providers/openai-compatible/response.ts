@@ -32,6 +32,8 @@ export const bufferedJsonResponse = async (
 }
 
 const USAGE_KEY = new TextEncoder().encode('"usage"')
+/** Stateless decodes only (no `stream`), so one decoder serves every answer. */
+const decoder = new TextDecoder()
 /** How far from the end of a buffered body `usage` is looked for before parsing it whole. */
 const USAGE_WINDOW = 4096
 
@@ -41,14 +43,22 @@ const USAGE_WINDOW = 4096
  */
 export const usageOfBytes = (bytes: Uint8Array): Usage | undefined => {
   const from = Math.max(0, bytes.length - USAGE_WINDOW)
-  for (let i = bytes.length - USAGE_KEY.length; i >= from; i--) {
-    if (bytes[i] === 0x22 && USAGE_KEY.every((b, j) => bytes[i + j] === b)) {
-      const usage = usageFrom(new TextDecoder().decode(bytes.subarray(from)), false)
-      if (usage !== undefined) return usage
-      break
-    }
+  if (hasUsageKey(bytes, from)) {
+    const usage = usageFrom(decoder.decode(bytes.subarray(from)), false)
+    if (usage !== undefined) return usage
   }
-  return usageFrom(new TextDecoder().decode(bytes), true)
+  return usageFrom(decoder.decode(bytes), true)
+}
+
+/** Whether `"usage"` occurs in `bytes` at or after `from` (a byte loop: runs per answer). */
+const hasUsageKey = (bytes: Uint8Array, from: number): boolean => {
+  const last = USAGE_KEY.length - 1
+  search: for (let i = bytes.length - USAGE_KEY.length; i >= from; i--) {
+    if (bytes[i] !== 0x22 || bytes[i + last] !== 0x22) continue
+    for (let j = 1; j < last; j++) if (bytes[i + j] !== USAGE_KEY[j]) continue search
+    return true
+  }
+  return false
 }
 
 /** Bytes asked for per read of the tapped branch (one buffer, reused for every read). */
@@ -97,7 +107,7 @@ export const relayJsonResponse = (
     if (total <= TAIL_BYTES) return usageOfBytes(tail.subarray(0, total))
     const at = total % TAIL_BYTES
     const last = concat([tail.subarray(at), tail.subarray(0, at)], TAIL_BYTES)
-    return usageFrom(new TextDecoder().decode(last), false)
+    return usageFrom(decoder.decode(last), false)
   }
 
   drain(tapped, take).then(
