@@ -1,7 +1,8 @@
 /**
  * @module Bare ways for a Worker to relay a streamed answer, for bench/relay-variants.ts: which of
  * them keep workerd's memory flat in the answer's size, and when each notices that the client left.
- * No SSE parsing and no translation: only how the bytes reach the client. The variant is the
+ * No SSE parsing and no translation: only how the bytes reach the client (`tee…` variants: a
+ * native branch to the client and script reading the other, as the gateway reads large JSON). The variant is the
  * `x-variant` header (or the `VARIANT` binding). Plain JS so it runs without a build.
  */
 /* global Headers, IdentityTransformStream, ReadableStream, Response, TextEncoder, URL, console, fetch, setTimeout -- the Workers runtime's globals */
@@ -92,16 +93,20 @@ export default {
       )
     }
     if (variant.startsWith('tee')) {
-      const size = kib('tee')
+      const atLeast = variant.startsWith('tee-full')
+      const size = kib(atLeast ? 'tee-full' : 'tee')
       const [client, tapped] = upstream.body.tee()
       const reader = tapped.getReader({ mode: 'byob' })
       ctx.waitUntil(
         (async () => {
           let buffer = new Uint8Array(size)
           for (;;) {
-            const read = await reader.read(buffer)
+            // `readAtLeast` (workerd's own): a full buffer per read, so far fewer reads.
+            const read = atLeast
+              ? await reader.readAtLeast(size, buffer)
+              : await reader.read(buffer)
+            if (read.value !== undefined) buffer = new Uint8Array(read.value.buffer)
             if (read.done) return
-            buffer = new Uint8Array(read.value.buffer)
           }
         })(),
       )
