@@ -79,6 +79,31 @@ export default {
         }),
       )
     }
+    if (variant.startsWith('reuse')) {
+      // One buffer handed back and forth: each chunk enqueued is the read's own view, and the next
+      // read (only once the consumer asks again: no queue) takes the buffer back, detaching it.
+      let buffer = new Uint8Array(kib('reuse'))
+      const reader = upstream.body.getReader({ mode: 'byob' })
+      return new Response(
+        new ReadableStream(
+          {
+            async pull(controller) {
+              const read = await reader.read(buffer)
+              if (read.done) controller.close()
+              else {
+                controller.enqueue(read.value)
+                buffer = new Uint8Array(read.value.buffer)
+              }
+            },
+            cancel(reason) {
+              log('cancel')
+              return reader.cancel(reason)
+            },
+          },
+          { highWaterMark: 0 },
+        ),
+      )
+    }
     if (variant.startsWith('fresh')) {
       const size = kib('fresh')
       const reader = upstream.body.getReader({ mode: 'byob' })
