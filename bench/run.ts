@@ -28,6 +28,10 @@
  * Environment: BENCH_DURATION (s per load run, default 10), BENCH_WARMUP (s, default 3),
  * BENCH_TTFB_REQUESTS (per target, default 500), BENCH_MEMORY_REPEATS (default 10),
  * BENCH_BUNDLE (serve this bundle instead of building .bench/dist/index.js).
+ * BENCH_ONLY=memory runs the memory cases alone (about a minute instead of several), prints their
+ * table and writes nothing: bench/results.json and bench/REPORT.md stay as the last full run left
+ * them. With it, BENCH_MEMORY_KINDS (`embeddings`, `sse` or both, comma-separated; default both)
+ * narrows the memory cases further.
  */
 import autocannon, { type Result } from 'autocannon'
 import { execFile, execFileSync } from 'node:child_process'
@@ -69,6 +73,26 @@ function setting(name: string, fallback: number, max: number): number {
 }
 
 const ttfbRequests = Math.round(setting('BENCH_TTFB_REQUESTS', 500, 100_000))
+
+/** `BENCH_ONLY=memory`: the memory cases alone, nothing written. */
+const memoryOnly = ((): boolean => {
+  const only = process.env.BENCH_ONLY ?? ''
+  if (only !== '' && only !== 'memory') throw new Error(`BENCH_ONLY must be 'memory', got ${only}`)
+  return only === 'memory'
+})()
+
+/** The memory cases' kinds, from BENCH_MEMORY_KINDS. */
+const memoryKinds = ((): MemoryKind[] => {
+  const raw = process.env.BENCH_MEMORY_KINDS ?? ''
+  if (raw === '') return ['embeddings', 'sse']
+  const kinds = raw.split(',').map((kind) => kind.trim())
+  for (const kind of kinds) {
+    if (kind !== 'embeddings' && kind !== 'sse') {
+      throw new Error(`BENCH_MEMORY_KINDS takes 'embeddings' and 'sse', got ${kind}`)
+    }
+  }
+  return kinds as MemoryKind[]
+})()
 
 const settings = {
   durationSec: setting('BENCH_DURATION', 10, 600),
@@ -935,6 +959,58 @@ async function logQueuePhase(
   }
 }
 
+/** The memory cases' table and verdict, for the report and for a `BENCH_ONLY=memory` run. */
+function renderMemoryCases(
+  cases: MemoryCase[],
+  flat: Partial<Record<MemoryKind, boolean>>,
+): string {
+  const after = (c: MemoryCase, responses: number): string => {
+    const growth = c.growthAfterEachBytes[responses - 1]
+    return growth === undefined ? '' : `+${mib(growth)}`
+  }
+  const memoryRows = cases.map((c) => [
+    c.target,
+    c.kind,
+    size(c.targetBytes),
+    String(c.receivedBytes),
+    String(c.status),
+    mib(c.baselineBytes),
+    mib(c.peakBytes),
+    after(c, 1),
+    after(c, 3),
+    `+${mib(c.growthBytes)}`,
+  ])
+  const verdict = (kind: MemoryKind): string | undefined =>
+    flat[kind] === undefined
+      ? undefined
+      : `${kind === 'sse' ? 'SSE' : kind} ${flat[kind] ? 'yes' : 'NO'}`
+  return [
+    `Each row: a fresh workerd, one 1 KB warm-up request of the same kind, then ` +
+      `${settings.memoryRepeats} sequential responses of the size shown; peak from ` +
+      `${cases[0]?.peakSource ?? 'n/a'}. Growth that levels off over the responses is ` +
+      'garbage collected late; growth that keeps rising is memory held.',
+    '',
+    table(
+      [
+        'target',
+        'kind',
+        'size',
+        'bytes received',
+        'status',
+        'baseline',
+        'peak',
+        'growth after 1',
+        'after 3',
+        `after ${settings.memoryRepeats}`,
+      ],
+      memoryRows,
+    ),
+    '',
+    `Flat in response size (gateway growth at 16 MB at most ${mib(settings.flatToleranceBytes)} ` +
+      `above its growth at 1 KB): ${(['embeddings', 'sse'] as const).map(verdict).filter(Boolean).join(', ')}.`,
+  ].join('\n')
+}
+
 function render(results: Results): string {
   const find = (target: LoadName, connections: number): LoadRun | undefined =>
     results.load.find((r) => r.target === target && r.connections === connections)
@@ -967,22 +1043,6 @@ function render(results: Results): string {
       String(series[name].n),
     ]),
   )
-  const after = (c: MemoryCase, responses: number): string => {
-    const growth = c.growthAfterEachBytes[responses - 1]
-    return growth === undefined ? '' : `+${mib(growth)}`
-  }
-  const memoryRows = results.memory.cases.map((c) => [
-    c.target,
-    c.kind,
-    size(c.targetBytes),
-    String(c.receivedBytes),
-    String(c.status),
-    mib(c.baselineBytes),
-    mib(c.peakBytes),
-    after(c, 1),
-    after(c, 3),
-    `+${mib(c.growthBytes)}`,
-  ])
   const verdictRows = results.verdicts.map((v) => [
     v.name,
     v.target,
@@ -1033,30 +1093,7 @@ function render(results: Results): string {
     `Idle right after start: ${idle(memory.idleAtStartBytes)}. Idle after the load runs: ` +
       `${idle(memory.idleAfterLoadBytes)}.`,
     '',
-    `Each row: a fresh workerd, one 1 KB warm-up request of the same kind, then ` +
-      `${settings.memoryRepeats} sequential responses of the size shown; peak from ` +
-      `${memory.cases[0]?.peakSource ?? 'n/a'}. Growth that levels off over the responses is ` +
-      'garbage collected late; growth that keeps rising is memory held.',
-    '',
-    table(
-      [
-        'target',
-        'kind',
-        'size',
-        'bytes received',
-        'status',
-        'baseline',
-        'peak',
-        'growth after 1',
-        'after 3',
-        `after ${settings.memoryRepeats}`,
-      ],
-      memoryRows,
-    ),
-    '',
-    `Flat in response size (gateway growth at 16 MB at most ${mib(settings.flatToleranceBytes)} ` +
-      `above its growth at 1 KB): embeddings ${memory.flat.embeddings ? 'yes' : 'NO'}, ` +
-      `SSE ${memory.flat.sse ? 'yes' : 'NO'}.`,
+    renderMemoryCases(memory.cases, memory.flat),
     '',
     '### Request log: Queue up vs unreachable',
     '',
@@ -1252,6 +1289,33 @@ function checkLogAtEnd(sink: LogSink): void {
   if (problems.size > 10) fail(`Queue stand-in: ${String(problems.size - 10)} more problems`)
 }
 
+/** Every memory case of the given kinds: the reference proxy's, then the gateway's. */
+async function memoryCases(
+  bundles: Record<WorkerName, string>,
+  bindings: Record<string, string>,
+  sink: LogSink,
+  kinds: readonly MemoryKind[],
+): Promise<MemoryCase[]> {
+  const cases: MemoryCase[] = []
+  for (const name of ['reference', 'gateway'] as const) {
+    for (const kind of kinds) {
+      for (const bytes of settings.memorySizes) {
+        cases.push(
+          await memoryCase(
+            name,
+            bundles[name],
+            bindings,
+            kind,
+            bytes,
+            name === 'gateway' ? sink : undefined,
+          ),
+        )
+      }
+    }
+  }
+  return cases
+}
+
 async function main(): Promise<void> {
   const started = Date.now()
   const info = await machine()
@@ -1285,6 +1349,18 @@ async function main(): Promise<void> {
   }
   const workers: WorkerdGateway[] = []
   try {
+    if (memoryOnly) {
+      console.log(`memory only (${memoryKinds.join(', ')}); bench/REPORT.md is left as it was…`)
+      const cases = await memoryCases(bundles, bindings, sink, memoryKinds)
+      checkLogAtEnd(sink)
+      const flat = Object.fromEntries(memoryKinds.map((kind) => [kind, isFlat(cases, kind)]))
+      console.log(`\n${renderMemoryCases(cases, flat)}\n`)
+      if (failures.length > 0) {
+        console.error(`\nThe benchmark FAILED:\n${failures.map((f) => `- ${f}`).join('\n')}`)
+        process.exitCode = 1
+      }
+      return
+    }
     const gateway = await startGateway({
       bundle,
       bindings,
@@ -1333,23 +1409,7 @@ async function main(): Promise<void> {
     await Promise.all(workers.splice(0).map((worker) => worker.close()))
 
     console.log('memory…')
-    const cases: MemoryCase[] = []
-    for (const name of ['reference', 'gateway'] as const) {
-      for (const kind of ['embeddings', 'sse'] as const) {
-        for (const bytes of settings.memorySizes) {
-          cases.push(
-            await memoryCase(
-              name,
-              bundles[name],
-              bindings,
-              kind,
-              bytes,
-              name === 'gateway' ? sink : undefined,
-            ),
-          )
-        }
-      }
-    }
+    const cases = await memoryCases(bundles, bindings, sink, ['embeddings', 'sse'])
     const results: Results = {
       date: new Date().toISOString(),
       machine: info,

@@ -1,0 +1,198 @@
+/**
+ * @module Bare ways for a Worker to relay a streamed answer, for bench/relay-variants.ts: which of
+ * them keep workerd's memory flat in the answer's size, and when each notices that the client left.
+ * No SSE parsing and no translation: only how the bytes reach the client (`tee…` variants: a
+ * native branch to the client and script reading the other, as the gateway reads large JSON). The variant is the
+ * `x-variant` header (or the `VARIANT` binding). Plain JS so it runs without a build.
+ */
+/* global Headers, IdentityTransformStream, ReadableStream, Response, TextEncoder, URL, console, fetch, setTimeout -- the Workers runtime's globals */
+export default {
+  async fetch(request, env, ctx) {
+    if (new URL(request.url).pathname === '/healthz') return new Response('ok')
+    const variant = request.headers.get('x-variant') ?? env.VARIANT
+    const started = Date.now()
+    const log = (message) =>
+      console.log(`[variant] ${variant} ${message} at ${Date.now() - started}ms`)
+    request.signal.addEventListener('abort', () => log('request.signal aborted'))
+    if (variant === 'self-cancel') return selfCancel(log)
+    const upstream = await fetch(`${env.OPENAI_BASE_URL}/chat/completions`, {
+      method: 'POST',
+      headers: new Headers({
+        'content-type': 'application/json',
+        'x-bench-bytes': request.headers.get('x-bench-bytes') ?? '1024',
+        'x-bench-gap-ms': request.headers.get('x-bench-gap-ms') ?? '0',
+      }),
+      body: JSON.stringify({
+        model: 'gpt-4o-mini',
+        stream: true,
+        messages: [{ role: 'user', content: 'hi' }],
+      }),
+    })
+    const kib = (prefix) => Number(variant.slice(prefix.length)) * 1024
+    if (variant === 'native') return new Response(upstream.body)
+    if (variant === 'native-pipe') {
+      const { readable, writable } = new IdentityTransformStream()
+      ctx.waitUntil(upstream.body.pipeTo(writable).catch(() => undefined))
+      return new Response(readable)
+    }
+    if (variant === 'pull') {
+      const reader = upstream.body.getReader()
+      return new Response(
+        new ReadableStream({
+          async pull(controller) {
+            const read = await reader.read()
+            if (read.done) controller.close()
+            else controller.enqueue(read.value)
+          },
+          cancel(reason) {
+            log('cancel')
+            return reader.cancel(reason)
+          },
+        }),
+      )
+    }
+    if (variant === 'bytes') {
+      const reader = upstream.body.getReader({ mode: 'byob' })
+      return new Response(
+        new ReadableStream({
+          type: 'bytes',
+          autoAllocateChunkSize: 16384,
+          async pull(controller) {
+            const wanted = controller.byobRequest
+            if (wanted === null) {
+              log('no byobRequest')
+              const read = await reader.read(new Uint8Array(16384))
+              if (read.done) controller.close()
+              else controller.enqueue(read.value)
+              return
+            }
+            const read = await reader.read(wanted.view)
+            if (read.done) {
+              controller.close()
+              wanted.respond(0)
+            } else wanted.respondWithNewView(read.value)
+          },
+          cancel(reason) {
+            log('cancel')
+            return reader.cancel(reason)
+          },
+        }),
+      )
+    }
+    if (variant.startsWith('reuse')) {
+      // One buffer handed back and forth: each chunk enqueued is the read's own view, and the next
+      // read (only once the consumer asks again: no queue) takes the buffer back, detaching it.
+      let buffer = new Uint8Array(kib('reuse'))
+      const reader = upstream.body.getReader({ mode: 'byob' })
+      return new Response(
+        new ReadableStream(
+          {
+            async pull(controller) {
+              const read = await reader.read(buffer)
+              if (read.done) controller.close()
+              else {
+                controller.enqueue(read.value)
+                buffer = new Uint8Array(read.value.buffer)
+              }
+            },
+            cancel(reason) {
+              log('cancel')
+              return reader.cancel(reason)
+            },
+          },
+          { highWaterMark: 0 },
+        ),
+      )
+    }
+    if (variant.startsWith('fresh')) {
+      const size = kib('fresh')
+      const reader = upstream.body.getReader({ mode: 'byob' })
+      return new Response(
+        new ReadableStream({
+          async pull(controller) {
+            const read = await reader.read(new Uint8Array(size))
+            if (read.done) controller.close()
+            else controller.enqueue(read.value)
+          },
+        }),
+      )
+    }
+    if (variant.startsWith('tee')) {
+      const atLeast = variant.startsWith('tee-full')
+      const size = kib(atLeast ? 'tee-full' : 'tee')
+      const [client, tapped] = upstream.body.tee()
+      const reader = tapped.getReader({ mode: 'byob' })
+      ctx.waitUntil(
+        (async () => {
+          let buffer = new Uint8Array(size)
+          for (;;) {
+            // `readAtLeast` (workerd's own): a full buffer per read, so far fewer reads.
+            const read = atLeast
+              ? await reader.readAtLeast(size, buffer)
+              : await reader.read(buffer)
+            if (read.value !== undefined) buffer = new Uint8Array(read.value.buffer)
+            if (read.done) return
+          }
+        })(),
+      )
+      return new Response(client)
+    }
+    if (variant.startsWith('writer')) {
+      const size = kib('writer')
+      const { readable, writable } = new IdentityTransformStream()
+      const writer = writable.getWriter()
+      const reader = upstream.body.getReader({ mode: 'byob' })
+      ctx.waitUntil(
+        (async () => {
+          let buffer = new Uint8Array(size)
+          let reads = 0
+          let bytes = 0
+          try {
+            for (;;) {
+              const read = await reader.read(buffer)
+              if (read.done) break
+              reads++
+              bytes += read.value.byteLength
+              await writer.write(read.value)
+              buffer = new Uint8Array(read.value.buffer)
+            }
+            await writer.close()
+            log(`reads ${reads}, ${Math.round(bytes / reads)} bytes each`)
+          } catch (err) {
+            log(`write failed: ${err}`)
+            reader.cancel().catch(() => undefined)
+          }
+        })(),
+      )
+      return new Response(readable)
+    }
+    return new Response(`unknown variant ${variant}`, { status: 400 })
+  },
+}
+
+/** Cancels an IdentityTransformStream's readable from inside the isolate: when does its writer
+ * hear of it? */
+async function selfCancel(log) {
+  const { readable, writable } = new IdentityTransformStream()
+  const writer = writable.getWriter()
+  writer.closed.then(
+    () => log('writer closed'),
+    (err) => log(`writer.closed rejected: ${err}`),
+  )
+  const encoder = new TextEncoder()
+  const first = writer.write(encoder.encode('x'))
+  const reader = readable.getReader()
+  await reader.read()
+  await first
+  log('cancelling the readable')
+  await reader.cancel('client left')
+  await new Promise((resolve) => setTimeout(resolve, 1000))
+  log(`writer.desiredSize ${writer.desiredSize}`)
+  try {
+    await writer.write(encoder.encode('y'))
+    log('next write succeeded')
+  } catch (err) {
+    log(`next write failed: ${err}`)
+  }
+  return new Response('done')
+}
