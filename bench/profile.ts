@@ -6,10 +6,13 @@
  * streamed) chat completions at `PROFILE_CONNECTIONS` connections (32) — with
  * `PROFILE_CACHE=miss`, each with the response cache on and a user message of its own, so every
  * request misses and stores — samples every 100 µs
- * over the Chrome DevTools Protocol, and prints the functions with the most self time. The raw
- * profile is written to `.bench/gateway.cpuprofile` (open it in Chrome DevTools).
+ * over the Chrome DevTools Protocol, and prints the functions and the source files with the most
+ * self time (the bundle's `// path` markers name each frame's file); with `PROFILE_HEAP=1` also
+ * the functions that allocate most (V8's sampling heap profiler), since garbage collection is one
+ * of the largest entries. The raw profile is written to `.bench/gateway.cpuprofile` (open it in
+ * Chrome DevTools).
  */
-import { mkdirSync, writeFileSync } from 'node:fs'
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import autocannon, { type Result } from 'autocannon'
 import { buildBundle, startGateway } from '../scripts/workerd.ts'
 import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
@@ -28,13 +31,15 @@ const inspectorPort = 9229
 const seconds = Number(process.env.PROFILE_SECONDS ?? 8)
 const stream = process.env.PROFILE_STREAM === '1'
 const cacheMiss = process.env.PROFILE_CACHE === 'miss'
+const heap = process.env.PROFILE_HEAP === '1'
 
+const bundle = await buildBundle('.bench/dist')
 const upstream = await startUpstream()
 // The request log on, as in production and in bench/run.ts.
 const sink = await startLogSink()
 const gateway = await startGateway({
   queues: { LOG_QUEUE: sink.address },
-  bundle: await buildBundle('.bench/dist'),
+  bundle,
   inspectorPort,
   bindings: {
     OPENAI_BASE_URL: `${upstream.url}/v1`,
@@ -97,13 +102,30 @@ const call = (method: string, params: object = {}): Promise<unknown> =>
     socket.send(JSON.stringify({ id, method, params }))
   })
 
+type HeapNode = {
+  callFrame: ProfileNode['callFrame']
+  selfSize: number
+  children: HeapNode[]
+}
+
 await call('Profiler.enable')
 await call('Profiler.setSamplingInterval', { interval: 100 })
 await call('Profiler.start')
+if (heap)
+  await call('HeapProfiler.startSampling', {
+    samplingInterval: 4096,
+    // Everything allocated, not only what is still alive when sampling stops.
+    includeObjectsCollectedByMajorGC: true,
+    includeObjectsCollectedByMinorGC: true,
+  })
 const result = await load(seconds)
 const { profile } = (await call('Profiler.stop')) as { profile: Profile }
-if (result.non2xx > 0 || result.errors > 0)
+const allocations = heap
+  ? ((await call('HeapProfiler.stopSampling')) as { profile: { head: HeapNode } }).profile.head
+  : undefined
+if (result.non2xx > 0 || result.errors > 0) {
   throw new Error('the gateway refused or failed requests')
+}
 socket.close()
 await gateway.close()
 await upstream.close()
@@ -112,19 +134,65 @@ await sink.close()
 mkdirSync('.bench', { recursive: true })
 writeFileSync('.bench/gateway.cpuprofile', JSON.stringify(profile))
 
+// The bundle marks where each source file begins (`// src/…`, `// node_modules/…`): a frame's
+// line names the file it came from.
+const bundleLines = readFileSync(bundle, 'utf8').split('\n')
+const starts: [number, string][] = []
+bundleLines.forEach((line, i) => {
+  const match = /^\/\/ (\S+\.(?:ts|js|mjs|cjs))$/.exec(line)
+  if (match?.[1] !== undefined) starts.push([i, match[1]])
+})
+const fileOf = (frame: ProfileNode['callFrame']): string => {
+  if (!frame.url.endsWith('index.js')) return `(runtime) ${frame.functionName || frame.url}`
+  let file = '?'
+  for (const [line, name] of starts) {
+    if (line > frame.lineNumber) break
+    file = name
+  }
+  return file
+}
+
 const nodes = new Map(profile.nodes.map((node) => [node.id, node]))
 const self = new Map<string, number>()
+const byFile = new Map<string, number>()
+let busy = 0
 for (const sample of profile.samples) {
   const frame = nodes.get(sample)?.callFrame
+  if (frame?.functionName === '(idle)') continue
+  busy++
   const name = frame
     ? `${frame.functionName || '(anonymous)'} ${frame.url.split('/').pop() ?? ''}:${frame.lineNumber + 1}`
     : '?'
   self.set(name, (self.get(name) ?? 0) + 1)
+  const file = frame === undefined ? '?' : fileOf(frame)
+  byFile.set(file, (byFile.get(file) ?? 0) + 1)
+}
+const top = (counts: Map<string, number>, total: number, rows: number): void => {
+  for (const [name, count] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, rows)) {
+    console.log(`${((100 * count) / total).toFixed(1).padStart(8)}%  ${name}`)
+  }
 }
 console.log(
-  `${Math.round(result['2xx'] / result.duration)} req/s at ${connections} connections while profiling (${stream ? 'streamed' : 'JSON'})`,
+  `${Math.round(result['2xx'] / result.duration)} req/s at ${connections} connections while profiling (${stream ? 'streamed' : 'JSON'}), ${String(busy)} busy samples`,
 )
-console.log('self time  function (bundle line)')
-for (const [name, count] of [...self].sort((a, b) => b[1] - a[1]).slice(0, 40)) {
-  console.log(`${((100 * count) / profile.samples.length).toFixed(1).padStart(8)}%  ${name}`)
+console.log('\nself time by function (bundle line), share of busy samples')
+top(self, busy, 40)
+console.log('\nself time by source file')
+top(byFile, busy, 40)
+if (allocations !== undefined) {
+  const bytes = new Map<string, number>()
+  let all = 0
+  const walk = (node: HeapNode): void => {
+    const file = fileOf(node.callFrame)
+    const key = `${node.callFrame.functionName || '(anonymous)'} — ${file}`
+    bytes.set(key, (bytes.get(key) ?? 0) + node.selfSize)
+    all += node.selfSize
+    for (const child of node.children) walk(child)
+  }
+  walk(allocations)
+  const requests = result['2xx']
+  console.log(
+    `\nallocations by function (sampled every 4 KiB; ${(all / requests / 1024).toFixed(1)} KiB per request)`,
+  )
+  top(bytes, all, 30)
 }
