@@ -1,10 +1,10 @@
 /**
- * @module `node bench/ab.ts <label>=<bundle.js>[,nolog] …`: interleaved CPU comparison of gateway bundles
+ * @module `node bench/ab.ts <label>=<bundle.js>[,nolog][,norule] …`: interleaved CPU comparison of gateway bundles
  * beside the reference proxy, for `bench/REPORT.md`'s before/after figures. Each bundle (e.g. one
  * built from the commit before a change and one from after it, `wrangler deploy --dry-run
  * --outdir <dir>` in a checkout of each) runs under its own workerd, set up as `npm run bench`
  * sets up its gateway: the tenant of `bench/tenant.ts` (limits, quota, a routing rule) and the
- * request log sealed for a Queue stand-in (`,nolog`: no Queue binding, so no log). The reference proxy (`bench/reference-proxy.js`) runs
+ * request log sealed for a Queue stand-in (`,nolog`: no Queue binding, so no log; `,norule`: the tenant without its routing rule). The reference proxy (`bench/reference-proxy.js`) runs
  * beside them. `AB_ROUNDS` rounds (3) each run every target in turn — a warm-up, then `AB_SECONDS`
  * (8) of wrk at 32 connections (workerd CPU per request from /proc, req/s), then the same at 1
  * connection (p50) — so a slow moment of the machine hits every target alike. Prints each round
@@ -26,9 +26,14 @@ const rounds = Number(process.env.AB_ROUNDS ?? 3)
 const seconds = Number(process.env.AB_SECONDS ?? 8)
 const specs = process.argv.slice(2).map((arg) => {
   const at = arg.indexOf('=')
-  if (at <= 0) throw new Error(`expected <label>=<bundle.js>[,nolog], got ${arg}`)
+  if (at <= 0) throw new Error(`expected <label>=<bundle.js>[,nolog][,norule], got ${arg}`)
   const [bundle = '', ...flags] = arg.slice(at + 1).split(',')
-  return { label: arg.slice(0, at), bundle: path.resolve(bundle), log: !flags.includes('nolog') }
+  return {
+    label: arg.slice(0, at),
+    bundle: path.resolve(bundle),
+    log: !flags.includes('nolog'),
+    rule: !flags.includes('norule'),
+  }
 })
 if (specs.length === 0) throw new Error('usage: node bench/ab.ts <label>=<bundle.js> …')
 
@@ -47,6 +52,7 @@ const wrkMs = (text: string | undefined): number => {
 type Run = { cpuMs: number; rps: number; p50: number }
 
 const { key, tenants } = await benchTenant()
+const withoutRule = (await benchTenant({ rule: false, key })).tenants
 const upstream = await startUpstream()
 const sink = await startLogSink()
 const bindings = {
@@ -116,12 +122,12 @@ try {
     label: 'reference',
     worker: await startGateway({ bundle: path.join(benchDir, 'reference-proxy.js'), bindings }),
   })
-  for (const { label, bundle, log } of specs) {
+  for (const { label, bundle, log, rule } of specs) {
     targets.push({
       label,
       worker: await startGateway({
         bundle,
-        bindings,
+        bindings: rule ? bindings : { ...bindings, FLOOPY_TENANTS: withoutRule },
         ...(log ? { queues: { LOG_QUEUE: sink.address } } : {}),
       }),
     })

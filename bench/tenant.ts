@@ -19,8 +19,14 @@ export type BenchTenant = {
 /** The rule on the key: a fallback over the model the requests name, as a production key has. */
 export const BENCH_RULE_TARGETS = [{ provider: 'openai', model: 'gpt-4o-mini' }]
 
-export async function benchTenant(): Promise<BenchTenant> {
-  const key = generateApiKey('live')
+/**
+ * `rule: false`: the same tenant without its routing rule (the requested model goes as asked);
+ * `key`: serve this key rather than a new one (two tenants, one key: `bench/ab.ts`).
+ */
+export async function benchTenant({
+  rule = true,
+  key = generateApiKey('live'),
+}: { rule?: boolean; key?: string } = {}): Promise<BenchTenant> {
   const now = new Date().toISOString()
   const parsed = parseApiKey(key)
   if (!parsed.ok) throw new Error('the generated bench key does not parse')
@@ -55,18 +61,20 @@ export async function benchTenant(): Promise<BenchTenant> {
       },
     ],
     provider_keys: [],
-    routing_rules: [
-      {
-        id: 'rule_bench',
-        org_id: 'org_bench',
-        api_key_id: 'key_bench',
-        model: null,
-        strategy: 'fallback',
-        targets: BENCH_RULE_TARGETS,
-        created_at: now,
-        updated_at: now,
-      },
-    ],
+    routing_rules: !rule
+      ? []
+      : [
+          {
+            id: 'rule_bench',
+            org_id: 'org_bench',
+            api_key_id: 'key_bench',
+            model: null,
+            strategy: 'fallback',
+            targets: BENCH_RULE_TARGETS,
+            created_at: now,
+            updated_at: now,
+          },
+        ],
   })
   return { key, tenants }
 }
