@@ -53,6 +53,16 @@ describe('calendarMonth', () => {
     expect(calendarMonth(newYear - 1)).toBe('2024-12')
     expect(calendarMonth(newYear)).toBe('2025-01')
   })
+
+  it('should answer each instant its own month when calls go back and forth', () => {
+    const newYear = Date.UTC(2025, 0, 1)
+    for (let i = 0; i < 3; i++) {
+      expect(calendarMonth(newYear - 1)).toBe('2024-12')
+      expect(secondsUntilNextMonth(newYear - 1000)).toBe(1)
+      expect(calendarMonth(newYear)).toBe('2025-01')
+      expect(secondsUntilNextMonth(newYear)).toBe(31 * DAY)
+    }
+  })
 })
 
 describe('secondsUntilNextMonth', () => {

@@ -12,15 +12,27 @@ import { GatewayError } from '../errors'
 import type { LimitResult } from '../stores'
 import type { Tenant } from './tenant'
 
+/** The calendar month (UTC) holding `now`, kept while requests fall in it (one per request). */
+let current: { readonly from: number; readonly until: number; readonly month: string } | undefined
+
+const monthOf = (now: number): NonNullable<typeof current> => {
+  if (current === undefined || now < current.from || now >= current.until) {
+    const date = new Date(now)
+    current = {
+      from: Date.UTC(date.getUTCFullYear(), date.getUTCMonth(), 1),
+      until: Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1),
+      month: date.toISOString().slice(0, 7),
+    }
+  }
+  return current
+}
+
 /** The calendar month (UTC) a request counts toward, `YYYY-MM`. */
-export const calendarMonth = (now: number): string => new Date(now).toISOString().slice(0, 7)
+export const calendarMonth = (now: number): string => monthOf(now).month
 
 /** Seconds until the next calendar month (UTC) begins, at least 1. */
-export const secondsUntilNextMonth = (now: number): number => {
-  const date = new Date(now)
-  const next = Date.UTC(date.getUTCFullYear(), date.getUTCMonth() + 1, 1)
-  return Math.max(1, Math.ceil((next - now) / 1000))
-}
+export const secondsUntilNextMonth = (now: number): number =>
+  Math.max(1, Math.ceil((monthOf(now).until - now) / 1000))
 
 /** A month's counter is kept a week past the month's end, then Redis drops it. */
 export const counterTtlSeconds = (now: number): number => secondsUntilNextMonth(now) + 7 * 24 * 3600
