@@ -71,7 +71,19 @@ const fromBase64url = (text: string): Uint8Array | undefined => {
   }
 }
 
-const text64 = (value: string): string => (value === '' ? '-' : base64url(encoder.encode(value)))
+/** Spellings of recent targets and entries: a gateway serves a few targets over and over. */
+const spelled = new Map<string, string>()
+
+const text64 = (value: string): string => {
+  if (value === '') return '-'
+  let text = spelled.get(value)
+  if (text === undefined) {
+    text = base64url(encoder.encode(value))
+    if (spelled.size >= 1024) spelled.clear()
+    spelled.set(value, text)
+  }
+  return text
+}
 
 const untext64 = (part: string): string | undefined => {
   if (part === '-') return ''
@@ -87,10 +99,7 @@ export const referenceKey = (secret: Uint8Array<ArrayBuffer>): Promise<CryptoKey
   ])
 
 const macOf = async (key: CryptoKey, orgId: string, body: string): Promise<Uint8Array> =>
-  new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(`${orgId}\n${body}`))).slice(
-    0,
-    16,
-  )
+  new Uint8Array(await crypto.subtle.sign('HMAC', key, encoder.encode(`${orgId}\n${body}`)), 0, 16)
 
 /** A rule's tag: stable while the rule's scope (key, model) is, short, and no secret. */
 export const ruleTag = (rule: { apiKeyId: string | null; model: string | null }): string => {
