@@ -1,15 +1,18 @@
 /**
- * @module `node bench/ab.ts <label>=<bundle.js>[,nolog][,norule] …`: interleaved CPU comparison of gateway bundles
- * beside the reference proxy, for `bench/REPORT.md`'s before/after figures. Each bundle (e.g. one
- * built from the commit before a change and one from after it, `wrangler deploy --dry-run
- * --outdir <dir>` in a checkout of each) runs under its own workerd, set up as `npm run bench`
- * sets up its gateway: the tenant of `bench/tenant.ts` (limits, quota, a routing rule) and the
- * request log sealed for a Queue stand-in (`,nolog`: no Queue binding, so no log; `,norule`: the tenant without its routing rule). The reference proxy (`bench/reference-proxy.js`) runs
- * beside them. `AB_ROUNDS` rounds (3) each run every target in turn — a warm-up, then `AB_SECONDS`
- * (8) of wrk at 32 connections (workerd CPU per request from /proc, req/s), then the same at 1
- * connection (p50) — so a slow moment of the machine hits every target alike. Prints each round
- * and the median per target. Exits 1 when any request errors or is refused: no figure comes from
- * a failure path. Needs `wrk` (`apt-get install -y wrk`).
+ * @module `node bench/ab.ts <label>=<bundle.js>[,nolog][,norule] …`: interleaved CPU comparison of
+ * gateway bundles beside the reference proxy, for `bench/REPORT.md`'s before/after figures. Each
+ * bundle (e.g. one built from the commit before a change and one from after it, `wrangler deploy
+ * --dry-run --outdir <dir>` in a checkout of each) runs under its own workerd, set up as `npm run
+ * bench` sets up its gateway: the tenant of `bench/tenant.ts` (limits, quota, a routing rule) and
+ * the request log sealed for a Queue stand-in (`,nolog`: no Queue binding, so no log; `,norule`:
+ * the tenant without its routing rule). The reference proxy (`bench/reference-proxy.js`) runs
+ * beside them. `AB_ROUNDS` rounds (3) each run every target in turn — a warm-up, then
+ * `AB_SECONDS` (8) of wrk at 32 connections (workerd CPU per request from /proc, req/s), then the
+ * same at 1 connection (p50) — so a slow moment of the machine hits every target alike. Prints
+ * each round and, per target, the median (and least) CPU per request, and the ratio to the
+ * reference and the added p50 taken round by round (a busy moment slows a whole round). Exits 1
+ * when any request errors or is refused: no figure comes from a failure path. Needs `wrk`
+ * (`apt-get install -y wrk`).
  */
 import { execFile } from 'node:child_process'
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
@@ -152,18 +155,31 @@ try {
     const sorted = [...values].sort((a, b) => a - b)
     return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
   }
+  // Paired by round: a busy moment of the machine slows every target of its round alike, so the
+  // ratio to the same round's reference moves less than either figure alone.
   const reference = results.get('reference') ?? []
-  const refCpu = median(reference.map((r) => r.at32.cpuMs))
+  const paired = (
+    list: { at32: Run; at1: Run }[],
+    pick: (run: { at32: Run; at1: Run }) => number,
+  ) =>
+    list.map((run, i) => {
+      const same = reference[i]
+      return same === undefined ? Number.NaN : pick(run) / pick(same)
+    })
   console.log(
-    `\n| target | CPU/req at 32 (median of ${String(rounds)}) | × reference | req/s at 32 | p50 at 1 |`,
+    `\n| target | CPU/req at 32, median (min) of ${String(rounds)} | × reference, per round | ` +
+      'req/s at 32 | p50 at 1 | p50 at 1 − reference, per round |',
   )
-  console.log('|---|---|---|---|---|')
+  console.log('|---|---|---|---|---|---|')
   for (const [label, list] of results) {
-    const cpu = median(list.map((r) => r.at32.cpuMs))
+    const cpu = list.map((r) => r.at32.cpuMs)
+    const added = list.map((run, i) => run.at1.p50 - (reference[i]?.at1.p50 ?? Number.NaN))
     console.log(
-      `| ${label} | ${cpu.toFixed(3)} ms | ${(cpu / refCpu).toFixed(2)} | ` +
+      `| ${label} | ${median(cpu).toFixed(3)} ms (${Math.min(...cpu).toFixed(3)}) | ` +
+        `${median(paired(list, (r) => r.at32.cpuMs)).toFixed(2)} | ` +
         `${median(list.map((r) => r.at32.rps)).toFixed(0)} | ` +
-        `${median(list.map((r) => r.at1.p50)).toFixed(3)} ms |`,
+        `${median(list.map((r) => r.at1.p50)).toFixed(3)} ms | ` +
+        `${median(added) >= 0 ? '+' : ''}${median(added).toFixed(3)} ms |`,
     )
   }
 } finally {
