@@ -5,6 +5,7 @@ import {
   credibleInterval,
   forgetting,
   meanOf,
+  posteriorsOfHash,
   sampleBeta,
   thompsonOrder,
   trafficShares,
@@ -130,5 +131,41 @@ describe('Thompson sampling', () => {
       seededRandom(9),
     )
     expect(shares[2]).toBeGreaterThan(0.9)
+  })
+})
+
+describe('posteriorsOfHash', () => {
+  it('should read a flat HGETALL answer and an object alike', () => {
+    const flat = ['openai/gpt-4o|a', '2.5', 'openai/gpt-4o|b', '0.5', 'openai/gpt-4o|n', '3']
+    const expected = new Map([['openai/gpt-4o', { a: 2.5, b: 0.5, n: 3 }]])
+    expect(posteriorsOfHash(flat)).toEqual(expected)
+    expect(
+      posteriorsOfHash({ 'openai/gpt-4o|a': '2.5', 'openai/gpt-4o|b': 0.5, 'openai/gpt-4o|n': 3 }),
+    ).toEqual(expected)
+  })
+
+  it('should split at the last bar, so a target may hold one', () => {
+    expect(posteriorsOfHash(['custom/a|b|a', '1'])).toEqual(
+      new Map([['custom/a|b', { a: 1, b: 0, n: 0 }]]),
+    )
+  })
+
+  it('should skip fields of another shape and values that are not non-negative numbers', () => {
+    expect(
+      posteriorsOfHash([
+        '|a',
+        '1',
+        'x|c',
+        '1',
+        'x|a',
+        '-1',
+        'x|b',
+        'NaN',
+        'x|n',
+        'oops',
+        'odd-one-out',
+      ]),
+    ).toEqual(new Map())
+    expect(posteriorsOfHash(null)).toEqual(new Map())
   })
 })

@@ -16,6 +16,36 @@ export type Posterior = { readonly a: number; readonly b: number; readonly n: nu
 
 export const EMPTY_POSTERIOR: Posterior = { a: 0, b: 0, n: 0 }
 
+/**
+ * A stats hash (`<target>|a`, `<target>|b`, `<target>|n` fields) as posteriors by target, as
+ * `HGETALL` or a script answers it: a flat `[field, value, …]` array, or an object. Fields of
+ * another shape and values that are not non-negative numbers are skipped. Shared by the Upstash
+ * store and the admin CLI's `feedback stats`.
+ */
+export const posteriorsOfHash = (
+  fields: readonly unknown[] | Record<string, unknown> | null,
+): Map<string, Posterior> => {
+  const entries: [string, unknown][] = Array.isArray(fields)
+    ? Array.from({ length: Math.floor(fields.length / 2) }, (_, i) => [
+        String(fields[2 * i]),
+        fields[2 * i + 1],
+      ])
+    : Object.entries(fields ?? {})
+  const byTarget = new Map<string, { a: number; b: number; n: number }>()
+  for (const [field, raw] of entries) {
+    const cut = field.lastIndexOf('|')
+    const part = field.slice(cut + 1)
+    if (cut < 1 || (part !== 'a' && part !== 'b' && part !== 'n')) continue
+    const value = Number(raw)
+    if (!Number.isFinite(value) || value < 0) continue
+    const target = field.slice(0, cut)
+    const p = byTarget.get(target) ?? { a: 0, b: 0, n: 0 }
+    p[part] = value
+    byTarget.set(target, p)
+  }
+  return byTarget
+}
+
 /** The factor each feedback multiplies the earlier evidence by. */
 export const forgetting = (halfLife: number): number =>
   halfLife > 0 && Number.isFinite(halfLife) ? 2 ** (-1 / halfLife) : 1

@@ -12,6 +12,7 @@
 import {
   credibleInterval,
   meanOf,
+  posteriorsOfHash,
   trafficShares,
   type Posterior,
 } from '../../../src/feedback/posterior.ts'
@@ -47,35 +48,6 @@ const seeded = (seed: number): (() => number) => {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4_294_967_296
   }
-}
-
-/**
- * A stats hash as `HGETALL` answers it (a flat `[field, value, …]` array, or an object) as
- * posteriors by target — what `posteriorsOf` in `src/stores/upstash/feedback-state.ts` does, which
- * the CLI cannot import under plain Node (its imports have no `.ts` extensions).
- */
-export const posteriorsFromHash = (
-  fields: readonly unknown[] | Record<string, unknown> | null,
-): Map<string, Posterior> => {
-  const entries: [string, unknown][] = Array.isArray(fields)
-    ? Array.from({ length: Math.floor(fields.length / 2) }, (_, i) => [
-        String(fields[2 * i]),
-        fields[2 * i + 1],
-      ])
-    : Object.entries(fields ?? {})
-  const byTarget = new Map<string, { a: number; b: number; n: number }>()
-  for (const [field, raw] of entries) {
-    const cut = field.lastIndexOf('|')
-    const part = field.slice(cut + 1)
-    if (cut < 1 || (part !== 'a' && part !== 'b' && part !== 'n')) continue
-    const value = Number(raw)
-    if (!Number.isFinite(value) || value < 0) continue
-    const target = field.slice(0, cut)
-    const p = byTarget.get(target) ?? { a: 0, b: 0, n: 0 }
-    p[part] = value
-    byTarget.set(target, p)
-  }
-  return byTarget
 }
 
 /** `FLOOPY_FEEDBACK_MIN_SAMPLES` and `FLOOPY_FEEDBACK_EXPLORATION` as the gateway reads them. */
@@ -257,7 +229,7 @@ Options:
     try {
       result = await Promise.all(
         located.map(async ({ rule, where }) =>
-          ruleStats(rule, where, posteriorsFromHash(await redis.hgetall(where.key)), settings),
+          ruleStats(rule, where, posteriorsOfHash(await redis.hgetall(where.key)), settings),
         ),
       )
     } catch (error) {

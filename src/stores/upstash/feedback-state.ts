@@ -10,7 +10,7 @@
  */
 import type { Redis } from '@upstash/redis/cloudflare'
 import type { FeedbackState, TargetPosteriors } from '..'
-import type { Posterior } from '../../feedback/posterior'
+import { posteriorsOfHash } from '../../feedback/posterior'
 import { FEEDBACK_WINDOW_SECONDS } from '../../feedback/reference'
 import { feedbackLastKey } from '../shared-keys'
 
@@ -46,32 +46,9 @@ redis.call('SET', KEYS[2], string.format('%.17g', reward), 'EX', tonumber(ARGV[4
 return replaced
 `
 
-/** A stats hash's fields as posteriors by target. */
-export const posteriorsOf = (fields: readonly unknown[] | Record<string, unknown> | null) => {
-  const entries: [string, unknown][] = Array.isArray(fields)
-    ? Array.from({ length: Math.floor(fields.length / 2) }, (_, i) => [
-        String(fields[2 * i]),
-        fields[2 * i + 1],
-      ])
-    : Object.entries(fields ?? {})
-  const byTarget = new Map<string, { a: number; b: number; n: number }>()
-  for (const [field, raw] of entries) {
-    const cut = field.lastIndexOf('|')
-    const part = field.slice(cut + 1)
-    if (cut < 1 || (part !== 'a' && part !== 'b' && part !== 'n')) continue
-    const value = Number(raw)
-    if (!Number.isFinite(value) || value < 0) continue
-    const target = field.slice(0, cut)
-    const p = byTarget.get(target) ?? { a: 0, b: 0, n: 0 }
-    p[part] = value
-    byTarget.set(target, p)
-  }
-  return byTarget as Map<string, Posterior>
-}
-
 export const upstashFeedbackState = (redis: Redis): FeedbackState => ({
   async read(key): Promise<TargetPosteriors> {
-    return posteriorsOf(await redis.eval<[], unknown[]>(READ_SCRIPT, [key], []))
+    return posteriorsOfHash(await redis.eval<[], unknown[]>(READ_SCRIPT, [key], []))
   },
   async record(key, target, reward, replaces, gamma) {
     const orgId = key.split(':')[2] ?? ''
