@@ -80,11 +80,14 @@ type Meta = Omit<RequestFacts, 'requestBody' | 'response'> & {
 const metaBytes = (meta: Meta): Uint8Array =>
   encoder.encode(JSON.stringify({ v: VERSION, facts: meta }))
 
-/** Each part as a u32 big-endian length and its bytes, one after the other. */
-const frame = (parts: readonly Uint8Array[]): Uint8Array => {
-  const out = new Uint8Array(parts.reduce((total, part) => total + 4 + part.length, 0))
+/**
+ * Each part as a u32 big-endian length and its bytes, one after the other, after `lead` bytes
+ * left for the caller (a bundle's header).
+ */
+const frame = (parts: readonly Uint8Array[], lead = 0): Uint8Array => {
+  const out = new Uint8Array(parts.reduce((total, part) => total + 4 + part.length, lead))
   const view = new DataView(out.buffer)
-  let at = 0
+  let at = lead
   for (const part of parts) {
     view.setUint32(at, part.length)
     out.set(part, at + 4)
@@ -167,24 +170,21 @@ export const encodeFacts = (facts: RequestFacts, limit: number): Uint8Array => {
 const BUNDLE = 0xffffffff
 const BUNDLE_HEADER = 8
 
-/** The largest payload `sealBundles` takes: a bundle of it alone fits a message. */
-export const payloadLimit = (keys: LogKeys): number =>
-  MESSAGE_LIMIT - sealOverhead(keys) - BUNDLE_HEADER - 4
-
 /** The bytes a payload adds to a bundle. */
 export const BUNDLE_ENTRY_BYTES = 4
 
-const bundle = (payloads: readonly Uint8Array[], size: number): Uint8Array => {
-  const out = new Uint8Array(BUNDLE_HEADER + size)
+/** The bytes a sealed message under `keys` has for its bundle's payloads and their lengths. */
+const bundleRoom = (keys: LogKeys): number => MESSAGE_LIMIT - sealOverhead(keys) - BUNDLE_HEADER
+
+/** The largest payload `sealBundles` takes: a bundle of it alone fits a message. */
+export const payloadLimit = (keys: LogKeys): number => bundleRoom(keys) - BUNDLE_ENTRY_BYTES
+
+/** The payloads framed after the bundle's header. */
+const bundle = (payloads: readonly Uint8Array[]): Uint8Array => {
+  const out = frame(payloads, BUNDLE_HEADER)
   const view = new DataView(out.buffer)
   view.setUint32(0, BUNDLE)
   view.setUint32(4, payloads.length)
-  let at = BUNDLE_HEADER
-  for (const payload of payloads) {
-    view.setUint32(at, payload.length)
-    out.set(payload, at + 4)
-    at += 4 + payload.length
-  }
   return out
 }
 
@@ -195,7 +195,7 @@ const bundle = (payloads: readonly Uint8Array[], size: number): Uint8Array => {
  * sealing one small record costs.
  */
 export const sealBundles = (keys: LogKeys, payloads: readonly Uint8Array[]): Uint8Array[] => {
-  const room = MESSAGE_LIMIT - sealOverhead(keys) - BUNDLE_HEADER
+  const room = bundleRoom(keys)
   const messages: Uint8Array[] = []
   let group: Uint8Array[] = []
   let size = 0
@@ -204,14 +204,14 @@ export const sealBundles = (keys: LogKeys, payloads: readonly Uint8Array[]): Uin
       throw new Error(`request log payload of ${String(payload.length)} bytes exceeds a message`)
     }
     if (size + BUNDLE_ENTRY_BYTES + payload.length > room) {
-      messages.push(sealMessage(keys, bundle(group, size)))
+      messages.push(sealMessage(keys, bundle(group)))
       group = []
       size = 0
     }
     group.push(payload)
     size += BUNDLE_ENTRY_BYTES + payload.length
   }
-  if (group.length > 0) messages.push(sealMessage(keys, bundle(group, size)))
+  if (group.length > 0) messages.push(sealMessage(keys, bundle(group)))
   return messages
 }
 
