@@ -15,7 +15,7 @@
  * (`apt-get install -y wrk`).
  */
 import { execFile } from 'node:child_process'
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
@@ -23,6 +23,7 @@ import { startGateway, type WorkerdGateway } from '../scripts/workerd.ts'
 import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
 import { benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
+import { cpuSeconds, readWrkReport } from './wrk.ts'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const rounds = Number(process.env.AB_ROUNDS ?? 3)
@@ -39,18 +40,6 @@ const specs = process.argv.slice(2).map((arg) => {
   }
 })
 if (specs.length === 0) throw new Error('usage: node bench/ab.ts <label>=<bundle.js> …')
-
-const cpuSeconds = (pid: number): number => {
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
-const wrkMs = (text: string | undefined): number => {
-  const match = /^([\d.]+)(us|ms|s)$/.exec(text ?? '')
-  if (!match) return Number.NaN
-  const value = Number(match[1])
-  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value
-}
 
 type Run = { cpuMs: number; rps: number; p50: number }
 
@@ -100,22 +89,17 @@ const wrk = async (
     )
   })
   const cpu = cpuSeconds(worker.pid) - before
-  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? Number.NaN)
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0)
-  const socket = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
-    .exec(output)
-    ?.slice(1)
-    .reduce((sum, n) => sum + Number(n), 0)
-  if (non2xx > 0 || (socket ?? 0) > 0 || !(requests > 0)) {
+  const report = readWrkReport(output)
+  if (report.errors > 0 || !(report.requests > 0)) {
     failures.push(label)
     console.error(
-      `FAILED: ${label}: ${String(non2xx)} non-2xx, ${String(socket ?? 0)} socket errors`,
+      `FAILED: ${label}: ${String(report.errors)} failed requests (non-2xx or socket errors)`,
     )
   }
   return {
-    cpuMs: (cpu * 1000) / requests,
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? Number.NaN),
-    p50: wrkMs(/\s50%\s+(\S+)/.exec(output)?.[1]),
+    cpuMs: (cpu * 1000) / report.requests,
+    rps: report.rps,
+    p50: report.p50,
   }
 }
 

@@ -52,6 +52,7 @@ import {
 import { BENCH_LOG_KEYS, startLogSink, type LogSink } from './log-sink.ts'
 import { benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
+import { cpuSeconds, readWrkReport } from './wrk.ts'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const repoRoot = path.dirname(benchDir)
@@ -360,14 +361,6 @@ function post(
   })
 }
 
-/** CPU seconds (user + system) a process has used, from /proc/<pid>/stat in USER_HZ ticks (100
- * per second on Linux), so 10 ms resolution: fine over runs of seconds and thousands of requests. */
-function cpuSeconds(pid: number | undefined): number {
-  if (pid === undefined) return Number.NaN
-  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ') ?? []
-  return (Number(fields[11]) + Number(fields[12])) / 100
-}
-
 /** Busy CPU seconds of the whole machine, from the first line of /proc/stat. */
 function machineBusySeconds(): number {
   const line = readFileSync('/proc/stat', 'utf8').split('\n')[0] ?? ''
@@ -449,14 +442,6 @@ const wrkPath = ((): string | undefined => {
   return undefined
 })()
 
-/** wrk prints latencies as `123.45us`, `1.23ms` or `1.02s`. */
-function wrkMs(text: string | undefined): number {
-  const match = /^([\d.]+)(us|ms|s)$/.exec(text ?? '')
-  if (!match) return Number.NaN
-  const value = Number(match[1])
-  return match[2] === 'us' ? value / 1000 : match[2] === 's' ? value * 1000 : value
-}
-
 async function runWrk(
   wrk: string,
   target: Target,
@@ -488,12 +473,7 @@ async function runWrk(
   })
   rmSync(dir, { recursive: true, force: true })
   const elapsedSec = (performance.now() - started) / 1000
-  const requests = Number(/(\d+) requests in/.exec(output)?.[1] ?? Number.NaN)
-  const non2xx = Number(/Non-2xx or 3xx responses: (\d+)/.exec(output)?.[1] ?? 0)
-  const socketErrors = /Socket errors: connect (\d+), read (\d+), write (\d+), timeout (\d+)/
-    .exec(output)
-    ?.slice(1)
-    .reduce((sum, n) => sum + Number(n), 0)
+  const report = readWrkReport(output)
   const workerdCpu = cpuSeconds(target.workerdPid) - workerdBefore
   const upstreamCpu = cpuSeconds(upstreamPid) - upstreamBefore
   const accounted = upstreamCpu + (Number.isNaN(workerdCpu) ? 0 : workerdCpu)
@@ -502,17 +482,17 @@ async function runWrk(
   return {
     target: target.loadName ?? target.name,
     connections,
-    n: requests,
-    p50: wrkMs(/\s50%\s+(\S+)/.exec(output)?.[1]),
-    p99: wrkMs(/\s99%\s+(\S+)/.exec(output)?.[1]),
-    mean: wrkMs(/Latency\s+(\S+)/.exec(output)?.[1]),
+    n: report.requests,
+    p50: report.p50,
+    p99: report.p99,
+    mean: report.mean,
     durationSec,
-    rps: Number(/Requests\/sec:\s+([\d.]+)/.exec(output)?.[1] ?? Number.NaN),
-    answered: requests,
-    errors: non2xx + (socketErrors ?? 0),
-    workerdCpuMsPerRequest: (workerdCpu * 1000) / requests,
+    rps: report.rps,
+    answered: report.requests,
+    errors: report.errors,
+    workerdCpuMsPerRequest: (workerdCpu * 1000) / report.requests,
     workerdCores: workerdCpu / elapsedSec,
-    upstreamCpuMsPerRequest: (upstreamCpu * 1000) / requests,
+    upstreamCpuMsPerRequest: (upstreamCpu * 1000) / report.requests,
     otherCores: Math.max(0, otherCpu / elapsedSec),
   }
 }
