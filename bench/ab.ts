@@ -5,16 +5,20 @@
  * --dry-run --outdir <dir>` in a checkout of each) runs under its own workerd, set up as `npm run
  * bench` sets up its gateway: the tenant of `bench/tenant.ts` (limits, quota, a routing rule) and
  * the request log sealed for a Queue stand-in (`,nolog`: no Queue binding, so no log; `,norule`:
- * the tenant without its routing rule). The reference proxy (`bench/reference-proxy.js`) runs
+ * the tenant without its routing rule; `,variant=<name>`: bench/relay-variants.js's variant). The
+ * reference proxy (`bench/reference-proxy.js`) runs
  * beside them. `AB_ROUNDS` rounds (3) each run every target in turn — a warm-up, then
  * `AB_SECONDS` (8) of wrk at 32 connections (workerd CPU per request from /proc, req/s), then the
  * same at 1 connection (p50) — so a slow moment of the machine hits every target alike. Prints
  * each round and, per target, the median (and least) CPU per request, and the ratio to the
  * reference and the added p50 taken round by round (a busy moment slows a whole round). Exits 1
  * when any request errors or is refused: no figure comes from a failure path. Needs `wrk`
- * (`apt-get install -y wrk`).
+ * (`apt-get install -y wrk`). `AB_TTFB` (200; 0 skips it) streamed completions per target and
+ * round, sequential and interleaved request by request, give each target's median time to the
+ * first body byte and, paired by round, what it adds to the reference's.
  */
 import { execFile } from 'node:child_process'
+import { Agent, request } from 'node:http'
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
@@ -28,6 +32,7 @@ import { cpuSeconds, readWrkReport } from './wrk.ts'
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const rounds = Number(process.env.AB_ROUNDS ?? 3)
 const seconds = Number(process.env.AB_SECONDS ?? 8)
+const ttfbRequests = Number(process.env.AB_TTFB ?? 200)
 const specs = process.argv.slice(2).map((arg) => {
   const at = arg.indexOf('=')
   if (at <= 0) throw new Error(`expected <label>=<bundle.js>[,nolog][,norule], got ${arg}`)
@@ -37,6 +42,8 @@ const specs = process.argv.slice(2).map((arg) => {
     bundle: path.resolve(bundle),
     log: !flags.includes('nolog'),
     rule: !flags.includes('norule'),
+    /** `variant=<name>`: the `VARIANT` binding, for bench/relay-variants.js. */
+    variant: flags.find((flag) => flag.startsWith('variant='))?.slice('variant='.length),
   }
 })
 if (specs.length === 0) throw new Error('usage: node bench/ab.ts <label>=<bundle.js> …')
@@ -103,18 +110,65 @@ const wrk = async (
   }
 }
 
+const median = (values: number[]): number => {
+  const sorted = [...values].sort((a, b) => a - b)
+  return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
+}
+
+const streamBody = JSON.stringify({
+  model: 'openai/gpt-4o-mini',
+  stream: true,
+  stream_options: { include_usage: true },
+  messages: [{ role: 'user', content: 'Say hello in five words.' }],
+})
+
+/** One streamed completion read to its end: ms to the first body byte. */
+const firstByte = (worker: WorkerdGateway, agent: Agent, label: string): Promise<number> =>
+  new Promise((resolve, reject) => {
+    const started = process.hrtime.bigint()
+    let first = Number.NaN
+    const req = request(
+      `${worker.url}/v1/chat/completions`,
+      {
+        method: 'POST',
+        agent,
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      },
+      (res) => {
+        let text = ''
+        res.setEncoding('utf8')
+        res.on('data', (chunk: string) => {
+          if (Number.isNaN(first)) first = Number(process.hrtime.bigint() - started) / 1e6
+          text += chunk
+        })
+        res.on('end', () => {
+          if (res.statusCode !== 200 || !text.includes('[DONE]')) {
+            reject(new Error(`${label}: a stream answered ${String(res.statusCode)}: ${text}`))
+          } else resolve(first)
+        })
+        res.on('error', reject)
+      },
+    )
+    req.on('error', reject)
+    req.end(streamBody)
+  })
+
 const targets: { label: string; worker: WorkerdGateway }[] = []
 try {
   targets.push({
     label: 'reference',
     worker: await startGateway({ bundle: path.join(benchDir, 'reference-proxy.js'), bindings }),
   })
-  for (const { label, bundle, log, rule } of specs) {
+  for (const { label, bundle, log, rule, variant } of specs) {
     targets.push({
       label,
       worker: await startGateway({
         bundle,
-        bindings: rule ? bindings : { ...bindings, FLOOPY_TENANTS: withoutRule },
+        bindings: {
+          ...bindings,
+          ...(rule ? {} : { FLOOPY_TENANTS: withoutRule }),
+          ...(variant === undefined ? {} : { VARIANT: variant }),
+        },
         ...(log ? { queues: { LOG_QUEUE: sink.address } } : {}),
       }),
     })
@@ -135,9 +189,34 @@ try {
       )
     }
   }
-  const median = (values: number[]): number => {
-    const sorted = [...values].sort((a, b) => a - b)
-    return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
+  const ttfb = new Map<string, number[]>()
+  if (ttfbRequests > 0) {
+    const agents = targets.map(() => new Agent({ keepAlive: true, maxSockets: 1 }))
+    try {
+      for (let round = 1; round <= rounds; round++) {
+        const times = targets.map(() => [] as number[])
+        for (let i = 0; i < 20 + ttfbRequests; i++) {
+          for (const [t, { label, worker }] of targets.entries()) {
+            const ms = await firstByte(worker, agents[t] as Agent, label)
+            if (i >= 20) times[t]?.push(ms) // the first 20 warm up
+          }
+        }
+        for (const [t, { label }] of targets.entries()) {
+          const list = ttfb.get(label) ?? []
+          list.push(median(times[t] ?? []))
+          ttfb.set(label, list)
+        }
+        const line = targets.map(
+          ({ label }) => `${label} ${(ttfb.get(label)?.at(-1) ?? 0).toFixed(3)} ms`,
+        )
+        console.log(`round ${String(round)} TTFB p50: ${line.join(', ')}`)
+      }
+    } catch (err) {
+      failures.push(String(err))
+      console.error(`FAILED: ${String(err)}`)
+    } finally {
+      for (const agent of agents) agent.destroy()
+    }
   }
   // Paired by round: a busy moment of the machine slows every target of its round alike, so the
   // ratio to the same round's reference moves less than either figure alone.
@@ -152,18 +231,22 @@ try {
     })
   console.log(
     `\n| target | CPU/req at 32, median (min) of ${String(rounds)} | × reference, per round | ` +
-      'req/s at 32 | p50 at 1 | p50 at 1 − reference, per round |',
+      'req/s at 32 | p50 at 1 | p50 at 1 − reference, per round | TTFB p50 − reference, per round |',
   )
-  console.log('|---|---|---|---|---|---|')
+  console.log('|---|---|---|---|---|---|---|')
+  const referenceTtfb = ttfb.get('reference') ?? []
   for (const [label, list] of results) {
     const cpu = list.map((r) => r.at32.cpuMs)
     const added = list.map((run, i) => run.at1.p50 - (reference[i]?.at1.p50 ?? Number.NaN))
+    const addedTtfb = (ttfb.get(label) ?? []).map((ms, i) => ms - (referenceTtfb[i] ?? Number.NaN))
+    const signed = (ms: number): string => `${ms >= 0 ? '+' : ''}${ms.toFixed(3)} ms`
     console.log(
       `| ${label} | ${median(cpu).toFixed(3)} ms (${Math.min(...cpu).toFixed(3)}) | ` +
         `${median(paired(list, (r) => r.at32.cpuMs)).toFixed(2)} | ` +
         `${median(list.map((r) => r.at32.rps)).toFixed(0)} | ` +
         `${median(list.map((r) => r.at1.p50)).toFixed(3)} ms | ` +
-        `${median(added) >= 0 ? '+' : ''}${median(added).toFixed(3)} ms |`,
+        `${signed(median(added))} | ` +
+        `${addedTtfb.length > 0 ? signed(median(addedTtfb)) : '—'} |`,
     )
   }
 } finally {

@@ -15,6 +15,7 @@ export default {
       console.log(`[variant] ${variant} ${message} at ${Date.now() - started}ms`)
     request.signal.addEventListener('abort', () => log('request.signal aborted'))
     if (variant === 'self-cancel') return selfCancel(log)
+    if (variant.startsWith('json-')) return json(variant, request, env, ctx)
     const upstream = await fetch(`${env.OPENAI_BASE_URL}/chat/completions`, {
       method: 'POST',
       headers: new Headers({
@@ -117,9 +118,21 @@ export default {
         }),
       )
     }
+    if (variant === 'tee-default') {
+      // The other branch read with a default reader: each chunk as the tee shares it.
+      const [client, tapped] = upstream.body.tee()
+      const reader = tapped.getReader()
+      ctx.waitUntil(
+        (async () => {
+          for (;;) if ((await reader.read()).done) return
+        })(),
+      )
+      return new Response(client)
+    }
     if (variant.startsWith('tee')) {
-      const atLeast = variant.startsWith('tee-full')
-      const size = kib(atLeast ? 'tee-full' : 'tee')
+      const piped = variant.startsWith('tee-pipe')
+      const atLeast = piped || variant.startsWith('tee-full')
+      const size = kib(piped ? 'tee-pipe' : atLeast ? 'tee-full' : 'tee')
       const [client, tapped] = upstream.body.tee()
       const reader = tapped.getReader({ mode: 'byob' })
       ctx.waitUntil(
@@ -135,7 +148,55 @@ export default {
           }
         })(),
       )
-      return new Response(client)
+      if (!piped) return new Response(client)
+      // The client's branch piped natively into a stream the script may still append to.
+      const { readable, writable } = new IdentityTransformStream()
+      ctx.waitUntil(
+        client
+          .pipeTo(writable, { preventClose: true })
+          .then(async () => {
+            const writer = writable.getWriter()
+            await writer.write(new TextEncoder().encode(': tail\n\n'))
+            await writer.close()
+          })
+          .catch(() => reader.cancel().catch(() => undefined)),
+      )
+      return new Response(readable)
+    }
+    if (variant.startsWith('grow')) {
+      // The gateway's relay: writes into an IdentityTransformStream from one buffer, doubled
+      // whenever a read fills it, up to the size named.
+      const max = kib('grow')
+      const { readable, writable } = new IdentityTransformStream()
+      const writer = writable.getWriter()
+      const reader = upstream.body.getReader({ mode: 'byob' })
+      ctx.waitUntil(
+        (async () => {
+          let size = 16384
+          let buffer = new Uint8Array(size)
+          let reads = 0
+          let bytes = 0
+          try {
+            for (;;) {
+              const read = await reader.read(buffer)
+              if (read.done) break
+              reads++
+              bytes += read.value.byteLength
+              await writer.write(read.value)
+              if (read.value.byteLength >= size && size < max) {
+                size *= 2
+                buffer = new Uint8Array(size)
+              } else buffer = new Uint8Array(read.value.buffer)
+            }
+            await writer.close()
+            log(`reads ${reads}, ${Math.round(bytes / reads)} bytes each, buffer ${size}`)
+          } catch (err) {
+            log(`write failed: ${err}`)
+            reader.cancel().catch(() => undefined)
+          }
+        })(),
+      )
+      return new Response(readable)
     }
     if (variant.startsWith('writer')) {
       const size = kib('writer')
@@ -195,4 +256,35 @@ async function selfCancel(log) {
     log(`next write failed: ${err}`)
   }
   return new Response('done')
+}
+
+/**
+ * A non-streamed answer relayed three ways, for CPU per request under load (`node bench/ab.ts
+ * json-buffer=bench/relay-variants.js,variant=json-buffer …`): read whole into an ArrayBuffer
+ * (the gateway's way for answers of a declared size, to read `usage`), piped natively with its
+ * other `tee()` branch read beside it, or piped natively with nothing read (the reference).
+ */
+async function json(variant, request, env, ctx) {
+  const upstream = await fetch(`${env.OPENAI_BASE_URL}/chat/completions`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: await request.text(),
+  })
+  const headers = { 'content-type': 'application/json' }
+  if (variant === 'json-native') return new Response(upstream.body, { headers })
+  if (variant === 'json-buffer') {
+    const bytes = await upstream.arrayBuffer()
+    return new Response(bytes, { headers })
+  }
+  if (variant === 'json-tee') {
+    const [client, tapped] = upstream.body.tee()
+    const reader = tapped.getReader()
+    ctx.waitUntil(
+      (async () => {
+        for (;;) if ((await reader.read()).done) return
+      })(),
+    )
+    return new Response(client, { headers })
+  }
+  return new Response(`unknown variant ${variant}`, { status: 400 })
 }

@@ -21,6 +21,7 @@ import type { ParsedRequest, ProviderConfig, ResponseOutcome, ResponseTap, Targe
 import type { ListedModel } from './adapter'
 import { adapterFor } from './families'
 import { headSink } from './head'
+import { releaseRelay } from './relay'
 import { providerError } from './upstream-error'
 
 export type SendOptions = { readonly timeoutMs: number; readonly provider: string }
@@ -204,7 +205,7 @@ export const callProvider = async (
     // The first chunk is due within what is left of the time allowed for the headers.
     const failure = await firstChunkOrTimeout(started, options.timeoutMs - (Date.now() - calledAt))
     if (failure !== undefined) {
-      await body.cancel()
+      await releaseRelay(body)
       throw failure === 'timeout'
         ? new GatewayError(
             'PROVIDER_TIMEOUT',

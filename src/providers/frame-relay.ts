@@ -1,11 +1,10 @@
 /**
- * @module The relay loop for a provider whose stream is not SSE but binary frames (Bedrock's
- * `application/vnd.amazon.eventstream`): the same pull loop as `relaySse` (`relay.ts`) — reads
- * pulled as the client reads, so backpressure reaches the provider; the end reported once, however
- * the stream ends; a complete stream's tail drained so the connection can be reused, anything else
- * cancelled — around a source that turns each read's bytes into OpenAI SSE text itself.
+ * @module The relay for a provider whose stream is not SSE but binary frames (Bedrock's
+ * `application/vnd.amazon.eventstream`): `relaySse`'s loop (`relayReads` in `relay.ts`) around a
+ * source that turns each read's bytes into OpenAI SSE text itself. The source may hold a read's
+ * bytes until its frame is complete, so each read gets its own buffer.
  */
-import type { SseRelayOptions, StreamEnd } from './relay'
+import { relayReads, type SseRelayOptions, type StreamEnd } from './relay'
 import type { Usage } from '../types'
 
 /**
@@ -33,76 +32,20 @@ export const relayFrames = (
   source: FrameSource,
   options: FrameRelayOptions,
 ): ReadableStream<Uint8Array> => {
-  const reader = upstream.getReader()
   const encoder = new TextEncoder()
-  let first = options.onFirstChunk
-  const send = (
-    controller: ReadableStreamDefaultController<Uint8Array>,
-    text: string,
-    ended: StreamEnd | undefined,
-  ): void => {
-    const chunk = encoder.encode(text)
-    if (first !== undefined) {
-      first(ended !== undefined && ended !== 'done')
-      first = undefined
-    }
-    options.tap?.(chunk)
-    controller.enqueue(chunk)
-  }
-  let reported = false
-  const report = (end: StreamEnd): void => {
-    if (reported) return
-    reported = true
-    options.onEnd({ end, usage: source.usage() })
-  }
-
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        let read: ReadableStreamReadResult<Uint8Array> | undefined
-        try {
-          read = await reader.read()
-        } catch {
-          read = undefined // the connection to the provider broke
-        }
-        if (read === undefined || read.done) {
-          const out = read === undefined ? source.broken() : source.done()
-          // A source that left the end open has not seen a complete stream.
-          const end = source.end ?? 'interrupted'
-          if (out.length > 0) send(controller, out, end)
-          report(end)
-          controller.close()
-          return
-        }
-        const out = source.read(read.value)
-        const end = source.end
-        if (out.length > 0) send(controller, out, end)
-        if (end !== undefined) {
-          // Complete, or a provider error was relayed: nothing after it is for the client.
-          if (end === 'done') void drain(reader)
-          else reader.cancel().catch(ignore)
-          report(end)
-          controller.close()
-          return
-        }
-        // Nothing to send yet (a partial frame): read on rather than hand the client nothing.
-        if (out.length > 0) return
-      }
+  const encoded = (text: string): Uint8Array | undefined =>
+    text.length > 0 ? encoder.encode(text) : undefined
+  return relayReads(
+    upstream,
+    {
+      get end() {
+        return source.end
+      },
+      read: (bytes) => encoded(source.read(bytes)),
+      done: () => encoded(source.done()),
+      broken: () => encoded(source.broken()),
+      usage: () => source.usage(),
     },
-    cancel(reason) {
-      report('cancelled')
-      return reader.cancel(reason)
-    },
-  })
-}
-
-const ignore = (): void => undefined
-
-const drain = async (reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> => {
-  try {
-    for (let i = 0; i < 16; i++) if ((await reader.read()).done) return
-    await reader.cancel()
-  } catch {
-    // The provider closed the connection first; nothing to release.
-  }
+    options,
+  )
 }

@@ -62,82 +62,51 @@ export type SseRelayOptions = {
   readonly onEnd: (outcome: ResponseOutcome) => void
   /**
    * Sees every chunk as it is sent to the client, before the client may read it: the answer's
-   * taps' bounded copy, taken here rather than by another stream around this one.
+   * taps' bounded copy, taken here rather than by another stream around this one. The chunk may be
+   * a view of the relay's reused read buffer: what the tap keeps, it copies during the call.
    */
   readonly tap?: ((chunk: Uint8Array) => void) | undefined
   /**
    * Called once, with the first chunk queued for the client: `failed` when the stream also ended
    * in it without completing — the provider sent no content, only an error or an early close —
-   * so a caller that has not answered yet may still try elsewhere. The stream is pulled as soon
-   * as it is made (a `ReadableStream` with a pull source fills its queue of one chunk at once,
-   * WHATWG Streams §4.5.13 "ReadableStreamDefaultControllerCallPullIfNeeded"), so this comes
-   * without the client reading.
+   * so a caller that has not answered yet may still try elsewhere. The relay reads the provider
+   * as soon as it is made, so this comes without the client reading.
    */
   readonly onFirstChunk?: ((failed: boolean) => void) | undefined
 }
 
 /**
- * Pipes upstream SSE bytes through `translator`. Pull-based, so backpressure reaches the provider,
- * and a client that goes away cancels the upstream request.
+ * Pipes upstream SSE bytes through `translator` (`relayReads`): a read whose events all go out
+ * unchanged is sent as the provider's own bytes when `passThrough` is set.
  */
 export const relaySse = (
   upstream: ReadableStream<Uint8Array>,
   translator: StreamTranslator,
   options: SseRelayOptions,
 ): ReadableStream<Uint8Array> => {
-  const reader = upstream.getReader()
   const decoder = new TextDecoder()
   const encoder = new TextEncoder()
   const splitter = new SseSplitter()
-  const tap = options.tap
-  let first = options.onFirstChunk
-  const send = (
-    controller: ReadableStreamDefaultController<Uint8Array>,
-    chunk: Uint8Array,
-    ended?: StreamEnd,
-  ): void => {
-    if (first !== undefined) {
-      first(ended !== undefined && ended !== 'done')
-      first = undefined
-    }
-    tap?.(chunk)
-    controller.enqueue(chunk)
-  }
-  let reported = false
-  const report = (end: StreamEnd): void => {
-    if (reported) return
-    reported = true
-    options.onEnd({ end, usage: translator.usage() })
-  }
-
-  return new ReadableStream<Uint8Array>({
-    async pull(controller) {
-      for (;;) {
-        let read: ReadableStreamReadResult<Uint8Array> | undefined
-        try {
-          read = await reader.read()
-        } catch {
-          read = undefined // the connection to the provider broke
+  const encoded = (text: string): Uint8Array | undefined =>
+    text.length > 0 ? encoder.encode(text) : undefined
+  return relayReads(
+    upstream,
+    {
+      get end() {
+        return translator.end
+      },
+      usage: () => translator.usage(),
+      broken: () => encoded(translator.broken()),
+      done() {
+        let out = ''
+        for (const event of splitter.push(decoder.decode())) {
+          out += translator.step(event) ?? `${event.raw}\n\n`
         }
-        if (read === undefined || read.done) {
-          let out = ''
-          if (read === undefined) out = translator.broken()
-          else {
-            for (const event of splitter.push(decoder.decode())) {
-              out += translator.step(event) ?? `${event.raw}\n\n`
-            }
-            out += translator.finish(splitter.rest())
-          }
-          // A translator that left the end open has not seen a complete stream.
-          const end = translator.end ?? 'interrupted'
-          if (out.length > 0) send(controller, encoder.encode(out), end)
-          report(end)
-          controller.close()
-          return
-        }
-        const text = decoder.decode(read.value, { stream: true })
+        return encoded(out + translator.finish(splitter.rest()))
+      },
+      read(bytes) {
         const wasEmpty = splitter.rest() === ''
-        const events = splitter.push(text)
+        const events = splitter.push(decoder.decode(bytes, { stream: true }))
         // The text to send; `null` while every event so far goes out as received.
         let out: string | null = null
         let used = 0
@@ -148,8 +117,6 @@ export const relaySse = (
           used++
           if (translator.end !== undefined) break
         }
-        const end = translator.end
-        let sent = false
         if (out === null && used > 0) {
           if (
             options.passThrough === true &&
@@ -157,36 +124,215 @@ export const relaySse = (
             splitter.rest() === '' &&
             used === events.length
           ) {
-            // Every event of this read, whole and unchanged: the provider's own bytes.
-            send(controller, read.value, end)
-            sent = true
-          } else {
-            out = rawOf(events, used)
+            return bytes // every event of this read, whole and unchanged: the provider's own bytes
           }
+          out = rawOf(events, used)
         }
-        if (out !== null && out.length > 0) {
-          send(controller, encoder.encode(out), end)
-          sent = true
-        }
-        if (end !== undefined) {
-          // The stream is complete or a provider error was relayed: nothing after it is for the
-          // client. Reading the tail of a complete stream lets the runtime reuse the connection;
-          // anything else is simply dropped.
-          if (end === 'done') void drain(reader)
-          else reader.cancel().catch(ignore)
-          report(end)
-          controller.close()
-          return
-        }
-        // Nothing to send yet (pings, partial events): read on rather than hand the client nothing.
-        if (sent) return
+        return out === null ? undefined : encoded(out)
+      },
+    },
+    { ...options, reuse: true },
+  )
+}
+
+/** One stream's decoding and translation, as `relayReads` drives it. */
+export type ReadHandler = {
+  /** How the stream ended, once it has: nothing the provider sends after that is read. */
+  readonly end: StreamEnd | undefined
+  /**
+   * One read of the body: the bytes to send for it (may be `bytes` itself), or `undefined` while
+   * nothing is ready (a partial event or frame).
+   */
+  read(bytes: Uint8Array): Uint8Array | undefined
+  /** The body ended; what is left to send. `done` and `broken` must leave `end` set, or the
+   * stream counts as interrupted. */
+  done(): Uint8Array | undefined
+  /** The connection to the provider broke; what to send about it. */
+  broken(): Uint8Array | undefined
+  /** The usage to report when the stream ends, however it ends. */
+  usage(): Usage | undefined
+}
+
+export type ReadRelayOptions = Omit<SseRelayOptions, 'passThrough'> & {
+  /**
+   * `handler.read` keeps nothing of `bytes` past its call (it decodes or copies them), so the
+   * next read may overwrite them: reads then go into one reused buffer.
+   */
+  readonly reuse?: boolean
+}
+
+/**
+ * The relay loop every family's stream goes through, with backpressure: the next read from the
+ * provider waits until the client has taken the previous write; the end is reported once, however
+ * the stream ends; a complete stream's tail is drained so the connection can be reused, anything
+ * else cancelled; a client that goes away cancels the upstream request.
+ *
+ * In workerd the client's side is an `IdentityTransformStream` written from the reads, with no
+ * JavaScript stream and, with `reuse`, no new buffer per read: what workerd keeps per chunk that
+ * passes through a script's stream, not the bytes, is what grows its memory (bench/REPORT.md, "SSE
+ * memory"). The reused buffer starts small and doubles whenever a read fills it, so a slow stream
+ * keeps a small one. Elsewhere (Node) a standard `TransformStream` carries fresh buffers. An
+ * `IdentityTransformStream` tells its writer that its reader left only at the next write, so
+ * `releaseRelay` cancels the provider at once when the gateway itself drops an answer.
+ */
+export const relayReads = (
+  upstream: ReadableStream<Uint8Array>,
+  handler: ReadHandler,
+  options: ReadRelayOptions,
+): ReadableStream<Uint8Array> => {
+  const source = openSource(upstream, options.reuse === true)
+  const tap = options.tap
+  let first = options.onFirstChunk
+  const { readable, writable } = clientPipe()
+  const writer = writable.getWriter()
+
+  let reported = false
+  const report = (end: StreamEnd): void => {
+    if (reported) return
+    reported = true
+    options.onEnd({ end, usage: handler.usage() })
+  }
+  let stopped = false
+  const stop = (reason?: unknown): void => {
+    if (stopped) return
+    stopped = true
+    report('cancelled')
+    source.cancel(reason)
+  }
+  releases.set(readable, stop)
+  writer.closed.catch(stop)
+
+  /** Hands `chunk` to the client; false when the client has gone. */
+  const send = async (chunk: Uint8Array, ended: StreamEnd | undefined): Promise<boolean> => {
+    if (first !== undefined) {
+      first(ended !== undefined && ended !== 'done')
+      first = undefined
+    }
+    tap?.(chunk)
+    try {
+      await writer.write(chunk)
+      return true
+    } catch (err) {
+      stop(err)
+      return false
+    }
+  }
+  const close = (end: StreamEnd): void => {
+    report(end)
+    writer.close().catch(ignore)
+  }
+
+  const pump = async (): Promise<void> => {
+    for (;;) {
+      let read: ReadableStreamReadResult<Uint8Array> | undefined
+      try {
+        read = await source.read()
+      } catch {
+        read = undefined // the connection to the provider broke
       }
+      if (stopped) return
+      if (read === undefined || read.done) {
+        const out = read === undefined ? handler.broken() : handler.done()
+        // A handler that left the end open has not seen a complete stream.
+        const end = handler.end ?? 'interrupted'
+        if (out !== undefined && !(await send(out, end))) return
+        close(end)
+        return
+      }
+      const out = handler.read(read.value)
+      const end = handler.end
+      if (out !== undefined && !(await send(out, end))) return
+      source.done(read.value)
+      if (end !== undefined) {
+        // The stream is complete or a provider error was relayed: nothing after it is for the
+        // client. Reading the tail of a complete stream lets the runtime reuse the connection;
+        // anything else is simply dropped.
+        if (end === 'done') void source.drain()
+        else source.cancel()
+        close(end)
+        return
+      }
+    }
+  }
+  void pump()
+  return readable
+}
+
+/**
+ * Drops an answer the gateway will not send (no first chunk in time): the provider is released at
+ * once, not when it next writes.
+ */
+export const releaseRelay = async (body: ReadableStream<Uint8Array>): Promise<void> => {
+  releases.get(body)?.('released by the gateway')
+  await body.cancel()
+}
+
+const releases = new WeakMap<ReadableStream<Uint8Array>, (reason?: unknown) => void>()
+
+type Pipe = { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }
+
+/** Whether the client's side is workerd's native pipe (which copies what is written to it). */
+const NATIVE = typeof IdentityTransformStream === 'function'
+
+const clientPipe = (): Pipe =>
+  NATIVE ? new IdentityTransformStream() : new TransformStream<Uint8Array, Uint8Array>()
+
+/** The first read buffer; a read that fills it doubles it, up to `MAX_READ_BYTES`. */
+const FIRST_READ_BYTES = 16 * 1024
+const MAX_READ_BYTES = 256 * 1024
+
+/** Reads of the provider's body: into one reused buffer where that is safe, fresh ones elsewhere. */
+type Source = {
+  read(): Promise<ReadableStreamReadResult<Uint8Array>>
+  /** The chunk `read` gave has been handed on: its buffer may be read into again. */
+  done(chunk: Uint8Array): void
+  cancel(reason?: unknown): void
+  drain(): Promise<void>
+}
+
+const openSource = (upstream: ReadableStream<Uint8Array>, reuse: boolean): Source => {
+  let byob: ReadableStreamBYOBReader | undefined
+  if (NATIVE && reuse) {
+    try {
+      byob = upstream.getReader({ mode: 'byob' })
+    } catch {
+      byob = undefined // not a byte stream
+    }
+  }
+  const reader = byob ?? upstream.getReader()
+  let buffer: Uint8Array | undefined
+  let size = FIRST_READ_BYTES
+  const read =
+    byob === undefined
+      ? () => (reader as ReadableStreamDefaultReader<Uint8Array>).read()
+      : async (): Promise<ReadableStreamReadResult<Uint8Array>> => {
+          const result = await byob.read(buffer ?? new Uint8Array(size))
+          buffer = undefined
+          return result
+        }
+  return {
+    read,
+    done(chunk) {
+      if (byob === undefined) return
+      if (chunk.byteLength >= size && size < MAX_READ_BYTES) {
+        size *= 2 // the read filled the buffer: more was waiting
+        return
+      }
+      // The read's buffer, unless the runtime kept it (detached): then the next read takes a new one.
+      if (chunk.buffer.byteLength === size) buffer = new Uint8Array(chunk.buffer as ArrayBuffer)
     },
     cancel(reason) {
-      report('cancelled')
-      return reader.cancel(reason)
+      reader.cancel(reason).catch(ignore)
     },
-  })
+    async drain() {
+      try {
+        for (let i = 0; i < 16; i++) if ((await read()).done) return
+        await reader.cancel()
+      } catch {
+        // The provider closed the connection first; nothing to release.
+      }
+    },
+  }
 }
 
 /** An adapter's answer for a stream it relayed with `relaySse` (which fed `context.head`). */
@@ -202,15 +348,6 @@ const rawOf = (events: readonly SseEvent[], count: number): string => {
   let text = ''
   for (let i = 0; i < count; i++) text += `${events[i]?.raw ?? ''}\n\n`
   return text
-}
-
-const drain = async (reader: ReadableStreamDefaultReader<Uint8Array>): Promise<void> => {
-  try {
-    for (let i = 0; i < 16; i++) if ((await reader.read()).done) return
-    await reader.cancel()
-  } catch {
-    // The provider closed the connection first; nothing to release.
-  }
 }
 
 /**

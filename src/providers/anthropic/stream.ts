@@ -255,8 +255,8 @@ export type { RelayResult }
 export type RelayOptions = StreamRelayOptions<StreamPlan>
 
 /**
- * Pipes the Anthropic event stream through `step`. Pull-based, so backpressure reaches the
- * provider, and a client that goes away cancels the upstream request.
+ * Pipes the Anthropic event stream through `step`. Through `relaySse`:
+ * backpressure reaches the provider, and a client that goes away cancels the upstream request.
  */
 export const relayAnthropicStream = (
   upstream: ReadableStream<Uint8Array>,

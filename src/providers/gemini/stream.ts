@@ -240,8 +240,8 @@ export type GeminiRelayOptions = {
 }
 
 /**
- * Pipes Gemini's SSE bytes through `step`/`finish`. Pull-based, so backpressure reaches the
- * provider, and a client that goes away cancels the upstream request.
+ * Pipes Gemini's SSE bytes through `step`/`finish`. Through `relaySse`:
+ * backpressure reaches the provider, and a client that goes away cancels the upstream request.
  */
 export const relayGeminiStream = (
   upstream: ReadableStream<Uint8Array>,

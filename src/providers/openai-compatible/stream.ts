@@ -144,8 +144,8 @@ export type { RelayResult }
 export type RelayOptions = StreamRelayOptions<ChatStreamPlan>
 
 /**
- * Pipes upstream bytes through `step`. Pull-based, so backpressure reaches the provider, and a
- * client that goes away cancels the upstream request.
+ * Pipes upstream bytes through `step`. Through `relaySse`:
+ * backpressure reaches the provider, and a client that goes away cancels the upstream request.
  */
 export const relayChatStream = (
   upstream: ReadableStream<Uint8Array>,
