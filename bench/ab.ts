@@ -13,7 +13,7 @@
  * each round and, per target, the median (and least) CPU per request, and the ratio to the
  * reference and the added p50 taken round by round (a busy moment slows a whole round). Exits 1
  * when any request errors or is refused: no figure comes from a failure path. Needs `wrk`
- * (`apt-get install -y wrk`). `AB_TTFB` (200; 0 skips it) streamed completions per target and
+ * (`apt-get install -y wrk`). `AB_STREAM=1` makes wrk's requests streamed. `AB_TTFB` (200; 0 skips it) streamed completions per target and
  * round, sequential and interleaved request by request, give each target's median time to the
  * first body byte and, paired by round, what it adds to the reference's.
  */
@@ -33,6 +33,8 @@ const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const rounds = Number(process.env.AB_ROUNDS ?? 3)
 const seconds = Number(process.env.AB_SECONDS ?? 8)
 const ttfbRequests = Number(process.env.AB_TTFB ?? 200)
+/** `AB_STREAM=1`: wrk asks for streamed completions (SSE) instead of JSON ones. */
+const streamed = process.env.AB_STREAM === '1'
 const specs = process.argv.slice(2).map((arg) => {
   const at = arg.indexOf('=')
   if (at <= 0) throw new Error(`expected <label>=<bundle.js>[,nolog][,norule], got ${arg}`)
@@ -69,6 +71,7 @@ writeFileSync(
     JSON.stringify({
       model: 'openai/gpt-4o-mini',
       messages: [{ role: 'user', content: 'Say hello in five words.' }],
+      ...(streamed ? { stream: true, stream_options: { include_usage: true } } : {}),
     }),
   )}\nwrk.headers["content-type"] = "application/json"\nwrk.headers["authorization"] = "Bearer ${key}"\n`,
 )

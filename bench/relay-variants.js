@@ -265,15 +265,57 @@ async function selfCancel(log) {
  * other `tee()` branch read beside it, or piped natively with nothing read (the reference).
  */
 async function json(variant, request, env, ctx) {
+  // How the provider call's time limit is kept: none, a timer set and cleared around the call (as
+  // the gateway does), or the runtime's `AbortSignal.timeout`.
+  let timer
+  let signal
+  if (variant === 'json-timer') {
+    const controller = new AbortController()
+    signal = controller.signal
+    timer = setTimeout(() => controller.abort(), 30000)
+  } else if (variant === 'json-settimeout') {
+    timer = setTimeout(() => undefined, 30000)
+  } else if (variant === 'json-signal-timeout') signal = AbortSignal.timeout(30000)
+  else if (variant === 'json-signal-headers') {
+    // A time limit on the headers only: the runtime's timer signal aborts the call's own
+    // controller unless the headers came first.
+    const controller = new AbortController()
+    signal = controller.signal
+    const limit = AbortSignal.timeout(30000)
+    limit.addEventListener('abort', () => {
+      if (!answered) controller.abort(limit.reason)
+    })
+  }
+  let answered = false
   const upstream = await fetch(`${env.OPENAI_BASE_URL}/chat/completions`, {
     method: 'POST',
     headers: { 'content-type': 'application/json' },
     body: await request.text(),
+    signal,
   })
+  clearTimeout(timer)
+  answered = true
   const headers = { 'content-type': 'application/json' }
   if (variant === 'json-native') return new Response(upstream.body, { headers })
-  if (variant === 'json-buffer') {
+  if (variant === 'json-buffer' || /^json-(timer|settimeout|signal-)/.test(variant)) {
     const bytes = await upstream.arrayBuffer()
+    return new Response(bytes, { headers })
+  }
+  if (variant.startsWith('json-busy-')) {
+    // Work handed to waitUntil after the answer: does it delay the answer when it starts at once
+    // (a microtask, as a resolved promise's continuation does) rather than after a timer?
+    const bytes = await upstream.arrayBuffer()
+    const work = () => {
+      let h = 0
+      for (let i = 0; i < 20000; i++) h = Math.imul(h ^ i, 0x01000193)
+      return h
+    }
+    const delay = { 'json-busy-micro': -1, 'json-busy-timer0': 0, 'json-busy-timer1': 1 }[variant]
+    ctx.waitUntil(
+      delay < 0
+        ? Promise.resolve().then(work)
+        : new Promise((resolve) => setTimeout(resolve, delay)).then(work),
+    )
     return new Response(bytes, { headers })
   }
   if (variant === 'json-tee') {
