@@ -107,4 +107,30 @@ describe('relaySse', () => {
       'data: one\n\ndata: [DONE]\n\n',
     )
   })
+
+  it('should error the client stream, release the provider and report the end when a translator throws', async () => {
+    let cancelled = false
+    const upstream = new ReadableStream<Uint8Array>({
+      pull(controller) {
+        controller.enqueue(encoder.encode('data: boom\n\n'))
+      },
+      cancel() {
+        cancelled = true
+      },
+    })
+    const ends: StreamEnd[] = []
+    const throwing: StreamTranslator = {
+      end: undefined,
+      step() {
+        throw new Error('translator defect')
+      },
+      finish: () => '',
+      broken: () => '',
+      usage: () => undefined,
+    }
+    const out = relaySse(upstream, throwing, { onEnd: (o) => ends.push(o.end) })
+    await expect(readAll(out)).rejects.toThrow()
+    expect(cancelled).toBe(true)
+    expect(ends).toEqual(['interrupted'])
+  })
 })

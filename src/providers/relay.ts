@@ -254,7 +254,15 @@ export const relayReads = (
       }
     }
   }
-  void pump()
+  // A handler that throws (a defect: translators return error events instead) must not leave the
+  // client waiting on a stream nobody writes: the client's stream errors and the provider is let go.
+  pump().catch((err: unknown) => {
+    if (stopped) return
+    stopped = true
+    report('interrupted')
+    source.cancel(err)
+    writer.abort(err).catch(ignore)
+  })
   return readable
 }
 

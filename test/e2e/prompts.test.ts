@@ -5,7 +5,7 @@
  * have the old version memoised takes effect on the next request of each.
  */
 import { execFile } from 'node:child_process'
-import { mkdtemp, writeFile } from 'node:fs/promises'
+import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { promisify } from 'node:util'
@@ -28,14 +28,18 @@ const admin = async (r: Rig, ...args: string[]): Promise<string> => {
 /** Writes `template` to a file and adds it as the prompt's next version; the version number. */
 const addVersion = async (r: Rig, org: string, id: string, template: unknown): Promise<number> => {
   const dir = await mkdtemp(path.join(tmpdir(), 'floopy-prompt-'))
-  const file = path.join(dir, 'template.json')
-  await writeFile(file, JSON.stringify(template))
-  const out = JSON.parse(
-    await admin(r, 'prompt', 'create', org, id, '--template', file, '--json'),
-  ) as {
-    version: number
+  try {
+    const file = path.join(dir, 'template.json')
+    await writeFile(file, JSON.stringify(template))
+    const out = JSON.parse(
+      await admin(r, 'prompt', 'create', org, id, '--template', file, '--json'),
+    ) as {
+      version: number
+    }
+    return out.version
+  } finally {
+    await rm(dir, { recursive: true, force: true })
   }
-  return out.version
 }
 
 /** What the fake provider received for `tag`. */
