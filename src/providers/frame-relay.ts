@@ -4,7 +4,7 @@
  * source that turns each read's bytes into OpenAI SSE text itself. The source may hold a read's
  * bytes until its frame is complete, so each read gets its own buffer.
  */
-import { relayReads, type SseRelayOptions, type StreamEnd } from './relay'
+import { encoded, relayReads, type SseRelayOptions, type StreamEnd } from './relay'
 import type { Usage } from '../types'
 
 /**
@@ -32,9 +32,6 @@ export const relayFrames = (
   source: FrameSource,
   options: FrameRelayOptions,
 ): ReadableStream<Uint8Array> => {
-  const encoder = new TextEncoder()
-  const encoded = (text: string): Uint8Array | undefined =>
-    text.length > 0 ? encoder.encode(text) : undefined
   return relayReads(
     upstream,
     {

@@ -85,10 +85,7 @@ export const relaySse = (
   options: SseRelayOptions,
 ): ReadableStream<Uint8Array> => {
   const decoder = new TextDecoder()
-  const encoder = new TextEncoder()
   const splitter = new SseSplitter()
-  const encoded = (text: string): Uint8Array | undefined =>
-    text.length > 0 ? encoder.encode(text) : undefined
   return relayReads(
     upstream,
     {
@@ -134,6 +131,12 @@ export const relaySse = (
     { ...options, reuse: true },
   )
 }
+
+const encoder = new TextEncoder()
+
+/** `text` as bytes to send; `undefined` for nothing. */
+export const encoded = (text: string): Uint8Array | undefined =>
+  text.length > 0 ? encoder.encode(text) : undefined
 
 /** One stream's decoding and translation, as `relayReads` drives it. */
 export type ReadHandler = {

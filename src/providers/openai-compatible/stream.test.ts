@@ -422,18 +422,18 @@ describe('relayChatStream', () => {
           released()
         },
       })
-      return { upstream, cancelReasons, cancelled, more }
-    }
-
-    it('should report cancelled and cancel the upstream with its reason when the provider next writes', async () => {
-      const provider = quietProvider()
       const ends: RelayResult[] = []
-      const out = relayChatStream(provider.upstream, {
+      const out = relayChatStream(upstream, {
         plan: { showUsage: false },
         providerErrorEvent,
         interruptedEvent,
         onEnd: (result) => ends.push(result),
       })
+      return { out, ends, cancelReasons, cancelled, more }
+    }
+
+    it('should report cancelled and cancel the upstream with its reason when the provider next writes', async () => {
+      const { out, ends, ...provider } = quietProvider()
       const reader = out.getReader()
       const first = await reader.read()
       expect(new TextDecoder().decode(first.value)).toBe(chunk(delta('0')))
@@ -448,14 +448,7 @@ describe('relayChatStream', () => {
     })
 
     it('should release a quiet provider at once when the gateway drops the answer (releaseRelay)', async () => {
-      const provider = quietProvider()
-      const ends: RelayResult[] = []
-      const out = relayChatStream(provider.upstream, {
-        plan: { showUsage: false },
-        providerErrorEvent,
-        interruptedEvent,
-        onEnd: (result) => ends.push(result),
-      })
+      const { out, ends, ...provider } = quietProvider()
       await releaseRelay(out)
       await provider.cancelled
       expect(ends).toEqual([{ end: 'cancelled', usage: undefined }])
