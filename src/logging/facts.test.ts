@@ -21,6 +21,7 @@ import {
 } from './facts'
 import { BODY_LIMIT, CAPTURE_LIMIT, buildRecord, ipHashKey, type RequestFacts } from './record'
 import { parseLogKeys, sealMessage, sealOverhead } from './seal'
+import { requestFacts } from '../../test/support/log-facts'
 
 const KEYS = parseLogKeys(
   JSON.stringify({
@@ -37,38 +38,17 @@ const usage = {
   reasoningTokens: 0,
 }
 
-const facts = (overrides: Partial<RequestFacts> = {}): RequestFacts => ({
-  requestId: 'req-1',
-  clientRequestId: undefined,
-  startedAt: Date.UTC(2026, 10, 22, 10, 0, 0, 123),
-  endedAt: Date.UTC(2026, 10, 22, 10, 0, 1, 623),
-  orgId: 'org_1',
-  keyId: 'key_1',
-  endpoint: 'chat',
-  provider: 'openai',
-  modelRequested: 'openai/gpt-4o-mini',
-  modelServed: 'gpt-4o-mini',
-  status: 200,
-  errorCode: '',
-  stream: false,
-  upstreamStartedAt: Date.UTC(2026, 10, 22, 10, 0, 0, 130),
-  upstreamHeadersAt: Date.UTC(2026, 10, 22, 10, 0, 0, 530),
-  attempts: 1,
-  usage,
-  userAgent: 'OpenAI/JS 7.0 jane.doe@example.com',
-  clientIp: '203.0.113.7',
-  requestBody: JSON.stringify({
-    model: 'openai/gpt-4o-mini',
-    messages: [{ role: 'user', content: 'Mail jane.doe@example.com, card 4111 1111 1111 1111' }],
-  }),
-  response: {
-    text: JSON.stringify({ choices: [{ message: { content: 'Call +1 (415) 555-2671' } }] }),
-    truncated: false,
-  },
-  bodies: true,
-  end: 'done',
-  ...overrides,
-})
+/** The shared facts, with a user agent and a request body of this file's own. */
+const facts = (overrides: Partial<RequestFacts> = {}): RequestFacts =>
+  requestFacts({
+    usage,
+    userAgent: 'OpenAI/JS 7.0 jane.doe@example.com',
+    requestBody: JSON.stringify({
+      model: 'openai/gpt-4o-mini',
+      messages: [{ role: 'user', content: 'Mail jane.doe@example.com, card 4111 1111 1111 1111' }],
+    }),
+    ...overrides,
+  })
 
 const sse = (contents: readonly string[]): string =>
   contents

@@ -5,51 +5,10 @@
  * keyed hash, cost from the price table (unknown stays unknown).
  */
 import { describe, expect, it } from 'vitest'
-import { BODY_LIMIT, buildRecord, ipHashKey, type RequestFacts } from './record'
+import { requestFacts } from '../../test/support/log-facts'
+import { BODY_LIMIT, buildRecord, ipHashKey } from './record'
 
-const facts = (overrides: Partial<RequestFacts> = {}): RequestFacts => ({
-  requestId: 'req-1',
-  clientRequestId: undefined,
-  startedAt: Date.UTC(2026, 10, 22, 10, 0, 0, 123),
-  endedAt: Date.UTC(2026, 10, 22, 10, 0, 1, 623),
-  orgId: 'org_1',
-  keyId: 'key_1',
-  endpoint: 'chat',
-  provider: 'openai',
-  modelRequested: 'openai/gpt-4o-mini',
-  modelServed: 'gpt-4o-mini',
-  status: 200,
-  errorCode: '',
-  stream: false,
-  upstreamStartedAt: Date.UTC(2026, 10, 22, 10, 0, 0, 130),
-  upstreamHeadersAt: Date.UTC(2026, 10, 22, 10, 0, 0, 530),
-  attempts: 1,
-  usage: {
-    promptTokens: 1000,
-    completionTokens: 500,
-    totalTokens: 1500,
-    cachedTokens: 0,
-    reasoningTokens: 0,
-  },
-  userAgent: 'OpenAI/JS 7.0',
-  clientIp: '203.0.113.7',
-  requestBody: JSON.stringify({
-    model: 'openai/gpt-4o-mini',
-    messages: [
-      {
-        role: 'user',
-        content: 'Mail me at jane.doe@example.com, key sk-proj-abcdefghijklmnopqrstuvwx',
-      },
-    ],
-  }),
-  response: {
-    text: JSON.stringify({ choices: [{ message: { content: 'Call +1 (415) 555-2671' } }] }),
-    truncated: false,
-  },
-  bodies: true,
-  end: 'done',
-  ...overrides,
-})
+const facts = requestFacts
 
 describe('buildRecord', () => {
   it('should fill every column from the facts', async () => {
