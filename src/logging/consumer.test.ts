@@ -7,6 +7,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest'
 import { TEST_DEV_API_KEY } from '../../test/support/bindings'
+import { queuedFacts } from '../../test/support/log-facts'
 import type { Bindings } from '../env'
 import { consumeLogBatch, type QueueMessage } from './consumer'
 import { sealFacts } from './facts'
@@ -27,37 +28,8 @@ const bindings = (logKeys: string | null = LOG_KEYS): Bindings => ({
   ...(logKeys === null ? {} : { FLOOPY_LOG_KEYS: logKeys }),
 })
 
-const facts = (requestId: string): RequestFacts => ({
-  requestId,
-  clientRequestId: undefined,
-  startedAt: Date.UTC(2026, 10, 22, 10, 0, 0),
-  endedAt: Date.UTC(2026, 10, 22, 10, 0, 2),
-  orgId: 'org_1',
-  keyId: 'key_1',
-  endpoint: 'chat',
-  provider: 'openai',
-  modelRequested: 'gpt-4o-mini',
-  modelServed: 'gpt-4o-mini',
-  status: 200,
-  errorCode: '',
-  stream: false,
-  upstreamStartedAt: undefined,
-  upstreamHeadersAt: undefined,
-  attempts: 1,
-  usage: {
-    promptTokens: 9,
-    completionTokens: 3,
-    totalTokens: 12,
-    cachedTokens: 0,
-    reasoningTokens: 0,
-  },
-  userAgent: 'test',
-  clientIp: '198.51.100.4',
-  requestBody: '{"messages":[{"role":"user","content":"card 4111 1111 1111 1111"}]}',
-  response: { text: '{"choices":[]}', truncated: false },
-  bodies: true,
-  end: 'done',
-})
+const facts = (requestId: string): RequestFacts =>
+  queuedFacts(requestId, 'card 4111 1111 1111 1111')
 
 type Fake = QueueMessage & { acked: number; retried: { delaySeconds?: number }[] }
 

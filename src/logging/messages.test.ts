@@ -7,6 +7,7 @@
  */
 import { describe, expect, it } from 'vitest'
 import type { FeedbackRecord } from '../feedback/record'
+import { queuedFacts } from '../../test/support/log-facts'
 import { sealFacts } from './facts'
 import { readMessage } from './messages'
 import { buildRecord, ipHashKey, type RequestFacts } from './record'
@@ -18,37 +19,7 @@ const keyBytes = (seed: number): string =>
 const KEYS = parseLogKeys(JSON.stringify({ current: 'k1', keys: { k1: keyBytes(1) } }))
 const OTHER = parseLogKeys(JSON.stringify({ current: 'lost', keys: { lost: keyBytes(2) } }))
 
-const FACTS: RequestFacts = {
-  requestId: 'req-sealed',
-  clientRequestId: undefined,
-  startedAt: Date.UTC(2026, 10, 22, 10, 0, 0),
-  endedAt: Date.UTC(2026, 10, 22, 10, 0, 1),
-  orgId: 'org_1',
-  keyId: 'key_1',
-  endpoint: 'chat',
-  provider: 'openai',
-  modelRequested: 'gpt-4o-mini',
-  modelServed: 'gpt-4o-mini',
-  status: 200,
-  errorCode: '',
-  stream: false,
-  upstreamStartedAt: undefined,
-  upstreamHeadersAt: undefined,
-  attempts: 1,
-  usage: {
-    promptTokens: 9,
-    completionTokens: 3,
-    totalTokens: 12,
-    cachedTokens: 0,
-    reasoningTokens: 0,
-  },
-  userAgent: 'test',
-  clientIp: '198.51.100.4',
-  requestBody: '{"messages":[{"role":"user","content":"I am jane.doe@example.com"}]}',
-  response: { text: '{"choices":[]}', truncated: false },
-  bodies: true,
-  end: 'done',
-}
+const FACTS: RequestFacts = queuedFacts('req-sealed', 'I am jane.doe@example.com')
 
 const FEEDBACK: FeedbackRecord = {
   kind: 'feedback',

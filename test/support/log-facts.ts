@@ -48,3 +48,25 @@ export const requestFacts = (overrides: Partial<RequestFacts> = {}): RequestFact
   end: 'done',
   ...overrides,
 })
+
+/** Small facts of a request the Queue carries, for the consumer's and the messages' tests. */
+export const queuedFacts = (requestId: string, content: string): RequestFacts =>
+  requestFacts({
+    requestId,
+    startedAt: Date.UTC(2026, 10, 22, 10, 0, 0),
+    endedAt: Date.UTC(2026, 10, 22, 10, 0, 2),
+    modelRequested: 'gpt-4o-mini',
+    upstreamStartedAt: undefined,
+    upstreamHeadersAt: undefined,
+    usage: {
+      promptTokens: 9,
+      completionTokens: 3,
+      totalTokens: 12,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+    },
+    userAgent: 'test',
+    clientIp: '198.51.100.4',
+    requestBody: JSON.stringify({ messages: [{ role: 'user', content }] }),
+    response: { text: '{"choices":[]}', truncated: false },
+  })
