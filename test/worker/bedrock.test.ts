@@ -5,10 +5,9 @@
  * conversation rules Bedrock enforces: what it records as violations must stay empty.
  */
 import { describe, expect, it } from 'vitest'
-import { generateApiKey, hashApiKey } from '../../src/security/api-key'
 import { parseKeyring, sealProviderKey } from '../../src/security/vault'
-import type { TenantsFile } from '../../src/stores/embedded/tenants-file'
 import { BEDROCK_API_KEY, BEDROCK_REGION, BEDROCK_SESSION_CREDENTIALS } from '../support/bindings'
+import { NOW, tenantsFile } from '../support/tenants-file'
 import {
   authHeaders,
   chat,
@@ -321,7 +320,6 @@ const heal = async (model: string): Promise<void> => {
 }
 
 describe("Bedrock as a routing target and with an organisation's own credentials", () => {
-  const NOW = '2026-11-22T00:00:00.000Z'
   const KEYRING = JSON.stringify({ current: 'k1', keys: { k1: btoa('k'.repeat(32)) } })
 
   const tenantGateway = async (
@@ -329,45 +327,14 @@ describe("Bedrock as a routing target and with an organisation's own credentials
     providerKey?: string,
     settings: Record<string, string> = {},
   ) => {
-    const key = generateApiKey('live')
-    const id = uniqueTag()
-    const orgId = `org_${id}`
-    const tenants: TenantsFile = {
-      version: 1,
-      organizations: [
-        {
-          id: orgId,
-          slug: `bedrock-${id}`,
-          name: 'Bedrock',
-          plan: 'pro',
-          subscription_status: 'active',
-          monthly_request_limit: null,
-          rpm_limit: null,
-          features: {},
-          created_at: NOW,
-          updated_at: NOW,
-        },
-      ],
-      api_keys: [
-        {
-          id: `key_${id}`,
-          org_id: orgId,
-          name: 'bedrock',
-          key_hash: await hashApiKey(key),
-          display_prefix: key.slice(0, 16),
-          last4: key.slice(40, 44),
-          mode: 'live',
-          rpm_limit: null,
-          created_at: NOW,
-          revoked_at: null,
-        },
-      ],
+    const orgId = `org_${uniqueTag()}`
+    const { key, file: tenants } = await tenantsFile(orgId, {
       provider_keys:
         providerKey === undefined
           ? []
           : [
               {
-                id: `pk_${id}`,
+                id: `pk_${orgId}`,
                 org_id: orgId,
                 provider: 'bedrock',
                 envelope: sealProviderKey(
@@ -381,7 +348,7 @@ describe("Bedrock as a routing target and with an organisation's own credentials
             ],
       routing_rules: [
         {
-          id: `rule_${id}`,
+          id: `rule_${orgId}`,
           org_id: orgId,
           api_key_id: null,
           model: null,
@@ -391,7 +358,7 @@ describe("Bedrock as a routing target and with an organisation's own credentials
           updated_at: NOW,
         },
       ],
-    }
+    })
     const gateway = gatewayWithBindings({
       FLOOPY_TENANTS: JSON.stringify(tenants),
       FLOOPY_DEV_API_KEY: undefined,

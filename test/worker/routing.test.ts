@@ -16,11 +16,9 @@
  * - One-off costs are paid before the first test, not inside its budget.
  */
 import { beforeAll, describe, expect, it } from 'vitest'
-import { generateApiKey, hashApiKey } from '../../src/security/api-key'
-import type { RoutingRuleRow, TenantsFile } from '../../src/stores/embedded/tenants-file'
+import type { RoutingRuleRow } from '../../src/stores/embedded/tenants-file'
+import { NOW, tenantsFile } from '../support/tenants-file'
 import { authHeaders, fakeUrl, gatewayWithBindings, received, uniqueTag } from './helpers'
-
-const NOW = '2026-11-22T00:00:00.000Z'
 
 /**
  * An upstream that cannot be reached, at once and on any machine: nothing can listen on port 0,
@@ -55,44 +53,11 @@ const gatewayWith = async (
   rule: Pick<RoutingRuleRow, 'strategy' | 'targets'>,
   settings: Record<string, string> = {},
 ) => {
-  const key = generateApiKey('live')
-  const id = uniqueTag()
-  const orgId = `org_${id}`
-  const keyId = `key_${id}`
-  const tenants: TenantsFile = {
-    version: 1,
-    organizations: [
-      {
-        id: orgId,
-        slug: `routing-${id}`,
-        name: 'Routing',
-        plan: 'pro',
-        subscription_status: 'active',
-        monthly_request_limit: null,
-        rpm_limit: null,
-        features: {},
-        created_at: NOW,
-        updated_at: NOW,
-      },
-    ],
-    api_keys: [
-      {
-        id: keyId,
-        org_id: orgId,
-        name: 'routing',
-        key_hash: await hashApiKey(key),
-        display_prefix: key.slice(0, 16),
-        last4: key.slice(40, 44),
-        mode: 'live',
-        rpm_limit: null,
-        created_at: NOW,
-        revoked_at: null,
-      },
-    ],
-    provider_keys: [],
+  const orgId = `org_${uniqueTag()}`
+  const { key, file: tenants } = await tenantsFile(orgId, {
     routing_rules: [
       {
-        id: `rule_${id}`,
+        id: `rule_${orgId}`,
         org_id: orgId,
         api_key_id: null,
         model: null,
@@ -101,7 +66,7 @@ const gatewayWith = async (
         ...rule,
       },
     ],
-  }
+  })
   const gateway = gatewayWithBindings({
     FLOOPY_TENANTS: JSON.stringify(tenants),
     FLOOPY_DEV_API_KEY: undefined,
