@@ -24,11 +24,11 @@ import {
 } from '../../src/logging/clickhouse.ts'
 import { consumeLogBatch, type QueueBatch } from '../../src/logging/consumer.ts'
 import type { LogRecord } from '../../src/logging/record.ts'
+import { logRow, newOrg, noonDaysAgo, stamp } from '../support/log-rows.ts'
 
 const USERNAME = 'floopy_consumer'
 const PASSWORD = 'test-clickhouse-password'
 const DATABASE = 'floopy'
-const DAY_MS = 86_400_000
 
 let server: ClickHouseServer
 let client: ClickHouseClient
@@ -70,56 +70,14 @@ afterAll(async () => {
   for (const stop of stops.reverse()) await stop()
 })
 
-/** `YYYY-MM-DD hh:mm:ss.mmm` in UTC, as the gateway writes timestamps. */
-const stamp = (at: Date): string => at.toISOString().replace('T', ' ').slice(0, 23)
-
-/** Noon (UTC) `days` ago: a fixed point inside the TTL that stays on one day. */
-const noonDaysAgo = (days: number): Date => {
-  const at = new Date(Date.now() - days * DAY_MS)
-  at.setUTCHours(12, 0, 0, 0)
-  return at
-}
-
 /** `at` plus `minutes`, stamped. */
 const later = (at: Date, minutes: number): string =>
   stamp(new Date(at.getTime() + minutes * 60_000))
 
-const newOrg = (): string => `org_${randomUUID()}`
 const newRequestId = (): string => `req_${randomUUID()}`
 
-const logRecord = (org: string, overrides: Partial<LogRecord> = {}): LogRecord => ({
-  request_id: newRequestId(),
-  timestamp: stamp(noonDaysAgo(1)),
-  org_id: org,
-  key_id: 'key_1',
-  endpoint: 'chat',
-  provider: 'openai',
-  model_requested: 'gpt-4o-mini',
-  model_served: 'gpt-4o-mini-2024-07-18',
-  status: 200,
-  error_code: '',
-  stream: false,
-  latency_ms: 812.5,
-  ttfb_ms: 640.25,
-  upstream_latency_ms: 600,
-  attempts: 1,
-  prompt_tokens: 10,
-  completion_tokens: 20,
-  cached_tokens: 0,
-  reasoning_tokens: 0,
-  cost_usd: '0.000015',
-  price_version: '2025-01',
-  cache_status: 'MISS',
-  firewall_verdict: 'NONE',
-  prompt_id: '',
-  prompt_version: 0,
-  user_agent: 'openai-node/5.0.0',
-  client_ip_hash: 'ab'.repeat(32),
-  request_body: '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hi"}]}',
-  response_body: '{"id":"chatcmpl-1","object":"chat.completion"}',
-  metadata: {},
-  ...overrides,
-})
+const logRecord = (org: string, overrides: Partial<LogRecord> = {}): LogRecord =>
+  logRow(org, { request_id: newRequestId(), ...overrides })
 
 /** A feedback record on `request` (its id, org and start), as the endpoint would send it. */
 const feedbackOn = (
