@@ -133,4 +133,38 @@ describe('relaySse', () => {
     expect(cancelled).toBe(true)
     expect(ends).toEqual(['interrupted'])
   })
+
+  it('should read a complete stream tail to its end (the connection can be reused) and send none of it', async () => {
+    // A byte stream, so the tail is read BYOB into the relay's buffer, one read after another.
+    const tail = Array.from({ length: 5 }, (_, i) => `data: after ${String(i)}\n\n`)
+    const chunks = ['data: one\n\ndata: [DONE]\n\n', ...tail]
+    let i = 0
+    let cancelled = false
+    let closed!: () => void
+    const readToEnd = new Promise<void>((resolve) => {
+      closed = resolve
+    })
+    const upstream = new ReadableStream({
+      type: 'bytes',
+      pull(controller) {
+        const chunk = chunks[i++]
+        if (chunk === undefined) {
+          controller.close()
+          closed()
+        } else controller.enqueue(encoder.encode(chunk))
+      },
+      cancel() {
+        cancelled = true
+      },
+    })
+    const out = await readAll(
+      relaySse(upstream, translator(), { passThrough: true, onEnd: () => undefined }),
+    )
+    expect(out.map((c) => new TextDecoder().decode(c)).join('')).toBe(
+      'data: one\n\ndata: [DONE]\n\n',
+    )
+    await readToEnd
+    expect(i).toBe(chunks.length + 1)
+    expect(cancelled).toBe(false)
+  })
 })

@@ -321,23 +321,28 @@ const openSource = (upstream: ReadableStream<Uint8Array>, reuse: boolean): Sourc
           buffer = undefined
           return result
         }
+  const done = (chunk: Uint8Array): void => {
+    if (byob === undefined) return
+    if (chunk.byteLength >= size && size < MAX_READ_BYTES) {
+      size *= 2 // the read filled the buffer: more was waiting
+      return
+    }
+    // The read's buffer, unless the runtime kept it (detached): then the next read takes a new one.
+    if (chunk.buffer.byteLength === size) buffer = new Uint8Array(chunk.buffer as ArrayBuffer)
+  }
   return {
     read,
-    done(chunk) {
-      if (byob === undefined) return
-      if (chunk.byteLength >= size && size < MAX_READ_BYTES) {
-        size *= 2 // the read filled the buffer: more was waiting
-        return
-      }
-      // The read's buffer, unless the runtime kept it (detached): then the next read takes a new one.
-      if (chunk.buffer.byteLength === size) buffer = new Uint8Array(chunk.buffer as ArrayBuffer)
-    },
+    done,
     cancel(reason) {
       reader.cancel(reason).catch(ignore)
     },
     async drain() {
       try {
-        for (let i = 0; i < 16; i++) if ((await read()).done) return
+        for (let i = 0; i < 16; i++) {
+          const tail = await read()
+          if (tail.done) return
+          done(tail.value) // dropped unread: its buffer serves the next read
+        }
         await reader.cancel()
       } catch {
         // The provider closed the connection first; nothing to release.
