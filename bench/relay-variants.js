@@ -163,16 +163,18 @@ export default {
       )
       return new Response(readable)
     }
-    if (variant.startsWith('grow')) {
-      // The gateway's relay: writes into an IdentityTransformStream from one buffer, doubled
-      // whenever a read fills it, up to the size named.
-      const max = kib('grow')
+    if (variant.startsWith('grow') || variant.startsWith('writer')) {
+      // Writes into an IdentityTransformStream from one reused BYOB buffer: `writer<KiB>` of that
+      // size throughout; `grow<KiB>` (the gateway's relay) from 16 KiB, doubled whenever a read
+      // fills it, up to the size named.
+      const growing = variant.startsWith('grow')
+      const max = kib(growing ? 'grow' : 'writer')
       const { readable, writable } = new IdentityTransformStream()
       const writer = writable.getWriter()
       const reader = upstream.body.getReader({ mode: 'byob' })
       ctx.waitUntil(
         (async () => {
-          let size = 16384
+          let size = growing ? 16384 : max
           let buffer = new Uint8Array(size)
           let reads = 0
           let bytes = 0
@@ -190,35 +192,6 @@ export default {
             }
             await writer.close()
             log(`reads ${reads}, ${Math.round(bytes / reads)} bytes each, buffer ${size}`)
-          } catch (err) {
-            log(`write failed: ${err}`)
-            reader.cancel().catch(() => undefined)
-          }
-        })(),
-      )
-      return new Response(readable)
-    }
-    if (variant.startsWith('writer')) {
-      const size = kib('writer')
-      const { readable, writable } = new IdentityTransformStream()
-      const writer = writable.getWriter()
-      const reader = upstream.body.getReader({ mode: 'byob' })
-      ctx.waitUntil(
-        (async () => {
-          let buffer = new Uint8Array(size)
-          let reads = 0
-          let bytes = 0
-          try {
-            for (;;) {
-              const read = await reader.read(buffer)
-              if (read.done) break
-              reads++
-              bytes += read.value.byteLength
-              await writer.write(read.value)
-              buffer = new Uint8Array(read.value.buffer)
-            }
-            await writer.close()
-            log(`reads ${reads}, ${Math.round(bytes / reads)} bytes each`)
           } catch (err) {
             log(`write failed: ${err}`)
             reader.cancel().catch(() => undefined)
