@@ -24,6 +24,7 @@ import {
   type ClickHouseServer,
 } from '../support/clickhouse.ts'
 import { startFakeQueuesApi, type FakeQueuesApi } from '../support/fake-queues-api.ts'
+import { requestFacts } from '../support/log-facts.ts'
 
 const ACCOUNT = 'test-account'
 const TOKEN = 'test-queues-token'
@@ -58,24 +59,15 @@ const env = (logKeys: string = LOG_KEYS): Record<string, string> => ({
 
 const record = (id: string): Promise<LogRecord> => buildRecord(facts(id), undefined)
 
-const facts = (id: string): RequestFacts => {
-  const facts: RequestFacts = {
+const facts = (id: string): RequestFacts =>
+  requestFacts({
     requestId: id,
-    clientRequestId: undefined,
     startedAt: Date.now() - 60_000,
     endedAt: Date.now() - 59_000,
     orgId: 'org_replay',
     keyId: 'key_replay',
-    endpoint: 'chat',
-    provider: 'openai',
-    modelRequested: 'openai/gpt-4o-mini',
-    modelServed: 'gpt-4o-mini',
-    status: 200,
-    errorCode: '',
-    stream: false,
     upstreamStartedAt: undefined,
     upstreamHeadersAt: undefined,
-    attempts: 1,
     usage: {
       promptTokens: 10,
       completionTokens: 5,
@@ -87,11 +79,7 @@ const facts = (id: string): RequestFacts => {
     clientIp: undefined,
     requestBody: '{"messages":[]}',
     response: undefined,
-    bodies: true,
-    end: 'done',
-  }
-  return facts
-}
+  })
 
 /** Raw facts as a producer with `FLOOPY_LOG_KEYS` sends them: PII and an IP included. */
 const rawFacts = (id: string): RequestFacts => ({
