@@ -431,6 +431,22 @@ describe('responsesToChat', () => {
       })
     })
 
+    it.each(['low', 'medium', 'high'])('should make text.verbosity %s verbosity', (verbosity) => {
+      const chat = chatOf({ input: 'Hi', text: { format: { type: 'text' }, verbosity } })
+      expect(chat).toEqual({
+        model: MODEL,
+        messages: [{ role: 'user', content: 'Hi' }],
+        verbosity,
+      })
+    })
+
+    it.each<[string, unknown]>([
+      ['no verbosity', { format: { type: 'text' } }],
+      ['a null verbosity', { verbosity: null }],
+    ])('should send no verbosity for %s', (_name, text) => {
+      expect(chatOf({ input: 'Hi', text })).not.toHaveProperty('verbosity')
+    })
+
     it('should send no reasoning_effort for reasoning without an effort', () => {
       expect(chatOf({ input: 'Hi', reasoning: { summary: 'auto' } })).not.toHaveProperty(
         'reasoning_effort',
@@ -577,6 +593,7 @@ describe('responsesToChat', () => {
         { text: { format: { type: 'grammar' } } },
         'text.format.type',
       ],
+      ['an unknown text.verbosity', { text: { verbosity: 'terse' } }, 'text.verbosity'],
       ['instructions that are not a string', { instructions: ['Be terse.'] }, 'instructions'],
       [
         'an input that is neither a string nor a list',

@@ -13,6 +13,7 @@
  * | flat function `tools`                            | `tools` (`{type: function, function: {…}}`)      |
  * | `tool_choice` `{type: function, name}`           | `{type: function, function: {name}}`             |
  * | `text.format` `json_object` / `json_schema`      | `response_format`                                |
+ * | `text.verbosity`                                 | `verbosity`                                      |
  * | `max_output_tokens`, `reasoning.effort`          | `max_completion_tokens`, `reasoning_effort`      |
  * | `temperature`, `top_p`, `parallel_tool_calls`, `user`, `stream` | the same (`stream_options.include_usage` when streaming) |
  *
@@ -249,6 +250,15 @@ const responseFormatOf = (text: unknown): Json | undefined => {
   }
 }
 
+/** `text.verbosity`, which chat completions take as `verbosity` (`low`, `medium`, `high`). */
+const verbosityOf = (text: unknown): string | undefined => {
+  if (!isObject(text) || text.verbosity === undefined || text.verbosity === null) return undefined
+  if (text.verbosity === 'low' || text.verbosity === 'medium' || text.verbosity === 'high') {
+    return text.verbosity
+  }
+  return refuse('text.verbosity', "Invalid 'text.verbosity': low, medium or high.")
+}
+
 const numberOrNull = (value: unknown): number | null => (typeof value === 'number' ? value : null)
 
 /** A function tool as the answer echoes it: every field the spec's `FunctionTool` requires. */
@@ -310,6 +320,8 @@ export const responsesToChat = (
   if (toolChoice !== undefined && toolChoice !== null) chat.tool_choice = toolChoice
   const format = responseFormatOf(body.text)
   if (format !== undefined) chat.response_format = format
+  const verbosity = verbosityOf(body.text)
+  if (verbosity !== undefined) chat.verbosity = verbosity
   if (body.max_output_tokens !== undefined && body.max_output_tokens !== null) {
     chat.max_completion_tokens = body.max_output_tokens
   }
