@@ -1,7 +1,7 @@
 /**
  * The firewall's check, with the provider call as a spy: the header and the plan flag that turn it
  * on, what one classification sends (a non-streamed chat call with the operator's key, a small
- * token budget, temperature 0) and what it reads back (the verdict and the usage) — any answer
+ * token budget at temperature 0, or room to reason for a reasoning model) and what it reads back (the verdict and the usage) — any answer
  * outside the contract, or a failing call, is an error that never carries the prompt — and the
  * stored verdicts read back strictly.
  */
@@ -161,6 +161,52 @@ describe('classify', () => {
       )
       expect(JSON.stringify(request?.body.messages)).toContain('BEGIN CONVERSATION')
       expect(options).toEqual({ requestId: 'req_2', apiKey: 'sk-ant-operator', timeoutMs: 50 })
+    })
+
+    it.each<[string, string, string]>([
+      ['openai', 'o4-mini', 'an o-series model'],
+      ['openai', 'gpt-5-mini', 'a GPT-5 model'],
+      ['groq', 'openai/gpt-oss-20b', 'gpt-oss'],
+      ['gemini', 'gemini-2.5-flash', 'Gemini 2.5'],
+      ['deepseek', 'deepseek-reasoner', 'DeepSeek’s reasoner'],
+      ['together', 'deepseek-ai/DeepSeek-R1-Distill-Llama-70B', 'an R1 distillation'],
+    ])(
+      'should give %s %s room to reason, a low effort and no temperature (%s)',
+      async (id, model) => {
+        const backend: FirewallBackend = {
+          target: targetOf(id, model, 'operator-key'),
+          weight: 1,
+          ref: `[${id}](${model})`,
+        }
+        const call = callAnswering(() => Promise.resolve(answer(completion('safe'))))
+        await classify(call, backend, TURNS, OPTIONS)
+        const body = call.mock.calls[0]?.[1].body
+        expect(body).toMatchObject({ max_completion_tokens: 2_048, reasoning_effort: 'low' })
+        expect(body).not.toHaveProperty('max_tokens')
+        expect(body).not.toHaveProperty('temperature')
+      },
+    )
+
+    it.each<[string, string, Record<string, number>]>([
+      ['openai', 'gpt-4o-mini', { max_completion_tokens: 32, temperature: 0 }],
+      ['anthropic', 'claude-3-5-haiku-latest', { max_tokens: 32, temperature: 0 }],
+      ['gemini', 'gemini-2.0-flash', { max_tokens: 32, temperature: 0 }],
+      ['groq', 'llama-3.1-8b-instant', { max_tokens: 32, temperature: 0 }],
+      ['together', 'meta-llama/Llama-3.3-70B-Instruct-Turbo', { max_tokens: 32, temperature: 0 }],
+    ])('should give %s %s a verdict’s budget at temperature 0', async (id, model, params) => {
+      const backend: FirewallBackend = {
+        target: targetOf(id, model, 'operator-key'),
+        weight: 1,
+        ref: `[${id}](${model})`,
+      }
+      const call = callAnswering(() => Promise.resolve(answer(completion('safe'))))
+      await classify(call, backend, TURNS, OPTIONS)
+      const body = call.mock.calls[0]?.[1].body
+      expect(body).toMatchObject(params)
+      expect(body).not.toHaveProperty('reasoning_effort')
+      expect(Object.keys(body ?? {}).sort()).toEqual(
+        ['messages', 'model', ...Object.keys(params)].sort(),
+      )
     })
 
     it('should send no key when the operator configured none', async () => {

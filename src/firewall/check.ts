@@ -5,7 +5,13 @@
  */
 import type { callProvider } from '../providers/client'
 import type { Target, Usage } from '../types'
-import { classificationMessages, readVerdict, type Turn, type Verdict } from './classifier'
+import {
+  classificationMessages,
+  readVerdict,
+  verdictParams,
+  type Turn,
+  type Verdict,
+} from './classifier'
 
 /** The request header that asks for the firewall. */
 export const FIREWALL_HEADER = 'floopy-llm-security-enabled'
@@ -34,9 +40,6 @@ export type FirewallBackend = {
 /** `provider/model`, as the log names a backend. */
 export const backendName = (backend: FirewallBackend): string =>
   `${backend.target.provider.spec.id}/${backend.target.model}`
-
-/** The most tokens a verdict needs (`unsafe\nS1,S2,…`). */
-const MAX_VERDICT_TOKENS = 32
 
 export type Classified = { readonly verdict: Verdict; readonly usage: Usage | undefined }
 
@@ -72,8 +75,7 @@ export const classify = async (
       body: {
         model: target.model,
         messages: classificationMessages(target.model, turns),
-        max_tokens: MAX_VERDICT_TOKENS,
-        temperature: 0,
+        ...verdictParams(target.provider.spec.id, target.model),
       },
       model: target.model,
       stream: false,

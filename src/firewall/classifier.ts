@@ -154,6 +154,40 @@ const transcript = (turns: readonly Turn[]): string =>
 /** Whether a model is a Llama Guard model (it gets its own prompt format). */
 export const isLlamaGuard = (model: string): boolean => /llama[-_ ]?guard/i.test(model)
 
+/** The most tokens a verdict needs (`unsafe\nS1,S2,…`). */
+export const VERDICT_TOKENS = 32
+
+/**
+ * What a reasoning model may spend on a verdict: its reasoning counts against the budget, and a
+ * budget spent on reasoning alone leaves no answer (an error, so the check would fail open).
+ */
+export const REASONING_VERDICT_TOKENS = 2_048
+
+/**
+ * Whether `model` reasons before it answers: OpenAI's o-series and GPT-5 family, gpt-oss,
+ * Gemini 2.5 and later, DeepSeek's reasoner and R1 distillations, QwQ, and models named for
+ * thinking.
+ */
+export const isReasoningModel = (model: string): boolean =>
+  /(^|\/)(o\d+(-|$)|gpt-5)|gpt-oss|gemini-(2\.5|[3-9])|deepseek-reasoner|(^|[-_/])r1([-_]|$)|qwq|thinking/i.test(
+    model,
+  )
+
+/**
+ * The token budget and sampling of a classification, by model. A reasoning model gets
+ * `max_completion_tokens` with room to reason and a low effort, and no `temperature` (OpenAI's
+ * reasoning models refuse both `max_tokens` and any temperature but the default); OpenAI's other
+ * models `max_completion_tokens` too (`max_tokens` is deprecated there); everyone else the
+ * `max_tokens` every OpenAI-compatible API takes. Temperature 0 wherever it is allowed.
+ */
+export const verdictParams = (provider: string, model: string): Record<string, unknown> => {
+  if (isReasoningModel(model)) {
+    return { max_completion_tokens: REASONING_VERDICT_TOKENS, reasoning_effort: 'low' }
+  }
+  if (provider === 'openai') return { max_completion_tokens: VERDICT_TOKENS, temperature: 0 }
+  return { max_tokens: VERDICT_TOKENS, temperature: 0 }
+}
+
 /** The chat messages that ask `model` to classify `turns`. */
 export const classificationMessages = (
   model: string,
