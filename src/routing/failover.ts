@@ -7,7 +7,8 @@
  * answer's start, and the whole walk `deadlineMs`: no try or backoff outlasts it. A failure before
  * the answer starts (no response, a 429/5xx) moves on, invisibly to the client; once an answer has
  * started it is the client's. A 4xx is the request's own fault and is answered as is — another
- * target would refuse it too. A target whose circuit is open is skipped; a failure that opens it
+ * target would refuse it too. A try the deadline cut short that runs out of time is not held
+ * against its target's breaker. A target whose circuit is open is skipped; a failure that opens it
  * (or a failed probe) moves on at once, with no backoff. All failing: 502 `NO_PROVIDER_AVAILABLE`
  * naming each attempt's target and status, nothing more.
  *
@@ -71,22 +72,27 @@ export const walkTargets = async (walk: Walk): Promise<Response> => {
         break
       }
       attempts++
+      const timeoutMs = Math.min(walk.attemptTimeoutMs, remaining)
       try {
-        const { response, latencyMs } = await walk.attempt(
-          target,
-          Math.min(walk.attemptTimeoutMs, remaining),
-        )
+        const { response, latencyMs } = await walk.attempt(target, timeoutMs)
         health.record(target.healthId, { ok: true, probe: admission.probe, latencyMs }, now())
         return response
       } catch (err) {
+        // A try the deadline cut below its time limit that then ran out of time says nothing of
+        // the target: it is not held against its breaker (a probe's slot lapses after the
+        // cool-down, as an unreported probe's does).
+        const cut =
+          timeoutMs < walk.attemptTimeoutMs &&
+          err instanceof GatewayError &&
+          err.code === 'PROVIDER_TIMEOUT'
         // A 4xx is the request's fault, not the target's: it counts as the target working.
-        const closed = health.record(
-          target.healthId,
-          { ok: !failsOver(err), probe: admission.probe },
-          now(),
-        )
+        const closed =
+          cut ||
+          health.record(target.healthId, { ok: !failsOver(err), probe: admission.probe }, now())
         if (!failsOver(err)) throw err
-        failures.push(`${id}: ${String(err.status)} ${err.code}`)
+        failures.push(
+          `${id}: ${String(err.status)} ${err.code}${cut ? ' (cut short by the routing deadline)' : ''}`,
+        )
         // No backoff for a try the circuit (just opened, or re-opened by a failed probe) would
         // refuse anyway: on to the next target.
         if (!closed || tryNumber === retry.maxAttemptsPerTarget) break
