@@ -5,8 +5,15 @@
  */
 import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../errors'
-import type { Admission, CachedConfig, LimitResult, PromptStore, SharedState } from '../stores'
-import { promptCacheKey } from '../stores/shared-keys'
+import type {
+  Admission,
+  CachedConfig,
+  CachedName,
+  LimitResult,
+  PromptStore,
+  SharedState,
+} from '../stores'
+import { cachedConfigKey, promptCacheKey } from '../stores/shared-keys'
 import { createPromptResolver, MEMO_TTL_MS, STALE_GRACE_MS } from './resolver'
 import type { ResolvedPrompt } from './template'
 
@@ -31,13 +38,13 @@ class FakeState implements SharedState {
   reads = 0
   readFailure: Error | undefined
   readonly cache = new Map<string, CachedConfig>()
-  readCached(key: string) {
+  readCached(name: CachedName) {
     this.reads++
     if (this.readFailure !== undefined) return Promise.reject(this.readFailure)
-    return Promise.resolve({ cached: this.cache.get(key), epoch: this.epoch })
+    return Promise.resolve({ cached: this.cache.get(cachedConfigKey(name)), epoch: this.epoch })
   }
-  writeCached(key: string, entry: CachedConfig) {
-    this.cache.set(key, entry)
+  writeCached(name: CachedName, entry: CachedConfig) {
+    this.cache.set(cachedConfigKey(name), entry)
     return Promise.resolve()
   }
   admit(): Promise<Admission> {

@@ -109,7 +109,7 @@ export const createPromptResolver = ({
       let readEpoch = epoch()
       let cached: { epoch: number; config: unknown } | undefined
       try {
-        const read = await state.readCached(id)
+        const read = await state.readCached({ kind: 'prompt', orgId, promptId, selector })
         readEpoch = read.epoch
         cached = read.cached
       } catch (err) {
@@ -147,7 +147,10 @@ export const createPromptResolver = ({
       }
       schedule(
         state
-          .writeCached(id, { epoch: readEpoch, config: document ?? null })
+          .writeCached(
+            { kind: 'prompt', orgId, promptId, selector },
+            { epoch: readEpoch, config: document ?? null },
+          )
           .catch((err: unknown) => {
             alarm('prompt cache write failed', { error: describeError(err) })
           }),

@@ -51,6 +51,20 @@ export type LimitResult = {
  */
 export type CachedConfig = { readonly epoch: number; readonly config: unknown }
 
+/**
+ * Which config document a cache entry holds: an API key's config, by the key's SHA-256
+ * (lowercase hex), or one prompt version's, by organisation, prompt id and version selector
+ * (`undefined`: the default). The adapter names the entry in its store (`stores/shared-keys.ts`).
+ */
+export type CachedName =
+  | { readonly kind: 'key'; readonly keyHash: string }
+  | {
+      readonly kind: 'prompt'
+      readonly orgId: string
+      readonly promptId: string
+      readonly selector: string | undefined
+    }
+
 /** What the admission round trip checks for one request. */
 export type AdmissionRequest = {
   readonly orgId: string
@@ -80,13 +94,10 @@ export type Admission = {
 
 /** Counters, limits and the key cache: state every isolate shares. */
 export interface SharedState {
-  /**
-   * One round trip: the config document cached under `cacheKey` (`stores/shared-keys.ts`), if
-   * any, and the current config epoch.
-   */
-  readCached(cacheKey: string): Promise<{ cached: CachedConfig | undefined; epoch: number }>
-  /** Caches a config document under `cacheKey` (for `CONFIG_CACHE_TTL_SECONDS`). */
-  writeCached(cacheKey: string, entry: CachedConfig): Promise<void>
+  /** One round trip: the config document cached as `name`, if any, and the current config epoch. */
+  readCached(name: CachedName): Promise<{ cached: CachedConfig | undefined; epoch: number }>
+  /** Caches a config document as `name` (for `CONFIG_CACHE_TTL_SECONDS`). */
+  writeCached(name: CachedName, entry: CachedConfig): Promise<void>
   /** One round trip: organisation and key windows, the monthly counter and the config epoch. */
   admit(request: AdmissionRequest): Promise<Admission>
   /** Undoes an admitted request's count (it was refused by a limit after all). */

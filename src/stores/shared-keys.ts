@@ -1,13 +1,21 @@
 /**
  * @module The names of the gateway's shared state in Redis, in one place: the gateway and the admin
- * CLI must agree on them. (No imports, so the CLI can load this module under plain Node.)
+ * CLI must agree on them. (No imports but of types, so the CLI can load this module under plain
+ * Node.)
  */
+import type { CachedName } from '.'
 
 /** Incremented by every admin change; an isolate that sees a new value re-validates its memo. */
 export const CONFIG_EPOCH_KEY = 'floopy:config-epoch'
 
 /** A key's config cached under the SHA-256 (lowercase hex) of the key. */
 export const keyCacheKey = (keyHash: string): string => `floopy:key:${keyHash}`
+
+/** Where a cached config document (`SharedState.readCached`) lives. */
+export const cachedConfigKey = (name: CachedName): string =>
+  name.kind === 'key'
+    ? keyCacheKey(name.keyHash)
+    : promptCacheKey(name.orgId, name.promptId, name.selector)
 
 /** Prefixes of the sliding-window limiters (`@upstash/ratelimit` appends the identifier). */
 export const RATELIMIT_PREFIX = {

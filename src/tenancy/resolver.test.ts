@@ -8,8 +8,14 @@
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
 import { GatewayError } from '../errors'
 import { generateApiKey, hashApiKey } from '../security/api-key'
-import type { Admission, CachedConfig, KeyStore, LimitResult, SharedState } from '../stores'
-import { keyCacheKey } from '../stores/shared-keys'
+import type {
+  Admission,
+  CachedConfig,
+  CachedName,
+  KeyStore,
+  LimitResult,
+  SharedState,
+} from '../stores'
 import { DEV_KEY_CONFIG } from '../stores/embedded/key-store'
 import { createKeyResolver, MEMO_TTL_MS, STALE_GRACE_MS, type KeyResolver } from './resolver'
 import { parseKeyConfig, type KeyConfigJson } from './tenant'
@@ -42,9 +48,9 @@ class FakeKeyStore implements KeyStore {
 }
 
 /** The key hash a key cache entry is stored under (the fake keeps entries by hash). */
-const hashOf = (cacheKey: string): string => {
-  expect(cacheKey.startsWith(keyCacheKey(''))).toBe(true)
-  return cacheKey.slice(keyCacheKey('').length)
+const hashOf = (name: CachedName): string => {
+  if (name.kind !== 'key') throw new Error(`the key resolver read a ${name.kind} entry`)
+  return name.keyHash
 }
 
 /** Shared state with a key cache and an epoch; counts reads and writes and can be made to fail. */
@@ -56,15 +62,15 @@ class FakeSharedState implements SharedState {
   readFailure: Error | undefined
   writeFailure: Error | undefined
 
-  readCached(cacheKey: string): Promise<{ cached: CachedConfig | undefined; epoch: number }> {
-    const keyHash = hashOf(cacheKey)
+  readCached(name: CachedName): Promise<{ cached: CachedConfig | undefined; epoch: number }> {
+    const keyHash = hashOf(name)
     this.reads.push(keyHash)
     if (this.readFailure !== undefined) return Promise.reject(this.readFailure)
     return Promise.resolve({ cached: this.cache.get(keyHash), epoch: this.epoch })
   }
 
-  writeCached(cacheKey: string, entry: CachedConfig): Promise<void> {
-    const keyHash = hashOf(cacheKey)
+  writeCached(name: CachedName, entry: CachedConfig): Promise<void> {
+    const keyHash = hashOf(name)
     this.writes.push({ keyHash, entry })
     if (this.writeFailure !== undefined) return Promise.reject(this.writeFailure)
     this.cache.set(keyHash, entry)

@@ -22,7 +22,6 @@ import { GatewayError } from '../errors'
 import { alarm, describeError } from '../logging/alarm'
 import { hashApiKey, parseApiKey } from '../security/api-key'
 import type { KeyStore, SharedState } from '../stores'
-import { keyCacheKey } from '../stores/shared-keys'
 import { parseKeyConfig, type Tenant } from './tenant'
 
 /** How long a memoised answer is used without asking shared state (when the epoch is unchanged). */
@@ -97,7 +96,7 @@ export const createKeyResolver = ({
     const hash = await hashApiKey(presented)
     let cached
     try {
-      const read = await state.readCached(keyCacheKey(hash))
+      const read = await state.readCached({ kind: 'key', keyHash: hash })
       epoch = read.epoch
       cached = read.cached
     } catch (err) {
@@ -133,7 +132,7 @@ export const createKeyResolver = ({
     }
     schedule(
       state
-        .writeCached(keyCacheKey(hash), { epoch: readEpoch, config: document })
+        .writeCached({ kind: 'key', keyHash: hash }, { epoch: readEpoch, config: document })
         .catch((err: unknown) => {
           alarm('key cache write failed', { error: describeError(err) })
         }),

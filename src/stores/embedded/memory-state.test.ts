@@ -155,8 +155,9 @@ const request = (overrides: Partial<AdmissionRequest> = {}): AdmissionRequest =>
 describe('memoryState', () => {
   it('should have no key cache and epoch 0', async () => {
     const state = memoryState({ ipRpm: 10 })
-    await state.writeCached('floopy:key:' + 'h'.repeat(64), { epoch: 3, config: { any: 'thing' } })
-    expect(await state.readCached('floopy:key:' + 'h'.repeat(64))).toStrictEqual({
+    const name = { kind: 'key', keyHash: 'h'.repeat(64) } as const
+    await state.writeCached(name, { epoch: 3, config: { any: 'thing' } })
+    expect(await state.readCached(name)).toStrictEqual({
       cached: undefined,
       epoch: 0,
     })

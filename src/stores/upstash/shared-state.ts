@@ -13,7 +13,7 @@
 import { Ratelimit } from '@upstash/ratelimit'
 import { Redis } from '@upstash/redis/cloudflare'
 import type { Admission, CachedConfig, LimitResult, SharedState } from '..'
-import { CONFIG_EPOCH_KEY, RATELIMIT_PREFIX, quotaKey } from '../shared-keys'
+import { CONFIG_EPOCH_KEY, RATELIMIT_PREFIX, cachedConfigKey, quotaKey } from '../shared-keys'
 
 /** How long a config document stays in the shared cache (the epoch invalidates it sooner). */
 export const CONFIG_CACHE_TTL_SECONDS = 300
@@ -91,10 +91,10 @@ export const upstashState = (redis: Redis, { ipRpm }: { ipRpm: number }): Shared
   const ipLimiter = limiter(RATELIMIT_PREFIX.ip, ipRpm)
 
   return {
-    async readCached(cacheKey) {
+    async readCached(name) {
       // Two reads in one tick: one pipeline request.
       const [cached, epoch] = await Promise.all([
-        redis.get<CachedConfig>(cacheKey),
+        redis.get<CachedConfig>(cachedConfigKey(name)),
         redis.get<number>(CONFIG_EPOCH_KEY),
       ])
       return {
@@ -102,8 +102,8 @@ export const upstashState = (redis: Redis, { ipRpm }: { ipRpm: number }): Shared
         epoch: epoch === null ? 0 : toNumber(epoch),
       }
     },
-    async writeCached(cacheKey, entry) {
-      await redis.set(cacheKey, entry, { ex: CONFIG_CACHE_TTL_SECONDS })
+    async writeCached(name, entry) {
+      await redis.set(cachedConfigKey(name), entry, { ex: CONFIG_CACHE_TTL_SECONDS })
     },
     async admit(request): Promise<Admission> {
       // Issued in the same tick, in this order, so they leave as one pipeline request.
