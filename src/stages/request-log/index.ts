@@ -3,11 +3,13 @@
  * response is on its way and never waited for.
  *
  * The stage registers a tap on the provider's answer (`types.ts`: its head bytes, usage and end
- * state reach the log without the providers knowing of it). After the rest of the pipeline has
- * answered, it hands the record's making to `waitUntil`: it waits for an answer's body to end,
- * reads what the stages recorded in the request trace, and sends the raw facts (`RequestFacts`:
- * ids, statuses, timings, usage, the trace's fields, the bodies' raw heads) to the `LOG_QUEUE`
- * Queue, sealed under `FLOOPY_LOG_KEYS` (`logging/facts.ts`, `logging/seal.ts`). The consumer
+ * state reach the log without the providers knowing of it). Once the answer has ended — at once
+ * for a JSON answer, a cache hit or a refusal; at its end, after the response, for a stream still
+ * running (`waitUntil`) — it reads what the stages recorded in the request trace and puts the raw
+ * facts (`RequestFacts`: ids, statuses, timings, usage, the trace's fields, the bodies' raw heads)
+ * in the isolate's batch for the `LOG_QUEUE` Queue, sealed under `FLOOPY_LOG_KEYS`
+ * (`logging/facts.ts`, `logging/seal.ts`); only the request that opened the batch keeps itself
+ * alive (`waitUntil`) until the batch is sent (`logging/batcher.ts`). The consumer
  * builds the record from them — assembles, scrubs, prices, hashes the IP, cuts
  * (`logging/record.ts`, `logging/consumer.ts`) — so the serving isolate does none of that. A
  * failure here is logged and dropped: the response has been sent, and the Queue itself is what
@@ -134,21 +136,6 @@ const warnUnsealed = (): void => {
 
 const encoder = new TextEncoder()
 
-/** The log entry for these facts, and its size for the batcher. */
-const entryFor = async (
-  facts: RequestFacts,
-  keys: LogKeys | undefined,
-  ipHashKey: string | undefined,
-): Promise<[LogEntry, number]> => {
-  if (keys !== undefined) {
-    const payload = encodeFacts(facts, payloadLimit(keys))
-    return [{ payload, keys }, payload.byteLength + BUNDLE_ENTRY_BYTES]
-  }
-  warnUnsealed()
-  const record = fitRecord(await buildRecord(facts, await ipHashKeyFor(ipHashKey)))
-  return [{ record }, encoder.encode(JSON.stringify(record)).byteLength]
-}
-
 export type RequestLogOptions = {
   /** The request log's Queue (`LOG_QUEUE`); without it, `accessLog` decides. */
   readonly queue: LogQueue | undefined
@@ -165,20 +152,19 @@ type LogEnv = StageEnv<Partial<BodyVariables & AuthVariables & ParsedVariables>>
 const keepsBodies = (c: Context<LogEnv>, queued: boolean): boolean =>
   queued && c.get('tenant')?.org.features['metadata_only_logging'] !== true
 
-const produce = async (
+/** A request's facts, once its answer (if one was handed over) has ended. */
+const factsOf = (
   c: Context<LogEnv>,
   options: RequestLogOptions,
   startedAt: number,
-  answer: Promise<AnswerEnd>,
-): Promise<void> => {
+  ended: AnswerEnd | undefined,
+): RequestFacts => {
   const trace = c.get('trace')
   const exchange = trace.exchange
-  // An answer handed to the client tells its taps when it ends; nothing else will.
-  const ended = exchange?.answered === true ? await answer : undefined
   const tenant = c.get('tenant')
   const request = c.get('request')
   const error = c.error instanceof GatewayError ? c.error : undefined
-  const facts: RequestFacts = {
+  return {
     requestId: trace.logId,
     clientRequestId: trace.clientRequestId,
     startedAt,
@@ -218,12 +204,42 @@ const produce = async (
         ? { tier: trace.cacheTier ?? '', savedUsage: trace.cachedAnswer?.usage }
         : undefined,
   }
-  if (options.queue !== undefined) {
-    const [entry, bytes] = await entryFor(facts, logKeysOf(c.env), options.ipHashKey)
-    await batcherFor(options.queue)(entry, bytes)
-  } else if (options.accessLog) {
-    console.log(metadataLine(await buildRecord(facts, await ipHashKeyFor(options.ipHashKey))))
+}
+
+/**
+ * Sends `facts` on: to the Queue's batch when sealed (at once, in this call), or as a record built
+ * here. Answers what the request must stay alive for — the batch's send when this request opened
+ * the batch, the building of an unsealed record — and `undefined` when nothing is left to do.
+ */
+const deliver = (
+  c: Context<LogEnv>,
+  options: RequestLogOptions,
+  facts: RequestFacts,
+): Promise<void> | undefined => {
+  const { queue } = options
+  if (queue !== undefined) {
+    const keys = logKeysOf(c.env)
+    if (keys !== undefined) {
+      const payload = encodeFacts(facts, payloadLimit(keys))
+      return batcherFor(queue)({ payload, keys }, payload.byteLength + BUNDLE_ENTRY_BYTES)
+    }
+    return (async () => {
+      warnUnsealed()
+      const record = fitRecord(await buildRecord(facts, await ipHashKeyFor(options.ipHashKey)))
+      await batcherFor(queue)({ record }, encoder.encode(JSON.stringify(record)).byteLength)
+    })()
   }
+  if (!options.accessLog) return undefined
+  return (async () => {
+    console.log(metadataLine(await buildRecord(facts, await ipHashKeyFor(options.ipHashKey))))
+  })()
+}
+
+const lost = (err: unknown): void => {
+  alarm('request log records lost', {
+    records: err instanceof BatchSendError ? err.records : 1,
+    error: describeError(err instanceof BatchSendError ? err.cause : err),
+  })
 }
 
 export const requestLog = (options: RequestLogOptions): MiddlewareHandler<LogEnv> => {
@@ -231,28 +247,40 @@ export const requestLog = (options: RequestLogOptions): MiddlewareHandler<LogEnv
   return async function requestLog(c, next) {
     if (!queued && !options.accessLog) return next()
     const startedAt = Date.now()
-    let told: (ended: AnswerEnd) => void = () => undefined
-    const answer = new Promise<AnswerEnd>((resolve) => {
-      told = resolve
-    })
+    let ended: AnswerEnd | undefined
+    let told: ((end: AnswerEnd) => void) | undefined
     const tap: ResponseTap = {
       // Read when the provider is called, once the organisation (and its choice) is known.
       get headBytes() {
         return keepsBodies(c, queued) ? CAPTURE_LIMIT : 0
       },
-      end: told,
+      end(end) {
+        ended = end
+        told?.(end)
+      },
     }
     c.get('taps').push(tap)
     await next()
-    afterResponse(
-      c,
-      produce(c, options, startedAt, answer).catch((err: unknown) => {
-        alarm('request log records lost', {
-          records: err instanceof BatchSendError ? err.records : 1,
-          error: describeError(err instanceof BatchSendError ? err.cause : err),
-        })
-      }),
-    )
+    // An answer handed to the client tells its taps when it ends; nothing else will. One still
+    // streaming is logged at its end, after the response; every other request now, and only a
+    // batch's opener (or an unsealed record) keeps the request alive with `waitUntil`.
+    if (ended === undefined && c.get('trace').exchange?.answered === true) {
+      const answer = new Promise<AnswerEnd>((resolve) => {
+        told = resolve
+      })
+      afterResponse(
+        c,
+        answer.then((end) => deliver(c, options, factsOf(c, options, startedAt, end))).catch(lost),
+      )
+      return
+    }
+    let pending: Promise<void> | undefined
+    try {
+      pending = deliver(c, options, factsOf(c, options, startedAt, ended))
+    } catch (err) {
+      lost(err)
+    }
+    if (pending !== undefined) afterResponse(c, pending.catch(lost))
   }
 }
 

@@ -426,6 +426,23 @@ describe('requestLog', () => {
       ])
     })
 
+    it('should log an answer that ended before the response now, keeping alive only the batch opener', async () => {
+      // A JSON answer has ended by the time the response leaves: its facts go to the batch at once.
+      const endedAnswer = (trace: Trace, taps: ResponseTap[]): Response => {
+        const res = answered(trace)
+        taps.at(-1)?.end(ended)
+        return res
+      }
+      const r = rig({ tenant: tenant(), handler: endedAnswer })
+      for (let i = 0; i < 3; i++) await r.post()
+      // Only the request that opened the batch waits for its send; the others are done.
+      expect(r.waited).toHaveLength(1)
+      const records = await r.settle()
+      expect(r.sendBatch).toHaveBeenCalledTimes(1)
+      expect(records).toHaveLength(3)
+      expect(records[2]).toMatchObject({ request_id: 'log-1', completion_tokens: 7, status: 200 })
+    })
+
     it('should keep a message within the Queue limit when both bodies are large', async () => {
       const big = JSON.stringify({ messages: [{ role: 'user', content: '"x"\n'.repeat(80_000) }] })
       const r = rig({ tenant: tenant(), rawBody: big, handler: answered })
