@@ -28,7 +28,7 @@ import type {
   ToolUseBlockParam,
 } from '@anthropic-ai/sdk/resources/messages'
 import { GatewayError } from '../../errors'
-import { invalid, isRecord, stringAt, unsupported, type Json } from './fields'
+import { invalid, isRecord, stringAt, unsupported, type Json } from '../fields'
 
 type Role = 'user' | 'assistant'
 export type Turn = { role: Role; content: string | ContentBlockParam[] }

@@ -67,7 +67,17 @@ import type {
   Tool,
   ToolChoice,
 } from '@anthropic-ai/sdk/resources/messages'
-import { invalid, isRecord, stringAt, unsupported, type Json } from './fields'
+import {
+  invalid,
+  isRecord,
+  maxTokensAt,
+  maxTokensParam,
+  numberField,
+  stringAt,
+  stringField,
+  unsupported,
+  type Json,
+} from '../fields'
 import { inToolLoop, translateMessages } from './messages'
 import type { ParsedRequest } from '../../types'
 
@@ -260,36 +270,9 @@ const rejectUnsupported = (body: Readonly<Json>): void => {
   }
 }
 
-const maxTokensParam = (body: Readonly<Json>): string | undefined =>
-  body.max_completion_tokens != null
-    ? 'max_completion_tokens'
-    : body.max_tokens != null
-      ? 'max_tokens'
-      : undefined
-
 const maxTokensOf = (body: Readonly<Json>, model: string): number => {
   const param = maxTokensParam(body)
-  if (param === undefined) return defaultMaxTokens(model)
-  const value = body[param]
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw invalid(`'${param}' must be a non-negative integer.`, param)
-  }
-  return value
-}
-
-const numberField = (body: Readonly<Json>, param: string): number | undefined => {
-  const value = body[param]
-  if (value == null) return undefined
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw invalid(`'${param}' must be a number.`, param)
-  }
-  return value
-}
-
-const stringField = (body: Readonly<Json>, param: string): string | undefined => {
-  const value = body[param]
-  if (value == null) return undefined
-  return stringAt(value, param)
+  return param === undefined ? defaultMaxTokens(model) : maxTokensAt(body, param)
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -32,6 +32,7 @@ import type {
   ChatCompletionMessageFunctionToolCall,
 } from 'openai/resources/chat/completions'
 import type { CompletionUsage } from 'openai/resources/completions'
+import { isRecord } from '../fields'
 import type { ResponsePlan } from './request'
 import type { Usage } from '../../types'
 
@@ -190,9 +191,6 @@ export const toChatCompletion = (
     },
   }
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** Whether a parsed body has the shape of an Anthropic `Message` as far as it is read. */
 export const isAnthropicMessage = (value: unknown): value is AnthropicMessage =>

@@ -32,6 +32,7 @@ import type {
   RawMessageStreamEvent,
 } from '@anthropic-ai/sdk/resources/messages'
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
+import { isRecord } from '../fields'
 import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
 import type { SseEvent } from '../sse'
 import type { ResponsePlan } from './request'
@@ -120,9 +121,6 @@ const opening = (state: StreamState): string => {
   state.roleSent = true
   return deltaChunk(state, { role: 'assistant', content: '', refusal: null })
 }
-
-const isRecord = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** The fields `step` reads, per event type; anything else is an event it does not know. */
 const wellFormed = (event: Record<string, unknown>): boolean => {

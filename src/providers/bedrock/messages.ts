@@ -30,28 +30,16 @@
  * parallel tool results form one user turn. `name` on messages has no Converse equivalent.
  */
 import { GatewayError } from '../../errors'
-import {
-  isRecord,
-  type ContentBlock,
-  type DocumentFormat,
-  type ImageFormat,
-  type Json,
-  type Message,
-  type Role,
-  type SystemBlock,
-  type ToolUseBlock,
+import { invalid, isRecord, stringAt, unsupported, type Json } from '../fields'
+import type {
+  ContentBlock,
+  DocumentFormat,
+  ImageFormat,
+  Message,
+  Role,
+  SystemBlock,
+  ToolUseBlock,
 } from './types'
-
-export const invalid = (message: string, param: string): GatewayError =>
-  new GatewayError('INVALID_REQUEST', message, { param })
-
-export const unsupported = (message: string, param: string): GatewayError =>
-  new GatewayError('UNSUPPORTED_BY_PROVIDER', message, { param })
-
-export const stringAt = (value: unknown, param: string): string => {
-  if (typeof value !== 'string') throw invalid(`'${param}' must be a string.`, param)
-  return value
-}
 
 const CACHE_POINT: ContentBlock & SystemBlock = { cachePoint: { type: 'default' } }
 

@@ -63,14 +63,17 @@
  */
 import { defaultMaxTokens, THINKING_BUDGETS } from '../anthropic/request'
 import {
-  hasToolBlocks,
-  inToolLoop,
   invalid,
+  isRecord,
+  maxTokensAt,
+  maxTokensParam,
+  numberField,
   stringAt,
-  translateMessages,
   unsupported,
-} from './messages'
-import { isRecord, type ConverseRequest, type Json, type ToolChoice, type ToolSpec } from './types'
+  type Json,
+} from '../fields'
+import { hasToolBlocks, inToolLoop, translateMessages } from './messages'
+import type { ConverseRequest, ToolChoice, ToolSpec } from './types'
 import type { ParsedRequest } from '../../types'
 
 /** The forced tool that carries a `response_format` answer. */
@@ -139,7 +142,7 @@ export const toConverseRequest = (request: ParsedRequest, modelId: string): Bedr
 
   const inference: NonNullable<ConverseRequest['inferenceConfig']> = {}
   const maxTokensSetBy = maxTokensParam(body)
-  let maxTokens = maxTokensSetBy === undefined ? undefined : maxTokensOf(body, maxTokensSetBy)
+  let maxTokens = maxTokensSetBy === undefined ? undefined : maxTokensAt(body, maxTokensSetBy)
   const temperature = numberField(body, 'temperature')
   if (temperature !== undefined) {
     if (temperature < 0 || temperature > 1) {
@@ -223,30 +226,6 @@ const rejectUnsupported = (body: Readonly<Json>): void => {
       )
     }
   }
-}
-
-const maxTokensParam = (body: Readonly<Json>): string | undefined =>
-  body.max_completion_tokens != null
-    ? 'max_completion_tokens'
-    : body.max_tokens != null
-      ? 'max_tokens'
-      : undefined
-
-const maxTokensOf = (body: Readonly<Json>, param: string): number => {
-  const value = body[param]
-  if (typeof value !== 'number' || !Number.isInteger(value) || value < 0) {
-    throw invalid(`'${param}' must be a non-negative integer.`, param)
-  }
-  return value
-}
-
-const numberField = (body: Readonly<Json>, param: string): number | undefined => {
-  const value = body[param]
-  if (value == null) return undefined
-  if (typeof value !== 'number' || !Number.isFinite(value)) {
-    throw invalid(`'${param}' must be a number.`, param)
-  }
-  return value
 }
 
 /** The budget, at most half of `maxTokens` and never below Anthropic's minimum; 400 if no room. */

@@ -33,7 +33,8 @@ import type {
 } from 'openai/resources/chat/completions'
 import type { CompletionUsage } from 'openai/resources/completions'
 import type { ResponsePlan } from './request'
-import { isRecord, type ConverseResponse, type ConverseUsage } from './types'
+import { isRecord } from '../fields'
+import type { ConverseResponse, ConverseUsage } from './types'
 import type { Usage } from '../../types'
 
 export type FinishReason = ChatCompletion.Choice['finish_reason']

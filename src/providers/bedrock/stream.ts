@@ -44,7 +44,7 @@ import {
   type ReplyPlan,
   type TokenCounts,
 } from './response'
-import { isRecord, type Json } from './types'
+import { isRecord, type Json } from '../fields'
 import type { Usage } from '../../types'
 
 export type StreamPlan = ReplyPlan & {

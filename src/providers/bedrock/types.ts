@@ -5,10 +5,7 @@
  * base64 strings, as in every AWS JSON protocol.
  */
 
-export type Json = Record<string, unknown>
-
-export const isRecord = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
+import type { Json } from '../fields'
 
 export type ImageFormat = 'png' | 'jpeg' | 'gif' | 'webp'
 

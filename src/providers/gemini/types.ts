@@ -80,7 +80,4 @@ export type BatchEmbedContentsResponse = {
 /** Gemini's error envelope (`google.rpc.Status` under `error`), also sent inside streams. */
 export type GeminiErrorBody = { error: { code?: number; message?: string; status?: string } }
 
-export type Json = Record<string, unknown>
-
-export const isRecord = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
+export { isRecord, type Json } from '../fields'

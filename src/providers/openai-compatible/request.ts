@@ -1,4 +1,3 @@
-import type { OpenAIQuirks, ParsedRequest } from '../../types'
 /**
  * @module Builds the body an OpenAI-compatible provider receives from the client's body.
  *
@@ -7,17 +6,14 @@ import type { OpenAIQuirks, ParsedRequest } from '../../types'
  * capture, and for strict providers (Mistral) renamed or dropped fields, message keys, tool-call
  * ids. Dropped field names are returned so the client can be told (`floopy-dropped-params`).
  */
+import type { OpenAIQuirks, ParsedRequest } from '../../types'
+import { isRecord, type Json } from '../fields'
 
 export type PreparedBody = {
   readonly body: string
   /** Top-level fields removed because the provider rejects them. */
   readonly dropped: readonly string[]
 }
-
-type Json = Record<string, unknown>
-
-const isRecord = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 export const prepareBody = (
   request: ParsedRequest,

@@ -11,6 +11,7 @@ import type { ResponseOutcome, Usage } from '../../types'
 import type { HeadSink } from '../head'
 import { readWhole } from '../relay'
 import { readUsage } from '../usage'
+import { isRecord, type Json } from '../fields'
 
 const TAIL_BYTES = 16 * 1024
 /** Bodies up to this declared size are read in one piece: the cheapest path for chat answers. */
@@ -219,11 +220,6 @@ const matchingBrace = (text: string, open: number): number => {
   }
   return -1
 }
-
-type Json = Record<string, unknown>
-
-const isRecord = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** Finish reasons outside OpenAI's enum, mapped to their OpenAI meaning. */
 const FINISH_REASONS: Readonly<Record<string, string>> = { model_length: 'length' }
