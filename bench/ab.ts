@@ -15,7 +15,8 @@
  * when any request errors or is refused: no figure comes from a failure path. Needs `wrk`
  * (`apt-get install -y wrk`). `AB_STREAM=1` makes wrk's requests streamed. `AB_TTFB` (200; 0 skips it) streamed completions per target and
  * round, sequential and interleaved request by request, give each target's median time to the
- * first body byte and, paired by round, what it adds to the reference's.
+ * first body byte and, paired by round, what it adds to the reference's; `AB_TTFB_GAP_MS` sets the
+ * upstream's pause after its first event there (5 by default; 0 sends the stream at once).
  */
 import { execFile } from 'node:child_process'
 import { Agent, request } from 'node:http'
@@ -33,6 +34,8 @@ const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const rounds = Number(process.env.AB_ROUNDS ?? 3)
 const seconds = Number(process.env.AB_SECONDS ?? 8)
 const ttfbRequests = Number(process.env.AB_TTFB ?? 200)
+/** `AB_TTFB_GAP_MS`: the upstream's pause after its first event in the TTFB series (its default, 5). */
+const ttfbGapMs = process.env.AB_TTFB_GAP_MS
 /** `AB_STREAM=1`: wrk asks for streamed completions (SSE) instead of JSON ones. */
 const streamed = process.env.AB_STREAM === '1'
 const specs = process.argv.slice(2).map((arg) => {
@@ -135,7 +138,11 @@ const firstByte = (worker: WorkerdGateway, agent: Agent, label: string): Promise
       {
         method: 'POST',
         agent,
-        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        headers: {
+          'content-type': 'application/json',
+          authorization: `Bearer ${key}`,
+          ...(ttfbGapMs === undefined ? {} : { 'x-bench-gap-ms': ttfbGapMs }),
+        },
       },
       (res) => {
         let text = ''
