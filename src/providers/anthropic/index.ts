@@ -10,6 +10,7 @@
  */
 import { GatewayError } from '../../errors'
 import { recordOf, type ProviderAdapter, type RespondContext } from '../adapter'
+import { jsonBody } from '../completion'
 import { readWhole, bytesOf, interruptedEvent, streamed } from '../relay'
 import { providerErrorFrom } from '../upstream-error'
 import { ANTHROPIC_VERSION, responsePlan, toAnthropicRequest } from './request'
@@ -72,7 +73,7 @@ const respondJson = async (
     Math.floor(Date.now() / 1000),
   )
   context.onEnd({ usage: gatewayUsage(counts), end: 'done' })
-  return new Response(JSON.stringify(completion)).arrayBuffer()
+  return jsonBody(completion)
 }
 
 export const anthropic: ProviderAdapter = {

@@ -26,24 +26,12 @@ import type {
   StopReason,
   Usage as AnthropicUsage,
 } from '@anthropic-ai/sdk/resources/messages'
-import type {
-  ChatCompletion,
-  ChatCompletionMessage,
-  ChatCompletionMessageFunctionToolCall,
-} from 'openai/resources/chat/completions'
+import type { ChatCompletionMessageFunctionToolCall } from 'openai/resources/chat/completions'
 import type { CompletionUsage } from 'openai/resources/completions'
+import type { ChatCompletionWithReasoning, FinishReason, ReasoningMessage } from '../completion'
 import { isRecord } from '../fields'
 import type { ResponsePlan } from './request'
 import type { Usage } from '../../types'
-
-export type FinishReason = ChatCompletion.Choice['finish_reason']
-
-/** The assistant message with the reasoning text OpenAI-compatible providers add. */
-export type ReasoningMessage = ChatCompletionMessage & { reasoning_content?: string }
-
-export type ChatCompletionWithReasoning = Omit<ChatCompletion, 'choices'> & {
-  choices: (Omit<ChatCompletion.Choice, 'message'> & { message: ReasoningMessage })[]
-}
 
 /** The token counts Anthropic reports, cumulative over a stream. */
 export type TokenCounts = {

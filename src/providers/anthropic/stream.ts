@@ -36,14 +36,8 @@ import { isRecord } from '../fields'
 import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
 import type { SseEvent } from '../sse'
 import type { ResponsePlan } from './request'
-import {
-  finishReason,
-  gatewayUsage,
-  openAIUsage,
-  tokenCounts,
-  type FinishReason,
-  type TokenCounts,
-} from './response'
+import type { FinishReason } from '../completion'
+import { finishReason, gatewayUsage, openAIUsage, tokenCounts, type TokenCounts } from './response'
 import type { Usage } from '../../types'
 
 export type StreamPlan = ResponsePlan & {

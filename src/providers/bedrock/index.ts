@@ -17,6 +17,7 @@
  */
 import { GatewayError } from '../../errors'
 import type { ProviderAdapter, RespondContext } from '../adapter'
+import { jsonBody } from '../completion'
 import { bytesOf, interruptedEvent, readWhole, streamed } from '../relay'
 import { awsErrorStatus, awsErrorType, providerErrorFrom } from '../upstream-error'
 import { authorize } from './auth'
@@ -68,14 +69,6 @@ const replyPlan = (request: ParsedRequest, context: RespondContext): ReplyPlan =
   model: context.model ?? request.model,
 })
 
-/** A JSON body as an `ArrayBuffer`, so the runtime can send it with a `content-length`. */
-const encode = (body: unknown): ArrayBuffer => {
-  const bytes = new TextEncoder().encode(JSON.stringify(body))
-  const out = new ArrayBuffer(bytes.byteLength)
-  new Uint8Array(out).set(bytes)
-  return out
-}
-
 const respondJson = async (
   upstream: Response,
   request: ParsedRequest,
@@ -99,7 +92,7 @@ const respondJson = async (
   }
   const { completion, counts } = toChatCompletion(answer, replyPlan(request, context))
   context.onEnd({ usage: gatewayUsage(counts), end: 'done' })
-  return encode(completion)
+  return jsonBody(completion)
 }
 
 export const bedrock: ProviderAdapter = {

@@ -26,25 +26,13 @@
  * `prompt_tokens_details.cached_tokens` = cache read, `completion_tokens` = output tokens
  * (reasoning included: Converse does not count it apart).
  */
-import type {
-  ChatCompletion,
-  ChatCompletionMessage,
-  ChatCompletionMessageFunctionToolCall,
-} from 'openai/resources/chat/completions'
+import type { ChatCompletionMessageFunctionToolCall } from 'openai/resources/chat/completions'
 import type { CompletionUsage } from 'openai/resources/completions'
 import type { ResponsePlan } from './request'
+import type { ChatCompletionWithReasoning, FinishReason, ReasoningMessage } from '../completion'
 import { isRecord } from '../fields'
 import type { ConverseResponse, ConverseUsage } from './types'
 import type { Usage } from '../../types'
-
-export type FinishReason = ChatCompletion.Choice['finish_reason']
-
-/** The assistant message with the reasoning text OpenAI-compatible providers add. */
-export type ReasoningMessage = ChatCompletionMessage & { reasoning_content?: string }
-
-export type ChatCompletionWithReasoning = Omit<ChatCompletion, 'choices'> & {
-  choices: (Omit<ChatCompletion.Choice, 'message'> & { message: ReasoningMessage })[]
-}
 
 /** What a translation needs besides the answer. */
 export type ReplyPlan = ResponsePlan & {

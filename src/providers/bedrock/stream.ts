@@ -35,12 +35,12 @@ import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import { relayFrames, type FrameRelayOptions } from '../frame-relay'
 import type { StreamEnd } from '../relay'
 import { EventStreamDecoder, EventStreamError, type EventMessage } from './eventstream'
+import type { FinishReason } from '../completion'
 import {
   finishReason,
   gatewayUsage,
   openAIUsage,
   tokenCounts,
-  type FinishReason,
   type ReplyPlan,
   type TokenCounts,
 } from './response'

@@ -8,6 +8,7 @@
  */
 import { GatewayError } from '../../errors'
 import { recordOf, type ProviderAdapter, type RespondContext } from '../adapter'
+import { jsonBody } from '../completion'
 import { readWhole, bytesOf, interruptedEvent, streamed } from '../relay'
 import { providerErrorFrom } from '../upstream-error'
 import { readUsage } from '../usage'
@@ -68,14 +69,6 @@ const replyContext = (request: ParsedRequest, model: string): ReplyContext => {
   }
 }
 
-/** A JSON body as an `ArrayBuffer`, so the runtime can send it with a `content-length`. */
-const encode = (body: unknown): ArrayBuffer => {
-  const bytes = new TextEncoder().encode(JSON.stringify(body))
-  const out = new ArrayBuffer(bytes.byteLength)
-  new Uint8Array(out).set(bytes)
-  return out
-}
-
 export const gemini: ProviderAdapter = {
   // `{ models: [{ name: 'models/gemini-…', supportedGenerationMethods }] }` (ListModels).
   models: {
@@ -114,14 +107,14 @@ export const gemini: ProviderAdapter = {
       })
       const counted = answer.usageMetadata !== undefined
       context.onEnd({ usage: counted ? readUsage(body.usage) : undefined, end: 'done' })
-      return { body: encode(body), contentType: 'application/json' }
+      return { body: jsonBody(body), contentType: 'application/json' }
     }
     const reply: ReplyContext = replyContext(request, model)
     if (!request.stream) {
       const answer = (await readJson(upstream, context)) as GeminiResponse
       const body = toChatCompletion(answer, reply)
       context.onEnd({ usage: readUsage(body.usage), end: 'done' })
-      return { body: encode(body), contentType: 'application/json' }
+      return { body: jsonBody(body), contentType: 'application/json' }
     }
     const relayed = relayGeminiStream(bytesOf(upstream), {
       plan: { ...reply, showUsage: request.includeUsage },

@@ -1,11 +1,6 @@
 import { describe, expect, it } from 'vitest'
-import {
-  finishReasonOf,
-  openAIUsage,
-  toChatCompletion,
-  type ChatChoice,
-  type ReplyContext,
-} from './response'
+import type { ReasoningChoice } from '../completion'
+import { finishReasonOf, openAIUsage, toChatCompletion, type ReplyContext } from './response'
 import {
   exchange,
   mockUnaryBlocked,
@@ -32,7 +27,7 @@ const recorded = (list: Parameters<typeof exchange>[0], index = 0): GeminiRespon
 
 const mock = (text: string): GeminiResponse => JSON.parse(text) as GeminiResponse
 
-const only = (choices: readonly ChatChoice[]): ChatChoice => {
+const only = (choices: readonly ReasoningChoice[]): ReasoningChoice => {
   const [choice] = choices
   if (choice === undefined || choices.length !== 1) throw new Error('expected one choice')
   return choice

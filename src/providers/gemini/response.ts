@@ -33,16 +33,16 @@
  * `completion_tokens_details.reasoning_tokens` = `thoughtsTokenCount`. Gemini omits zero counts
  * (proto3 JSON), so every missing count is 0.
  */
-import type {
-  ChatCompletion,
-  ChatCompletionMessage,
-  ChatCompletionMessageFunctionToolCall,
-} from 'openai/resources/chat/completions'
+import type { ChatCompletionMessageFunctionToolCall } from 'openai/resources/chat/completions'
 import type { CompletionUsage } from 'openai/resources/completions'
+import type {
+  ChatCompletionWithReasoning,
+  FinishReason,
+  ReasoningChoice,
+  ReasoningMessage,
+} from '../completion'
 import { toolCallId } from './tool-call-id'
 import type { GeminiCandidate, GeminiPart, GeminiResponse, GeminiUsage } from './types'
-
-export type FinishReason = ChatCompletion.Choice['finish_reason']
 
 /** What a translation needs besides the Gemini answer. */
 export type ReplyContext = {
@@ -59,10 +59,6 @@ export type ReplyContext = {
   /** Choices to report for a blocked prompt (the request's `n`). */
   readonly choices: number
 }
-
-export type ChatMessage = ChatCompletionMessage & { reasoning_content?: string }
-export type ChatChoice = Omit<ChatCompletion.Choice, 'message'> & { message: ChatMessage }
-export type ChatCompletionBody = Omit<ChatCompletion, 'choices'> & { choices: ChatChoice[] }
 
 export type FunctionCallOut = { name: string; arguments: string; signature: string | undefined }
 
@@ -144,7 +140,7 @@ const toolCall = (call: FunctionCallOut, id: string): ChatCompletionMessageFunct
   function: { name: call.name, arguments: call.arguments },
 })
 
-const blockedChoice = (index: number): ChatChoice => ({
+const blockedChoice = (index: number): ReasoningChoice => ({
   index,
   message: { role: 'assistant', content: null, refusal: null },
   finish_reason: 'content_filter',
@@ -155,14 +151,14 @@ const blockedChoice = (index: number): ChatChoice => ({
 export const toChatCompletion = (
   response: GeminiResponse,
   context: ReplyContext,
-): ChatCompletionBody => {
+): ChatCompletionWithReasoning => {
   let calls = 0
   const candidates = candidatesOf(response)
   const choices =
     candidates.length > 0
-      ? candidates.map(({ index, candidate }): ChatChoice => {
+      ? candidates.map(({ index, candidate }): ReasoningChoice => {
           const parts = readParts(candidate.content?.parts, context.showReasoning)
-          const message: ChatMessage = {
+          const message: ReasoningMessage = {
             role: 'assistant',
             content: parts.content ?? null,
             refusal: null,
@@ -181,7 +177,7 @@ export const toChatCompletion = (
           }
         })
       : Array.from({ length: Math.max(1, context.choices) }, (_, index) => blockedChoice(index))
-  const body: ChatCompletionBody = {
+  const body: ChatCompletionWithReasoning = {
     id: response.responseId ?? context.id,
     object: 'chat.completion',
     created: context.created,

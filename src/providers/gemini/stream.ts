@@ -28,14 +28,8 @@ import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import { relaySse, type StreamEnd } from '../relay'
 import { SseSplitter, type SseEvent } from '../sse'
 import { readUsage } from '../usage'
-import {
-  candidatesOf,
-  finishReasonOf,
-  openAIUsage,
-  readParts,
-  type FinishReason,
-  type ReplyContext,
-} from './response'
+import type { FinishReason } from '../completion'
+import { candidatesOf, finishReasonOf, openAIUsage, readParts, type ReplyContext } from './response'
 import { toolCallId } from './tool-call-id'
 import { isRecord, type GeminiResponse, type GeminiUsage } from './types'
 import type { ResponseOutcome } from '../../types'
