@@ -91,6 +91,27 @@ describe('createBatcher', () => {
     expect(r.sent).toEqual([[1, 2]])
   })
 
+  it('should send at once a batch opened after a pause longer than the wait', async () => {
+    const r = recorder()
+    let clock = 1_000
+    const add = createBatcher(r.send, { maxRecords: 100, maxBytes: 1_000, maxWaitMs: 200 }, () => {
+      return clock
+    })
+    const turn = () => new Promise((resolve) => setTimeout(resolve, 0))
+    await add(1, 1) // the first record waits the whole wait
+    clock += 10
+    const close = add(2, 1) // 10 ms after the one before: the whole wait too
+    await turn()
+    expect(r.sent).toEqual([[1]])
+    await close
+    expect(r.sent).toEqual([[1], [2]])
+    clock += 201 // longer than the wait since the record before
+    const sparse = add(3, 1)
+    await turn() // its timer, set first, has run: it waited for nothing
+    expect(r.sent).toEqual([[1], [2], [3]])
+    await sparse
+  })
+
   it('should send after the wait even when alone', async () => {
     const r = recorder()
     const add = createBatcher(r.send, { maxRecords: 100, maxBytes: 1_000, maxWaitMs: 5 })

@@ -5,7 +5,10 @@
  *
  * A record waits at most `maxWaitMs` for company; a batch takes no more once it holds
  * `maxRecords` or would pass `maxBytes` (Cloudflare Queues: 100 messages and 256 KB per
- * `sendBatch`), and leaves at its wait.
+ * `sendBatch`), and leaves at its wait. A record that comes more than `maxWaitMs` after the one
+ * before (sparse traffic) opens a batch that leaves at once, on the next turn of the event loop:
+ * it would wait alone, holding its request, and its send would meet a later request instead of
+ * running between them.
  *
  * The `add` that opens a batch owns it: it gets the batch's send as a promise, which the producer
  * awaits inside `waitUntil`, so the request that opened the batch — and with it the isolate —
@@ -56,6 +59,7 @@ type Pending<T> = {
 export const createBatcher = <T>(
   send: BatchSender<T>,
   options: BatcherOptions = QUEUE_BATCH_LIMITS,
+  now: () => number = Date.now,
 ): ((item: T, bytes: number) => Promise<void> | undefined) => {
   let open: Pending<T> | undefined
 
@@ -71,7 +75,10 @@ export const createBatcher = <T>(
     batch.release()
   }
 
-  const start = (): Pending<T> => {
+  /** When the last record came: a batch opened after a longer pause than its wait leaves at once. */
+  let lastAddAt: number | undefined
+
+  const start = (wait: number): Pending<T> => {
     let release: () => void = () => undefined
     const gate = new Promise<void>((resolve) => {
       release = resolve
@@ -84,15 +91,20 @@ export const createBatcher = <T>(
     )
     batch.timer = setTimeout(() => {
       flush(batch)
-    }, options.maxWaitMs)
+    }, wait)
     return batch
   }
 
   return (item, bytes) => {
     // Another request's batch is closed, never sent, from here: see the module doc.
     if (open !== undefined && open.bytes + bytes > options.maxBytes) close(open)
+    const at = now()
+    // Records further apart than the wait would not share a batch anyway: waiting would only hold
+    // this one (and its request) back, and its send could meet the next request.
+    const sparse = lastAddAt !== undefined && at - lastAddAt > options.maxWaitMs
+    lastAddAt = at
     const owner = open === undefined
-    const batch = (open ??= start())
+    const batch = (open ??= start(sparse ? 0 : options.maxWaitMs))
     batch.items.push(item)
     batch.bytes += bytes
     if (batch.items.length >= options.maxRecords) {
