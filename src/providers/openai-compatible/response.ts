@@ -14,8 +14,12 @@ import { readUsage } from '../usage'
 import { isRecord, type Json } from '../fields'
 
 const TAIL_BYTES = 16 * 1024
-/** Bodies up to this declared size are read in one piece: the cheapest path for chat answers. */
-export const BUFFER_MAX_BYTES = 1024 * 1024
+/**
+ * Bodies up to this declared size are read in one piece: the cheapest path for chat answers. Larger
+ * ones go through the tee: read whole, ten 1 MB embeddings answers grew workerd by +17–21 MiB (each
+ * a 1 MB buffer collected late), through the tee +9 MiB (bench/REPORT.md, 2026-12-07).
+ */
+export const BUFFER_MAX_BYTES = 256 * 1024
 
 /**
  * Reads a body whose `content-length` is at most `BUFFER_MAX_BYTES` in one native read, reports
