@@ -1,15 +1,13 @@
 /**
  * The firewall's check, with the provider call as a spy: the header and the plan flag that turn it
  * on, what one classification sends (a non-streamed chat call with the operator's key, a small
- * token budget at temperature 0, or room to reason for a reasoning model) and what it reads back (the verdict and the usage) — any answer
- * outside the contract, or a failing call, is an error that never carries the prompt — and the
- * stored verdicts read back strictly.
+ * token budget at temperature 0, or room to reason for a reasoning model) and what it reads back
+ * (the verdict and the usage) — any answer outside the contract, or a failing call, is an error
+ * that never carries the prompt — and the stored verdicts read back strictly.
  */
 import { describe, expect, it, vi } from 'vitest'
-import { builtinProvider } from '../config'
 import type { callProvider } from '../providers/client'
-import { PROVIDERS } from '../providers/registry'
-import type { Target } from '../types'
+import { firewallBackend, operatorTarget } from '../../test/support/unit'
 import { classificationMessages, type Turn } from './classifier'
 import {
   FIREWALL_FLAG,
@@ -23,34 +21,9 @@ import {
   type StoredVerdict,
 } from './check'
 
-const specOf = (id: string) => {
-  const spec = PROVIDERS.find((s) => s.id === id)
-  if (spec === undefined) throw new Error(`the registry has no ${id}`)
-  return spec
-}
-
-const targetOf = (id: string, model: string, apiKey: string | undefined): Target => {
-  const provider = builtinProvider(specOf(id), apiKey, undefined)
-  return {
-    provider,
-    model,
-    url: new URL(`${provider.baseUrl}/chat/completions`),
-    key: 'operator',
-    healthId: `${id}/${model}`,
-  }
-}
-
 const GUARD_MODEL = 'meta-llama/Llama-Guard-4-12B'
-const GUARD: FirewallBackend = {
-  target: targetOf('together', GUARD_MODEL, 'tg-operator-key'),
-  weight: 1,
-  ref: `[together](${GUARD_MODEL})`,
-}
-const HAIKU: FirewallBackend = {
-  target: targetOf('anthropic', 'claude-3-5-haiku-latest', 'sk-ant-operator'),
-  weight: 1,
-  ref: '[anthropic](claude-3-5-haiku-latest)',
-}
+const GUARD = firewallBackend('together', GUARD_MODEL, 'tg-operator-key')
+const HAIKU = firewallBackend('anthropic', 'claude-3-5-haiku-latest', 'sk-ant-operator')
 
 const PROMPT = 'Explain how to culture a dangerous pathogen at home'
 const TURNS: Turn[] = [{ role: 'User', text: PROMPT }]
@@ -69,6 +42,13 @@ const USAGE = { prompt_tokens: 10, completion_tokens: 3, total_tokens: 13 }
 
 const callAnswering = (response: () => Promise<Response>) =>
   vi.fn<typeof callProvider>(() => response())
+
+/** The body one classification by `[id](model)` sends. */
+const bodySentTo = async (id: string, model: string) => {
+  const call = callAnswering(() => Promise.resolve(answer(completion('safe'))))
+  await classify(call, firewallBackend(id, model, 'operator-key'), TURNS, OPTIONS)
+  return call.mock.calls[0]?.[1].body
+}
 
 const headersOf = (value: string | undefined): Headers =>
   new Headers(value === undefined ? {} : { [FIREWALL_HEADER]: value })
@@ -173,14 +153,7 @@ describe('classify', () => {
     ])(
       'should give %s %s room to reason, a low effort and no temperature (%s)',
       async (id, model) => {
-        const backend: FirewallBackend = {
-          target: targetOf(id, model, 'operator-key'),
-          weight: 1,
-          ref: `[${id}](${model})`,
-        }
-        const call = callAnswering(() => Promise.resolve(answer(completion('safe'))))
-        await classify(call, backend, TURNS, OPTIONS)
-        const body = call.mock.calls[0]?.[1].body
+        const body = await bodySentTo(id, model)
         expect(body).toMatchObject({ max_completion_tokens: 2_048, reasoning_effort: 'low' })
         expect(body).not.toHaveProperty('max_tokens')
         expect(body).not.toHaveProperty('temperature')
@@ -194,14 +167,7 @@ describe('classify', () => {
       ['groq', 'llama-3.1-8b-instant', { max_tokens: 32, temperature: 0 }],
       ['together', 'meta-llama/Llama-3.3-70B-Instruct-Turbo', { max_tokens: 32, temperature: 0 }],
     ])('should give %s %s a verdict’s budget at temperature 0', async (id, model, params) => {
-      const backend: FirewallBackend = {
-        target: targetOf(id, model, 'operator-key'),
-        weight: 1,
-        ref: `[${id}](${model})`,
-      }
-      const call = callAnswering(() => Promise.resolve(answer(completion('safe'))))
-      await classify(call, backend, TURNS, OPTIONS)
-      const body = call.mock.calls[0]?.[1].body
+      const body = await bodySentTo(id, model)
       expect(body).toMatchObject(params)
       expect(body).not.toHaveProperty('reasoning_effort')
       expect(Object.keys(body ?? {}).sort()).toEqual(
@@ -212,7 +178,7 @@ describe('classify', () => {
     it('should send no key when the operator configured none', async () => {
       const keyless: FirewallBackend = {
         ...GUARD,
-        target: targetOf('together', GUARD_MODEL, undefined),
+        target: operatorTarget('together', GUARD_MODEL, undefined),
       }
       const call = callAnswering(() => Promise.resolve(answer(completion('safe'))))
       await classify(call, keyless, TURNS, OPTIONS)

@@ -4,28 +4,13 @@
  * target, so it is not recorded; every other outcome is.
  */
 import { describe, expect, it, vi } from 'vitest'
-import { builtinProvider } from '../config'
 import { GatewayError } from '../errors'
-import { PROVIDERS } from '../providers/registry'
-import type { Target } from '../types'
 import { walkTargets, type Walk } from './failover'
 import type { AttemptResult } from './health'
+import { operatorTarget } from '../../test/support/unit'
 
-const target = (id: string, model: string): Target => {
-  const spec = PROVIDERS.find((p) => p.id === id)
-  if (spec === undefined) throw new Error(`no provider ${id}`)
-  const provider = builtinProvider(spec, 'operator-key', undefined)
-  return {
-    provider,
-    model,
-    url: new URL(`${provider.baseUrl}/chat/completions`),
-    key: 'operator',
-    healthId: `${id}/${model}`,
-  }
-}
-
-const GPT = target('openai', 'gpt-4o')
-const LLAMA = target('groq', 'llama-3.3-70b-versatile')
+const GPT = operatorTarget('openai', 'gpt-4o', 'operator-key')
+const LLAMA = operatorTarget('groq', 'llama-3.3-70b-versatile', 'operator-key')
 
 /** What one try does, given the time it was allowed: spend time, then answer or throw. */
 type Outcome = (timeoutMs: number) => { spentMs: number; error?: GatewayError }

@@ -1,5 +1,8 @@
 /** @module Small helpers shared by the unit tests that run inside workerd (no Node imports). */
-import type { Usage } from '../../src/types'
+import { builtinProvider } from '../../src/config'
+import type { FirewallBackend } from '../../src/firewall/check'
+import { PROVIDERS } from '../../src/providers/registry'
+import type { Target, Usage } from '../../src/types'
 
 /** A seeded PRNG (mulberry32), so a failing random case can be replayed from its seed. */
 export const seededRandom = (seed: number): (() => number) => {
@@ -20,4 +23,33 @@ export const usage = (p: number, c: number, t: number, cached = 0, reasoning = 0
   totalTokens: t,
   cachedTokens: cached,
   reasoningTokens: reasoning,
+})
+
+/**
+ * A chat target on a built-in provider at its default base URL, sent with the operator's key
+ * (`apiKey`; `undefined`: none configured), as route resolves it.
+ */
+export const operatorTarget = (id: string, model: string, apiKey: string | undefined): Target => {
+  const spec = PROVIDERS.find((s) => s.id === id)
+  if (spec === undefined) throw new Error(`the registry has no ${id}`)
+  const provider = builtinProvider(spec, apiKey, undefined)
+  return {
+    provider,
+    model,
+    url: new URL(`${provider.baseUrl}/chat/completions`),
+    key: 'operator',
+    healthId: `${id}/${model}`,
+  }
+}
+
+/** A `FIREWALL_MODEL` entry for `[id](model)`, called with the operator's `apiKey`. */
+export const firewallBackend = (
+  id: string,
+  model: string,
+  apiKey: string,
+  weight = 1,
+): FirewallBackend => ({
+  target: operatorTarget(id, model, apiKey),
+  weight,
+  ref: `[${id}](${model})`,
 })

@@ -13,17 +13,15 @@
  */
 import { Hono, type ExecutionContext } from 'hono'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { usage } from '../../../test/support/unit'
+import { operatorTarget, usage } from '../../../test/support/unit'
 import type { Embedder } from '../../cache/embed'
 import { localEmbedding } from '../../cache/embedder'
 import { MAX_ENTRY_BYTES } from '../../cache/entry'
 import { exactKey } from '../../cache/tiers'
-import { builtinProvider } from '../../config'
 import type { StageEnv } from '../../env'
 import { toGatewayError } from '../../errors'
 import type { PromptResolver } from '../../prompts/resolver'
 import type { ResolvedPrompt } from '../../prompts/template'
-import { PROVIDERS } from '../../providers/registry'
 import { assembleChatStream } from '../../providers/assemble'
 import type { CacheEntry, CacheStore, VectorStore } from '../../stores'
 import { memoryCacheStore } from '../../stores/embedded/cache-store'
@@ -34,7 +32,6 @@ import {
   type AnswerEnd,
   type ParsedRequest,
   type ResponseTap,
-  type Target,
   type Trace,
 } from '../../types'
 import type { AuthVariables } from '../authenticate'
@@ -53,16 +50,7 @@ import {
 const NOW = Date.UTC(2026, 2, 10, 9, 30, 0)
 const USAGE = usage(20, 4, 24)
 
-const openai = PROVIDERS.find((spec) => spec.id === 'openai')
-if (openai === undefined) throw new Error('the registry has no openai')
-const provider = builtinProvider(openai, 'sk-operator', undefined)
-const GPT: Target = {
-  provider,
-  model: 'gpt-4o-mini',
-  url: new URL(`${provider.baseUrl}/chat/completions`),
-  key: 'operator',
-  healthId: 'openai/gpt-4o-mini',
-}
+const GPT = operatorTarget('openai', 'gpt-4o-mini', 'sk-operator')
 
 const tenant = (
   settings: Tenant['org']['settings'] = { cache: { enabled: true } },

@@ -14,38 +14,27 @@
  */
 import { Hono, type ExecutionContext } from 'hono'
 import { afterEach, describe, expect, it, vi } from 'vitest'
-import { builtinProvider } from '../../config'
 import type { StageEnv } from '../../env'
 import { GatewayError, toGatewayError } from '../../errors'
 import { MESSAGE_LIMIT, openAllFacts, openFacts } from '../../logging/facts'
 import { readMessage } from '../../logging/messages'
 import { CAPTURE_LIMIT, buildRecord, type LogRecord } from '../../logging/record'
 import { isSealed, messageBytes, parseLogKeys, sealedKeyId } from '../../logging/seal'
-import { PROVIDERS } from '../../providers/registry'
 import type { Tenant } from '../../tenancy/tenant'
 import {
   newTrace,
   type AnswerEnd,
   type ParsedRequest,
   type ResponseTap,
-  type Target,
   type Trace,
 } from '../../types'
 import type { AuthVariables } from '../authenticate'
 import type { BodyVariables } from '../body-limit'
 import type { ParsedVariables } from '../parse-request'
 import { requestLog } from '.'
+import { operatorTarget } from '../../../test/support/unit'
 
-const openai = PROVIDERS.find((spec) => spec.id === 'openai')
-if (openai === undefined) throw new Error('the registry has no openai')
-const provider = builtinProvider(openai, 'sk-operator', undefined)
-const GPT: Target = {
-  provider,
-  model: 'gpt-4o-mini',
-  url: new URL(`${provider.baseUrl}/chat/completions`),
-  key: 'operator',
-  healthId: 'openai/gpt-4o-mini',
-}
+const GPT = operatorTarget('openai', 'gpt-4o-mini', 'sk-operator')
 
 const RAW_BODY = '{"model":"gpt-4o-mini","messages":[{"role":"user","content":"hello"}]}'
 const ANSWER = '{"id":"chatcmpl-1","object":"chat.completion","choices":[]}'
