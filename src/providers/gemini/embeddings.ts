@@ -21,12 +21,8 @@
 import type { CreateEmbeddingResponse, Embedding } from 'openai/resources/embeddings'
 import { GatewayError } from '../../errors'
 import { resourceName } from './model'
-import {
-  isRecord,
-  type BatchEmbedContentsRequest,
-  type BatchEmbedContentsResponse,
-  type Json,
-} from './types'
+import { isRecord, type Json } from '../fields'
+import type { BatchEmbedContentsRequest, BatchEmbedContentsResponse } from './types'
 
 export type TranslatedEmbeddings = {
   readonly request: BatchEmbedContentsRequest

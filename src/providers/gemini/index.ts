@@ -18,7 +18,8 @@ import { toGenerateContentRequest, wantsReasoning } from './request'
 import { toChatCompletion, type ReplyContext } from './response'
 import { relayGeminiStream } from './stream'
 import { randomCallPrefix } from './tool-call-id'
-import { isRecord, type BatchEmbedContentsResponse, type GeminiResponse } from './types'
+import { isRecord } from '../fields'
+import type { BatchEmbedContentsResponse, GeminiResponse } from './types'
 import type { ParsedRequest, ProviderConfig } from '../../types'
 
 /** A Gemini error object as the gateway's provider error (its `code` is an HTTP status). */

@@ -70,16 +70,15 @@
  */
 import { GatewayError } from '../../errors'
 import { FOREIGN_SIGNATURE, signatureOf } from './tool-call-id'
-import {
-  isRecord,
-  type GeminiContent,
-  type GeminiFunctionDeclaration,
-  type GeminiGenerationConfig,
-  type GeminiPart,
-  type GeminiThinkingConfig,
-  type GeminiToolConfig,
-  type GenerateContentRequest,
-  type Json,
+import { isRecord, type Json } from '../fields'
+import type {
+  GeminiContent,
+  GeminiFunctionDeclaration,
+  GeminiGenerationConfig,
+  GeminiPart,
+  GeminiThinkingConfig,
+  GeminiToolConfig,
+  GenerateContentRequest,
 } from './types'
 
 export type TranslatedChat = {

@@ -31,7 +31,8 @@ import { readUsage } from '../usage'
 import type { FinishReason } from '../completion'
 import { candidatesOf, finishReasonOf, openAIUsage, readParts, type ReplyContext } from './response'
 import { toolCallId } from './tool-call-id'
-import { isRecord, type GeminiResponse, type GeminiUsage } from './types'
+import { isRecord } from '../fields'
+import type { GeminiResponse, GeminiUsage } from './types'
 import type { ResponseOutcome } from '../../types'
 
 export type StreamPlan = ReplyContext & {

@@ -79,5 +79,3 @@ export type BatchEmbedContentsResponse = {
 
 /** Gemini's error envelope (`google.rpc.Status` under `error`), also sent inside streams. */
 export type GeminiErrorBody = { error: { code?: number; message?: string; status?: string } }
-
-export { isRecord, type Json } from '../fields'
