@@ -103,13 +103,14 @@ export const createPromptResolver = ({
     async resolve(orgId, promptId, selector, schedule) {
       const at = now()
       const id = promptCacheKey(orgId, promptId, selector)
+      const name = { kind: 'prompt', orgId, promptId, selector } as const
       const fresh = current(id, at)
       if (fresh !== undefined) return fresh.value
       const known = memo.get(id)
       let readEpoch = epoch()
       let cached: { epoch: number; config: unknown } | undefined
       try {
-        const read = await state.readCached({ kind: 'prompt', orgId, promptId, selector })
+        const read = await state.readCached(name)
         readEpoch = read.epoch
         cached = read.cached
       } catch (err) {
@@ -147,10 +148,7 @@ export const createPromptResolver = ({
       }
       schedule(
         state
-          .writeCached(
-            { kind: 'prompt', orgId, promptId, selector },
-            { epoch: readEpoch, config: document ?? null },
-          )
+          .writeCached(name, { epoch: readEpoch, config: document ?? null })
           .catch((err: unknown) => {
             alarm('prompt cache write failed', { error: describeError(err) })
           }),

@@ -94,9 +94,10 @@ export const createKeyResolver = ({
     schedule: Schedule,
   ): Promise<{ tenant: Tenant | undefined; readEpoch: number; stale?: MemoEntry }> => {
     const hash = await hashApiKey(presented)
+    const name = { kind: 'key', keyHash: hash } as const
     let cached
     try {
-      const read = await state.readCached({ kind: 'key', keyHash: hash })
+      const read = await state.readCached(name)
       epoch = read.epoch
       cached = read.cached
     } catch (err) {
@@ -131,11 +132,9 @@ export const createKeyResolver = ({
       )
     }
     schedule(
-      state
-        .writeCached({ kind: 'key', keyHash: hash }, { epoch: readEpoch, config: document })
-        .catch((err: unknown) => {
-          alarm('key cache write failed', { error: describeError(err) })
-        }),
+      state.writeCached(name, { epoch: readEpoch, config: document }).catch((err: unknown) => {
+        alarm('key cache write failed', { error: describeError(err) })
+      }),
     )
     return { tenant, readEpoch }
   }
