@@ -8,6 +8,7 @@
  * end callback, and tells the answer's taps.
  */
 import type { EndpointKind, ParsedRequest, ProviderConfig, ResponseOutcome } from '../types'
+import { isRecord, type Json } from './fields'
 import type { HeadSink } from './head'
 
 export type PreparedRequest = {
@@ -114,7 +115,4 @@ export type Responded = {
 }
 
 /** A JSON value, if `value` is a plain object. */
-export const recordOf = (value: unknown): Record<string, unknown> | undefined =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-    ? (value as Record<string, unknown>)
-    : undefined
+export const recordOf = (value: unknown): Json | undefined => (isRecord(value) ? value : undefined)

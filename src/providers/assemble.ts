@@ -6,8 +6,7 @@
  * is kept as `error`. Pure; tolerant of a cut or truncated capture (it keeps what it has). The
  * request log stores it; the response cache stores it too, so a stream can answer later requests.
  */
-
-type Json = Record<string, unknown>
+import { isRecord, type Json } from './fields'
 
 type ToolCall = { id?: unknown; type?: unknown; function: { name: string; arguments: string } }
 
@@ -16,9 +15,6 @@ type Choice = {
   message: { role: string; content: string; reasoning_content?: string; tool_calls?: ToolCall[] }
   finish_reason: unknown
 }
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 const str = (value: unknown): string => (typeof value === 'string' ? value : '')
 
@@ -39,12 +35,12 @@ const mergeToolCalls = (target: Choice, deltas: unknown): void => {
   if (!Array.isArray(deltas)) return
   const calls = (target.message.tool_calls ??= [])
   for (const delta of deltas) {
-    if (!isObject(delta)) continue
+    if (!isRecord(delta)) continue
     const index = typeof delta.index === 'number' ? delta.index : calls.length
     const call = (calls[index] ??= { function: { name: '', arguments: '' } })
     if (delta.id !== undefined) call.id = delta.id
     if (delta.type !== undefined) call.type = delta.type
-    const fn = isObject(delta.function) ? delta.function : {}
+    const fn = isRecord(delta.function) ? delta.function : {}
     call.function.name += str(fn.name)
     call.function.arguments += str(fn.arguments)
   }
@@ -60,8 +56,8 @@ export const assembleChatStream = (sse: string): Json => {
     } catch {
       continue // a truncated last event
     }
-    if (!isObject(chunk)) continue
-    if (event === 'error' || isObject(chunk.error)) {
+    if (!isRecord(chunk)) continue
+    if (event === 'error' || isRecord(chunk.error)) {
       out.error = chunk.error ?? chunk
       continue
     }
@@ -71,14 +67,14 @@ export const assembleChatStream = (sse: string): Json => {
     if (chunk.usage !== undefined && chunk.usage !== null) out.usage = chunk.usage
     if (!Array.isArray(chunk.choices)) continue
     for (const raw of chunk.choices) {
-      if (!isObject(raw)) continue
+      if (!isRecord(raw)) continue
       const index = typeof raw.index === 'number' ? raw.index : 0
       let choice = choices.get(index)
       if (choice === undefined) {
         choice = { index, message: { role: 'assistant', content: '' }, finish_reason: null }
         choices.set(index, choice)
       }
-      const delta = isObject(raw.delta) ? raw.delta : {}
+      const delta = isRecord(raw.delta) ? raw.delta : {}
       if (typeof delta.role === 'string') choice.message.role = delta.role
       choice.message.content += str(delta.content)
       if (typeof delta.reasoning_content === 'string') {
