@@ -66,16 +66,19 @@ const bindings = {
   FLOOPY_LOG_KEYS: BENCH_LOG_KEYS,
   BENCH_KEY: key,
 }
+/** The chat completion every target is asked for; `stream`: as SSE, with its usage chunk. */
+const chatBody = (stream: boolean): string =>
+  JSON.stringify({
+    model: 'openai/gpt-4o-mini',
+    messages: [{ role: 'user', content: 'Say hello in five words.' }],
+    ...(stream ? { stream: true, stream_options: { include_usage: true } } : {}),
+  })
 const dir = mkdtempSync(path.join(tmpdir(), 'floopy-ab-'))
 const script = path.join(dir, 'post.lua')
 writeFileSync(
   script,
   `wrk.method = "POST"\nwrk.body = ${JSON.stringify(
-    JSON.stringify({
-      model: 'openai/gpt-4o-mini',
-      messages: [{ role: 'user', content: 'Say hello in five words.' }],
-      ...(streamed ? { stream: true, stream_options: { include_usage: true } } : {}),
-    }),
+    chatBody(streamed),
   )}\nwrk.headers["content-type"] = "application/json"\nwrk.headers["authorization"] = "Bearer ${key}"\n`,
 )
 
@@ -121,12 +124,7 @@ const median = (values: number[]): number => {
   return sorted[Math.floor(sorted.length / 2)] ?? Number.NaN
 }
 
-const streamBody = JSON.stringify({
-  model: 'openai/gpt-4o-mini',
-  stream: true,
-  stream_options: { include_usage: true },
-  messages: [{ role: 'user', content: 'Say hello in five words.' }],
-})
+const streamBody = chatBody(true)
 
 /** One streamed completion read to its end: ms to the first body byte. */
 const firstByte = (worker: WorkerdGateway, agent: Agent, label: string): Promise<number> =>
