@@ -9,10 +9,15 @@
  * over the Chrome DevTools Protocol, and prints the functions and the source files with the most
  * self time (the bundle's `// path` markers name each frame's file); with `PROFILE_HEAP=1` also
  * the functions that allocate most (V8's sampling heap profiler), since garbage collection is one
- * of the largest entries. The raw profile is written to `.bench/gateway.cpuprofile` (open it in
- * Chrome DevTools).
+ * of the largest entries. `PROFILE_TARGET=reference` profiles `bench/reference-proxy.js` under the
+ * same load instead, so the runtime's own entries (`fetch`, `Response`, the garbage collector) can
+ * be set beside the gateway's: every row also gives its sampled microseconds per request.
+ * `PROFILE_BUNDLE=<file>` serves that Worker instead (an older build, a bare variant). The raw
+ * profile is written to `.bench/<target>.cpuprofile` (open it in Chrome DevTools).
  */
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import path from 'node:path'
+import { fileURLToPath } from 'node:url'
 import autocannon, { type Result } from 'autocannon'
 import { buildBundle, startGateway } from '../scripts/workerd.ts'
 import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
@@ -32,8 +37,16 @@ const seconds = Number(process.env.PROFILE_SECONDS ?? 8)
 const stream = process.env.PROFILE_STREAM === '1'
 const cacheMiss = process.env.PROFILE_CACHE === 'miss'
 const heap = process.env.PROFILE_HEAP === '1'
+const reference = process.env.PROFILE_TARGET === 'reference'
+if (!reference && (process.env.PROFILE_TARGET ?? 'gateway') !== 'gateway') {
+  throw new Error('PROFILE_TARGET is gateway (the default) or reference')
+}
 
-const bundle = await buildBundle('.bench/dist')
+const bundle =
+  process.env.PROFILE_BUNDLE ??
+  (reference
+    ? path.join(path.dirname(fileURLToPath(import.meta.url)), 'reference-proxy.js')
+    : await buildBundle('.bench/dist'))
 const upstream = await startUpstream()
 // The request log on, as in production and in bench/run.ts.
 const sink = await startLogSink()
@@ -46,6 +59,7 @@ const gateway = await startGateway({
     OPENAI_API_KEY: 'sk-bench',
     FLOOPY_TENANTS: tenants,
     FLOOPY_LOG_KEYS: BENCH_LOG_KEYS,
+    BENCH_KEY: key, // the reference proxy's key check
   },
 })
 
@@ -132,7 +146,7 @@ await upstream.close()
 await sink.close()
 
 mkdirSync('.bench', { recursive: true })
-writeFileSync('.bench/gateway.cpuprofile', JSON.stringify(profile))
+writeFileSync(`.bench/${reference ? 'reference' : 'gateway'}.cpuprofile`, JSON.stringify(profile))
 
 // The bundle marks where each source file begins (`// src/…`, `// node_modules/…`): a frame's
 // line names the file it came from.
@@ -143,8 +157,9 @@ bundleLines.forEach((line, i) => {
   if (match?.[1] !== undefined) starts.push([i, match[1]])
 })
 const fileOf = (frame: ProfileNode['callFrame']): string => {
-  if (!frame.url.endsWith('index.js')) return `(runtime) ${frame.functionName || frame.url}`
-  let file = '?'
+  if (!frame.url.endsWith(path.basename(bundle)))
+    return `(runtime) ${frame.functionName || frame.url}`
+  let file = path.basename(bundle)
   for (const [line, name] of starts) {
     if (line > frame.lineNumber) break
     file = name
@@ -167,18 +182,27 @@ for (const sample of profile.samples) {
   const file = frame === undefined ? '?' : fileOf(frame)
   byFile.set(file, (byFile.get(file) ?? 0) + 1)
 }
-const top = (counts: Map<string, number>, total: number, rows: number): void => {
+// Each sample stands for the interval before it (100 µs asked for): microseconds per request.
+const perRequest = (samples: number): string =>
+  ((samples * 100) / result['2xx']).toFixed(1).padStart(7)
+const top = (
+  counts: Map<string, number>,
+  total: number,
+  rows: number,
+  each: (count: number) => string,
+): void => {
   for (const [name, count] of [...counts].sort((a, b) => b[1] - a[1]).slice(0, rows)) {
-    console.log(`${((100 * count) / total).toFixed(1).padStart(8)}%  ${name}`)
+    console.log(`${((100 * count) / total).toFixed(1).padStart(8)}% ${each(count)}  ${name}`)
   }
 }
+const micros = (samples: number): string => `${perRequest(samples)} µs`
 console.log(
-  `${Math.round(result['2xx'] / result.duration)} req/s at ${connections} connections while profiling (${stream ? 'streamed' : 'JSON'}), ${String(busy)} busy samples`,
+  `${reference ? 'reference proxy' : 'gateway'}: ${Math.round(result['2xx'] / result.duration)} req/s at ${connections} connections while profiling (${stream ? 'streamed' : 'JSON'}), ${String(busy)} busy samples, ${perRequest(busy).trim()} µs per request`,
 )
-console.log('\nself time by function (bundle line), share of busy samples')
-top(self, busy, 40)
+console.log('\nself time by function (bundle line): share of busy samples, µs per request')
+top(self, busy, 40, micros)
 console.log('\nself time by source file')
-top(byFile, busy, 40)
+top(byFile, busy, 40, micros)
 if (allocations !== undefined) {
   const bytes = new Map<string, number>()
   let all = 0
@@ -194,5 +218,5 @@ if (allocations !== undefined) {
   console.log(
     `\nallocations by function (sampled every 4 KiB; ${(all / requests / 1024).toFixed(1)} KiB per request)`,
   )
-  top(bytes, all, 30)
+  top(bytes, all, 30, (size) => `${(size / requests).toFixed(0).padStart(6)} B`)
 }
