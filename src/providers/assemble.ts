@@ -6,7 +6,7 @@
  * is kept as `error`. Pure; tolerant of a cut or truncated capture (it keeps what it has). The
  * request log stores it; the response cache stores it too, so a stream can answer later requests.
  */
-import { isRecord, type Json } from './fields'
+import { isRecord, parseJson, type Json } from './fields'
 
 type ToolCall = { id?: unknown; type?: unknown; function: { name: string; arguments: string } }
 
@@ -50,12 +50,7 @@ export const assembleChatStream = (sse: string): Json => {
   const out: Json = { object: 'chat.completion' }
   const choices = new Map<number, Choice>()
   for (const { event, data } of dataPayloads(sse)) {
-    let chunk: unknown
-    try {
-      chunk = JSON.parse(data)
-    } catch {
-      continue // a truncated last event
-    }
+    const chunk = parseJson(data) // undefined for a truncated last event
     if (!isRecord(chunk)) continue
     if (event === 'error' || isRecord(chunk.error)) {
       out.error = chunk.error ?? chunk

@@ -11,6 +11,15 @@ export type Json = Record<string, unknown>
 export const isRecord = (value: unknown): value is Json =>
   typeof value === 'object' && value !== null && !Array.isArray(value)
 
+/** The value `text` spells in JSON; `undefined` when it is not JSON (a provider's oddity, a cut). */
+export const parseJson = (text: string): unknown => {
+  try {
+    return JSON.parse(text) as unknown
+  } catch {
+    return undefined
+  }
+}
+
 export const invalid = (message: string, param: string): GatewayError =>
   new GatewayError('INVALID_REQUEST', message, { param })
 

@@ -11,6 +11,7 @@
 import { GatewayError } from '../../errors'
 import { recordOf, type ProviderAdapter, type RespondContext } from '../adapter'
 import { jsonBody } from '../completion'
+import { parseJson } from '../fields'
 import { readWhole, bytesOf, interruptedEvent, streamed } from '../relay'
 import { providerErrorFrom } from '../upstream-error'
 import { ANTHROPIC_VERSION, responsePlan, toAnthropicRequest } from './request'
@@ -51,13 +52,7 @@ const respondJson = async (
   request: ParsedRequest,
   context: RespondContext,
 ): Promise<ArrayBuffer> => {
-  const text = await readWhole(upstream, (r) => r.text())
-  let message: unknown
-  try {
-    message = JSON.parse(text)
-  } catch {
-    message = undefined
-  }
+  const message = parseJson(await readWhole(upstream, (r) => r.text()))
   if (!isAnthropicMessage(message)) {
     throw providerErrorFrom(
       context.provider,

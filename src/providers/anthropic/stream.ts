@@ -32,7 +32,7 @@ import type {
   RawMessageStreamEvent,
 } from '@anthropic-ai/sdk/resources/messages'
 import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
-import { isRecord } from '../fields'
+import { isRecord, parseJson } from '../fields'
 import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
 import type { SseEvent } from '../sse'
 import type { ResponsePlan } from './request'
@@ -133,12 +133,8 @@ const wellFormed = (event: Record<string, unknown>): boolean => {
 }
 
 const parse = (data: string): AnthropicEvent | undefined => {
-  try {
-    const value: unknown = JSON.parse(data)
-    return isRecord(value) && wellFormed(value) ? (value as AnthropicEvent) : undefined
-  } catch {
-    return undefined
-  }
+  const value = parseJson(data)
+  return isRecord(value) && wellFormed(value) ? (value as AnthropicEvent) : undefined
 }
 
 /**

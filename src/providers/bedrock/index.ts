@@ -18,6 +18,7 @@
 import { GatewayError } from '../../errors'
 import type { ProviderAdapter, RespondContext } from '../adapter'
 import { jsonBody } from '../completion'
+import { parseJson } from '../fields'
 import { bytesOf, interruptedEvent, readWhole, streamed } from '../relay'
 import { awsErrorStatus, awsErrorType, providerErrorFrom } from '../upstream-error'
 import { authorize } from './auth'
@@ -74,13 +75,7 @@ const respondJson = async (
   request: ParsedRequest,
   context: RespondContext,
 ): Promise<ArrayBuffer> => {
-  const text = await readWhole(upstream, (r) => r.text())
-  let answer: unknown
-  try {
-    answer = JSON.parse(text)
-  } catch {
-    answer = undefined
-  }
+  const answer = parseJson(await readWhole(upstream, (r) => r.text()))
   if (!isConverseResponse(answer)) {
     throw providerErrorFrom(
       context.provider,

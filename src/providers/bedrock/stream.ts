@@ -44,7 +44,7 @@ import {
   type ReplyPlan,
   type TokenCounts,
 } from './response'
-import { isRecord, type Json } from '../fields'
+import { isRecord, parseJson, type Json } from '../fields'
 import type { Usage } from '../../types'
 
 export type StreamPlan = ReplyPlan & {
@@ -129,12 +129,8 @@ const usageChunk = (state: StreamState): string =>
 const textDecoder = new TextDecoder()
 
 const payloadOf = (message: EventMessage): Json | undefined => {
-  try {
-    const value: unknown = JSON.parse(textDecoder.decode(message.body))
-    return isRecord(value) ? value : undefined
-  } catch {
-    return undefined
-  }
+  const value = parseJson(textDecoder.decode(message.body))
+  return isRecord(value) ? value : undefined
 }
 
 const blockIndex = (payload: Json): number =>

@@ -18,7 +18,7 @@ import { toGenerateContentRequest, wantsReasoning } from './request'
 import { toChatCompletion, type ReplyContext } from './response'
 import { relayGeminiStream } from './stream'
 import { randomCallPrefix } from './tool-call-id'
-import { isRecord } from '../fields'
+import { isRecord, parseJson } from '../fields'
 import type { BatchEmbedContentsResponse, GeminiResponse } from './types'
 import type { ParsedRequest, ProviderConfig } from '../../types'
 
@@ -34,13 +34,7 @@ const geminiError = (error: unknown, context: RespondContext, headers?: Headers)
  * client can be told about with a status: 502, never a truncated 200.
  */
 const readJson = async (upstream: Response, context: RespondContext): Promise<unknown> => {
-  const text = await readWhole(upstream, (r) => r.text())
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(text)
-  } catch {
-    parsed = undefined
-  }
+  const parsed = parseJson(await readWhole(upstream, (r) => r.text()))
   if (!isRecord(parsed)) {
     throw new GatewayError(
       'PROVIDER_ERROR',

@@ -70,7 +70,7 @@
  */
 import { GatewayError } from '../../errors'
 import { FOREIGN_SIGNATURE, signatureOf } from './tool-call-id'
-import { isRecord, type Json } from '../fields'
+import { isRecord, parseJson, type Json } from '../fields'
 import type {
   GeminiContent,
   GeminiFunctionDeclaration,
@@ -230,12 +230,7 @@ const userParts = (content: unknown, param: string): GeminiPart[] => {
 /** A tool call's `arguments` as the JSON object Gemini's `FunctionCall.args` is. */
 const parseArguments = (value: unknown, param: string): Json => {
   if (value === undefined || value === null || value === '') return {}
-  let parsed: unknown
-  try {
-    parsed = typeof value === 'string' ? JSON.parse(value) : undefined
-  } catch {
-    parsed = undefined
-  }
+  const parsed = typeof value === 'string' ? parseJson(value) : undefined
   if (!isRecord(parsed)) throw invalid(param, 'must be a JSON object encoded as a string.')
   return parsed
 }

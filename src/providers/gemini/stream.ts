@@ -31,7 +31,7 @@ import { readUsage } from '../usage'
 import type { FinishReason } from '../completion'
 import { candidatesOf, finishReasonOf, openAIUsage, readParts, type ReplyContext } from './response'
 import { toolCallId } from './tool-call-id'
-import { isRecord } from '../fields'
+import { isRecord, parseJson } from '../fields'
 import type { GeminiResponse, GeminiUsage } from './types'
 import type { ResponseOutcome } from '../../types'
 
@@ -158,12 +158,7 @@ export const step = (state: GeminiStreamState, event: SseEvent, events: StreamEv
   if (state.end !== undefined) return ''
   const payload = payloadOf(event)
   if (payload === undefined) return '' // a comment or an event without data
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(payload)
-  } catch {
-    parsed = undefined
-  }
+  const parsed = parseJson(payload)
   if (!isRecord(parsed)) {
     state.end = 'provider_error'
     return events.providerError({ message: 'The provider sent a stream event that is not JSON.' })
@@ -193,12 +188,8 @@ export const finish = (state: GeminiStreamState, rest: string, events: StreamEve
   if (rest.trim() !== '') {
     const [event] = new SseSplitter().push(`${rest}\n\n`)
     const payload = event === undefined ? undefined : payloadOf(event)
-    let parsed: unknown
-    try {
-      parsed = payload === undefined ? undefined : JSON.parse(payload)
-    } catch {
-      parsed = undefined // a cut event: the stream is incomplete
-    }
+    // Not JSON: a cut event, the stream is incomplete.
+    const parsed = payload === undefined ? undefined : parseJson(payload)
     if (event === undefined || !isRecord(parsed)) {
       state.end = 'interrupted'
       return events.interrupted()

@@ -9,6 +9,7 @@
  * provider cut it, or the connection broke — ends with an SSE `error` event and no `[DONE]`, so no
  * client mistakes a truncated answer for a complete one.
  */
+import { isRecord, parseJson } from '../fields'
 import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
 import type { SseEvent } from '../sse'
 import { readUsage } from '../usage'
@@ -86,14 +87,9 @@ export const step = (
     data.includes('"error"')
   if (!needsLook) return null
 
-  let parsed: unknown
-  try {
-    parsed = JSON.parse(data)
-  } catch {
-    return null
-  }
-  // Not a chunk object (a provider oddity): relay it untouched rather than guess.
-  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return null
+  const parsed = parseJson(data)
+  // Not JSON, or not a chunk object (a provider oddity): relay it untouched rather than guess.
+  if (!isRecord(parsed)) return null
   const chunk = parsed as Chunk
   if (event.event === 'error' || ('error' in chunk && chunk.choices === undefined)) {
     state.end = 'provider_error'
