@@ -1,9 +1,13 @@
 /**
  * @module The chat completion as the translating families (Anthropic, Bedrock, Gemini) answer
- * it: OpenAI's shapes with the `reasoning_content` that OpenAI-compatible providers add, and the
- * encoding of a finished answer.
+ * it: OpenAI's shapes with the `reasoning_content` that OpenAI-compatible providers add, the
+ * encoding of a finished answer, and the SSE events of a streamed one.
  */
-import type { ChatCompletion, ChatCompletionMessage } from 'openai/resources/chat/completions'
+import type {
+  ChatCompletion,
+  ChatCompletionChunk,
+  ChatCompletionMessage,
+} from 'openai/resources/chat/completions'
 
 export type FinishReason = ChatCompletion.Choice['finish_reason']
 
@@ -17,6 +21,39 @@ export type ReasoningChoice = Omit<ChatCompletion.Choice, 'message'> & {
 export type ChatCompletionWithReasoning = Omit<ChatCompletion, 'choices'> & {
   choices: ReasoningChoice[]
 }
+
+/** A streamed chunk's delta, with the reasoning text OpenAI-compatible providers add. */
+export type ChunkDelta = ChatCompletionChunk.Choice.Delta & { reasoning_content?: string }
+
+/** What every chunk of one translated stream carries. */
+export type ChunkHead = { readonly id: string; readonly created: number; readonly model: string }
+
+/** One SSE event carrying a `chat.completion.chunk` (with `usage` when given). */
+export const chunkEvent = (
+  head: ChunkHead,
+  choices: ChatCompletionChunk['choices'],
+  usage?: ChatCompletionChunk['usage'],
+): string => {
+  const out: ChatCompletionChunk = {
+    id: head.id,
+    object: 'chat.completion.chunk',
+    created: head.created,
+    model: head.model,
+    choices,
+  }
+  if (usage !== undefined) out.usage = usage
+  return `data: ${JSON.stringify(out)}\n\n`
+}
+
+/** The event of a chunk whose one choice (index 0) carries `delta`. */
+export const deltaEvent = (
+  head: ChunkHead,
+  delta: ChunkDelta,
+  finish: FinishReason | null = null,
+): string => chunkEvent(head, [{ index: 0, delta, logprobs: null, finish_reason: finish }])
+
+/** The delta that opens an answer, as OpenAI's first chunk has it. */
+export const OPENING_DELTA: ChunkDelta = { role: 'assistant', content: '', refusal: null }
 
 const encoder = new TextEncoder()
 

@@ -31,12 +31,18 @@ import type {
   RawContentBlockStartEvent,
   RawMessageStreamEvent,
 } from '@anthropic-ai/sdk/resources/messages'
-import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import { isRecord, parseJson } from '../fields'
 import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
 import type { SseEvent } from '../sse'
 import type { ResponsePlan } from './request'
-import type { FinishReason } from '../completion'
+import {
+  chunkEvent,
+  deltaEvent,
+  OPENING_DELTA,
+  type ChunkDelta,
+  type ChunkHead,
+  type FinishReason,
+} from '../completion'
 import { finishReason, gatewayUsage, openAIUsage, tokenCounts, type TokenCounts } from './response'
 import type { Usage } from '../../types'
 
@@ -81,30 +87,18 @@ export const initialState = (plan: StreamPlan): StreamState => ({
 export const usageOf = (state: StreamState): Usage | undefined =>
   state.counts === undefined ? undefined : gatewayUsage(state.counts)
 
-type Delta = ChatCompletionChunk.Choice.Delta & { reasoning_content?: string }
 type ErrorEvent = { type: 'error'; error?: unknown }
 type AnthropicEvent = RawMessageStreamEvent | ErrorEvent | { type: 'ping' }
 
-const frame = (value: unknown): string => `data: ${JSON.stringify(value)}\n\n`
+/** Every chunk carries the id and model of `message_start`. */
+const headOf = (state: StreamState): ChunkHead => ({
+  id: state.head?.id ?? '',
+  created: state.plan.created,
+  model: state.head?.model ?? '',
+})
 
-const chunk = (
-  state: StreamState,
-  choices: ChatCompletionChunk['choices'],
-  usage?: ChatCompletionChunk['usage'],
-): string => {
-  const out: ChatCompletionChunk = {
-    id: state.head?.id ?? '',
-    object: 'chat.completion.chunk',
-    created: state.plan.created,
-    model: state.head?.model ?? '',
-    choices,
-  }
-  if (usage !== undefined) out.usage = usage
-  return frame(out)
-}
-
-const deltaChunk = (state: StreamState, delta: Delta, finish: FinishReason | null = null) =>
-  chunk(state, [{ index: 0, delta, logprobs: null, finish_reason: finish }])
+const deltaChunk = (state: StreamState, delta: ChunkDelta, finish: FinishReason | null = null) =>
+  deltaEvent(headOf(state), delta, finish)
 
 /**
  * The role chunk, once, before anything else. It waits for the first content block so that an
@@ -113,7 +107,7 @@ const deltaChunk = (state: StreamState, delta: Delta, finish: FinishReason | nul
 const opening = (state: StreamState): string => {
   if (state.roleSent) return ''
   state.roleSent = true
-  return deltaChunk(state, { role: 'assistant', content: '', refusal: null })
+  return deltaChunk(state, OPENING_DELTA)
 }
 
 /** The fields `step` reads, per event type; anything else is an event it does not know. */
@@ -168,7 +162,7 @@ export const step = (
       state.end = 'done'
       const usage =
         state.plan.showUsage && state.counts !== undefined
-          ? chunk(state, [], openAIUsage(state.counts))
+          ? chunkEvent(headOf(state), [], openAIUsage(state.counts))
           : ''
       return `${opening(state)}${finish(state)}${usage}data: [DONE]\n\n`
     }

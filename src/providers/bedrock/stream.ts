@@ -31,11 +31,16 @@
  * frame, or a connection that breaks, ends with a STREAM_INTERRUPTED error event and no `[DONE]`.
  * The usage (`metadata.usage`) is reported to `onEnd` however the stream ends.
  */
-import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import { relayFrames, type FrameRelayOptions } from '../frame-relay'
 import type { StreamEnd } from '../relay'
 import { EventStreamDecoder, EventStreamError, type EventMessage } from './eventstream'
-import type { FinishReason } from '../completion'
+import {
+  chunkEvent,
+  deltaEvent,
+  OPENING_DELTA,
+  type ChunkDelta,
+  type FinishReason,
+} from '../completion'
 import {
   finishReason,
   gatewayUsage,
@@ -88,34 +93,15 @@ export const initialState = (plan: StreamPlan): StreamState => ({
 export const usageOf = (state: StreamState): Usage | undefined =>
   state.counts === undefined ? undefined : gatewayUsage(state.counts)
 
-type Delta = ChatCompletionChunk.Choice.Delta & { reasoning_content?: string }
-
-const frame = (value: unknown): string => `data: ${JSON.stringify(value)}\n\n`
-
-const chunk = (
-  state: StreamState,
-  choices: ChatCompletionChunk['choices'],
-  usage?: ChatCompletionChunk['usage'],
-): string => {
-  const out: ChatCompletionChunk = {
-    id: state.plan.id,
-    object: 'chat.completion.chunk',
-    created: state.plan.created,
-    model: state.plan.model,
-    choices,
-  }
-  if (usage !== undefined) out.usage = usage
-  return frame(out)
-}
-
-const deltaChunk = (state: StreamState, delta: Delta, finish: FinishReason | null = null) =>
-  chunk(state, [{ index: 0, delta, logprobs: null, finish_reason: finish }])
+/** Every chunk carries the plan's made-up id and the model the request went to. */
+const deltaChunk = (state: StreamState, delta: ChunkDelta, finish: FinishReason | null = null) =>
+  deltaEvent(state.plan, delta, finish)
 
 /** The role chunk, once, before anything else (see the module doc). */
 const opening = (state: StreamState): string => {
   if (state.roleSent) return ''
   state.roleSent = true
-  return deltaChunk(state, { role: 'assistant', content: '', refusal: null })
+  return deltaChunk(state, OPENING_DELTA)
 }
 
 const finish = (state: StreamState): string =>
@@ -123,7 +109,7 @@ const finish = (state: StreamState): string =>
 
 const usageChunk = (state: StreamState): string =>
   state.plan.showUsage && state.counts !== undefined
-    ? chunk(state, [], openAIUsage(state.counts))
+    ? chunkEvent(state.plan, [], openAIUsage(state.counts))
     : ''
 
 const textDecoder = new TextDecoder()

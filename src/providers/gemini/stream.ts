@@ -28,7 +28,7 @@ import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import { relaySse, type StreamEnd } from '../relay'
 import { SseSplitter, type SseEvent } from '../sse'
 import { readUsage } from '../usage'
-import type { FinishReason } from '../completion'
+import { chunkEvent, type ChunkDelta, type FinishReason } from '../completion'
 import { candidatesOf, finishReasonOf, openAIUsage, readParts, type ReplyContext } from './response'
 import { toolCallId } from './tool-call-id'
 import { isRecord, parseJson } from '../fields'
@@ -78,34 +78,36 @@ export const initialState = (plan: StreamPlan): GeminiStreamState => ({
   end: undefined,
 })
 
-type Delta = ChatCompletionChunk.Choice.Delta & { reasoning_content?: string }
-type ChunkChoice = Omit<ChatCompletionChunk.Choice, 'delta'> & { delta: Delta }
-type Chunk = Omit<ChatCompletionChunk, 'choices'> & { choices: ChunkChoice[] }
+type ChunkChoice = Omit<ChatCompletionChunk.Choice, 'delta'> & { delta: ChunkDelta }
 
+/** Every chunk carries the answer's response id and model version, once Gemini has sent them. */
 const frame = (
   state: GeminiStreamState,
   choices: ChunkChoice[],
-  extra?: Partial<Chunk>,
-): string => {
-  const chunk: Chunk = {
-    id: state.id ?? state.plan.id,
-    object: 'chat.completion.chunk',
-    created: state.plan.created,
-    model: state.model ?? state.plan.model,
+  usage?: ChatCompletionChunk['usage'],
+): string =>
+  chunkEvent(
+    {
+      id: state.id ?? state.plan.id,
+      created: state.plan.created,
+      model: state.model ?? state.plan.model,
+    },
     choices,
-    ...extra,
-  }
-  return `data: ${JSON.stringify(chunk)}\n\n`
-}
+    usage,
+  )
 
-const choice = (index: number, delta: Delta, finish: FinishReason | null = null): ChunkChoice => ({
+const choice = (
+  index: number,
+  delta: ChunkDelta,
+  finish: FinishReason | null = null,
+): ChunkChoice => ({
   index,
   delta,
   logprobs: null,
   finish_reason: finish,
 })
 
-const ROLE: Delta = { role: 'assistant', content: '' }
+const ROLE: ChunkDelta = { role: 'assistant', content: '' }
 
 /** The JSON text of an event: its data, or the event itself when it is a bare JSON object. */
 const payloadOf = (event: SseEvent): string | undefined => {
@@ -132,7 +134,7 @@ const translate = (state: GeminiStreamState, response: GeminiResponse): string =
       out += frame(state, [choice(index, ROLE)])
     }
     const parts = readParts(candidate.content?.parts, plan.showReasoning)
-    const delta: Delta = {}
+    const delta: ChunkDelta = {}
     if (parts.reasoning !== undefined && parts.reasoning !== '') {
       delta.reasoning_content = parts.reasoning
     }
@@ -175,7 +177,7 @@ const ended = (state: GeminiStreamState): boolean => state.end !== undefined
 
 const usageChunk = (state: GeminiStreamState): string =>
   state.plan.showUsage && state.usage !== undefined
-    ? frame(state, [], { usage: openAIUsage(state.usage) })
+    ? frame(state, [], openAIUsage(state.usage))
     : ''
 
 /**
