@@ -28,7 +28,11 @@ import type {
 } from '@anthropic-ai/sdk/resources/messages'
 import type { ChatCompletionMessageFunctionToolCall } from 'openai/resources/chat/completions'
 import type { CompletionUsage } from 'openai/resources/completions'
-import type { ChatCompletionWithReasoning, FinishReason, ReasoningMessage } from '../completion'
+import {
+  oneChoiceCompletion,
+  type ChatCompletionWithReasoning,
+  type FinishReason,
+} from '../completion'
 import { isRecord } from '../fields'
 import type { ResponsePlan } from './request'
 import type { Usage } from '../../types'
@@ -151,32 +155,15 @@ export const toChatCompletion = (
         break // redacted thinking, server tools: nothing an OpenAI client can read
     }
   }
-  const reply: ReasoningMessage = {
-    role: 'assistant',
-    content: texts.length > 0 ? texts.join('') : toolCalls.length > 0 ? null : '',
-    refusal: null,
-  }
-  if (toolCalls.length > 0) reply.tool_calls = toolCalls
-  if (plan.showReasoning && thinking.length > 0) reply.reasoning_content = thinking.join('')
-
   const counts = tokenCounts(message.usage)
   return {
     counts,
-    completion: {
-      id: message.id,
-      object: 'chat.completion',
-      created,
-      model: message.model,
-      choices: [
-        {
-          index: 0,
-          message: reply,
-          logprobs: null,
-          finish_reason: finishReason(message.stop_reason, toolCalls.length > 0),
-        },
-      ],
-      usage: openAIUsage(counts),
-    },
+    completion: oneChoiceCompletion(
+      { id: message.id, created, model: message.model },
+      { texts, reasoning: thinking, toolCalls, showReasoning: plan.showReasoning },
+      finishReason(message.stop_reason, toolCalls.length > 0),
+      openAIUsage(counts),
+    ),
   }
 }
 

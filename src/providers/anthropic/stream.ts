@@ -40,7 +40,7 @@ import {
   deltaEvent,
   OPENING_DELTA,
   type ChunkDelta,
-  type ChunkHead,
+  type AnswerHead,
   type FinishReason,
 } from '../completion'
 import { finishReason, gatewayUsage, openAIUsage, tokenCounts, type TokenCounts } from './response'
@@ -91,7 +91,7 @@ type ErrorEvent = { type: 'error'; error?: unknown }
 type AnthropicEvent = RawMessageStreamEvent | ErrorEvent | { type: 'ping' }
 
 /** Every chunk carries the id and model of `message_start`. */
-const headOf = (state: StreamState): ChunkHead => ({
+const headOf = (state: StreamState): AnswerHead => ({
   id: state.head?.id ?? '',
   created: state.plan.created,
   model: state.head?.model ?? '',

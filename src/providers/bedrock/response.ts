@@ -29,7 +29,11 @@
 import type { ChatCompletionMessageFunctionToolCall } from 'openai/resources/chat/completions'
 import type { CompletionUsage } from 'openai/resources/completions'
 import type { ResponsePlan } from './request'
-import type { ChatCompletionWithReasoning, FinishReason, ReasoningMessage } from '../completion'
+import {
+  oneChoiceCompletion,
+  type ChatCompletionWithReasoning,
+  type FinishReason,
+} from '../completion'
 import { isRecord } from '../fields'
 import type { ConverseResponse, ConverseUsage } from './types'
 import type { Usage } from '../../types'
@@ -132,32 +136,15 @@ export const toChatCompletion = (answer: ConverseResponse, plan: ReplyPlan): Tra
       }
     }
   }
-  const reply: ReasoningMessage = {
-    role: 'assistant',
-    content: texts.length > 0 ? texts.join('') : toolCalls.length > 0 ? null : '',
-    refusal: null,
-  }
-  if (toolCalls.length > 0) reply.tool_calls = toolCalls
-  if (plan.showReasoning && reasoning.length > 0) reply.reasoning_content = reasoning.join('')
-
   const counts = tokenCounts(answer.usage)
   return {
     counts,
-    completion: {
-      id: plan.id,
-      object: 'chat.completion',
-      created: plan.created,
-      model: plan.model,
-      choices: [
-        {
-          index: 0,
-          message: reply,
-          logprobs: null,
-          finish_reason: finishReason(answer.stopReason, toolCalls.length > 0),
-        },
-      ],
-      usage: openAIUsage(counts),
-    },
+    completion: oneChoiceCompletion(
+      plan,
+      { texts, reasoning, toolCalls, showReasoning: plan.showReasoning },
+      finishReason(answer.stopReason, toolCalls.length > 0),
+      openAIUsage(counts),
+    ),
   }
 }
 
