@@ -32,7 +32,13 @@ describe('parseConfig', () => {
     expect(config.accessLog).toBe(false)
     expect(config.attemptTimeoutMs).toBe(120_000)
     expect(config.routingDeadlineMs).toBe(300_000)
-    expect(config.breaker.coolDownMs).toBe(15_000)
+    expect(config.breaker).toEqual({
+      windowMs: 30_000,
+      minRequests: 10,
+      failureRate: 0.5,
+      coolDownMs: 15_000,
+      halfOpenProbes: 1,
+    })
     expect(config.retry.maxAttemptsPerTarget).toBe(2)
   })
 
@@ -48,13 +54,22 @@ describe('parseConfig', () => {
       FLOOPY_ACCESS_LOG: 'true',
       FLOOPY_ROUTING_DEADLINE_MS: '9000',
       FLOOPY_BREAKER_COOLDOWN_MS: '2500',
+      FLOOPY_BREAKER_WINDOW_MS: '60000',
+      FLOOPY_BREAKER_MIN_REQUESTS: '20',
+      FLOOPY_BREAKER_FAILURE_RATE: '0.25',
       FLOOPY_TRIES_PER_TARGET: '1',
     })
     expect(config.upstreamTimeoutMs).toBe(5000)
     expect(config.maxBodyBytes).toBe(1_048_576)
     expect(config.accessLog).toBe(true)
     expect(config.routingDeadlineMs).toBe(9000)
-    expect(config.breaker.coolDownMs).toBe(2500)
+    expect(config.breaker).toEqual({
+      windowMs: 60_000,
+      minRequests: 20,
+      failureRate: 0.25,
+      coolDownMs: 2500,
+      halfOpenProbes: 1,
+    })
     expect(config.retry.maxAttemptsPerTarget).toBe(1)
   })
 
@@ -186,6 +201,12 @@ describe('parseConfig', () => {
       ['FLOOPY_TRIES_PER_TARGET', '0'],
       ['FLOOPY_TRIES_PER_TARGET', '6'],
       ['FLOOPY_BREAKER_COOLDOWN_MS', 'never'],
+      ['FLOOPY_BREAKER_WINDOW_MS', '999'],
+      ['FLOOPY_BREAKER_MIN_REQUESTS', '0'],
+      ['FLOOPY_BREAKER_MIN_REQUESTS', '2.5'],
+      ['FLOOPY_BREAKER_FAILURE_RATE', '0'],
+      ['FLOOPY_BREAKER_FAILURE_RATE', '1.5'],
+      ['FLOOPY_BREAKER_FAILURE_RATE', 'half'],
     ] as const)('should reject %s=%s, naming the variable', (name, value) => {
       const error = configError({ ...minimal, [name]: value })
       expect(error.message).toContain(name)

@@ -221,6 +221,12 @@ const ConfigSchema = z
     FLOOPY_ATTEMPT_TIMEOUT_MS: positiveInt(120_000),
     FLOOPY_ROUTING_DEADLINE_MS: positiveInt(300_000),
     FLOOPY_BREAKER_COOLDOWN_MS: positiveInt(DEFAULT_BREAKER.coolDownMs),
+    // At least a second, so each of the window's buckets spans whole milliseconds of traffic.
+    FLOOPY_BREAKER_WINDOW_MS: positiveInt(DEFAULT_BREAKER.windowMs).pipe(
+      z.number().min(1000, 'must be at least 1000'),
+    ),
+    FLOOPY_BREAKER_MIN_REQUESTS: positiveInt(DEFAULT_BREAKER.minRequests),
+    FLOOPY_BREAKER_FAILURE_RATE: unitInterval(DEFAULT_BREAKER.failureRate),
     FLOOPY_TRIES_PER_TARGET: positiveInt(DEFAULT_RETRY.maxAttemptsPerTarget).pipe(
       z.number().max(5, 'must be at most 5'),
     ),
@@ -399,7 +405,13 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
     upstreamTimeoutMs: env.FLOOPY_UPSTREAM_TIMEOUT_MS,
     attemptTimeoutMs: Math.min(env.FLOOPY_ATTEMPT_TIMEOUT_MS, env.FLOOPY_UPSTREAM_TIMEOUT_MS),
     routingDeadlineMs: env.FLOOPY_ROUTING_DEADLINE_MS,
-    breaker: { ...DEFAULT_BREAKER, coolDownMs: env.FLOOPY_BREAKER_COOLDOWN_MS },
+    breaker: {
+      ...DEFAULT_BREAKER,
+      windowMs: env.FLOOPY_BREAKER_WINDOW_MS,
+      minRequests: env.FLOOPY_BREAKER_MIN_REQUESTS,
+      failureRate: env.FLOOPY_BREAKER_FAILURE_RATE,
+      coolDownMs: env.FLOOPY_BREAKER_COOLDOWN_MS,
+    },
     retry: { ...DEFAULT_RETRY, maxAttemptsPerTarget: env.FLOOPY_TRIES_PER_TARGET },
     maxBodyBytes: env.FLOOPY_MAX_BODY_BYTES,
     accessLog: env.FLOOPY_ACCESS_LOG === 'true',

@@ -100,6 +100,12 @@ export type Bindings = ProviderBindings & {
   FLOOPY_ROUTING_DEADLINE_MS?: string
   /** How long an open circuit keeps a routing target out before one probe, in ms (default 15000). */
   FLOOPY_BREAKER_COOLDOWN_MS?: string
+  /** The sliding window a routing target's failure rate is measured over, in ms (default 30000). */
+  FLOOPY_BREAKER_WINDOW_MS?: string
+  /** Outcomes the window must hold before a circuit may open (default 10). */
+  FLOOPY_BREAKER_MIN_REQUESTS?: string
+  /** Failure share in (0, 1] at or above which a circuit opens (default 0.5). */
+  FLOOPY_BREAKER_FAILURE_RATE?: string
   /** For a request with several targets: tries per target before the next, 1-5 (default 2). */
   FLOOPY_TRIES_PER_TARGET?: string
   /** Maximum request body in bytes (default 10 MiB). */
