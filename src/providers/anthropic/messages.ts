@@ -16,6 +16,8 @@
  * - `tool` messages → `tool_result` blocks in a user turn; consecutive results share one turn.
  * - Consecutive turns of the same role are merged (Anthropic requires alternation). `name` on
  *   messages has no equivalent and is ignored. The `function` role → 400 (use `tool`).
+ *
+ * The walk over the roles is `../turns.ts`', shared with Bedrock; this module spells the parts.
  */
 import type {
   Base64ImageSource,
@@ -29,52 +31,12 @@ import type {
 } from '@anthropic-ai/sdk/resources/messages'
 import { GatewayError } from '../../errors'
 import { invalid, isRecord, stringAt, unsupported, type Json } from '../fields'
+import { walkTurns, type TurnRole, type TurnSpelling } from '../turns'
 
-type Role = 'user' | 'assistant'
-export type Turn = { role: Role; content: string | ContentBlockParam[] }
+export type Turn = { role: TurnRole; content: string | ContentBlockParam[] }
 
 export const translateMessages = (raw: unknown): { system: TextBlockParam[]; messages: Turn[] } => {
-  if (!Array.isArray(raw)) throw invalid(`'messages' must be an array.`, 'messages')
-  const system: TextBlockParam[] = []
-  const turns: Turn[] = []
-  raw.forEach((message: unknown, i) => {
-    const at = `messages.${i}`
-    if (!isRecord(message)) throw invalid(`'${at}' must be an object.`, at)
-    switch (message.role) {
-      case 'system':
-      case 'developer':
-        system.push(...textBlocks(message.content, `${at}.content`))
-        return
-      case 'user':
-        push(turns, 'user', userContent(message.content, `${at}.content`))
-        return
-      case 'assistant': {
-        const content = assistantContent(message, at)
-        if (content.length > 0) push(turns, 'assistant', content)
-        return
-      }
-      case 'tool':
-        push(turns, 'user', [toolResult(message, at)])
-        return
-      case 'function':
-        throw unsupported(
-          `'${at}': the deprecated 'function' role is not translated for Anthropic models; ` +
-            `send 'tool' messages.`,
-          `${at}.role`,
-        )
-      default:
-        throw invalid(
-          `'${at}.role' must be system, developer, user, assistant or tool.`,
-          `${at}.role`,
-        )
-    }
-  })
-  if (turns.length === 0) {
-    throw invalid(
-      'Anthropic models need at least one user or assistant message besides system messages.',
-      'messages',
-    )
-  }
+  const { system, turns } = walkTurns(raw, spelling)
   return { system, messages: turns }
 }
 
@@ -85,7 +47,7 @@ export const inToolLoop = (messages: readonly Turn[]): boolean => {
 }
 
 /** Appends a turn, merging it into the previous one when the role repeats. */
-const push = (turns: Turn[], role: Role, content: string | ContentBlockParam[]): void => {
+const push = (turns: Turn[], role: TurnRole, content: string | ContentBlockParam[]): void => {
   const last = turns.at(-1)
   if (last?.role !== role) {
     turns.push({ role, content })
@@ -239,4 +201,13 @@ const toolResult = (message: Json, at: string): ToolResultBlockParam => {
   const content = message.content
   if (typeof content === 'string') return { type: 'tool_result', tool_use_id: id, content }
   return { type: 'tool_result', tool_use_id: id, content: textBlocks(content, `${at}.content`) }
+}
+
+const spelling: TurnSpelling<TextBlockParam, string | ContentBlockParam[], Turn> = {
+  family: 'Anthropic models',
+  system: textBlocks,
+  user: userContent,
+  assistant: assistantContent,
+  toolResult: (message, at) => [toolResult(message, at)],
+  push,
 }

@@ -27,10 +27,12 @@
  * | the `function` role                    | 400 (send `tool` messages)                          |
  *
  * Consecutive turns of one role are merged into one message (Converse requires alternation), so
- * parallel tool results form one user turn. `name` on messages has no Converse equivalent.
+ * parallel tool results form one user turn. `name` on messages has no Converse equivalent. The walk
+ * over the roles is `../turns.ts`', shared with Anthropic; this module spells the parts.
  */
 import { GatewayError } from '../../errors'
 import { invalid, isRecord, stringAt, unsupported, type Json } from '../fields'
+import { walkTurns, type TurnSpelling } from '../turns'
 import type {
   ContentBlock,
   DocumentFormat,
@@ -46,48 +48,8 @@ const CACHE_POINT: ContentBlock & SystemBlock = { cachePoint: { type: 'default' 
 export type Translated = { system: SystemBlock[]; messages: Message[] }
 
 export const translateMessages = (raw: unknown): Translated => {
-  if (!Array.isArray(raw)) throw invalid(`'messages' must be an array.`, 'messages')
-  const system: SystemBlock[] = []
-  const messages: Message[] = []
-  raw.forEach((message: unknown, i) => {
-    const at = `messages.${i}`
-    if (!isRecord(message)) throw invalid(`'${at}' must be an object.`, at)
-    switch (message.role) {
-      case 'system':
-      case 'developer':
-        system.push(...textBlocks(message.content, `${at}.content`))
-        return
-      case 'user':
-        push(messages, 'user', userContent(message.content, `${at}.content`))
-        return
-      case 'assistant': {
-        const content = assistantContent(message, at)
-        if (content.length > 0) push(messages, 'assistant', content)
-        return
-      }
-      case 'tool':
-        push(messages, 'user', [toolResult(message, at)])
-        return
-      case 'function':
-        throw unsupported(
-          `'${at}': the deprecated 'function' role is not translated for Bedrock; send 'tool' ` +
-            'messages.',
-          `${at}.role`,
-        )
-      default:
-        throw invalid(
-          `'${at}.role' must be system, developer, user, assistant or tool.`,
-          `${at}.role`,
-        )
-    }
-  })
-  if (messages.length === 0) {
-    throw invalid(
-      'Bedrock needs at least one user or assistant message besides system messages.',
-      'messages',
-    )
-  }
-  return { system, messages }
+  const { system, turns } = walkTurns(raw, spelling)
+  return { system, messages: turns }
 }
 
 /** Whether the conversation holds tool calls or results (Converse then needs `toolConfig`). */
@@ -295,4 +257,13 @@ const toolResult = (message: Json, at: string): ContentBlock => {
       ? [{ text: content }]
       : textBlocks(content, `${at}.content`).flatMap((block) => ('text' in block ? [block] : []))
   return { toolResult: { toolUseId, content: texts } }
+}
+
+const spelling: TurnSpelling<SystemBlock, ContentBlock[], Message> = {
+  family: 'Bedrock',
+  system: textBlocks,
+  user: userContent,
+  assistant: assistantContent,
+  toolResult: (message, at) => [toolResult(message, at)],
+  push,
 }
