@@ -163,6 +163,37 @@ export default {
       )
       return new Response(readable)
     }
+    if (variant.startsWith('writer-full')) {
+      // The writer of `writer<KiB>`, each read waiting for a full buffer (`readAtLeast`): few
+      // reads, but a stream's events are held until a buffer's worth has come.
+      const size = kib('writer-full')
+      const { readable, writable } = new IdentityTransformStream()
+      const writer = writable.getWriter()
+      const reader = upstream.body.getReader({ mode: 'byob' })
+      ctx.waitUntil(
+        (async () => {
+          let buffer = new Uint8Array(size)
+          let reads = 0
+          try {
+            for (;;) {
+              const read = await reader.readAtLeast(size, buffer)
+              if (read.value !== undefined && read.value.byteLength > 0) {
+                reads++
+                await writer.write(read.value)
+                buffer = new Uint8Array(read.value.buffer)
+              }
+              if (read.done) break
+            }
+            await writer.close()
+            log(`reads ${reads}`)
+          } catch (err) {
+            log(`write failed: ${err}`)
+            reader.cancel().catch(() => undefined)
+          }
+        })(),
+      )
+      return new Response(readable)
+    }
     if (variant.startsWith('grow') || variant.startsWith('writer')) {
       // Writes into an IdentityTransformStream from one reused BYOB buffer: `writer<KiB>` of that
       // size throughout; `grow<KiB>` (the gateway's relay) from 16 KiB, doubled whenever a read

@@ -17,7 +17,7 @@ const MiB = 1024 * 1024
 const bundle = path.join(path.dirname(fileURLToPath(import.meta.url)), 'relay-variants.js')
 const variants = (
   process.env.RELAY_VARIANTS ??
-  'native,native-pipe,pull,bytes,fresh16,fresh256,fresh1024,writer16,writer64,writer256,reuse16,reuse256,tee64,tee-full256,tee-pipe256,grow256'
+  'native,native-pipe,pull,bytes,fresh16,fresh256,fresh1024,writer16,writer64,writer256,writer-full256,reuse16,reuse256,tee64,tee-full256,tee-pipe256,grow256'
 ).split(',')
 const bytes = Number(process.env.RELAY_BYTES ?? 16 * MiB)
 const cancelling = process.env.RELAY_CANCEL === '1'
