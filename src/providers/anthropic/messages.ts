@@ -17,7 +17,7 @@
  * - Consecutive turns of the same role are merged (Anthropic requires alternation). `name` on
  *   messages has no equivalent and is ignored. The `function` role → 400 (use `tool`).
  *
- * The walk over the roles is `../turns.ts`', shared with Bedrock; this module spells the parts.
+ * The walk over the roles is shared with Bedrock (`../turns.ts`); this module spells the parts.
  */
 import type {
   Base64ImageSource,

@@ -28,7 +28,7 @@
  *
  * Consecutive turns of one role are merged into one message (Converse requires alternation), so
  * parallel tool results form one user turn. `name` on messages has no Converse equivalent. The walk
- * over the roles is `../turns.ts`', shared with Anthropic; this module spells the parts.
+ * over the roles is shared with Anthropic (`../turns.ts`); this module spells the parts.
  */
 import { GatewayError } from '../../errors'
 import { invalid, isRecord, stringAt, unsupported, type Json } from '../fields'
