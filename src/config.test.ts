@@ -39,6 +39,7 @@ describe('parseConfig', () => {
       coolDownMs: 15_000,
       halfOpenProbes: 1,
     })
+    expect(config.syncIntervalMs).toBe(1000)
     expect(config.retry.maxAttemptsPerTarget).toBe(2)
   })
 
@@ -57,6 +58,7 @@ describe('parseConfig', () => {
       FLOOPY_BREAKER_WINDOW_MS: '60000',
       FLOOPY_BREAKER_MIN_REQUESTS: '20',
       FLOOPY_BREAKER_FAILURE_RATE: '0.25',
+      FLOOPY_SYNC_INTERVAL_MS: '250',
       FLOOPY_TRIES_PER_TARGET: '1',
     })
     expect(config.upstreamTimeoutMs).toBe(5000)
@@ -70,6 +72,7 @@ describe('parseConfig', () => {
       coolDownMs: 2500,
       halfOpenProbes: 1,
     })
+    expect(config.syncIntervalMs).toBe(250)
     expect(config.retry.maxAttemptsPerTarget).toBe(1)
   })
 
@@ -207,6 +210,8 @@ describe('parseConfig', () => {
       ['FLOOPY_BREAKER_FAILURE_RATE', '0'],
       ['FLOOPY_BREAKER_FAILURE_RATE', '1.5'],
       ['FLOOPY_BREAKER_FAILURE_RATE', 'half'],
+      ['FLOOPY_SYNC_INTERVAL_MS', '50'],
+      ['FLOOPY_SYNC_INTERVAL_MS', '60001'],
     ] as const)('should reject %s=%s, naming the variable', (name, value) => {
       const error = configError({ ...minimal, [name]: value })
       expect(error.message).toContain(name)

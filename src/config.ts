@@ -17,6 +17,7 @@ import { BUILTIN_PROVIDER_IDS, PROVIDERS, customProviderSpec } from './providers
 import { parseApiKey } from './security/api-key'
 import { parseKeyring, type Keyring } from './security/vault'
 import { DEFAULT_BREAKER, type BreakerConfig } from './routing/breaker'
+import { SYNC_INTERVAL_MS } from './routing/health'
 import { DEFAULT_RETRY, type RetryPolicy } from './routing/retry'
 import type { TenantsFile } from './stores/embedded/tenants-file'
 import { TenantsFileSchema } from './stores/embedded/tenants-schema'
@@ -49,6 +50,8 @@ export type GatewayConfig = {
   readonly routingDeadlineMs: number
   /** Circuit breaker settings for routing targets (`routing/breaker.ts`). */
   readonly breaker: BreakerConfig
+  /** The most often an isolate syncs routing health and feedback posteriors with shared state. */
+  readonly syncIntervalMs: number
   /** Retry policy for routing targets (`routing/retry.ts`). */
   readonly retry: RetryPolicy
   readonly maxBodyBytes: number
@@ -227,6 +230,9 @@ const ConfigSchema = z
     ),
     FLOOPY_BREAKER_MIN_REQUESTS: positiveInt(DEFAULT_BREAKER.minRequests),
     FLOOPY_BREAKER_FAILURE_RATE: unitInterval(DEFAULT_BREAKER.failureRate),
+    FLOOPY_SYNC_INTERVAL_MS: positiveInt(SYNC_INTERVAL_MS).pipe(
+      z.number().min(100, 'must be at least 100').max(60_000, 'must be at most 60000'),
+    ),
     FLOOPY_TRIES_PER_TARGET: positiveInt(DEFAULT_RETRY.maxAttemptsPerTarget).pipe(
       z.number().max(5, 'must be at most 5'),
     ),
@@ -412,6 +418,7 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
       failureRate: env.FLOOPY_BREAKER_FAILURE_RATE,
       coolDownMs: env.FLOOPY_BREAKER_COOLDOWN_MS,
     },
+    syncIntervalMs: env.FLOOPY_SYNC_INTERVAL_MS,
     retry: { ...DEFAULT_RETRY, maxAttemptsPerTarget: env.FLOOPY_TRIES_PER_TARGET },
     maxBodyBytes: env.FLOOPY_MAX_BODY_BYTES,
     accessLog: env.FLOOPY_ACCESS_LOG === 'true',

@@ -106,6 +106,11 @@ export type Bindings = ProviderBindings & {
   FLOOPY_BREAKER_MIN_REQUESTS?: string
   /** Failure share in (0, 1] at or above which a circuit opens (default 0.5). */
   FLOOPY_BREAKER_FAILURE_RATE?: string
+  /**
+   * The most often an isolate syncs routing health and feedback posteriors with shared state
+   * when nothing urgent happened, in ms, 100-60000 (default 1000).
+   */
+  FLOOPY_SYNC_INTERVAL_MS?: string
   /** For a request with several targets: tries per target before the next, 1-5 (default 2). */
   FLOOPY_TRIES_PER_TARGET?: string
   /** Maximum request body in bytes (default 10 MiB). */

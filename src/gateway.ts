@@ -52,12 +52,13 @@ const trackers = new Map<string, HealthTracker>()
 const trackerFor = (
   where: string,
   breaker: BreakerConfig,
+  syncIntervalMs: number,
   routing: () => RoutingState,
 ): HealthTracker => {
-  const id = `${where} ${JSON.stringify(breaker)}`
+  const id = `${where} ${JSON.stringify(breaker)} ${String(syncIntervalMs)}`
   let tracker = trackers.get(id)
   if (tracker === undefined) {
-    tracker = createHealthTracker(routing(), breaker)
+    tracker = createHealthTracker(routing(), breaker, undefined, syncIntervalMs)
     trackers.set(id, tracker)
   }
   return tracker
@@ -68,13 +69,15 @@ const learnedBy = new Map<string, { state: FeedbackState; learned: LearnedRoutin
 
 const learnedFor = (
   where: string,
+  syncIntervalMs: number,
   state: () => FeedbackState,
 ): { state: FeedbackState; learned: LearnedRouting } => {
-  let known = learnedBy.get(where)
+  const id = `${where} ${String(syncIntervalMs)}`
+  let known = learnedBy.get(id)
   if (known === undefined) {
     const shared = state()
-    known = { state: shared, learned: createLearnedRouting(shared) }
-    learnedBy.set(where, known)
+    known = { state: shared, learned: createLearnedRouting(shared, syncIntervalMs) }
+    learnedBy.set(id, known)
   }
   return known
 }
@@ -123,15 +126,17 @@ export const servicesFor = (config: GatewayConfig, logQueue: Bindings['LOG_QUEUE
       : upstashState(redis, { ipRpm: config.ipRpm })
   const health =
     redis === undefined || config.upstash === undefined
-      ? trackerFor('memory', config.breaker, () => memoryRoutingState(config.breaker))
-      : trackerFor(config.upstash.url, config.breaker, () =>
+      ? trackerFor('memory', config.breaker, config.syncIntervalMs, () =>
+          memoryRoutingState(config.breaker),
+        )
+      : trackerFor(config.upstash.url, config.breaker, config.syncIntervalMs, () =>
           upstashRoutingState(redis, config.breaker),
         )
   const resolver = createKeyResolver({ keys, state })
   const feedbackState =
     redis === undefined || config.upstash === undefined
-      ? learnedFor('memory', memoryFeedbackState)
-      : learnedFor(config.upstash.url, () => upstashFeedbackState(redis))
+      ? learnedFor('memory', config.syncIntervalMs, memoryFeedbackState)
+      : learnedFor(config.upstash.url, config.syncIntervalMs, () => upstashFeedbackState(redis))
   const embedded = redis === undefined
   const embedder = embedderFor(config, embedded)
   const vectors =

@@ -180,6 +180,19 @@ describe('health tracker, one isolate', () => {
     ])
   })
 
+  it('should take its sync interval from the caller', async () => {
+    const observed = observe(memoryRoutingState(config))
+    const tracker = createHealthTracker(observed.state, config, vi.fn(), 5 * SYNC_INTERVAL_MS)
+    await tracker.admit(ID, T0)
+    tracker.record(ID, { ok: true, probe: false, latencyMs: 120 }, T0)
+    await synced(tracker, T0)
+    tracker.record(ID, { ok: true, probe: false, latencyMs: 80 }, T0 + 100)
+    expect(tracker.sync(T0 + SYNC_INTERVAL_MS)).toBeUndefined()
+    expect(tracker.sync(T0 + 5 * SYNC_INTERVAL_MS - 1)).toBeUndefined()
+    await synced(tracker, T0 + 5 * SYNC_INTERVAL_MS)
+    expect(observed.syncs.map((call) => call.now)).toEqual([T0, T0 + 5 * SYNC_INTERVAL_MS])
+  })
+
   it('should sync at once after a breaker changed state here', async () => {
     const shared = memoryRoutingState(config)
     const one = isolate(shared)

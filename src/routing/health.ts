@@ -6,7 +6,7 @@
  * feeds the strategy, `record` folds an attempt's result in locally at once, so one isolate reacts
  * to its own failures without waiting for anyone. What it records is also kept as a pending report
  * per target; `sync` sends the reports and the ids it is watching in ONE round trip, at most once
- * per `SYNC_INTERVAL_MS` — sooner when a breaker changed state here or a probe finished — and
+ * per sync interval (`SYNC_INTERVAL_MS` unless `FLOOPY_SYNC_INTERVAL_MS` sets it) — sooner when a breaker changed state here or a probe finished — and
  * replaces the memo with the shared answer, which is authoritative. It is started twice per routed
  * request when due: by the limits stage in the same tick as the admission (so it joins that
  * pipeline request and costs no round trip of its own), and after the response (`waitUntil`), so
@@ -37,7 +37,7 @@ import {
 import { setBounded } from './isolate-state'
 import { updateEwma, type LatencySample } from './strategies'
 
-/** The most often an isolate syncs with shared state when nothing urgent happened. */
+/** The most often an isolate syncs with shared state when nothing urgent happened (default). */
 export const SYNC_INTERVAL_MS = 1_000
 
 /** Targets consulted within this long are re-read by every sync, reported or not. */
@@ -94,6 +94,7 @@ export const createHealthTracker = (
   warn: (message: string) => void = (message) => {
     console.warn(message)
   },
+  syncIntervalMs: number = SYNC_INTERVAL_MS,
 ): HealthTracker => {
   const memo = new Map<string, Entry>()
   const latency = new Map<string, LatencySample>()
@@ -212,7 +213,7 @@ export const createHealthTracker = (
       // The starter keeps its own sync alive (it awaits it, or `waitUntil`); others go on with
       // the memo, and their reports leave with the next sync.
       if (inFlight !== undefined) return undefined
-      if (!urgent && now - lastSyncAt < SYNC_INTERVAL_MS) return undefined
+      if (!urgent && now - lastSyncAt < syncIntervalMs) return undefined
       if (pending.size === 0 && ![...memo.values()].some((e) => now - e.seenAt <= WATCH_MS)) {
         return undefined
       }

@@ -1,6 +1,7 @@
 /**
  * @module What this isolate knows of the `feedback` strategy's posteriors: a memo by statistics
- * key, refreshed from shared state at most once a second per key, within the first round trip
+ * key, refreshed from shared state at most once per sync interval (a second unless
+ * `FLOOPY_SYNC_INTERVAL_MS` sets it) per key, within the first round trip
  * (`stages/route`'s `feedbackSync`) — so choosing a target never waits for Redis of its own.
  * A read that fails keeps the memo as it was; a rule never read routes on empty posteriors
  * (uniform exploration) until its first read lands.
@@ -12,7 +13,7 @@ import { SYNC_INTERVAL_MS } from './health'
 export type LearnedRouting = {
   /** The memoised posteriors under `key` (empty when never read). */
   posteriors(key: string): TargetPosteriors
-  /** A read of `key` when one is due (none in flight, the last older than a second). */
+  /** A read of `key` when one is due (none in flight, the last older than the sync interval). */
   refresh(key: string, now: number): Promise<void> | undefined
   /** The session's target under `rule`, and keeping one (`floopy-session-id`). */
   sessionTarget(session: string): string | undefined
@@ -22,7 +23,10 @@ export type LearnedRouting = {
 /** How long a session keeps its target without a request. */
 export const SESSION_IDLE_MS = 30 * 60_000
 
-export const createLearnedRouting = (state: FeedbackState): LearnedRouting => {
+export const createLearnedRouting = (
+  state: FeedbackState,
+  syncIntervalMs: number = SYNC_INTERVAL_MS,
+): LearnedRouting => {
   const memo = new Map<string, { posteriors: TargetPosteriors; readAt: number }>()
   const inFlight = new Map<string, Promise<void>>()
   const sessions = new Map<string, { target: string; seenAt: number }>()
@@ -31,14 +35,14 @@ export const createLearnedRouting = (state: FeedbackState): LearnedRouting => {
     refresh(key, now) {
       if (inFlight.has(key)) return undefined
       const known = memo.get(key)
-      if (known !== undefined && now - known.readAt < SYNC_INTERVAL_MS) return undefined
+      if (known !== undefined && now - known.readAt < syncIntervalMs) return undefined
       const read = state
         .read(key)
         .then((posteriors) => {
           setBounded(memo, key, { posteriors, readAt: Date.now() })
         })
         .catch(() => {
-          // Shared state unavailable: route on what this isolate knew; try again in a second.
+          // Shared state unavailable: route on what this isolate knew; try again next interval.
           if (known !== undefined) setBounded(memo, key, { ...known, readAt: Date.now() })
         })
         .finally(() => inFlight.delete(key))
