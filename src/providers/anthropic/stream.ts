@@ -60,8 +60,8 @@ type Block =
 
 export type StreamState = {
   readonly plan: StreamPlan
-  /** Message id and model from `message_start`. */
-  head: { id: string; model: string } | undefined
+  /** What every chunk carries: the message id and model of `message_start` (empty before it). */
+  head: AnswerHead
   roleSent: boolean
   blocks: Map<number, Block>
   toolCalls: number
@@ -73,7 +73,7 @@ export type StreamState = {
 
 export const initialState = (plan: StreamPlan): StreamState => ({
   plan,
-  head: undefined,
+  head: { id: '', created: plan.created, model: '' },
   roleSent: false,
   blocks: new Map(),
   toolCalls: 0,
@@ -90,15 +90,8 @@ export const usageOf = (state: StreamState): Usage | undefined =>
 type ErrorEvent = { type: 'error'; error?: unknown }
 type AnthropicEvent = RawMessageStreamEvent | ErrorEvent | { type: 'ping' }
 
-/** Every chunk carries the id and model of `message_start`. */
-const headOf = (state: StreamState): AnswerHead => ({
-  id: state.head?.id ?? '',
-  created: state.plan.created,
-  model: state.head?.model ?? '',
-})
-
 const deltaChunk = (state: StreamState, delta: ChunkDelta, finish: FinishReason | null = null) =>
-  deltaEvent(headOf(state), delta, finish)
+  deltaEvent(state.head, delta, finish)
 
 /**
  * The role chunk, once, before anything else. It waits for the first content block so that an
@@ -145,7 +138,11 @@ export const step = (
   if (parsed === undefined) return ''
   switch (parsed.type) {
     case 'message_start':
-      state.head = { id: parsed.message.id, model: parsed.message.model }
+      state.head = {
+        id: parsed.message.id,
+        created: state.plan.created,
+        model: parsed.message.model,
+      }
       state.counts = tokenCounts(parsed.message.usage)
       return ''
     case 'content_block_start':
@@ -162,7 +159,7 @@ export const step = (
       state.end = 'done'
       const usage =
         state.plan.showUsage && state.counts !== undefined
-          ? chunkEvent(headOf(state), [], openAIUsage(state.counts))
+          ? chunkEvent(state.head, [], openAIUsage(state.counts))
           : ''
       return `${opening(state)}${finish(state)}${usage}data: [DONE]\n\n`
     }

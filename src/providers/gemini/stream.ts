@@ -28,7 +28,7 @@ import type { ChatCompletionChunk } from 'openai/resources/chat/completions'
 import { relaySse, type StreamEnd } from '../relay'
 import { SseSplitter, type SseEvent } from '../sse'
 import { readUsage } from '../usage'
-import { chunkEvent, type ChunkDelta, type FinishReason } from '../completion'
+import { chunkEvent, type AnswerHead, type ChunkDelta, type FinishReason } from '../completion'
 import { candidatesOf, finishReasonOf, openAIUsage, readParts, type ReplyContext } from './response'
 import { toolCallId } from './tool-call-id'
 import { isRecord, parseJson } from '../fields'
@@ -50,8 +50,11 @@ type ChoiceState = {
 /** Explicit translator state; `step` and `finish` are pure functions over it. */
 export type GeminiStreamState = {
   readonly plan: StreamPlan
-  id: string | undefined
-  model: string | undefined
+  /**
+   * What every chunk carries: the answer's response id and model version, from Gemini's first
+   * response (the plan's own until then).
+   */
+  head: AnswerHead | undefined
   readonly choices: Map<number, ChoiceState>
   blocked: boolean
   /** The last (cumulative) usage Gemini sent. */
@@ -69,8 +72,7 @@ export type StreamEvents = {
 
 export const initialState = (plan: StreamPlan): GeminiStreamState => ({
   plan,
-  id: undefined,
-  model: undefined,
+  head: undefined,
   choices: new Map(),
   blocked: false,
   usage: undefined,
@@ -80,21 +82,11 @@ export const initialState = (plan: StreamPlan): GeminiStreamState => ({
 
 type ChunkChoice = Omit<ChatCompletionChunk.Choice, 'delta'> & { delta: ChunkDelta }
 
-/** Every chunk carries the answer's response id and model version, once Gemini has sent them. */
 const frame = (
   state: GeminiStreamState,
   choices: ChunkChoice[],
   usage?: ChatCompletionChunk['usage'],
-): string =>
-  chunkEvent(
-    {
-      id: state.id ?? state.plan.id,
-      created: state.plan.created,
-      model: state.model ?? state.plan.model,
-    },
-    choices,
-    usage,
-  )
+): string => chunkEvent(state.head ?? state.plan, choices, usage)
 
 const choice = (
   index: number,
@@ -118,8 +110,11 @@ const payloadOf = (event: SseEvent): string | undefined => {
 
 const translate = (state: GeminiStreamState, response: GeminiResponse): string => {
   const { plan } = state
-  state.id ??= response.responseId ?? plan.id
-  state.model ??= response.modelVersion ?? plan.model
+  state.head ??= {
+    id: response.responseId ?? plan.id,
+    created: plan.created,
+    model: response.modelVersion ?? plan.model,
+  }
   if (response.usageMetadata !== undefined) state.usage = response.usageMetadata
   const candidates = candidatesOf(response)
   if (candidates.length === 0 && response.promptFeedback?.blockReason !== undefined) {
