@@ -10,6 +10,7 @@
  * streamed request, that body as a stream (`replay.ts`).
  */
 import { assembleChatStream } from '../providers/assemble'
+import { isRecord, parseJson, type Json } from '../providers/fields'
 import type { CacheEntry } from '../stores'
 import type { AnswerEnd, EndpointKind, Usage } from '../types'
 import { completionAsSse } from './replay'
@@ -19,19 +20,6 @@ export const MAX_ENTRY_BYTES = 1024 * 1024
 
 /** Finish reasons of a complete answer worth serving again. */
 const COMPLETE = new Set(['stop', 'length', 'tool_calls'])
-
-type Json = Record<string, unknown>
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-
-const parse = (text: string): unknown => {
-  try {
-    return JSON.parse(text) as unknown
-  } catch {
-    return undefined
-  }
-}
 
 /** OpenAI's usage object for a gateway `Usage`. */
 const usageJson = (usage: Usage): Json => ({
@@ -52,8 +40,8 @@ const completeChat = (completion: Json, usage: Usage | undefined): Json => {
     ...completion,
     object: 'chat.completion',
     choices: choices.map((raw): unknown => {
-      if (!isObject(raw)) return raw
-      const message = isObject(raw.message) ? raw.message : {}
+      if (!isRecord(raw)) return raw
+      const message = isRecord(raw.message) ? raw.message : {}
       const calls = Array.isArray(message.tool_calls) ? message.tool_calls : []
       return {
         ...raw,
@@ -84,17 +72,17 @@ export const storableAnswer = (
   if (outcome.end !== 'done' || head === undefined || head.truncated) return undefined
   if (head.text.length === 0 || head.text.length > MAX_ENTRY_BYTES) return undefined
   if (kind === 'embeddings') {
-    const body = parse(head.text)
-    return isObject(body) && Array.isArray(body.data)
+    const body = parseJson(head.text)
+    return isRecord(body) && Array.isArray(body.data)
       ? { body: head.text, usage: outcome.usage }
       : undefined
   }
-  const raw = streamed ? assembleChatStream(head.text) : parse(head.text)
-  if (!isObject(raw) || raw.error !== undefined || !Array.isArray(raw.choices)) return undefined
+  const raw = streamed ? assembleChatStream(head.text) : parseJson(head.text)
+  if (!isRecord(raw) || raw.error !== undefined || !Array.isArray(raw.choices)) return undefined
   if (raw.choices.length === 0) return undefined
   const finished = raw.choices.every(
     (choice) =>
-      isObject(choice) &&
+      isRecord(choice) &&
       typeof choice.finish_reason === 'string' &&
       COMPLETE.has(choice.finish_reason),
   )
@@ -116,8 +104,8 @@ export const servedFrom = (
   if (!request.stream || request.kind !== 'chat') {
     return { body: entry.body, contentType: 'application/json' }
   }
-  const completion = parse(entry.body)
-  if (!isObject(completion)) return undefined
+  const completion = parseJson(entry.body)
+  if (!isRecord(completion)) return undefined
   return {
     body: completionAsSse(completion, request.includeUsage),
     contentType: 'text/event-stream; charset=utf-8',

@@ -6,11 +6,7 @@
  * `stream_options.include_usage`; then `data: [DONE]`. Whichever way the entry was stored,
  * streamed and non-streamed requests share it. Pure.
  */
-
-type Json = Record<string, unknown>
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
+import { isRecord, type Json } from '../providers/fields'
 
 const event = (data: unknown): string => `data: ${JSON.stringify(data)}\n\n`
 
@@ -35,9 +31,9 @@ export const completionAsSse = (completion: Json, includeUsage: boolean): string
   let out = ''
   const choices = Array.isArray(completion.choices) ? completion.choices : []
   choices.forEach((raw, position) => {
-    if (!isObject(raw)) return
+    if (!isRecord(raw)) return
     const index = typeof raw.index === 'number' ? raw.index : position
-    const message = isObject(raw.message) ? raw.message : {}
+    const message = isRecord(raw.message) ? raw.message : {}
     out += chunk(index, { role: 'assistant', content: '', refusal: null })
     if (typeof message.reasoning_content === 'string' && message.reasoning_content !== '') {
       out += chunk(index, { reasoning_content: message.reasoning_content })
@@ -50,7 +46,7 @@ export const completionAsSse = (completion: Json, includeUsage: boolean): string
     }
     const calls = Array.isArray(message.tool_calls) ? message.tool_calls : []
     calls.forEach((call, i) => {
-      if (!isObject(call) || !isObject(call.function)) return
+      if (!isRecord(call) || !isRecord(call.function)) return
       const args = typeof call.function.arguments === 'string' ? call.function.arguments : ''
       out += chunk(index, {
         tool_calls: [

@@ -10,14 +10,10 @@
  * item. The stored conversation carries no `instructions`: as with OpenAI, they do not carry over.
  */
 import { GatewayError } from '../errors'
-
-type Json = Record<string, unknown>
+import { isRecord, type Json } from '../providers/fields'
 
 /** How long answers stay referable: 30 days, as OpenAI keeps stored responses. */
 export const RESPONSE_TTL_SECONDS = 30 * 24 * 3600
-
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** The request's `input` as a list of items. */
 export const inputItems = (input: unknown): unknown[] =>
@@ -29,12 +25,12 @@ export const inputItems = (input: unknown): unknown[] =>
 
 /** The stored ids a request refers to: `previous_response_id` first, then item references. */
 export const referencedIds = (body: unknown): string[] => {
-  if (!isObject(body)) return []
+  if (!isRecord(body)) return []
   const ids: string[] = []
   if (typeof body.previous_response_id === 'string') ids.push(body.previous_response_id)
   if (Array.isArray(body.input)) {
     for (const item of body.input as unknown[]) {
-      if (isObject(item) && item.type === 'item_reference' && typeof item.id === 'string') {
+      if (isRecord(item) && item.type === 'item_reference' && typeof item.id === 'string') {
         ids.push(item.id)
       }
     }
@@ -52,7 +48,7 @@ export const resolveReferences = (body: Json, found: ReadonlyMap<string, unknown
   const previous = body.previous_response_id
   if (typeof previous === 'string') {
     const stored = found.get(previous)
-    if (!isObject(stored) || !Array.isArray(stored.items)) {
+    if (!isRecord(stored) || !Array.isArray(stored.items)) {
       throw new GatewayError(
         'INVALID_REQUEST',
         `Previous response with id '${previous}' not found (unknown, expired, or stored with ` +
@@ -64,7 +60,7 @@ export const resolveReferences = (body: Json, found: ReadonlyMap<string, unknown
   }
   delete resolved.previous_response_id
   inputItems(body.input).forEach((item, i) => {
-    if (isObject(item) && item.type === 'item_reference') {
+    if (isRecord(item) && item.type === 'item_reference') {
       const stored = typeof item.id === 'string' ? found.get(item.id) : undefined
       if (stored === undefined) {
         throw new GatewayError(
@@ -91,7 +87,7 @@ export const storedEntries = (
   const output = Array.isArray(response.output) ? (response.output as unknown[]) : []
   const entries: { id: string; value: unknown }[] = []
   for (const item of output) {
-    if (isObject(item) && typeof item.id === 'string') entries.push({ id: item.id, value: item })
+    if (isRecord(item) && typeof item.id === 'string') entries.push({ id: item.id, value: item })
   }
   if (typeof response.id === 'string') {
     entries.push({ id: response.id, value: { items: [...input, ...output] } })

@@ -25,8 +25,7 @@
  * for chat completions.
  */
 import { GatewayError } from '../errors'
-
-type Json = Record<string, unknown>
+import { isRecord, type Json } from '../providers/fields'
 
 /** What the answer echoes of the request (the Response object repeats its parameters). */
 export type ResponseEcho = {
@@ -50,9 +49,6 @@ const refuse = (param: string, message: string): never => {
   throw new GatewayError('INVALID_REQUEST', message, { param })
 }
 
-const isObject = (value: unknown): value is Json =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
-
 /** Fields the Responses API has and chat completions do not: translated or dropped here. */
 const RESPONSES_ONLY = new Set([
   'input',
@@ -74,7 +70,7 @@ const RESPONSES_ONLY = new Set([
 ])
 
 const partOf = (part: unknown, at: string): Json => {
-  if (!isObject(part)) return refuse(at, `Invalid '${at}': a content part must be an object.`)
+  if (!isRecord(part)) return refuse(at, `Invalid '${at}': a content part must be an object.`)
   switch (part.type) {
     case 'input_text':
     case 'output_text':
@@ -129,7 +125,7 @@ const messagesOf = (input: unknown): Json[] => {
   let calls: Json[] | undefined
   input.forEach((item: unknown, i) => {
     const at = `input[${String(i)}]`
-    if (!isObject(item)) return refuse(at, `Invalid '${at}': an item must be an object.`)
+    if (!isRecord(item)) return refuse(at, `Invalid '${at}': an item must be an object.`)
     const type = item.type ?? (item.role === undefined ? undefined : 'message')
     switch (type) {
       case 'message': {
@@ -198,7 +194,7 @@ const toolsOf = (tools: unknown): Json[] | undefined => {
   if (!Array.isArray(tools)) return refuse('tools', "Invalid 'tools': a list of tools.")
   return tools.map((tool: unknown, i) => {
     const at = `tools[${String(i)}]`
-    if (!isObject(tool) || tool.type !== 'function') {
+    if (!isRecord(tool) || tool.type !== 'function') {
       return refuse(
         `${at}.type`,
         `Unsupported tool in '${at}': only function tools are supported (hosted tools such as ` +
@@ -216,7 +212,7 @@ const toolsOf = (tools: unknown): Json[] | undefined => {
 
 const toolChoiceOf = (choice: unknown): unknown => {
   if (choice === undefined || choice === null || typeof choice === 'string') return choice
-  if (isObject(choice) && choice.type === 'function' && typeof choice.name === 'string') {
+  if (isRecord(choice) && choice.type === 'function' && typeof choice.name === 'string') {
     return { type: 'function', function: { name: choice.name } }
   }
   return refuse('tool_choice', "Invalid 'tool_choice': auto, none, required, or a function.")
@@ -224,17 +220,17 @@ const toolChoiceOf = (choice: unknown): unknown => {
 
 const responseFormatOf = (text: unknown): Json | undefined => {
   if (text === undefined || text === null) return undefined
-  if (!isObject(text)) return refuse('text', "Invalid 'text': an object.")
+  if (!isRecord(text)) return refuse('text', "Invalid 'text': an object.")
   const format = text.format
   if (format === undefined || format === null) return undefined
-  if (!isObject(format)) return refuse('text.format', "Invalid 'text.format'.")
+  if (!isRecord(format)) return refuse('text.format', "Invalid 'text.format'.")
   switch (format.type) {
     case 'text':
       return undefined
     case 'json_object':
       return { type: 'json_object' }
     case 'json_schema': {
-      if (typeof format.name !== 'string' || !isObject(format.schema)) {
+      if (typeof format.name !== 'string' || !isRecord(format.schema)) {
         return refuse('text.format', "Invalid 'text.format': json_schema needs name and schema.")
       }
       const schema: Json = { name: format.name, schema: format.schema }
@@ -252,7 +248,7 @@ const responseFormatOf = (text: unknown): Json | undefined => {
 
 /** `text.verbosity`, which chat completions take as `verbosity` (`low`, `medium`, `high`). */
 const verbosityOf = (text: unknown): string | undefined => {
-  if (!isObject(text) || text.verbosity === undefined || text.verbosity === null) return undefined
+  if (!isRecord(text) || text.verbosity === undefined || text.verbosity === null) return undefined
   if (text.verbosity === 'low' || text.verbosity === 'medium' || text.verbosity === 'high') {
     return text.verbosity
   }
@@ -263,12 +259,12 @@ const numberOrNull = (value: unknown): number | null => (typeof value === 'numbe
 
 /** A function tool as the answer echoes it: every field the spec's `FunctionTool` requires. */
 const echoTool = (tool: unknown): unknown =>
-  isObject(tool)
+  isRecord(tool)
     ? {
         type: 'function',
         name: tool.name,
         description: typeof tool.description === 'string' ? tool.description : null,
-        parameters: isObject(tool.parameters) ? tool.parameters : null,
+        parameters: isRecord(tool.parameters) ? tool.parameters : null,
         strict: typeof tool.strict === 'boolean' ? tool.strict : null,
       }
     : tool
@@ -281,7 +277,7 @@ export const responsesToChat = (
   body: unknown,
   prompted = false,
 ): { chat: Json; echo: ResponseEcho } => {
-  if (!isObject(body)) return refuse('body', 'The request body must be a JSON object.')
+  if (!isRecord(body)) return refuse('body', 'The request body must be a JSON object.')
   if (body.previous_response_id !== undefined && body.previous_response_id !== null) {
     refuse(
       'previous_response_id',
@@ -326,11 +322,11 @@ export const responsesToChat = (
     chat.max_completion_tokens = body.max_output_tokens
   }
   const reasoning = body.reasoning
-  if (isObject(reasoning) && typeof reasoning.effort === 'string') {
+  if (isRecord(reasoning) && typeof reasoning.effort === 'string') {
     chat.reasoning_effort = reasoning.effort
   }
   if (body.stream === true) chat.stream_options = { include_usage: true }
-  const metadata = isObject(body.metadata)
+  const metadata = isRecord(body.metadata)
     ? Object.fromEntries(Object.entries(body.metadata).map(([k, v]) => [k, String(v)]))
     : {}
   return {
@@ -341,11 +337,11 @@ export const responsesToChat = (
       tools: Array.isArray(body.tools) ? body.tools.map(echoTool) : [],
       toolChoice: body.tool_choice ?? 'auto',
       parallelToolCalls: body.parallel_tool_calls !== false,
-      text: isObject(body.text) ? body.text : { format: { type: 'text' } },
+      text: isRecord(body.text) ? body.text : { format: { type: 'text' } },
       temperature: numberOrNull(body.temperature),
       topP: numberOrNull(body.top_p),
       maxOutputTokens: numberOrNull(body.max_output_tokens),
-      reasoning: isObject(reasoning) ? reasoning : null,
+      reasoning: isRecord(reasoning) ? reasoning : null,
       metadata,
       user: typeof body.user === 'string' ? body.user : null,
       store: body.store !== false,

@@ -9,7 +9,9 @@
  * still reads the constraint.
  */
 
-type Schema = Record<string, unknown>
+import { isRecord, type Json } from '../fields'
+
+type Schema = Json
 
 const SUPPORTED_STRING_FORMATS = new Set([
   'date-time',
@@ -23,9 +25,6 @@ const SUPPORTED_STRING_FORMATS = new Set([
   'ipv6',
   'uuid',
 ])
-
-const isSchema = (value: unknown): value is Schema =>
-  typeof value === 'object' && value !== null && !Array.isArray(value)
 
 /** The keywords of `schema` not yet taken into the adapted node. */
 type Rest = Map<string, unknown>
@@ -42,9 +41,9 @@ const adapt = (input: Schema): Schema => {
   const ref = take(rest, '$ref')
   if (ref !== undefined) return { $ref: ref }
   const defs = take(rest, '$defs')
-  if (isSchema(defs)) {
+  if (isRecord(defs)) {
     out.$defs = Object.fromEntries(
-      Object.entries(defs).map(([name, def]) => [name, isSchema(def) ? adapt(def) : def]),
+      Object.entries(defs).map(([name, def]) => [name, isRecord(def) ? adapt(def) : def]),
     )
   }
   const type = take(rest, 'type')
@@ -53,9 +52,9 @@ const adapt = (input: Schema): Schema => {
   const allOf = take(rest, 'allOf')
   const variants = Array.isArray(anyOf) ? anyOf : Array.isArray(oneOf) ? oneOf : undefined
   if (variants !== undefined) {
-    out.anyOf = variants.map((v: unknown) => (isSchema(v) ? adapt(v) : v))
+    out.anyOf = variants.map((v: unknown) => (isRecord(v) ? adapt(v) : v))
   } else if (Array.isArray(allOf)) {
-    out.allOf = allOf.map((v: unknown) => (isSchema(v) ? adapt(v) : v))
+    out.allOf = allOf.map((v: unknown) => (isRecord(v) ? adapt(v) : v))
   } else if (type !== undefined) {
     out.type = type
   }
@@ -65,9 +64,9 @@ const adapt = (input: Schema): Schema => {
   }
   if (type === 'object') {
     const properties = take(rest, 'properties')
-    out.properties = isSchema(properties)
+    out.properties = isRecord(properties)
       ? Object.fromEntries(
-          Object.entries(properties).map(([name, p]) => [name, isSchema(p) ? adapt(p) : p]),
+          Object.entries(properties).map(([name, p]) => [name, isRecord(p) ? adapt(p) : p]),
         )
       : {}
     take(rest, 'additionalProperties')
@@ -80,7 +79,7 @@ const adapt = (input: Schema): Schema => {
     else if (format !== undefined) rest.set('format', format)
   } else if (type === 'array') {
     const items = take(rest, 'items')
-    if (isSchema(items)) out.items = adapt(items)
+    if (isRecord(items)) out.items = adapt(items)
     const minItems = take(rest, 'minItems')
     if (minItems === 0 || minItems === 1) out.minItems = minItems
     else if (minItems !== undefined) rest.set('minItems', minItems)
