@@ -20,6 +20,7 @@
  * checked against the shape of AWS's commercial and GovCloud Regions first (`us-east-1`,
  * `eu-central-2`, `us-gov-west-1`): nothing else can reach the host.
  */
+import { isRecord, parseJson } from '../fields'
 
 /** AWS commercial and GovCloud Regions, as they enter the Bedrock Runtime host name. */
 export const REGION = /^[a-z]{2}(?:-gov)?-[a-z]+-\d$/
@@ -51,18 +52,14 @@ const problem = (text: string): Error => new Error(`Bedrock credentials: ${text}
  * fault and never echoes the input.
  */
 export const parseBedrockCredentials = (text: string): BedrockCredentials => {
-  let json: unknown
-  try {
-    json = JSON.parse(text)
-  } catch {
+  const json = parseJson(text) // JSON spells no `undefined`: that is text that is not JSON
+  if (json === undefined) {
     throw problem(
       'not JSON; expected {"region", "accessKeyId", "secretAccessKey"} or {"region", "apiKey"}',
     )
   }
-  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
-    throw problem('expected a JSON object')
-  }
-  const record = json as Record<string, unknown>
+  if (!isRecord(json)) throw problem('expected a JSON object')
+  const record = json
   for (const key of Object.keys(record)) {
     // An unknown key is not echoed: it may be key material pasted in the wrong place.
     if (!(FIELDS as readonly string[]).includes(key)) {
