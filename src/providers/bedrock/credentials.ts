@@ -1,6 +1,7 @@
 /**
  * @module Bedrock credentials: what signs a request in, the AWS Region it goes to, and the host
- * that Region names.
+ * that Region names. It imports nothing: the admin CLI (`scripts/admin/commands/provider-key.ts`)
+ * loads it in Node as it is, where an import without its `.ts` extension does not resolve.
  *
  * A Bedrock credential travels through the gateway as one string, like every other provider key:
  * the JSON an organisation stores in the vault, or the same JSON built from the operator's
@@ -20,7 +21,6 @@
  * checked against the shape of AWS's commercial and GovCloud Regions first (`us-east-1`,
  * `eu-central-2`, `us-gov-west-1`): nothing else can reach the host.
  */
-import { isRecord, parseJson } from '../fields'
 
 /** AWS commercial and GovCloud Regions, as they enter the Bedrock Runtime host name. */
 export const REGION = /^[a-z]{2}(?:-gov)?-[a-z]+-\d$/
@@ -52,14 +52,18 @@ const problem = (text: string): Error => new Error(`Bedrock credentials: ${text}
  * fault and never echoes the input.
  */
 export const parseBedrockCredentials = (text: string): BedrockCredentials => {
-  const json = parseJson(text) // JSON spells no `undefined`: that is text that is not JSON
-  if (json === undefined) {
+  let json: unknown
+  try {
+    json = JSON.parse(text)
+  } catch {
     throw problem(
       'not JSON; expected {"region", "accessKeyId", "secretAccessKey"} or {"region", "apiKey"}',
     )
   }
-  if (!isRecord(json)) throw problem('expected a JSON object')
-  const record = json
+  if (typeof json !== 'object' || json === null || Array.isArray(json)) {
+    throw problem('expected a JSON object')
+  }
+  const record = json as Record<string, unknown>
   for (const key of Object.keys(record)) {
     // An unknown key is not echoed: it may be key material pasted in the wrong place.
     if (!(FIELDS as readonly string[]).includes(key)) {
