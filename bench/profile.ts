@@ -19,11 +19,12 @@
  * of the gateway (an older build, a bare variant). The raw profiles are written to
  * `.bench/<target>.cpuprofile` (open them in Chrome DevTools).
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon, { type Result } from 'autocannon'
 import { buildBundle, startGateway } from '../scripts/workerd.ts'
+import { fileAtLine } from './bundle-files.ts'
 import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
 import { benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
@@ -65,31 +66,14 @@ const upstream = await startUpstream()
 // The request log on, as in production and in bench/run.ts.
 const sink = await startLogSink()
 
-/** Where each source file begins in a bundle (its `// src/…`, `// node_modules/…` markers). */
-const fileStarts = (bundle: string): [number, string][] => {
-  const starts: [number, string][] = []
-  readFileSync(bundle, 'utf8')
-    .split('\n')
-    .forEach((line, i) => {
-      const match = /^\/\/ (\S+\.(?:ts|js|mjs|cjs))$/.exec(line)
-      if (match?.[1] !== undefined) starts.push([i, match[1]])
-    })
-  return starts
-}
-
 /** A frame's source file: the bundle's marker before its line, or the runtime's own entry. */
 const fileNamer = (bundle: string) => {
-  const starts = fileStarts(bundle)
+  const fileAt = fileAtLine(bundle, path.basename(bundle))
   const name = path.basename(bundle)
-  return (frame: CallFrame): string => {
-    if (!frame.url.endsWith(name)) return `(runtime) ${frame.functionName || frame.url}`
-    let file = name
-    for (const [line, marked] of starts) {
-      if (line > frame.lineNumber) break
-      file = marked
-    }
-    return file
-  }
+  return (frame: CallFrame): string =>
+    frame.url.endsWith(name)
+      ? fileAt(frame.lineNumber)
+      : `(runtime) ${frame.functionName || frame.url}`
 }
 
 const profileOnce = async (target: Target): Promise<Run> => {

@@ -53,6 +53,8 @@ export type GatewayOptions = {
    * Worker sends (workerd delivers each `send()` as an HTTP request to it), e.g. a log sink.
    */
   queues?: Record<string, string>
+  /** V8 flags for workerd's isolates (`v8Flags` in its config), e.g. `--perf-basic-prof`. */
+  v8Flags?: string[]
 }
 
 const repoRoot = fileURLToPath(new URL('..', import.meta.url))
@@ -216,6 +218,7 @@ function capnpConfig(
   bindings: Record<string, string>,
   port: number,
   queues: Record<string, string>,
+  v8Flags: string[],
 ): string {
   const list = (items: string[], indent: string): string =>
     items.length === 0
@@ -245,7 +248,9 @@ const config :Workerd.Config = (
       tlsOptions = (trustBrowserCas = true),
     )),${queueServices.map((entry) => `\n    ${entry}`).join('')}
   ],
-  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],
+  sockets = [(name = "http", address = "127.0.0.1:${port}", http = (), service = "main")],${
+    v8Flags.length === 0 ? '' : `\n  v8Flags = ${list(v8Flags.map(capnpString), '  ')},`
+  }
 );
 
 const gateway :Workerd.Worker = (
@@ -289,7 +294,14 @@ async function launchIn(
   const configPath = path.join(dir, 'config.capnp')
   await writeFile(
     configPath,
-    capnpConfig(settings, moduleName, options.bindings, port, options.queues ?? {}),
+    capnpConfig(
+      settings,
+      moduleName,
+      options.bindings,
+      port,
+      options.queues ?? {},
+      options.v8Flags ?? [],
+    ),
   )
 
   // `--experimental` lets wrangler.toml name experimental compatibility flags, as `wrangler dev`
