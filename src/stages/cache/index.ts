@@ -16,7 +16,7 @@
  * Failure policy: Redis, Qdrant or the embedding provider failing or slow (each bounded by its
  * time limit) is a miss and a throttled loud log line — never an error, never a longer wait.
  */
-import type { Context, MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler, Next } from 'hono'
 import type { Embedder } from '../../cache/embed'
 import { MAX_ENTRY_BYTES, servedFrom, storableAnswer } from '../../cache/entry'
 import { BUCKET_THRESHOLD, cachePolicy, type CachePolicy } from '../../cache/policy'
@@ -183,11 +183,13 @@ const hitResponse = (
   return new Response(served.body, { status: 200, headers })
 }
 
-export const cache = (services: CacheServices): MiddlewareHandler<CacheEnv> =>
-  async function cache(c, next) {
+export const cache = (services: CacheServices): MiddlewareHandler<CacheEnv> => {
+  const serve = async (
+    c: Context<CacheEnv>,
+    next: Next,
+    policy: CachePolicy,
+  ): Promise<Response | undefined> => {
     const tenant = c.get('tenant')
-    const policy = cachePolicy(c.req.raw.headers, tenant.org.settings, tenant.keySettings)
-    if (policy === undefined) return next()
     const trace = c.get('trace')
     const request = c.get('request')
     const scope = scopeOf(tenant.orgId, policy, c.req.raw.headers, tenant.org.features)
@@ -302,3 +304,10 @@ export const cache = (services: CacheServices): MiddlewareHandler<CacheEnv> =>
         }),
     )
   }
+  // Not `async`: a request the cache is off for costs no promise here.
+  return function cache(c, next) {
+    const { org, keySettings } = c.get('tenant')
+    const policy = cachePolicy(c.req.raw.headers, org.settings, keySettings)
+    return policy === undefined ? next() : serve(c, next, policy)
+  }
+}

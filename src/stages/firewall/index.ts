@@ -20,7 +20,7 @@
  * and a loud log line: the firewall fails open. A verdict cache that fails is logged and skipped;
  * the model then decides.
  */
-import type { MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler, Next } from 'hono'
 import type { Embedder } from '../../cache/embed'
 import type { StageEnv } from '../../env'
 import { GatewayError } from '../../errors'
@@ -189,8 +189,7 @@ export const firewall = (services: FirewallServices): MiddlewareHandler<Firewall
     })
   }
 
-  return async function firewall(c, next) {
-    if (!firewallRequested(c.req.raw.headers)) return next()
+  const check = async (c: Context<FirewallEnv>, next: Next): Promise<void> => {
     const tenant = c.get('tenant')
     const request = c.get('request')
     if (tenant.org.features[FIREWALL_FLAG] !== true || request.kind !== 'chat') {
@@ -273,5 +272,10 @@ export const firewall = (services: FirewallServices): MiddlewareHandler<Firewall
     await next()
     c.res.headers.set('floopy-firewall', 'SAFE')
     c.res.headers.set('floopy-firewall-source', decided.source)
+  }
+
+  // Not `async`: a request that asks for no check costs no promise here.
+  return function firewall(c, next) {
+    return firewallRequested(c.req.raw.headers) ? check(c, next) : next()
   }
 }

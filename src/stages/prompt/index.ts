@@ -14,7 +14,7 @@
  * `inputs` lacks → 400 `PROMPT_VARIABLE_MISSING` naming every missing one; a malformed id or
  * version, `inputs` not an object, or a prompt on embeddings → 400 `INVALID_REQUEST`.
  */
-import type { Context, MiddlewareHandler } from 'hono'
+import type { Context, MiddlewareHandler, Next } from 'hono'
 import type { StageEnv } from '../../env'
 import { GatewayError } from '../../errors'
 import { applyPrompt } from '../../prompts/apply'
@@ -30,11 +30,14 @@ export const PROMPT_VERSION_HEADER = 'floopy-prompt-version'
 const invalid = (message: string, param: string | null = null): GatewayError =>
   new GatewayError('INVALID_REQUEST', message, { param })
 
+/** The prompt a request names: its id and version selector (a number or a label, or none). */
+export type PromptSelection = { readonly id: string; readonly selector: string | undefined }
+
 /** The prompt id and version selector a request names, checked; `undefined` without a header. */
 export const promptSelection = (
   id: string | undefined,
   version: string | undefined,
-): { id: string; selector: string | undefined } | undefined => {
+): PromptSelection | undefined => {
   if (id === undefined) {
     if (version !== undefined) {
       throw invalid(`${PROMPT_VERSION_HEADER} needs ${PROMPT_ID_HEADER}.`)
@@ -107,15 +110,14 @@ export const resolvePrompt = async (
 
 export type PromptOptions = { readonly resolver: PromptResolver }
 
-export const prompt = ({
-  resolver,
-}: PromptOptions): MiddlewareHandler<StageEnv<AuthVariables & ParsedVariables>> =>
-  async function prompt(c, next) {
-    const selection = promptSelection(
-      c.req.header(PROMPT_ID_HEADER),
-      c.req.header(PROMPT_VERSION_HEADER),
-    )
-    if (selection === undefined) return next()
+type PromptEnv = StageEnv<AuthVariables & ParsedVariables>
+
+export const prompt = ({ resolver }: PromptOptions): MiddlewareHandler<PromptEnv> => {
+  const apply = async (
+    c: Context<PromptEnv>,
+    next: Next,
+    selection: PromptSelection,
+  ): Promise<void> => {
     const request = c.get('request')
     if (request.kind !== 'chat') {
       throw invalid(`${PROMPT_ID_HEADER} applies to chat completions only.`)
@@ -128,3 +130,12 @@ export const prompt = ({
     c.res.headers.set(PROMPT_ID_HEADER, resolved.prompt_id)
     c.res.headers.set(PROMPT_VERSION_HEADER, String(resolved.version))
   }
+  // Not `async`: a request that names no prompt costs no promise here.
+  return function prompt(c, next) {
+    const selection = promptSelection(
+      c.req.header(PROMPT_ID_HEADER),
+      c.req.header(PROMPT_VERSION_HEADER),
+    )
+    return selection === undefined ? next() : apply(c, next, selection)
+  }
+}
