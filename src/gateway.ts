@@ -58,7 +58,7 @@ const trackerFor = (
   const id = `${where} ${JSON.stringify(breaker)} ${String(syncIntervalMs)}`
   let tracker = trackers.get(id)
   if (tracker === undefined) {
-    tracker = createHealthTracker(routing(), breaker, undefined, syncIntervalMs)
+    tracker = createHealthTracker(routing(), { config: breaker, syncIntervalMs })
     trackers.set(id, tracker)
   }
   return tracker

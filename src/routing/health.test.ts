@@ -88,7 +88,10 @@ type Isolate = Observed & { readonly tracker: HealthTracker; readonly warn: (m: 
 const isolate = (shared: RoutingState, cfg: BreakerConfig = config): Isolate => {
   const observed = observe(shared)
   const warn = vi.fn<(message: string) => void>()
-  return Object.assign(observed, { tracker: createHealthTracker(observed.state, cfg, warn), warn })
+  return Object.assign(observed, {
+    tracker: createHealthTracker(observed.state, { config: cfg, warn }),
+    warn,
+  })
 }
 
 /** Records `n` failed (non-probe) attempts at `now`. */
@@ -182,7 +185,11 @@ describe('health tracker, one isolate', () => {
 
   it('should take its sync interval from the caller', async () => {
     const observed = observe(memoryRoutingState(config))
-    const tracker = createHealthTracker(observed.state, config, vi.fn(), 5 * SYNC_INTERVAL_MS)
+    const tracker = createHealthTracker(observed.state, {
+      config,
+      warn: vi.fn(),
+      syncIntervalMs: 5 * SYNC_INTERVAL_MS,
+    })
     await tracker.admit(ID, T0)
     tracker.record(ID, { ok: true, probe: false, latencyMs: 120 }, T0)
     await synced(tracker, T0)

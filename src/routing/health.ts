@@ -88,13 +88,24 @@ type Pending = {
   latencySum: number
 }
 
+export type HealthTrackerOptions = {
+  /** The breaker's settings (`DEFAULT_BREAKER`). */
+  readonly config?: BreakerConfig
+  /** Where a failed sync with shared state is reported (the console). */
+  readonly warn?: (message: string) => void
+  /** How often the isolate syncs with shared state (`SYNC_INTERVAL_MS`). */
+  readonly syncIntervalMs?: number
+}
+
 export const createHealthTracker = (
   shared: RoutingState,
-  config: BreakerConfig = DEFAULT_BREAKER,
-  warn: (message: string) => void = (message) => {
-    console.warn(message)
-  },
-  syncIntervalMs: number = SYNC_INTERVAL_MS,
+  {
+    config = DEFAULT_BREAKER,
+    warn = (message) => {
+      console.warn(message)
+    },
+    syncIntervalMs = SYNC_INTERVAL_MS,
+  }: HealthTrackerOptions = {},
 ): HealthTracker => {
   const memo = new Map<string, Entry>()
   const latency = new Map<string, LatencySample>()
