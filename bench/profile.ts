@@ -15,7 +15,8 @@
  * `PROFILE_TARGET=both` profiles the reference and the gateway in turn, `PROFILE_ROUNDS` times
  * (2), each on a fresh workerd, and prints every entry's mean microseconds per request for both
  * and what the gateway adds: the runtime's own entries (`fetch`, `Response`, the garbage
- * collector) set beside the gateway's files. `PROFILE_BUNDLE=<file>` serves that Worker in place
+ * collector) set beside the gateway's files; with `PROFILE_HEAP=1`, each round also says how much
+ * its target allocated per request. `PROFILE_BUNDLE=<file>` serves that Worker in place
  * of the gateway (an older build, a bare variant). The raw profiles are written to
  * `.bench/<target>.cpuprofile` (open them in Chrome DevTools).
  */
@@ -259,7 +260,10 @@ try {
         runs[target].push(run)
         console.log(
           `round ${String(round)}, ${target}: ${String(Math.round(run.requests / run.seconds))} ` +
-            `req/s, ${micros(run.busy, run.requests).toFixed(1)} µs sampled per request`,
+            `req/s, ${micros(run.busy, run.requests).toFixed(1)} µs sampled per request` +
+            (run.allocations === undefined
+              ? ''
+              : `, ${(sum(run.allocations) / run.requests / 1024).toFixed(1)} KiB allocated per request`),
         )
       }
     }
