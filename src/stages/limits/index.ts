@@ -28,8 +28,8 @@ import {
   calendarMonth,
   counterTtlSeconds,
   monthlyLimitError,
-  rateLimitHeaders,
   rateLimitedError,
+  setRateLimitHeaders,
   subscriptionError,
 } from '../../tenancy/limits'
 import type { KeyResolver } from '../../tenancy/resolver'
@@ -118,14 +118,18 @@ export const limits = ({
       c.set('tenant', tenant)
     }
 
-    for (const [result, what] of [
-      [admission.org, `Organisation '${tenant.org.slug}' is over its rate limit`],
-      [admission.key, 'This API key is over its rate limit'],
-    ] as const) {
-      if (result !== undefined && !result.success) {
-        release()
-        throw rateLimitedError(result, now, what)
-      }
+    // The organisation's limit first, then the key's; a refusal's text is made only when needed.
+    if (admission.org !== undefined && !admission.org.success) {
+      release()
+      throw rateLimitedError(
+        admission.org,
+        now,
+        `Organisation '${tenant.org.slug}' is over its rate limit`,
+      )
+    }
+    if (admission.key !== undefined && !admission.key.success) {
+      release()
+      throw rateLimitedError(admission.key, now, 'This API key is over its rate limit')
     }
     if (asked.countsTowardQuota && !admission.quota.admitted) {
       throw monthlyLimitError(tenant.org.monthlyRequestLimit ?? 0, now)
@@ -133,9 +137,5 @@ export const limits = ({
 
     await next()
     const binding = bindingLimit(admission.org, admission.key)
-    if (binding !== undefined) {
-      for (const [name, value] of Object.entries(rateLimitHeaders(binding, now))) {
-        c.res.headers.set(name, value)
-      }
-    }
+    if (binding !== undefined) setRateLimitHeaders(c.res.headers, binding, now)
   }
