@@ -200,6 +200,27 @@ describe('sealed facts', () => {
     expect(decodeFacts(payload).requestBody).toBe(body)
   })
 
+  it('should frame each head to its exact UTF-8 length, whatever its characters', () => {
+    const body = '{"q":"é 中文 😀 \\u0000"}'
+    const text = 'data: {"a":"ü😀"}\n\n'
+    const payload = encodeFacts(
+      facts({ requestBody: body, userAgent: 'agent/ü', response: { text, truncated: false } }),
+      MESSAGE_LIMIT,
+    )
+    const encoder = new TextEncoder()
+    const view = new DataView(payload.buffer, payload.byteOffset, payload.byteLength)
+    const metaLength = view.getUint32(0)
+    const bodyAt = 4 + metaLength
+    expect(view.getUint32(bodyAt)).toBe(encoder.encode(body).length)
+    const textAt = bodyAt + 4 + encoder.encode(body).length
+    expect(view.getUint32(textAt)).toBe(encoder.encode(text).length)
+    expect(payload.byteLength).toBe(textAt + 4 + encoder.encode(text).length)
+    const decoded = decodeFacts(payload)
+    expect(decoded.requestBody).toBe(body)
+    expect(decoded.response?.text).toBe(text)
+    expect(decoded.userAgent).toBe('agent/ü')
+  })
+
   it('should refuse a payload of another format, or cut short', () => {
     const framed = (json: string, ...heads: string[]): Uint8Array => {
       const parts = [json, ...heads].map((part) => new TextEncoder().encode(part))

@@ -96,6 +96,30 @@ const frame = (parts: readonly Uint8Array[], lead = 0): Uint8Array => {
   return out
 }
 
+/**
+ * `frame` of the three texts' UTF-8, written in place into one buffer (no array per part), when
+ * the most bytes they could take (three per UTF-16 unit) fit `limit`; `undefined` otherwise, and
+ * the caller measures them exactly. The payload is a view of the buffer's first bytes.
+ */
+const frameTexts = (
+  meta: string,
+  request: string,
+  response: string,
+  limit: number,
+): Uint8Array | undefined => {
+  const most = 12 + 3 * (meta.length + request.length + response.length)
+  if (most > limit) return undefined
+  const out = new Uint8Array(most)
+  const view = new DataView(out.buffer)
+  let at = 0
+  for (const text of [meta, request, response]) {
+    const { written } = encoder.encodeInto(text, out.subarray(at + 4))
+    view.setUint32(at, written)
+    at += 4 + written
+  }
+  return out.subarray(0, at)
+}
+
 /** The parts `frame` made; throws when `bytes` is not exactly that many parts. */
 const unframe = (bytes: Uint8Array, count: number): Uint8Array[] => {
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength)
@@ -120,8 +144,7 @@ export const encodeFacts = (facts: RequestFacts, limit: number): Uint8Array => {
   const { requestBody, response: answer, ...rest } = facts
   const response = facts.bodies ? answer : undefined
   const requestHead = facts.bodies ? head(requestBody, REQUEST_HEAD_LIMIT) : ''
-  let request: Uint8Array = encoder.encode(requestHead)
-  let text: Uint8Array = encoder.encode(response?.text ?? '')
+  const responseText = response?.text ?? ''
   const base: Meta = {
     ...rest,
     userAgent: head(facts.userAgent, USER_AGENT_LIMIT),
@@ -129,12 +152,19 @@ export const encodeFacts = (facts: RequestFacts, limit: number): Uint8Array => {
   }
   const cut = { request: requestHead.length < requestBody.length, response: false }
   if (!cut.request) {
-    // The usual case: everything fits as it is, and the facts are encoded once.
-    const whole = metaBytes(base)
+    // The usual case: everything fits as it is, and the facts are encoded once, in place.
+    const json = JSON.stringify({ v: VERSION, facts: base })
+    const framed = frameTexts(json, requestHead, responseText, limit)
+    if (framed !== undefined) return framed
+    const whole = encoder.encode(json)
+    const request = encoder.encode(requestHead)
+    const text = encoder.encode(responseText)
     if (12 + whole.length + request.length + text.length <= limit) {
       return frame([whole, request, text])
     }
   }
+  let request = encoder.encode(requestHead)
+  let text = encoder.encode(responseText)
   // Room for the heads beside the rest at its largest (the cut flags at their longest spelling).
   const room = limit - 12 - metaBytes({ ...base, cut: { request: false, response: false } }).length
   if (request.length + text.length > room) {
