@@ -200,7 +200,7 @@ export const callProvider = async (
     onFirstChunk: firstChunk,
   })
   const { body } = responded
-  if (body instanceof ArrayBuffer) sink?.take(new Uint8Array(body))
+  if (body instanceof ArrayBuffer) sink?.keep(new Uint8Array(body))
   else if (started !== undefined) {
     // The first chunk is due within what is left of the time allowed for the headers.
     const failure = await firstChunkOrTimeout(started, options.timeoutMs - (Date.now() - calledAt))

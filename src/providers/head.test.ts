@@ -42,6 +42,30 @@ describe('headSink', () => {
     expect(sink.head(4)).toEqual({ text: 'abcd', truncated: false })
   })
 
+  it('should keep a whole answer as a view, to the limit, and flag what is beyond it', () => {
+    const answer = bytes('{"id":"x","choices":[]}')
+    const sink = headSink(8)
+    sink.keep(answer)
+    expect(sink.head(8)).toEqual({ text: '{"id":"x', truncated: true })
+    const whole = headSink(1024)
+    whole.keep(answer)
+    expect(whole.head(1024)).toEqual({ text: '{"id":"x","choices":[]}', truncated: false })
+    // A view, not a copy: the answer is one that nobody changes afterwards.
+    answer.set(bytes('['))
+    expect(whole.head(1)).toEqual({ text: '[', truncated: true })
+  })
+
+  it('should end a head cut inside a character the same way, in one piece or in chunks', () => {
+    const text = 'ab€cd'
+    const one = headSink(4)
+    one.keep(bytes(text))
+    const chunked = headSink(4)
+    chunked.take(bytes('ab'))
+    chunked.take(bytes('€cd'))
+    expect(one.head(4)).toEqual(chunked.head(4))
+    expect(one.head(4)).toEqual({ text: 'ab\uFFFD', truncated: true })
+  })
+
   it('should keep its own copy of a chunk whose buffer is reused', () => {
     const sink = headSink(16)
     const buffer = bytes('abcd')

@@ -9,12 +9,20 @@
  */
 import type { Captured } from '../types'
 
+/** For a head kept in one piece: decoding it whole needs no state between calls. */
+const decoder = new TextDecoder()
+
 /** Takes chunks as they pass, copying them while the copy is under `limit` bytes. */
 export type HeadSink = {
   /** The most bytes kept. */
   readonly limit: number
   /** Sees one chunk as it goes to the client (the chunk is only valid during the call). */
   readonly take: (chunk: Uint8Array) => void
+  /**
+   * Sees a whole answer that no one changes afterwards (a JSON body read whole): its head is kept
+   * as a view of it, not copied.
+   */
+  readonly keep: (answer: Uint8Array) => void
   /** The first `limit` bytes taken so far (at most the sink's), decoded. */
   readonly head: (limit: number) => Captured
 }
@@ -32,17 +40,32 @@ export const headSink = (limit: number): HeadSink => {
       chunks.push(copy)
       kept += copy.byteLength
     },
+    keep(answer) {
+      total += answer.byteLength
+      if (kept >= limit) return
+      const view = answer.subarray(0, limit - kept)
+      chunks.push(view)
+      kept += view.byteLength
+    },
     head(wanted) {
-      const decoder = new TextDecoder()
+      const [first] = chunks
+      if (chunks.length === 1 && first !== undefined) {
+        return {
+          text: decoder.decode(first.subarray(0, Math.min(wanted, kept))),
+          truncated: total > wanted,
+        }
+      }
+      // Pieces may split a character between them: one decoder carries it across.
+      const pieces = new TextDecoder()
       let text = ''
       let left = Math.min(wanted, kept)
       for (const chunk of chunks) {
         if (left <= 0) break
         const part = chunk.byteLength <= left ? chunk : chunk.subarray(0, left)
-        text += decoder.decode(part, { stream: true })
+        text += pieces.decode(part, { stream: true })
         left -= part.byteLength
       }
-      return { text: text + decoder.decode(), truncated: total > wanted }
+      return { text: text + pieces.decode(), truncated: total > wanted }
     },
   }
 }
