@@ -163,8 +163,8 @@ export const encodeFacts = (facts: RequestFacts, limit: number): Uint8Array => {
       return frame([whole, request, text])
     }
   }
-  let request = encoder.encode(requestHead)
-  let text = encoder.encode(responseText)
+  let request: Uint8Array = encoder.encode(requestHead)
+  let text: Uint8Array = encoder.encode(responseText)
   // Room for the heads beside the rest at its largest (the cut flags at their longest spelling).
   const room = limit - 12 - metaBytes({ ...base, cut: { request: false, response: false } }).length
   if (request.length + text.length > room) {
