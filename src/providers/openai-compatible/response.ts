@@ -39,6 +39,7 @@ export const bufferedJsonResponse = async (
 const USAGE_KEY = new TextEncoder().encode('"usage"')
 /** Stateless decodes only (no `stream`), so one decoder serves every answer. */
 const decoder = new TextDecoder()
+const encoder = new TextEncoder()
 /** How far from the end of a buffered body `usage` is looked for before parsing it whole. */
 const USAGE_WINDOW = 4096
 
@@ -280,7 +281,7 @@ export const normalizedChatResponse = async (
 }
 
 const encodeText = (text: string): ArrayBuffer => {
-  const bytes = new TextEncoder().encode(text)
+  const bytes = encoder.encode(text)
   const out = new ArrayBuffer(bytes.byteLength)
   new Uint8Array(out).set(bytes)
   return out
