@@ -16,7 +16,9 @@
  * times workerd's CPU per request over the run (from /proc), gives microseconds per request.
  * Prints the mean over rounds by kind of work, by source file and by native symbol, largest
  * difference first. Perf's own sampling adds a few percent to both. `PROFILE_BUNDLE=<file>`
- * profiles that Worker in place of the gateway. Exits 1 when a request fails. Needs `perf` and
+ * profiles that Worker in place of the gateway. `PROFILE_AGAINST=nolog` sets the gateway beside
+ * itself with its request log off (no Queue binding) instead of beside the reference proxy, so the
+ * difference is what the log costs. Exits 1 when a request fails. Needs `perf` and
  * `wrk` (`apt-get install -y linux-perf wrk`) and permission to profile (root, or
  * `kernel.perf_event_paranoid` ≤ 1).
  */
@@ -46,6 +48,11 @@ type Run = {
 const rounds = Number(process.env.PROFILE_ROUNDS ?? 2)
 const seconds = Number(process.env.PROFILE_SECONDS ?? 8)
 const connections = Number(process.env.PROFILE_CONNECTIONS ?? 32)
+/** `PROFILE_AGAINST=nolog`: the baseline is the gateway with its log off, not the reference. */
+const againstNolog = process.env.PROFILE_AGAINST === 'nolog'
+if (process.env.PROFILE_AGAINST !== undefined && !againstNolog) {
+  throw new Error('PROFILE_AGAINST is nolog, or unset for the reference proxy')
+}
 
 const run = (command: string, args: string[]): Promise<string> =>
   new Promise((resolve, reject) => {
@@ -65,10 +72,13 @@ for (const [tool, hint] of [
 }
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
+const gatewayBundle = process.env.PROFILE_BUNDLE ?? (await buildBundle('.bench/dist'))
 const bundles: Record<Target, string> = {
-  reference: path.join(benchDir, 'reference-proxy.js'),
-  gateway: process.env.PROFILE_BUNDLE ?? (await buildBundle('.bench/dist')),
+  reference: againstNolog ? gatewayBundle : path.join(benchDir, 'reference-proxy.js'),
+  gateway: gatewayBundle,
 }
+/** What the baseline is called in the tables. */
+const baseline = againstNolog ? 'log off' : 'reference'
 const { key, tenants } = await benchTenant()
 const upstream = await startUpstream()
 const sink = await startLogSink()
@@ -160,7 +170,7 @@ const profileOnce = async (target: Target, round: number): Promise<Run> => {
   const bundle = bundles[target]
   const worker = await startGateway({
     bundle,
-    queues: { LOG_QUEUE: sink.address },
+    ...(againstNolog && target === 'reference' ? {} : { queues: { LOG_QUEUE: sink.address } }),
     v8Flags: ['--perf-basic-prof', '--interpreted-frames-native-stack'],
     bindings: {
       OPENAI_BASE_URL: `${upstream.url}/v1`,
@@ -235,7 +245,7 @@ const table = (
     .slice(0, rows)
   return [
     '',
-    `| ${title} | gateway µs/req | reference µs/req | added |`,
+    `| ${title} | gateway µs/req | ${baseline} µs/req | added |`,
     '| --- | --- | --- | --- |',
     ...entries.map(({ name, g, r }) => {
       const added = g - r
@@ -251,7 +261,8 @@ try {
       const one = await profileOnce(target, round)
       runs[target].push(one)
       console.log(
-        `round ${String(round)}, ${target}: ${one.rps.toFixed(0)} req/s, ` +
+        `round ${String(round)}, ${target === 'reference' ? baseline : target}: ` +
+          `${one.rps.toFixed(0)} req/s, ` +
           `workerd ${one.cpuMicros.toFixed(1)} µs CPU per request under perf`,
       )
     }
@@ -261,7 +272,7 @@ try {
   const lines = [
     `mean of ${String(rounds)} rounds at ${String(connections)} connections (JSON): workerd ` +
       `${cpu(runs.gateway).toFixed(1)} µs per request for the gateway, ` +
-      `${cpu(runs.reference).toFixed(1)} µs for the reference proxy`,
+      `${cpu(runs.reference).toFixed(1)} µs for ${againstNolog ? 'the gateway with its log off' : 'the reference proxy'}`,
     ...table('kind of work', mean(runs.gateway, 'kinds'), mean(runs.reference, 'kinds'), 20),
     ...table('JavaScript by file', mean(runs.gateway, 'files'), mean(runs.reference, 'files'), 25),
     ...table(
