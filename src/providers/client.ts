@@ -216,13 +216,13 @@ export const callProvider = async (
   }
 
   const out = sanitizeResponseHeaders(upstream.headers)
-  out.set('content-type', responded.contentType)
-  out.set('floopy-provider', id)
-  out.set('floopy-model', target.model)
-  if (prepared.dropped.length > 0) out.set('floopy-dropped-params', prepared.dropped.join(', '))
+  out['content-type'] = responded.contentType
+  out['floopy-provider'] = id
+  out['floopy-model'] = target.model
+  if (prepared.dropped.length > 0) out['floopy-dropped-params'] = prepared.dropped.join(', ')
   if (request.stream) {
-    out.set('cache-control', 'no-cache')
-    out.set('x-accel-buffering', 'no')
+    out['cache-control'] = 'no-cache'
+    out['x-accel-buffering'] = 'no'
   }
   handedOver = true
   tell()

@@ -1,8 +1,10 @@
 import { describe, expect, it } from 'vitest'
 import { sanitizeRequestHeaders, sanitizeResponseHeaders } from './headers'
 
-const entries = (headers: Headers): [string, string][] =>
-  [...headers].sort(([a], [b]) => a.localeCompare(b))
+const entries = (headers: Headers | Record<string, string>): [string, string][] =>
+  (headers instanceof Headers ? [...headers] : Object.entries(headers)).sort(([a], [b]) =>
+    a.localeCompare(b),
+  )
 
 describe('sanitizeRequestHeaders', () => {
   it.each([
@@ -219,7 +221,7 @@ describe('sanitizeResponseHeaders', () => {
 
   it('should prefer x-request-id over request-id', () => {
     const upstream = new Headers({ 'request-id': 'second', 'x-request-id': 'first' })
-    expect(sanitizeResponseHeaders(upstream).get('floopy-upstream-request-id')).toBe('first')
+    expect(sanitizeResponseHeaders(upstream)['floopy-upstream-request-id']).toBe('first')
   })
 
   it.each([
@@ -280,11 +282,10 @@ describe('sanitizeResponseHeaders', () => {
     ])
   })
 
-  it('should return a new Headers and leave the input untouched', () => {
+  it('should return a new record and leave the input untouched', () => {
     const upstream = new Headers({ 'content-type': 'application/json', server: 'x' })
     const relayed = sanitizeResponseHeaders(upstream)
-    expect(relayed).not.toBe(upstream)
-    relayed.set('x-added', '1')
+    relayed['x-added'] = '1'
     expect(entries(upstream)).toEqual([
       ['content-type', 'application/json'],
       ['server', 'x'],

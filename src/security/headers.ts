@@ -102,19 +102,20 @@ export function sanitizeRequestHeaders(incoming: Headers): Headers {
 }
 
 /**
- * Returns a new `Headers` holding only the provider response headers that are safe and useful to
- * relay, with the provider's request id renamed to `floopy-upstream-request-id`.
+ * The provider response headers that are safe and useful to relay, with the provider's request id
+ * renamed to `floopy-upstream-request-id`: a new record (lower-case names), to which the caller
+ * adds its own before the response's one `Headers` is made from it by `new Response`.
  */
-export function sanitizeResponseHeaders(upstream: Headers): Headers {
-  const relayed = new Headers()
+export function sanitizeResponseHeaders(upstream: Headers): Record<string, string> {
+  const relayed: Record<string, string> = {}
   for (const name of RELAYED_RESPONSE_HEADERS) {
     const value = upstream.get(name)
-    if (value !== null) relayed.set(name, value)
+    if (value !== null) relayed[name] = value
   }
   for (const name of UPSTREAM_REQUEST_ID_HEADERS) {
     const value = upstream.get(name)
     if (value !== null) {
-      relayed.set(UPSTREAM_REQUEST_ID_HEADER, value)
+      relayed[UPSTREAM_REQUEST_ID_HEADER] = value
       break
     }
   }
