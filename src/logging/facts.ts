@@ -74,6 +74,8 @@ const firstShare = (room: number, first: number, second: number): number => {
 
 /** The facts but their heads' texts, as the payload's JSON carries them. */
 type Meta = Omit<RequestFacts, 'requestBody' | 'response'> & {
+  /** Never set: the request's head travels as its own bytes (JSON leaves an `undefined` out). */
+  readonly requestBody?: undefined
   readonly response: { readonly truncated: boolean } | undefined
 }
 
@@ -141,12 +143,14 @@ const unframe = (bytes: Uint8Array, count: number): Uint8Array[] => {
  * facts without heads do not fit (they always do: every text but the heads is short or bounded).
  */
 export const encodeFacts = (facts: RequestFacts, limit: number): Uint8Array => {
-  const { requestBody, response: answer, ...rest } = facts
-  const response = facts.bodies ? answer : undefined
+  const { requestBody } = facts
+  const response = facts.bodies ? facts.response : undefined
   const requestHead = facts.bodies ? head(requestBody, REQUEST_HEAD_LIMIT) : ''
   const responseText = response?.text ?? ''
+  // One copy of the facts, the heads' texts left out (undefined) rather than a rest and a spread.
   const base: Meta = {
-    ...rest,
+    ...facts,
+    requestBody: undefined,
     userAgent: head(facts.userAgent, USER_AGENT_LIMIT),
     response: response === undefined ? undefined : { truncated: response.truncated },
   }
