@@ -31,21 +31,21 @@ export const headSink = (limit: number): HeadSink => {
   const chunks: Uint8Array[] = []
   let kept = 0
   let total = 0
+  /** Counts `bytes`, and keeps them while under the limit: a copy, or a view when `copy` is off. */
+  const add = (bytes: Uint8Array, copy: boolean): void => {
+    total += bytes.byteLength
+    if (kept >= limit) return
+    const piece = copy ? bytes.slice(0, limit - kept) : bytes.subarray(0, limit - kept)
+    chunks.push(piece)
+    kept += piece.byteLength
+  }
   return {
     limit,
     take(chunk) {
-      total += chunk.byteLength
-      if (kept >= limit) return
-      const copy = chunk.slice(0, limit - kept)
-      chunks.push(copy)
-      kept += copy.byteLength
+      add(chunk, true)
     },
     keep(answer) {
-      total += answer.byteLength
-      if (kept >= limit) return
-      const view = answer.subarray(0, limit - kept)
-      chunks.push(view)
-      kept += view.byteLength
+      add(answer, false)
     },
     head(wanted) {
       const [first] = chunks
