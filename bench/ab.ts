@@ -26,7 +26,7 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { startGateway, type WorkerdGateway } from '../scripts/workerd.ts'
 import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
-import { benchTenant } from './tenant.ts'
+import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
 import { cpuSeconds, readWrkReport } from './wrk.ts'
 
@@ -59,13 +59,7 @@ const { key, tenants } = await benchTenant()
 const withoutRule = (await benchTenant({ rule: false, key })).tenants
 const upstream = await startUpstream()
 const sink = await startLogSink()
-const bindings = {
-  OPENAI_BASE_URL: `${upstream.url}/v1`,
-  OPENAI_API_KEY: 'sk-bench',
-  FLOOPY_TENANTS: tenants,
-  FLOOPY_LOG_KEYS: BENCH_LOG_KEYS,
-  BENCH_KEY: key,
-}
+const bindings = benchBindings({ upstreamUrl: upstream.url, tenants, key, logKeys: BENCH_LOG_KEYS })
 /** The chat completion every target is asked for; `stream`: as SSE, with its usage chunk. */
 const chatBody = (stream: boolean): string =>
   JSON.stringify({

@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url'
 import { buildBundle, startGateway } from '../scripts/workerd.ts'
 import { fileAtLine } from './bundle-files.ts'
 import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
-import { benchTenant } from './tenant.ts'
+import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
 import { cpuSeconds, readWrkReport } from './wrk.ts'
 
@@ -172,13 +172,7 @@ const profileOnce = async (target: Target, round: number): Promise<Run> => {
     bundle,
     ...(againstNolog && target === 'reference' ? {} : { queues: { LOG_QUEUE: sink.address } }),
     v8Flags: ['--perf-basic-prof', '--interpreted-frames-native-stack'],
-    bindings: {
-      OPENAI_BASE_URL: `${upstream.url}/v1`,
-      OPENAI_API_KEY: 'sk-bench',
-      FLOOPY_TENANTS: tenants,
-      FLOOPY_LOG_KEYS: BENCH_LOG_KEYS,
-      BENCH_KEY: key, // the reference proxy's key check
-    },
+    bindings: benchBindings({ upstreamUrl: upstream.url, tenants, key, logKeys: BENCH_LOG_KEYS }),
   })
   const data = path.join(scratch, `${target}-${String(round)}.data`)
   try {

@@ -27,7 +27,7 @@ import autocannon, { type Result } from 'autocannon'
 import { buildBundle, startGateway } from '../scripts/workerd.ts'
 import { fileAtLine } from './bundle-files.ts'
 import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
-import { benchTenant } from './tenant.ts'
+import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
 
 type CallFrame = { functionName: string; url: string; lineNumber: number }
@@ -83,13 +83,7 @@ const profileOnce = async (target: Target): Promise<Run> => {
     queues: { LOG_QUEUE: sink.address },
     bundle,
     inspectorPort,
-    bindings: {
-      OPENAI_BASE_URL: `${upstream.url}/v1`,
-      OPENAI_API_KEY: 'sk-bench',
-      FLOOPY_TENANTS: tenants,
-      FLOOPY_LOG_KEYS: BENCH_LOG_KEYS,
-      BENCH_KEY: key, // the reference proxy's key check
-    },
+    bindings: benchBindings({ upstreamUrl: upstream.url, tenants, key, logKeys: BENCH_LOG_KEYS }),
   })
   try {
     const load = (duration: number): Promise<Result> =>

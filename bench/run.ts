@@ -50,7 +50,7 @@ import {
   type WorkerdGateway,
 } from '../scripts/workerd.ts'
 import { BENCH_LOG_KEYS, startLogSink, type LogSink } from './log-sink.ts'
-import { benchTenant } from './tenant.ts'
+import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
 import { cpuSeconds, readWrkReport } from './wrk.ts'
 
@@ -1319,14 +1319,12 @@ async function main(): Promise<void> {
   const upstream = await startUpstream()
   // The gateway runs with its request log on (records to a Queue stand-in), as in production.
   const sink = await startLogSink()
-  const bindings = {
-    OPENAI_BASE_URL: `${upstream.url}/v1`,
-    OPENAI_API_KEY: 'sk-bench',
-    FLOOPY_TENANTS: tenant.tenants,
-    // As in production: the log's raw facts sealed for the consumer, which scrubs and prices.
-    FLOOPY_LOG_KEYS: BENCH_LOG_KEYS,
-    BENCH_KEY: gatewayKey, // the reference proxy's key check
-  }
+  const bindings = benchBindings({
+    upstreamUrl: upstream.url,
+    tenants: tenant.tenants,
+    key: gatewayKey,
+    logKeys: BENCH_LOG_KEYS,
+  })
   const workers: WorkerdGateway[] = []
   try {
     if (memoryOnly) {

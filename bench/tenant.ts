@@ -16,6 +16,24 @@ export type BenchTenant = {
   tenants: string
 }
 
+/**
+ * The bindings every bench gives the gateway and the reference proxy alike: the fake provider at
+ * `upstreamUrl`, the bench's tenants, the request log's keys (the log's raw facts sealed for the
+ * consumer, as in production) and `key`, which the reference proxy checks.
+ */
+export const benchBindings = (options: {
+  upstreamUrl: string
+  tenants: string
+  key: string
+  logKeys: string
+}): Record<string, string> => ({
+  OPENAI_BASE_URL: `${options.upstreamUrl}/v1`,
+  OPENAI_API_KEY: 'sk-bench',
+  FLOOPY_TENANTS: options.tenants,
+  FLOOPY_LOG_KEYS: options.logKeys,
+  BENCH_KEY: options.key,
+})
+
 /** The rule on the key: a fallback over the model the requests name, as a production key has. */
 export const BENCH_RULE_TARGETS = [{ provider: 'openai', model: 'gpt-4o-mini' }]
 
