@@ -56,13 +56,6 @@ export const rateLimitHeaders = (limit: LimitResult, now: number): Record<string
   'x-ratelimit-reset': String(secondsUntil(limit.reset, now)),
 })
 
-/** Sets `rateLimitHeaders` on `headers` (a served response's), with no record in between. */
-export const setRateLimitHeaders = (headers: Headers, limit: LimitResult, now: number): void => {
-  headers.set('x-ratelimit-limit', String(limit.limit))
-  headers.set('x-ratelimit-remaining', String(limit.remaining))
-  headers.set('x-ratelimit-reset', String(secondsUntil(limit.reset, now)))
-}
-
 export const rateLimitedError = (limit: LimitResult, now: number, what: string): GatewayError => {
   const wait = secondsUntil(limit.reset, now)
   return new GatewayError(

@@ -28,8 +28,8 @@ import {
   calendarMonth,
   counterTtlSeconds,
   monthlyLimitError,
+  rateLimitHeaders,
   rateLimitedError,
-  setRateLimitHeaders,
   subscriptionError,
 } from '../../tenancy/limits'
 import type { KeyResolver } from '../../tenancy/resolver'
@@ -137,5 +137,9 @@ export const limits = ({
 
     await next()
     const binding = bindingLimit(admission.org, admission.key)
-    if (binding !== undefined) setRateLimitHeaders(c.res.headers, binding, now)
+    if (binding !== undefined) {
+      for (const [name, value] of Object.entries(rateLimitHeaders(binding, now))) {
+        c.res.headers.set(name, value)
+      }
+    }
   }
