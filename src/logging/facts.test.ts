@@ -270,6 +270,17 @@ describe('a message that would not fit the Queue', () => {
     expect(new TextEncoder().encode(record.request_body).byteLength).toBeLessThanOrEqual(BODY_LIMIT)
   })
 
+  it('should keep heads whole that fit only once measured, not by their characters', () => {
+    // 3 bytes per character would be 180 KB; as ASCII they are 60 KB and fit whole.
+    const body = 'a'.repeat(40_000)
+    const text = 'b'.repeat(20_000)
+    const original = facts({ requestBody: body, response: { text, truncated: false } })
+    const opened = openFacts(KEYS, sealFacts(KEYS, original))
+    expect(opened.cut).toBeUndefined()
+    expect(opened.requestBody).toBe(body)
+    expect(opened.response?.text).toBe(text)
+  })
+
   it('should keep a small answer whole beside a large request, and cut between characters', () => {
     const answer = { text: quoted(30 * 1024), truncated: false }
     // 64 Ki characters of three bytes each: 192 KiB of UTF-8.

@@ -155,20 +155,19 @@ export const encodeFacts = (facts: RequestFacts, limit: number): Uint8Array => {
     response: response === undefined ? undefined : { truncated: response.truncated },
   }
   const cut = { request: requestHead.length < requestBody.length, response: false }
-  if (!cut.request) {
-    // The usual case: everything fits as it is, and the facts are encoded once, in place.
-    const json = JSON.stringify({ v: VERSION, facts: base })
-    const framed = frameTexts(json, requestHead, responseText, limit)
-    if (framed !== undefined) return framed
+  // The usual case: everything fits as it is, and the facts are encoded once, in place.
+  const json = cut.request ? undefined : JSON.stringify({ v: VERSION, facts: base })
+  const framed = json === undefined ? undefined : frameTexts(json, requestHead, responseText, limit)
+  if (framed !== undefined) return framed
+  let request: Uint8Array = encoder.encode(requestHead)
+  let text: Uint8Array = encoder.encode(responseText)
+  if (json !== undefined) {
+    // Too large to be sure by the characters' count: measured, it may still fit whole.
     const whole = encoder.encode(json)
-    const request = encoder.encode(requestHead)
-    const text = encoder.encode(responseText)
     if (12 + whole.length + request.length + text.length <= limit) {
       return frame([whole, request, text])
     }
   }
-  let request: Uint8Array = encoder.encode(requestHead)
-  let text: Uint8Array = encoder.encode(responseText)
   // Room for the heads beside the rest at its largest (the cut flags at their longest spelling).
   const room = limit - 12 - metaBytes({ ...base, cut: { request: false, response: false } }).length
   if (request.length + text.length > room) {
