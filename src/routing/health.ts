@@ -6,13 +6,14 @@
  * feeds the strategy, `record` folds an attempt's result in locally at once, so one isolate reacts
  * to its own failures without waiting for anyone. What it records is also kept as a pending report
  * per target; `sync` sends the reports and the ids it is watching in ONE round trip, at most once
- * per sync interval (`SYNC_INTERVAL_MS` unless `FLOOPY_SYNC_INTERVAL_MS` sets it) — sooner when a breaker changed state here or a probe finished — and
- * replaces the memo with the shared answer, which is authoritative. It is started twice per routed
- * request when due: by the limits stage in the same tick as the admission (so it joins that
- * pipeline request and costs no round trip of its own), and after the response (`waitUntil`), so
- * the request's own results leave at once. So an isolate learns of a target another isolate found
- * dead within about a second of its next routed request, and a target it skips is still watched,
- * so it notices when that target's breaker closes again.
+ * per sync interval (`SYNC_INTERVAL_MS` unless `FLOOPY_SYNC_INTERVAL_MS` sets it) — sooner when a
+ * breaker changed state here or a probe finished — and replaces the memo with the shared answer,
+ * which is authoritative. It is started twice per routed request when due: by the limits stage in
+ * the same tick as the admission (so it joins that pipeline request and costs no round trip of its
+ * own), and after the response (`waitUntil`), so the request's own results leave at once. So an
+ * isolate learns of a target another isolate found dead within about a sync interval (a second by
+ * default) of its next routed request, and a target it skips is still watched, so it notices when
+ * that target's breaker closes again.
  *
  * A sync in flight belongs to the request that started it and is never handed to another: in
  * workerd, a request waiting on I/O that another request started hangs if that request is
