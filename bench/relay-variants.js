@@ -5,7 +5,7 @@
  * native branch to the client and script reading the other, as the gateway reads large JSON). The variant is the
  * `x-variant` header (or the `VARIANT` binding). Plain JS so it runs without a build.
  */
-/* global AbortController, AbortSignal, clearTimeout, Headers, IdentityTransformStream, ReadableStream, Response, TextEncoder, URL, console, fetch, setTimeout -- the Workers runtime's globals */
+/* global AbortController, AbortSignal, clearTimeout, Headers, IdentityTransformStream, ReadableStream, Response, gc, TextEncoder, URL, console, fetch, setTimeout -- the Workers runtime's globals */
 export default {
   async fetch(request, env, ctx) {
     if (new URL(request.url).pathname === '/healthz') return new Response('ok')
@@ -222,6 +222,8 @@ export default {
               } else buffer = new Uint8Array(read.value.buffer)
             }
             await writer.close()
+            // Under `--expose-gc` (RELAY_V8_FLAGS): how much of the growth is garbage.
+            if (typeof gc === 'function') gc()
             log(`reads ${reads}, ${Math.round(bytes / reads)} bytes each, buffer ${size}`)
           } catch (err) {
             log(`write failed: ${err}`)

@@ -3,7 +3,9 @@
  * under a fresh workerd in front of the bench upstream. Per variant: workerd's RSS growth (VmHWM)
  * after each of ten streams of RELAY_BYTES (default 16 MiB), as bench/run.ts measures it; with
  * RELAY_CANCEL=1 instead, when the Worker hears that a client left 300 ms into a stream whose
- * provider then pauses 3 s. RELAY_VARIANTS (comma-separated) picks variants.
+ * provider then pauses 3 s. RELAY_VARIANTS (comma-separated) picks variants. RELAY_V8_FLAGS
+ * passes V8 flags and prints workerd's output: with `--expose-gc`, the `grow` and `writer`
+ * variants collect garbage after each stream, which shows how much of their growth is garbage.
  */
 import { readFileSync } from 'node:fs'
 import { writeFile } from 'node:fs/promises'
@@ -21,6 +23,8 @@ const variants = (
 ).split(',')
 const bytes = Number(process.env.RELAY_BYTES ?? 16 * MiB)
 const cancelling = process.env.RELAY_CANCEL === '1'
+/** `RELAY_V8_FLAGS`: V8 flags for workerd (e.g. `--trace-gc --expose-gc`); its output is printed. */
+const v8Flags = process.env.RELAY_V8_FLAGS?.split(' ')
 
 const status = (pid: number, field: 'VmHWM' | 'VmRSS'): number =>
   Number(
@@ -60,7 +64,9 @@ try {
     const worker = await startGateway({
       bundle,
       bindings: { OPENAI_BASE_URL: `${upstream.url}/v1`, VARIANT: variant },
+      v8Flags: v8Flags ?? [],
       onOutputLine: (line) => {
+        if (v8Flags !== undefined) console.log(line)
         if (line.includes('[variant]')) lines.push(line.replace(/^.*\[variant\] /, ''))
       },
     })
