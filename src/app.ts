@@ -1,12 +1,13 @@
 /**
  * @module The gateway: the request pipeline, read top to bottom.
  *
- * Each `.use()` is one checkpoint. A stage passes (`await next()`), answers (a `Response`), or
+ * Each stage is one checkpoint, in order; a run of them is one Hono handler (`stages/chain.ts`),
+ * run as Hono would run them one by one. A stage passes (`await next()`), answers (a `Response`), or
  * throws a `GatewayError`, which `onError` turns into the one OpenAI-shaped error envelope. Every
  * stage gets the ports and services it uses here, from the composition root (`gateway.ts`), and
  * declares the request variables it sets (`c.var`); `GatewayEnv` is all of them together.
  */
-import { Hono } from 'hono'
+import { Hono, type Context } from 'hono'
 import type { GatewayConfig } from './config'
 import type { Bindings, StageEnv } from './env'
 import { GatewayError, toGatewayError } from './errors'
@@ -18,6 +19,7 @@ import { listModels } from './routes/models'
 import { renderPrompt } from './routes/prompts'
 import { authenticate, type AuthVariables } from './stages/authenticate'
 import { bodyLimit, type BodyVariables } from './stages/body-limit'
+import { chain, type Stage } from './stages/chain'
 import {
   cache,
   exactLookup,
@@ -98,24 +100,25 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
   app.use(requestId()) // 0. request id, trace, taps
   app.get('/healthz', (c) => c.json({ status: 'ok' }))
 
-  // 13. one log record per request, made after the response
+  // A run of stages is one Hono handler (`stages/chain.ts`), in the order listed.
+  const stages = (...run: Stage[]) => chain<GatewayEnv>(run, stageError)
   app.use(
     '/v1/*',
-    requestLog({
-      queue: services.logQueue,
-      accessLog: config.accessLog,
-      ipHashKey: config.logIpHashKey,
-    }),
+    stages(
+      // 13. one log record per request, made after the response
+      requestLog({
+        queue: services.logQueue,
+        accessLog: config.accessLog,
+        ipHashKey: config.logIpHashKey,
+      }),
+      // 13b. a served request's id becomes its signed reference, for feedback
+      reference({ key: services.feedback.key }),
+      bodyLimit({ maxBodyBytes: config.maxBodyBytes }), // 1. body size, read once
+      // 2-3. API key; per-IP limit for traffic without a valid one
+      authenticate({ resolver, limitIp: (ip) => state.limitIp(ip), ipRpm: config.ipRpm }),
+      subscription({ resolver }), // 5. subscription status (no I/O, before limits)
+    ),
   )
-  // 13b. a served request's id becomes its signed reference, for feedback
-  app.use('/v1/*', reference({ key: services.feedback.key }))
-  app.use('/v1/*', bodyLimit({ maxBodyBytes: config.maxBodyBytes })) // 1. body size, read once
-  // 2-3. API key; per-IP limit for traffic without a valid one
-  app.use(
-    '/v1/*',
-    authenticate({ resolver, limitIp: (ip) => state.limitIp(ip), ipRpm: config.ipRpm }),
-  )
-  app.use('/v1/*', subscription({ resolver })) // 5. subscription status (no I/O, before limits)
 
   // Answered by the gateway itself: rate-limited, not counted toward the monthly quota.
   const uncounted = [
@@ -181,9 +184,9 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
     }), // 12. send, stream back, fail over
   ] as const
   // The body, parsed once; a Responses request as the chat completion it is translated to.
-  app.post('/v1/chat/completions', parseRequest('chat'), ...pipeline)
-  app.post('/v1/embeddings', parseRequest('embeddings'), ...pipeline)
-  app.post('/v1/responses', responses({ store: services.responses }), ...pipeline)
+  app.post('/v1/chat/completions', stages(parseRequest('chat'), ...pipeline))
+  app.post('/v1/embeddings', stages(parseRequest('embeddings'), ...pipeline))
+  app.post('/v1/responses', stages(responses({ store: services.responses }), ...pipeline))
   for (const path of ['/v1/chat/completions', '/v1/embeddings', '/v1/responses']) {
     app.all(path, () => {
       throw new GatewayError('METHOD_NOT_ALLOWED', `Use POST for ${path}.`, {
@@ -197,9 +200,12 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
       c.get('requestId'),
     ),
   )
-  app.onError((err, c) => errorResponse(err, c.get('requestId')))
+  app.onError(stageError)
   return app
 }
+
+const stageError = (err: Error, c: Context<GatewayEnv>): Response =>
+  errorResponse(err, c.get('requestId'))
 
 /** The envelope for anything thrown; an unexpected error is logged (redacted), never echoed. */
 export const errorResponse = (err: unknown, requestId: string | undefined): Response => {
