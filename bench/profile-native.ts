@@ -179,7 +179,15 @@ const profileOnce = async (target: Target, round: number): Promise<Run> => {
     const wrk = async (duration: number): Promise<ReturnType<typeof readWrkReport>> => {
       const report = readWrkReport(
         await run('wrk', [
-          ...['-t', '2', '-c', String(connections), '-d', `${String(duration)}s`, '--latency'],
+          ...[
+            '-t',
+            String(Math.min(2, connections)),
+            '-c',
+            String(connections),
+            '-d',
+            `${String(duration)}s`,
+            '--latency',
+          ],
           ...['-s', script, `${worker.url}/v1/chat/completions`],
         ]),
       )
