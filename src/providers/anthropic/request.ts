@@ -78,6 +78,14 @@ import {
   unsupported,
   type Json,
 } from '../fields'
+import {
+  fitThinkingBudget,
+  functionTools,
+  rejectUnsupported,
+  responseFormatType,
+  thinkingBudgetOf,
+  type Door,
+} from './claude'
 import { inToolLoop, translateMessages } from './messages'
 import type { ParsedRequest } from '../../types'
 
@@ -140,15 +148,14 @@ export const defaultMaxTokens = (model: string): number => {
   return MAX_OUTPUT_TOKENS[best] ?? FALLBACK_MAX_TOKENS
 }
 
-/** `reasoning_effort` → thinking budget (tokens); see the module doc. */
-export const THINKING_BUDGETS: Readonly<Record<string, number>> = {
-  minimal: 1024,
-  low: 2048,
-  medium: 8192,
-  high: 16384,
-  xhigh: 32768,
+/** How Anthropic's API is named in the 400s shared with Bedrock (`claude.ts`). */
+const ANTHROPIC: Door = {
+  returns: 'Anthropic models return',
+  doesNot: 'Anthropic models do not',
+  where: 'for Anthropic models',
+  forWhom: 'for Anthropic models',
+  thinker: 'Anthropic',
 }
-const MIN_THINKING_BUDGET = 1024
 
 /** Fields that are translated (or, like `stream_options`, handled by the gateway itself). */
 const TRANSLATED = new Set([
@@ -189,7 +196,7 @@ export const responsePlan = (body: Readonly<Json>): ResponsePlan => {
 
 export const toAnthropicRequest = (request: ParsedRequest, model: string): AnthropicPrepared => {
   const body = request.body
-  rejectUnsupported(body)
+  rejectUnsupported(body, ANTHROPIC)
   const dropped = Object.keys(body).filter(
     (key) => !TRANSLATED.has(key) && body[key] !== null && body[key] !== undefined,
   )
@@ -241,35 +248,6 @@ export const toAnthropicRequest = (request: ParsedRequest, model: string): Anthr
   return { body: out, dropped }
 }
 
-const rejectUnsupported = (body: Readonly<Json>): void => {
-  const n = body.n
-  if (n != null && n !== 1) {
-    throw unsupported('Anthropic models return one choice per request; send n: 1.', 'n')
-  }
-  if (body.logprobs === true || (typeof body.top_logprobs === 'number' && body.top_logprobs > 0)) {
-    throw unsupported('Anthropic models do not return log probabilities.', 'logprobs')
-  }
-  const modalities = body.modalities
-  if (body.audio != null || (Array.isArray(modalities) && modalities.includes('audio'))) {
-    throw unsupported('Anthropic models do not produce audio.', 'modalities')
-  }
-  if (body.web_search_options != null) {
-    throw unsupported(
-      'Web search is not available for Anthropic models through this gateway.',
-      'web_search_options',
-    )
-  }
-  for (const param of ['functions', 'function_call']) {
-    if (body[param] != null) {
-      throw unsupported(
-        `'${param}' is deprecated and not translated for Anthropic models; ` +
-          `send 'tools' and 'tool_choice'.`,
-        param,
-      )
-    }
-  }
-}
-
 const maxTokensOf = (body: Readonly<Json>, model: string): number => {
   const param = maxTokensParam(body)
   return param === undefined ? defaultMaxTokens(model) : maxTokensAt(body, param)
@@ -278,25 +256,14 @@ const maxTokensOf = (body: Readonly<Json>, model: string): number => {
 // ---------------------------------------------------------------------------------------------
 // Tools, reasoning, response format
 
-const translateTools = (raw: unknown): Tool[] => {
-  if (raw == null) return []
-  if (!Array.isArray(raw)) throw invalid(`'tools' must be an array.`, 'tools')
-  return raw.map((tool: unknown, i): Tool => {
-    const at = `tools.${i}`
-    if (!isRecord(tool) || tool.type !== 'function' || !isRecord(tool.function)) {
-      throw unsupported(`'${at}': only function tools are translated for Anthropic models.`, at)
-    }
-    const fn = tool.function
+const translateTools = (raw: unknown): Tool[] =>
+  functionTools(raw, ANTHROPIC).map(({ name, fn }): Tool => {
     const parameters = isRecord(fn.parameters) ? fn.parameters : {}
-    const out: Tool = {
-      name: stringAt(fn.name, `${at}.function.name`),
-      input_schema: { ...parameters, type: 'object' },
-    }
+    const out: Tool = { name, input_schema: { ...parameters, type: 'object' } }
     if (typeof fn.description === 'string') out.description = fn.description
     if (typeof fn.strict === 'boolean') out.strict = fn.strict
     return out
   })
-}
 
 const translateToolChoice = (
   raw: unknown,
@@ -328,45 +295,25 @@ const translateReasoning = (
   maxTokens: number,
   maxTokensSetBy: string | undefined,
 ): ThinkingConfigEnabled | undefined => {
-  if (effort == null || effort === 'none') return undefined
-  const budget = typeof effort === 'string' ? THINKING_BUDGETS[effort] : undefined
-  if (budget === undefined) {
-    throw invalid(
-      `'reasoning_effort' must be one of none, ${Object.keys(THINKING_BUDGETS).join(', ')}.`,
-      'reasoning_effort',
-    )
+  const budget = thinkingBudgetOf(effort)
+  if (budget === undefined) return undefined
+  return {
+    type: 'enabled',
+    budget_tokens: fitThinkingBudget(budget, maxTokens, maxTokensSetBy, ANTHROPIC),
   }
-  const fitted = Math.min(budget, Math.max(MIN_THINKING_BUDGET, Math.floor(maxTokens / 2)))
-  if (fitted >= maxTokens) {
-    throw unsupported(
-      `With 'reasoning_effort', Anthropic needs more than ${MIN_THINKING_BUDGET} output tokens ` +
-        `(thinking counts within them); raise '${maxTokensSetBy ?? 'max_completion_tokens'}'.`,
-      maxTokensSetBy ?? 'max_completion_tokens',
-    )
-  }
-  return { type: 'enabled', budget_tokens: fitted }
 }
 
 const applyResponseFormat = (out: AnthropicRequest, body: Readonly<Json>, thinking: boolean) => {
   const format = body.response_format
-  if (format == null) return
-  if (!isRecord(format) || typeof format.type !== 'string') {
-    throw invalid(`'response_format' must be an object with a type.`, 'response_format')
-  }
-  if (format.type === 'text') return
-  if (format.type === 'json_schema' && isRecord(format.json_schema)) {
+  const type = responseFormatType(format)
+  if (type === undefined || type === 'text') return
+  if (type === 'json_schema' && isRecord(format) && isRecord(format.json_schema)) {
     const schema = format.json_schema.schema
     if (isRecord(schema)) {
       // Adapted as Anthropic's SDKs adapt it: unsupported keywords move into descriptions.
       out.output_config = { format: { type: 'json_schema', schema: anthropicSchema(schema) } }
       return
     }
-  }
-  if (format.type !== 'json_object' && format.type !== 'json_schema') {
-    throw unsupported(
-      `'response_format.type' must be text, json_object or json_schema.`,
-      'response_format',
-    )
   }
   // json_object (or a json_schema without a schema): a forced tool whose input is the answer.
   if (out.tools !== undefined) {

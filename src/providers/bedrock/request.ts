@@ -61,7 +61,15 @@
  * `parallel_tool_calls`, `verbosity`, `prediction`, `top_k`, `modalities: ['text']`, and fields
  * unknown to both APIs. A function tool's `strict` has no Converse counterpart and is not sent.
  */
-import { defaultMaxTokens, THINKING_BUDGETS } from '../anthropic/request'
+import {
+  fitThinkingBudget,
+  functionTools,
+  rejectUnsupported,
+  responseFormatType,
+  thinkingBudgetOf,
+  type Door,
+} from '../anthropic/claude'
+import { defaultMaxTokens } from '../anthropic/request'
 import {
   invalid,
   isRecord,
@@ -113,7 +121,14 @@ const TRANSLATED = new Set([
   'top_logprobs',
 ])
 
-const MIN_THINKING_BUDGET = 1024
+/** How Bedrock is named in the 400s shared with Anthropic's API (`anthropic/claude.ts`). */
+const BEDROCK: Door = {
+  returns: "Bedrock's Converse API returns",
+  doesNot: "Bedrock's Converse API does not",
+  where: 'on Bedrock',
+  forWhom: 'for Bedrock',
+  thinker: 'Claude',
+}
 
 /** The Claude model name inside a Bedrock id (`us.anthropic.claude-…-v1:0` → `claude-…-v1`). */
 export const claudeModel = (modelId: string): string | undefined =>
@@ -132,7 +147,7 @@ export const responsePlan = (body: Readonly<Json>): ResponsePlan => {
 
 export const toConverseRequest = (request: ParsedRequest, modelId: string): BedrockPrepared => {
   const body = request.body
-  rejectUnsupported(body)
+  rejectUnsupported(body, BEDROCK)
   const dropped = Object.keys(body).filter(
     (key) => !TRANSLATED.has(key) && body[key] !== null && body[key] !== undefined,
   )
@@ -173,14 +188,8 @@ export const toConverseRequest = (request: ParsedRequest, modelId: string): Bedr
   }
 
   const claude = claudeModel(modelId)
-  const effort = body.reasoning_effort
-  if (effort != null && effort !== 'none') {
-    if (typeof effort !== 'string' || THINKING_BUDGETS[effort] === undefined) {
-      throw invalid(
-        `'reasoning_effort' must be one of none, ${Object.keys(THINKING_BUDGETS).join(', ')}.`,
-        'reasoning_effort',
-      )
-    }
+  const asked = thinkingBudgetOf(body.reasoning_effort)
+  if (asked !== undefined) {
     if (claude === undefined || inToolLoop(messages)) dropped.push('reasoning_effort')
     else {
       if (toolConfig?.tools.some((t) => t.toolSpec.name === JSON_TOOL_NAME) === true) {
@@ -191,7 +200,7 @@ export const toConverseRequest = (request: ParsedRequest, modelId: string): Bedr
         )
       }
       maxTokens ??= defaultMaxTokens(claude)
-      const budget = thinkingBudget(THINKING_BUDGETS[effort] ?? 0, maxTokens, maxTokensSetBy)
+      const budget = fitThinkingBudget(asked, maxTokens, maxTokensSetBy, BEDROCK)
       out.additionalModelRequestFields = { thinking: { type: 'enabled', budget_tokens: budget } }
     }
   }
@@ -200,73 +209,20 @@ export const toConverseRequest = (request: ParsedRequest, modelId: string): Bedr
   return { body: out, dropped }
 }
 
-const rejectUnsupported = (body: Readonly<Json>): void => {
-  const n = body.n
-  if (n != null && n !== 1) {
-    throw unsupported(`Bedrock's Converse API returns one choice per request; send n: 1.`, 'n')
-  }
-  if (body.logprobs === true || (typeof body.top_logprobs === 'number' && body.top_logprobs > 0)) {
-    throw unsupported(`Bedrock's Converse API does not return log probabilities.`, 'logprobs')
-  }
-  const modalities = body.modalities
-  if (body.audio != null || (Array.isArray(modalities) && modalities.includes('audio'))) {
-    throw unsupported(`Bedrock's Converse API does not produce audio.`, 'modalities')
-  }
-  if (body.web_search_options != null) {
-    throw unsupported(
-      'Web search is not available on Bedrock through this gateway.',
-      'web_search_options',
-    )
-  }
-  for (const param of ['functions', 'function_call']) {
-    if (body[param] != null) {
-      throw unsupported(
-        `'${param}' is deprecated and not translated for Bedrock; send 'tools' and 'tool_choice'.`,
-        param,
-      )
-    }
-  }
-}
-
-/** The budget, at most half of `maxTokens` and never below Anthropic's minimum; 400 if no room. */
-const thinkingBudget = (budget: number, maxTokens: number, setBy: string | undefined): number => {
-  const fitted = Math.min(budget, Math.max(MIN_THINKING_BUDGET, Math.floor(maxTokens / 2)))
-  if (fitted >= maxTokens) {
-    const param = setBy ?? 'max_completion_tokens'
-    throw unsupported(
-      `With 'reasoning_effort', Claude needs more than ${MIN_THINKING_BUDGET} output tokens ` +
-        `(thinking counts within them); raise '${param}'.`,
-      param,
-    )
-  }
-  return fitted
-}
-
 // ---------------------------------------------------------------------------------------------
 // Tools and response format
 
-const toolSpecs = (raw: unknown): ToolSpec[] => {
-  if (raw == null) return []
-  if (!Array.isArray(raw)) throw invalid(`'tools' must be an array.`, 'tools')
-  return raw.map((tool: unknown, i): ToolSpec => {
-    const at = `tools.${i}`
-    if (!isRecord(tool) || tool.type !== 'function' || !isRecord(tool.function)) {
-      throw unsupported(`'${at}': only function tools are translated for Bedrock.`, at)
-    }
-    const fn = tool.function
+const toolSpecs = (raw: unknown): ToolSpec[] =>
+  functionTools(raw, BEDROCK).map(({ name, fn }): ToolSpec => {
     const parameters = isRecord(fn.parameters)
       ? { ...fn.parameters, type: 'object' }
       : { type: 'object', properties: {} }
-    const spec: ToolSpec['toolSpec'] = {
-      name: stringAt(fn.name, `${at}.function.name`),
-      inputSchema: { json: parameters },
-    }
+    const spec: ToolSpec['toolSpec'] = { name, inputSchema: { json: parameters } }
     if (typeof fn.description === 'string' && fn.description !== '') {
       spec.description = fn.description
     }
     return { toolSpec: spec }
   })
-}
 
 const toolChoiceOf = (raw: unknown): ToolChoice | undefined => {
   if (raw == null || raw === 'auto') return undefined // Converse's default
@@ -282,19 +238,10 @@ const toolChoiceOf = (raw: unknown): ToolChoice | undefined => {
 
 /** The forced tool for `response_format`, or `undefined` when no JSON was asked for. */
 const jsonTool = (format: unknown): ToolSpec | undefined => {
-  if (format == null) return undefined
-  if (!isRecord(format) || typeof format.type !== 'string') {
-    throw invalid(`'response_format' must be an object with a type.`, 'response_format')
-  }
-  if (format.type === 'text') return undefined
-  if (format.type !== 'json_object' && format.type !== 'json_schema') {
-    throw unsupported(
-      `'response_format.type' must be text, json_object or json_schema.`,
-      'response_format',
-    )
-  }
+  const type = responseFormatType(format)
+  if (type === undefined || type === 'text' || !isRecord(format)) return undefined
   const named = isRecord(format.json_schema) ? format.json_schema : undefined
-  const schema = format.type === 'json_schema' && isRecord(named?.schema) ? named.schema : undefined
+  const schema = type === 'json_schema' && isRecord(named?.schema) ? named.schema : undefined
   if (schema !== undefined && schema.type !== undefined && schema.type !== 'object') {
     throw unsupported(
       `'response_format.json_schema.schema' must describe an object for Bedrock (the answer ` +

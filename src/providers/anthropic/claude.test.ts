@@ -1,0 +1,138 @@
+/**
+ * The checks both Claude front doors share (`claude.ts`), through each door's translation: the
+ * same fields are refused with the same code and parameter, and each door's 400 reads as a
+ * sentence in its own name.
+ */
+import { describe, expect, it } from 'vitest'
+import { GatewayError } from '../../errors'
+import { toParsedRequest } from '../../stages/parse-request'
+import { toConverseRequest } from '../bedrock/request'
+import { toAnthropicRequest } from './request'
+
+type Body = Record<string, unknown>
+
+const SONNET = 'claude-sonnet-4-5'
+const BEDROCK_SONNET = 'anthropic.claude-sonnet-4-5-20250929-v1:0'
+
+const doors = {
+  anthropic: (fields: Body) =>
+    toAnthropicRequest(
+      toParsedRequest('chat', {
+        model: `anthropic/${SONNET}`,
+        messages: [{ role: 'user', content: 'Hi' }],
+        ...fields,
+      }),
+      SONNET,
+    ),
+  bedrock: (fields: Body) =>
+    toConverseRequest(
+      toParsedRequest('chat', {
+        model: `bedrock/${BEDROCK_SONNET}`,
+        messages: [{ role: 'user', content: 'Hi' }],
+        ...fields,
+      }),
+      BEDROCK_SONNET,
+    ),
+}
+
+/** What `door` answers `fields` with: code, parameter and message. */
+const refusal = (door: keyof typeof doors, fields: Body): [string, string | null, string] => {
+  try {
+    doors[door](fields)
+  } catch (err) {
+    if (err instanceof GatewayError) return [err.code, err.param, err.message]
+    throw err
+  }
+  throw new Error('expected the translation to throw')
+}
+
+const cases: [string, Body, string, string][] = [
+  [
+    'n',
+    { n: 2 },
+    'Anthropic models return one choice per request; send n: 1.',
+    "Bedrock's Converse API returns one choice per request; send n: 1.",
+  ],
+  [
+    'logprobs',
+    { top_logprobs: 2 },
+    'Anthropic models do not return log probabilities.',
+    "Bedrock's Converse API does not return log probabilities.",
+  ],
+  [
+    'modalities',
+    { modalities: ['text', 'audio'] },
+    'Anthropic models do not produce audio.',
+    "Bedrock's Converse API does not produce audio.",
+  ],
+  [
+    'web_search_options',
+    { web_search_options: {} },
+    'Web search is not available for Anthropic models through this gateway.',
+    'Web search is not available on Bedrock through this gateway.',
+  ],
+  [
+    'function_call',
+    { function_call: 'auto' },
+    "'function_call' is deprecated and not translated for Anthropic models; send 'tools' and 'tool_choice'.",
+    "'function_call' is deprecated and not translated for Bedrock; send 'tools' and 'tool_choice'.",
+  ],
+  [
+    'tools.1',
+    {
+      tools: [
+        { type: 'function', function: { name: 'f' } },
+        { type: 'custom', custom: { name: 'g' } },
+      ],
+    },
+    "'tools.1': only function tools are translated for Anthropic models.",
+    "'tools.1': only function tools are translated for Bedrock.",
+  ],
+  [
+    'max_tokens',
+    { reasoning_effort: 'low', max_tokens: 1000 },
+    "With 'reasoning_effort', Anthropic needs more than 1024 output tokens (thinking counts within them); raise 'max_tokens'.",
+    "With 'reasoning_effort', Claude needs more than 1024 output tokens (thinking counts within them); raise 'max_tokens'.",
+  ],
+]
+
+describe('the checks both Claude doors share', () => {
+  it.each(cases)('should refuse %s at both doors, each in its own name', (param, fields, a, b) => {
+    expect(refusal('anthropic', fields)).toEqual(['UNSUPPORTED_BY_PROVIDER', param, a])
+    expect(refusal('bedrock', fields)).toEqual(['UNSUPPORTED_BY_PROVIDER', param, b])
+  })
+
+  it.each(['anthropic', 'bedrock'] as const)(
+    'should answer malformed reasoning and formats as invalid at the %s door',
+    (door) => {
+      expect(refusal(door, { reasoning_effort: 'max' })).toEqual([
+        'INVALID_REQUEST',
+        'reasoning_effort',
+        "'reasoning_effort' must be one of none, minimal, low, medium, high, xhigh.",
+      ])
+      expect(refusal(door, { response_format: 'json' })).toEqual([
+        'INVALID_REQUEST',
+        'response_format',
+        "'response_format' must be an object with a type.",
+      ])
+      expect(refusal(door, { response_format: { type: 'yaml' } })).toEqual([
+        'UNSUPPORTED_BY_PROVIDER',
+        'response_format',
+        "'response_format.type' must be text, json_object or json_schema.",
+      ])
+      expect(refusal(door, { tools: {} })).toEqual([
+        'INVALID_REQUEST',
+        'tools',
+        "'tools' must be an array.",
+      ])
+    },
+  )
+
+  it('should fit the thinking budget to half the output limit at both doors', () => {
+    const fields = { reasoning_effort: 'high', max_completion_tokens: 6000 }
+    expect(doors.anthropic(fields).body.thinking).toEqual({ type: 'enabled', budget_tokens: 3000 })
+    expect(doors.bedrock(fields).body.additionalModelRequestFields).toEqual({
+      thinking: { type: 'enabled', budget_tokens: 3000 },
+    })
+  })
+})
