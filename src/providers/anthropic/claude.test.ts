@@ -128,6 +128,82 @@ describe('the checks both Claude doors share', () => {
     },
   )
 
+  it.each(['anthropic', 'bedrock'] as const)(
+    'should check an assistant turn the same way at the %s door',
+    (door) => {
+      const turn = (assistant: Body) => ({
+        messages: [
+          { role: 'user', content: 'Hi' },
+          { role: 'assistant', ...assistant },
+        ],
+      })
+      const call = (args: unknown) => ({
+        tool_calls: [{ id: 'c1', type: 'function', function: { name: 'f', arguments: args } }],
+      })
+      const needer = door === 'anthropic' ? 'Anthropic' : 'Bedrock'
+      expect(refusal(door, turn({ content: [{ type: 'image_url' }] }))).toEqual([
+        'INVALID_REQUEST',
+        'messages.1.content.0',
+        "'messages.1.content.0' must be a text or refusal part.",
+      ])
+      expect(refusal(door, turn({ content: 7 }))).toEqual([
+        'INVALID_REQUEST',
+        'messages.1.content',
+        "'messages.1.content' must be a string, an array of parts or null.",
+      ])
+      expect(refusal(door, turn({ tool_calls: [{ type: 'function' }] }))).toEqual([
+        'INVALID_REQUEST',
+        'messages.1.tool_calls.0',
+        "'messages.1.tool_calls.0' must be a function tool call with an id.",
+      ])
+      expect(refusal(door, turn(call('[1, 2]')))).toEqual([
+        'INVALID_REQUEST',
+        'messages.1.tool_calls.0.function.arguments',
+        `'messages.1.tool_calls.0.function.arguments' (message 1) must be a JSON object: ` +
+          `${needer} needs the tool input as an object.`,
+      ])
+      expect(refusal(door, turn(call(42)))).toEqual([
+        'INVALID_REQUEST',
+        'messages.1.tool_calls.0.function.arguments',
+        "'messages.1.tool_calls.0.function.arguments' must be a string.",
+      ])
+    },
+  )
+
+  it('should carry an assistant turn of text parts and a tool call to both doors', () => {
+    const fields = {
+      messages: [
+        { role: 'user', content: 'Weather?' },
+        {
+          role: 'assistant',
+          content: [
+            { type: 'text', text: 'Looking' },
+            { type: 'refusal', refusal: '' },
+          ],
+          tool_calls: [
+            { id: 'c1', type: 'function', function: { name: 'w', arguments: '{"city":"Oslo"}' } },
+          ],
+        },
+        { role: 'tool', tool_call_id: 'c1', content: 'Sunny' },
+      ],
+      tools: [{ type: 'function', function: { name: 'w' } }],
+    }
+    expect(doors.anthropic(fields).body.messages[1]).toEqual({
+      role: 'assistant',
+      content: [
+        { type: 'text', text: 'Looking' },
+        { type: 'tool_use', id: 'c1', name: 'w', input: { city: 'Oslo' } },
+      ],
+    })
+    expect(doors.bedrock(fields).body.messages[1]).toEqual({
+      role: 'assistant',
+      content: [
+        { text: 'Looking' },
+        { toolUse: { toolUseId: 'c1', name: 'w', input: { city: 'Oslo' } } },
+      ],
+    })
+  })
+
   it('should fit the thinking budget to half the output limit at both doors', () => {
     const fields = { reasoning_effort: 'high', max_completion_tokens: 6000 }
     expect(doors.anthropic(fields).body.thinking).toEqual({ type: 'enabled', budget_tokens: 3000 })

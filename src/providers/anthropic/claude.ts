@@ -2,9 +2,11 @@
  * @module What both front doors to Claude — Anthropic's Messages API (`request.ts`) and Bedrock's
  * Converse API (`../bedrock/request.ts`) — check the same way in a client's OpenAI body: the
  * fields neither can honour (400 `UNSUPPORTED_BY_PROVIDER`), `reasoning_effort` as a thinking
- * budget that fits the output limit, function tools, and the `response_format` types. Each door
- * names itself in the 400s (`Door`); the checks, and what they accept, are one.
+ * budget that fits the output limit, function tools, the `response_format` types, and an
+ * assistant turn's text and tool calls (`messages.ts` of each). Each door names itself in the
+ * 400s (`Door`); the checks, and what they accept, are one.
  */
+import { GatewayError } from '../../errors'
 import { invalid, isRecord, stringAt, unsupported, type Json } from '../fields'
 
 /** How one front door names itself in the 400s below. */
@@ -130,4 +132,61 @@ export const responseFormatType = (
     )
   }
   return type
+}
+
+/** An assistant turn's text: its string, or its text and refusal parts (with the part, for hints). */
+export const assistantTexts = (
+  message: Json,
+  at: string,
+): { readonly text: string; readonly part?: Json }[] => {
+  const content = message.content
+  if (typeof content === 'string') return content === '' ? [] : [{ text: content }]
+  if (content == null) return []
+  if (!Array.isArray(content)) {
+    throw invalid(`'${at}.content' must be a string, an array of parts or null.`, `${at}.content`)
+  }
+  const texts: { text: string; part: Json }[] = []
+  content.forEach((part: unknown, j) => {
+    const where = `${at}.content.${String(j)}`
+    if (!isRecord(part)) throw invalid(`'${where}' must be an object.`, where)
+    const text = part.type === 'refusal' ? part.refusal : part.text
+    if ((part.type !== 'text' && part.type !== 'refusal') || typeof text !== 'string') {
+      throw invalid(`'${where}' must be a text or refusal part.`, where)
+    }
+    if (text !== '') texts.push({ text, part })
+  })
+  return texts
+}
+
+/** A tool call of an assistant turn, as Claude takes it: its id, name and input object. */
+export type ToolCall = { readonly id: string; readonly name: string; readonly input: Json }
+
+/**
+ * Tool call `j` of the assistant message at `at`, checked: a function call with an id and a name,
+ * whose arguments are a JSON object (Claude takes the input as an object; `provider` names who
+ * needs it in the 400, which also names the message by its number).
+ */
+export const toolCallOf = (call: unknown, at: string, j: number, provider: string): ToolCall => {
+  const where = `${at}.tool_calls.${String(j)}`
+  if (!isRecord(call) || !isRecord(call.function) || typeof call.id !== 'string') {
+    throw invalid(`'${where}' must be a function tool call with an id.`, where)
+  }
+  const name = stringAt(call.function.name, `${where}.function.name`)
+  const args = call.function.arguments ?? ''
+  const param = `${where}.function.arguments`
+  let input: unknown
+  try {
+    input = args === '' ? {} : JSON.parse(stringAt(args, param))
+  } catch (err) {
+    if (err instanceof GatewayError) throw err
+    input = undefined
+  }
+  if (!isRecord(input)) {
+    throw invalid(
+      `'${param}' (message ${at.slice('messages.'.length)}) must be a JSON object: ` +
+        `${provider} needs the tool input as an object.`,
+      param,
+    )
+  }
+  return { id: call.id, name, input }
 }

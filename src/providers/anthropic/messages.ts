@@ -29,9 +29,9 @@ import type {
   ToolResultBlockParam,
   ToolUseBlockParam,
 } from '@anthropic-ai/sdk/resources/messages'
-import { GatewayError } from '../../errors'
 import { invalid, isRecord, stringAt, unsupported, type Json } from '../fields'
 import { walkTurns, type TurnRole, type TurnSpelling } from '../turns'
+import { assistantTexts, toolCallOf } from './claude'
 
 export type Turn = { role: TurnRole; content: string | ContentBlockParam[] }
 
@@ -150,50 +150,19 @@ const documentBlock = (file: unknown, at: string): DocumentBlockParam => {
 }
 
 const assistantContent = (message: Json, at: string): ContentBlockParam[] => {
-  const blocks: ContentBlockParam[] = []
-  const content = message.content
-  if (typeof content === 'string') {
-    if (content !== '') blocks.push({ type: 'text', text: content })
-  } else if (Array.isArray(content)) {
-    content.forEach((part: unknown, j) => {
-      const where = `${at}.content.${j}`
-      if (!isRecord(part)) throw invalid(`'${where}' must be an object.`, where)
-      const text = part.type === 'refusal' ? part.refusal : part.text
-      if ((part.type !== 'text' && part.type !== 'refusal') || typeof text !== 'string') {
-        throw invalid(`'${where}' must be a text or refusal part.`, where)
-      }
-      if (text !== '') blocks.push({ type: 'text', text, ...cacheControlOf(part) })
-    })
-  } else if (content != null) {
-    throw invalid(`'${at}.content' must be a string, an array of parts or null.`, `${at}.content`)
-  }
+  const blocks: ContentBlockParam[] = assistantTexts(message, at).map(({ text, part }) => ({
+    type: 'text',
+    text,
+    ...(part === undefined ? {} : cacheControlOf(part)),
+  }))
   const calls = message.tool_calls
-  if (Array.isArray(calls)) calls.forEach((call: unknown, j) => blocks.push(toolUse(call, at, j)))
+  if (Array.isArray(calls)) {
+    calls.forEach((call: unknown, j) => {
+      const { id, name, input } = toolCallOf(call, at, j, 'Anthropic')
+      blocks.push({ type: 'tool_use', id, name, input } satisfies ToolUseBlockParam)
+    })
+  }
   return blocks
-}
-
-const toolUse = (call: unknown, at: string, j: number): ToolUseBlockParam => {
-  const where = `${at}.tool_calls.${j}`
-  if (!isRecord(call) || !isRecord(call.function) || typeof call.id !== 'string') {
-    throw invalid(`'${where}' must be a function tool call with an id.`, where)
-  }
-  const name = stringAt(call.function.name, `${where}.function.name`)
-  const args = call.function.arguments ?? ''
-  let input: unknown
-  try {
-    input = args === '' ? {} : JSON.parse(stringAt(args, `${where}.function.arguments`))
-  } catch (err) {
-    if (err instanceof GatewayError) throw err
-    input = undefined
-  }
-  if (!isRecord(input)) {
-    throw invalid(
-      `'${where}.function.arguments' (message ${at.slice('messages.'.length)}) must be a ` +
-        'JSON object: Anthropic needs the tool input as an object.',
-      `${where}.function.arguments`,
-    )
-  }
-  return { type: 'tool_use', id: call.id, name, input }
 }
 
 const toolResult = (message: Json, at: string): ToolResultBlockParam => {

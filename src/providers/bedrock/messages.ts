@@ -30,18 +30,10 @@
  * parallel tool results form one user turn. `name` on messages has no Converse equivalent. The walk
  * over the roles is shared with Anthropic (`../turns.ts`); this module spells the parts.
  */
-import { GatewayError } from '../../errors'
 import { invalid, isRecord, stringAt, unsupported, type Json } from '../fields'
+import { assistantTexts, toolCallOf } from '../anthropic/claude'
 import { walkTurns, type TurnSpelling } from '../turns'
-import type {
-  ContentBlock,
-  DocumentFormat,
-  ImageFormat,
-  Message,
-  Role,
-  SystemBlock,
-  ToolUseBlock,
-} from './types'
+import type { ContentBlock, DocumentFormat, ImageFormat, Message, Role, SystemBlock } from './types'
 
 const CACHE_POINT: ContentBlock & SystemBlock = { cachePoint: { type: 'default' } }
 
@@ -204,49 +196,17 @@ const documentBlock = (file: unknown, at: string, where: string): ContentBlock =
 
 const assistantContent = (message: Json, at: string): ContentBlock[] => {
   const blocks: ContentBlock[] = []
-  const content = message.content
-  if (typeof content === 'string') {
-    if (content !== '') blocks.push({ text: content })
-  } else if (Array.isArray(content)) {
-    content.forEach((part: unknown, j) => {
-      const where = `${at}.content.${j}`
-      if (!isRecord(part)) throw invalid(`'${where}' must be an object.`, where)
-      const text = part.type === 'refusal' ? part.refusal : part.text
-      if ((part.type !== 'text' && part.type !== 'refusal') || typeof text !== 'string') {
-        throw invalid(`'${where}' must be a text or refusal part.`, where)
-      }
-      if (text !== '') blocks.push({ text }, ...cachePointAfter(part))
-    })
-  } else if (content != null) {
-    throw invalid(`'${at}.content' must be a string, an array of parts or null.`, `${at}.content`)
+  for (const { text, part } of assistantTexts(message, at)) {
+    blocks.push({ text }, ...(part === undefined ? [] : cachePointAfter(part)))
   }
   const calls = message.tool_calls
-  if (Array.isArray(calls)) calls.forEach((call: unknown, j) => blocks.push(toolUse(call, at, j)))
+  if (Array.isArray(calls)) {
+    calls.forEach((call: unknown, j) => {
+      const { id, name, input } = toolCallOf(call, at, j, 'Bedrock')
+      blocks.push({ toolUse: { toolUseId: id, name, input } })
+    })
+  }
   return blocks
-}
-
-const toolUse = (call: unknown, at: string, j: number): ToolUseBlock => {
-  const where = `${at}.tool_calls.${j}`
-  if (!isRecord(call) || !isRecord(call.function) || typeof call.id !== 'string') {
-    throw invalid(`'${where}' must be a function tool call with an id.`, where)
-  }
-  const name = stringAt(call.function.name, `${where}.function.name`)
-  const args = call.function.arguments ?? ''
-  const param = `${where}.function.arguments`
-  let input: unknown
-  try {
-    input = args === '' ? {} : JSON.parse(stringAt(args, param))
-  } catch (err) {
-    if (err instanceof GatewayError) throw err
-    input = undefined
-  }
-  if (!isRecord(input)) {
-    throw invalid(
-      `'${param}' must be a JSON object: Bedrock needs the tool input as an object.`,
-      param,
-    )
-  }
-  return { toolUse: { toolUseId: call.id, name, input } }
 }
 
 const toolResult = (message: Json, at: string): ContentBlock => {
