@@ -2,6 +2,7 @@
 import { builtinProvider } from '../../src/config'
 import type { FirewallBackend } from '../../src/firewall/check'
 import { PROVIDERS } from '../../src/providers/registry'
+import type { Tenant } from '../../src/tenancy/tenant'
 import type { Target, Usage } from '../../src/types'
 
 /** A seeded PRNG (mulberry32), so a failing random case can be replayed from its seed. */
@@ -13,6 +14,42 @@ export const seededRandom = (seed: number): (() => number) => {
     t = Math.imul(t ^ (t >>> 15), t | 1)
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296
+  }
+}
+
+/**
+ * A tenant as authentication hands it to the stages: key `key_1` ("ci", live, no limit of its
+ * own) of organisation `org_1` ("acme", plan pro, active, no limits, no features or settings),
+ * no provider keys, no routing rules. `org` overrides the organisation's fields (its `id` is the
+ * tenant's `orgId` too), `rest` the tenant's own.
+ */
+export const testTenant = (
+  org: Partial<Tenant['org']> = {},
+  rest: Partial<Omit<Tenant, 'org' | 'orgId'>> = {},
+): Tenant => {
+  const id = org.id ?? 'org_1'
+  return {
+    orgId: id,
+    keyId: 'key_1',
+    keyName: 'ci',
+    mode: 'live',
+    keyRpm: null,
+    org: {
+      id,
+      slug: 'acme',
+      name: 'Acme',
+      plan: 'pro',
+      subscriptionStatus: 'active',
+      monthlyRequestLimit: null,
+      rpm: null,
+      features: {},
+      settings: {},
+      ...org,
+    },
+    providerKeys: new Map(),
+    routingRules: [],
+    keySettings: {},
+    ...rest,
   }
 }
 

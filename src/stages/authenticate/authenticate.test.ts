@@ -17,6 +17,7 @@ import { memoryState } from '../../stores/embedded/memory-state'
 import { createKeyResolver, type KeyResolver } from '../../tenancy/resolver'
 import type { Tenant } from '../../tenancy/tenant'
 import { authenticate, bearerToken, type AuthVariables } from '.'
+import { testTenant } from '../../../test/support/unit'
 
 /** 10 s into a minute: the in-isolate window (60 s, aligned to the minute) frees up in 50 s. */
 const NOW = Date.UTC(2026, 0, 15, 12, 0, 10)
@@ -24,27 +25,7 @@ const VALID = generateApiKey('live')
 const UNKNOWN = generateApiKey('live')
 const MALFORMED = 'flo_sk_live_not-a-key'
 
-const tenant: Tenant = {
-  orgId: 'org_1',
-  keyId: 'key_1',
-  keyName: 'ci',
-  mode: 'live',
-  keyRpm: null,
-  org: {
-    id: 'org_1',
-    slug: 'acme',
-    name: 'Acme',
-    plan: 'pro',
-    subscriptionStatus: 'active',
-    monthlyRequestLimit: null,
-    rpm: null,
-    features: {},
-    settings: {},
-  },
-  providerKeys: new Map(),
-  routingRules: [],
-  keySettings: {},
-}
+const tenant: Tenant = testTenant()
 
 type Resolve = KeyResolver['resolve']
 

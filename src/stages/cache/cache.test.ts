@@ -13,7 +13,7 @@
  */
 import { Hono, type ExecutionContext } from 'hono'
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest'
-import { operatorTarget, usage } from '../../../test/support/unit'
+import { operatorTarget, testTenant, usage } from '../../../test/support/unit'
 import type { Embedder } from '../../cache/embed'
 import { localEmbedding } from '../../cache/embedder'
 import { MAX_ENTRY_BYTES } from '../../cache/entry'
@@ -55,27 +55,7 @@ const GPT = operatorTarget('openai', 'gpt-4o-mini', 'sk-operator')
 const tenant = (
   settings: Tenant['org']['settings'] = { cache: { enabled: true } },
   features: Record<string, unknown> = {},
-): Tenant => ({
-  orgId: 'org_1',
-  keyId: 'key_1',
-  keyName: 'ci',
-  mode: 'live',
-  keyRpm: null,
-  org: {
-    id: 'org_1',
-    slug: 'acme',
-    name: 'Acme',
-    plan: 'pro',
-    subscriptionStatus: 'active',
-    monthlyRequestLimit: null,
-    rpm: null,
-    features,
-    settings,
-  },
-  providerKeys: new Map(),
-  routingRules: [],
-  keySettings: {},
-})
+): Tenant => testTenant({ settings, features })
 
 const PROMPT = 'What is the capital of France?'
 const PARAPHRASE = 'What’s the capital city of France?'

@@ -33,6 +33,7 @@ import type { GuardVariables } from '../guard'
 import type { ParsedVariables } from '../parse-request'
 import type { RouteVariables } from '../route'
 import { dispatch, type DispatchOptions } from '.'
+import { testTenant } from '../../../test/support/unit'
 
 const ORG = 'org_1'
 const OPERATOR_KEYS: Readonly<Record<string, string>> = {
@@ -66,27 +67,8 @@ const request: ParsedRequest = {
   includeUsage: false,
 }
 
-const tenant = (providerKeys: Record<string, string> = {}): Tenant => ({
-  orgId: ORG,
-  keyId: 'key_1',
-  keyName: 'ci',
-  mode: 'live',
-  keyRpm: null,
-  org: {
-    id: ORG,
-    slug: 'acme',
-    name: 'Acme',
-    plan: 'pro',
-    subscriptionStatus: 'active',
-    monthlyRequestLimit: null,
-    rpm: null,
-    features: {},
-    settings: {},
-  },
-  providerKeys: new Map(Object.entries(providerKeys)),
-  routingRules: [],
-  keySettings: {},
-})
+const tenant = (providerKeys: Record<string, string> = {}): Tenant =>
+  testTenant({ id: ORG }, { providerKeys: new Map(Object.entries(providerKeys)) })
 
 /** A fresh keyring of one random key, as `npm run admin -- kek generate` makes one. */
 const newKeyring = (): Keyring => {

@@ -19,6 +19,7 @@ import type { AuthVariables } from '../authenticate'
 import { admission, type AdmissionVariables } from '../limits'
 import { healthSync, type HealthSyncVariables } from '../route'
 import { firstRoundTrip, type RoundTripPart } from '.'
+import { testTenant } from '../../../test/support/unit'
 
 /** A promise settled from outside. */
 const deferred = <T>() => {
@@ -188,34 +189,20 @@ describe('firstRoundTrip', () => {
 })
 
 describe('firstRoundTrip with the admission and health-sync parts', () => {
-  const tenant: Tenant = {
-    orgId: 'org_1',
-    keyId: 'key_1',
-    keyName: 'ci',
-    mode: 'live',
-    keyRpm: 60,
-    org: {
-      id: 'org_1',
-      slug: 'acme',
-      name: 'Acme',
-      plan: 'pro',
-      subscriptionStatus: 'active',
-      monthlyRequestLimit: 1000,
-      rpm: 600,
-      features: {},
-      settings: {},
+  const tenant: Tenant = testTenant(
+    { monthlyRequestLimit: 1000, rpm: 600 },
+    {
+      keyRpm: 60,
+      routingRules: [
+        {
+          apiKeyId: null,
+          model: null,
+          strategy: 'fallback',
+          targets: [{ provider: 'openai', model: 'gpt-4o' }],
+        },
+      ],
     },
-    keySettings: {},
-    providerKeys: new Map(),
-    routingRules: [
-      {
-        apiKeyId: null,
-        model: null,
-        strategy: 'fallback',
-        targets: [{ provider: 'openai', model: 'gpt-4o' }],
-      },
-    ],
-  }
+  )
 
   it('should start the admission and the health sync before either has answered', async () => {
     const started: string[] = []

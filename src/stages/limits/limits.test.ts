@@ -22,31 +22,13 @@ import type { SubscriptionStatus, Tenant } from '../../tenancy/tenant'
 import type { AuthVariables } from '../authenticate'
 import { firstRoundTrip, type RoundTripPart } from '../first-round-trip'
 import { admission, limits, type AdmissionVariables } from '.'
+import { testTenant } from '../../../test/support/unit'
 
 const AT = Date.UTC(2026, 2, 10, 9, 30, 0)
 const API_KEY = 'flo_sk_live_presented'
 
-const tenant = (slug = 'acme', subscriptionStatus: SubscriptionStatus = 'active'): Tenant => ({
-  orgId: 'org_1',
-  keyId: 'key_1',
-  keyName: 'ci',
-  mode: 'live',
-  keyRpm: 60,
-  org: {
-    id: 'org_1',
-    slug,
-    name: 'Acme',
-    plan: 'pro',
-    subscriptionStatus,
-    monthlyRequestLimit: 1000,
-    rpm: 600,
-    features: {},
-    settings: {},
-  },
-  providerKeys: new Map(),
-  routingRules: [],
-  keySettings: {},
-})
+const tenant = (slug = 'acme', subscriptionStatus: SubscriptionStatus = 'active'): Tenant =>
+  testTenant({ slug, subscriptionStatus, monthlyRequestLimit: 1000, rpm: 600 }, { keyRpm: 60 })
 
 const asked = (countsTowardQuota: boolean): AdmissionRequest => ({
   orgId: 'org_1',

@@ -32,7 +32,7 @@ import type { AuthVariables } from '../authenticate'
 import type { BodyVariables } from '../body-limit'
 import type { ParsedVariables } from '../parse-request'
 import { requestLog } from '.'
-import { operatorTarget } from '../../../test/support/unit'
+import { operatorTarget, testTenant } from '../../../test/support/unit'
 
 const GPT = operatorTarget('openai', 'gpt-4o-mini', 'sk-operator')
 
@@ -47,27 +47,7 @@ const request: ParsedRequest = {
   includeUsage: false,
 }
 
-const tenant = (features: Record<string, unknown> = {}): Tenant => ({
-  orgId: 'org_1',
-  keyId: 'key_1',
-  keyName: 'ci',
-  mode: 'live',
-  keyRpm: null,
-  org: {
-    id: 'org_1',
-    slug: 'acme',
-    name: 'Acme',
-    plan: 'pro',
-    subscriptionStatus: 'active',
-    monthlyRequestLimit: null,
-    rpm: null,
-    features,
-    settings: {},
-  },
-  providerKeys: new Map(),
-  routingRules: [],
-  keySettings: {},
-})
+const tenant = (features: Record<string, unknown> = {}): Tenant => testTenant({ features })
 
 const ended: AnswerEnd = {
   outcome: {

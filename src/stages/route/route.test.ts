@@ -23,6 +23,7 @@ import type { AuthVariables } from '../authenticate'
 import { firstRoundTrip, type RoundTripPart } from '../first-round-trip'
 import type { ParsedVariables } from '../parse-request'
 import { healthSync, route, type HealthSyncVariables, type RouteVariables } from '.'
+import { testTenant } from '../../../test/support/unit'
 
 const config = parseConfig({
   FLOOPY_DEV_API_KEY: TEST_DEV_API_KEY,
@@ -36,30 +37,11 @@ let orgs = 0
 const tenant = (
   routingRules: readonly RoutingRule[] = [],
   providerKeys: Record<string, string> = {},
-): Tenant => {
-  const orgId = `org_${String(++orgs)}`
-  return {
-    orgId,
-    keyId: 'key_1',
-    keyName: 'ci',
-    mode: 'live',
-    keyRpm: null,
-    org: {
-      id: orgId,
-      slug: 'acme',
-      name: 'Acme',
-      plan: 'pro',
-      subscriptionStatus: 'active',
-      monthlyRequestLimit: null,
-      rpm: null,
-      features: {},
-      settings: {},
-    },
-    providerKeys: new Map(Object.entries(providerKeys)),
-    routingRules,
-    keySettings: {},
-  }
-}
+): Tenant =>
+  testTenant(
+    { id: `org_${String(++orgs)}` },
+    { providerKeys: new Map(Object.entries(providerKeys)), routingRules },
+  )
 
 const rule = (
   strategy: RoutingRule['strategy'],

@@ -14,30 +14,12 @@ import { createKeyResolver, type KeyResolver } from '../../tenancy/resolver'
 import type { SubscriptionStatus, Tenant } from '../../tenancy/tenant'
 import type { AuthVariables } from '../authenticate'
 import { subscription } from '.'
+import { testTenant } from '../../../test/support/unit'
 
 const API_KEY = 'flo_sk_live_presented'
 
-const tenant = (subscriptionStatus: SubscriptionStatus, plan = 'pro'): Tenant => ({
-  orgId: 'org_1',
-  keyId: 'key_1',
-  keyName: 'ci',
-  mode: 'live',
-  keyRpm: null,
-  org: {
-    id: 'org_1',
-    slug: 'acme',
-    name: 'Acme',
-    plan,
-    subscriptionStatus,
-    monthlyRequestLimit: null,
-    rpm: null,
-    features: {},
-    settings: {},
-  },
-  providerKeys: new Map(),
-  routingRules: [],
-  keySettings: {},
-})
+const tenant = (subscriptionStatus: SubscriptionStatus, plan = 'pro'): Tenant =>
+  testTenant({ subscriptionStatus, plan })
 
 type Resolve = KeyResolver['resolve']
 
