@@ -9,7 +9,10 @@
  */
 import type { Captured } from '../types'
 
-/** For a head kept in one piece: decoding it whole needs no state between calls. */
+/**
+ * Decodes every head: `head` streams its pieces through it (a piece may end inside a character)
+ * and flushes it at the end, without yielding in between, so it is clean for the next call.
+ */
 const decoder = new TextDecoder()
 
 /** Takes chunks as they pass, copying them while the copy is under `limit` bytes. */
@@ -48,24 +51,15 @@ export const headSink = (limit: number): HeadSink => {
       add(answer, false)
     },
     head(wanted) {
-      const [first] = chunks
-      if (chunks.length === 1 && first !== undefined) {
-        return {
-          text: decoder.decode(first.subarray(0, Math.min(wanted, kept))),
-          truncated: total > wanted,
-        }
-      }
-      // Pieces may split a character between them: one decoder carries it across.
-      const pieces = new TextDecoder()
       let text = ''
       let left = Math.min(wanted, kept)
       for (const chunk of chunks) {
         if (left <= 0) break
         const part = chunk.byteLength <= left ? chunk : chunk.subarray(0, left)
-        text += pieces.decode(part, { stream: true })
+        text += decoder.decode(part, { stream: true })
         left -= part.byteLength
       }
-      return { text: text + pieces.decode(), truncated: total > wanted }
+      return { text: text + decoder.decode(), truncated: total > wanted }
     },
   }
 }
