@@ -36,10 +36,10 @@ export const bufferedJsonResponse = async (
   return bytes
 }
 
-const USAGE_KEY = new TextEncoder().encode('"usage"')
+const encoder = new TextEncoder()
+const USAGE_KEY = encoder.encode('"usage"')
 /** Stateless decodes only (no `stream`), so one decoder serves every answer. */
 const decoder = new TextDecoder()
-const encoder = new TextEncoder()
 /** How far from the end of a buffered body `usage` is looked for before parsing it whole. */
 const USAGE_WINDOW = 4096
 
