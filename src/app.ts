@@ -204,7 +204,8 @@ export const createApp = (services: Services): Hono<GatewayEnv> => {
   return app
 }
 
-const stageError = (err: Error, c: Context<GatewayEnv>): Response =>
+/** The error response for what a stage threw (the app's `onError`, and each run's). */
+const stageError = <E extends StageEnv>(err: Error, c: Context<E>): Response =>
   errorResponse(err, c.get('requestId'))
 
 /** The envelope for anything thrown; an unexpected error is logged (redacted), never echoed. */
@@ -231,6 +232,6 @@ export const createFailingApp = (error: GatewayError): Hono<StageEnv> => {
   app.all('*', () => {
     throw error
   })
-  app.onError((err, c) => errorResponse(err, c.get('requestId')))
+  app.onError(stageError)
   return app
 }
