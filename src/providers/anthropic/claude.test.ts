@@ -14,25 +14,14 @@ type Body = Record<string, unknown>
 const SONNET = 'claude-sonnet-4-5'
 const BEDROCK_SONNET = 'anthropic.claude-sonnet-4-5-20250929-v1:0'
 
+/** A chat request for `model`, a user's greeting unless `fields` say otherwise. */
+const chat = (model: string, fields: Body) =>
+  toParsedRequest('chat', { model, messages: [{ role: 'user', content: 'Hi' }], ...fields })
+
 const doors = {
-  anthropic: (fields: Body) =>
-    toAnthropicRequest(
-      toParsedRequest('chat', {
-        model: `anthropic/${SONNET}`,
-        messages: [{ role: 'user', content: 'Hi' }],
-        ...fields,
-      }),
-      SONNET,
-    ),
+  anthropic: (fields: Body) => toAnthropicRequest(chat(`anthropic/${SONNET}`, fields), SONNET),
   bedrock: (fields: Body) =>
-    toConverseRequest(
-      toParsedRequest('chat', {
-        model: `bedrock/${BEDROCK_SONNET}`,
-        messages: [{ role: 'user', content: 'Hi' }],
-        ...fields,
-      }),
-      BEDROCK_SONNET,
-    ),
+    toConverseRequest(chat(`bedrock/${BEDROCK_SONNET}`, fields), BEDROCK_SONNET),
 }
 
 /** What `door` answers `fields` with: code, parameter and message. */
