@@ -5,7 +5,7 @@
  * memoised per bindings object, so the hot path never re-parses it. A bad value fails loudly: every
  * request answers 500 `CONFIG_INVALID` naming the offending variable (never its value).
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { GatewayError } from './errors'
 import { DEFAULT_FIREWALL_MODEL, parseBackends, type Backend } from './firewall/classifier'
 import {

@@ -10,7 +10,7 @@
  */
 import type { QdrantClient } from '@qdrant/js-client-rest'
 import type { Redis } from '@upstash/redis'
-import { z } from 'zod'
+import * as z from 'zod'
 import { cachePrefix } from '../../src/stores/shared-keys.ts'
 
 /** Every cache collection's name starts so (`cacheCollection` in `src/stores/shared-keys.ts`). */

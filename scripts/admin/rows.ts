@@ -3,7 +3,7 @@
  * results are checked here before a command trusts them, so a schema drift shows up as one clear
  * error instead of `undefined` in a table.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { PromptTemplateSchema, type PromptTemplate } from '../../src/prompts/template.ts'
 import {
   type ApiKeyRow,

@@ -10,7 +10,7 @@
  * whole row.
  */
 import { createClient } from '@supabase/supabase-js'
-import type { z } from 'zod'
+import type * as z from 'zod'
 import {
   ApiKeyInfo,
   Deleted,

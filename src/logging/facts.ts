@@ -29,7 +29,7 @@
  * `decodeFacts` checks the shape of what it reads (a message from another version of the producer
  * is refused, not half-read): authenticated bytes are ours, not necessarily this version's.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import { CAPTURE_LIMIT, type LogRecord, type RequestFacts } from './record'
 import { openMessage, sealMessage, sealOverhead, type LogKeys } from './seal'
 

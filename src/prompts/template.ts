@@ -12,7 +12,7 @@
  *
  * No relative imports, so the admin CLI loads this module under plain Node.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 
 /** Prompt ids and version labels: lowercase, digits, `.`, `_`, `-`; 1-128 characters. */
 export const PROMPT_ID = /^[a-z0-9][a-z0-9._-]{0,127}$/

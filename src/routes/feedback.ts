@@ -19,7 +19,7 @@
  * judged. Redis or the Queue failing is logged, never an error: the answer is still `202`.
  */
 import type { Handler } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import type { Bindings, StageEnv } from '../env'
 import { GatewayError } from '../errors'
 import type { FeedbackRecord } from '../feedback/record'

@@ -59,7 +59,7 @@
  */
 import { xchacha20poly1305 } from '@noble/ciphers/chacha.js'
 import { bytesToUtf8, concatBytes, utf8ToBytes } from '@noble/ciphers/utils.js'
-import { z } from 'zod'
+import * as z from 'zod'
 
 /** A parsed `FLOOPY_VAULT_KEKS`. Holds ids only; the key bytes are private to this module. */
 export type Keyring = {

@@ -7,7 +7,7 @@
  *
  * No relative imports, so the admin CLI loads this module under plain Node.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 
 /** Stripe's subscription statuses, as the organisations table allows them. */
 export const SUBSCRIPTION_STATUSES = [

@@ -7,7 +7,7 @@
  * store fault, not a client error: `parseKeyConfig` throws and the caller treats the store as
  * unavailable.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import {
   OrganizationConfigSchema,
   ROUTING_STRATEGIES,

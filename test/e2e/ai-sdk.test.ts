@@ -29,7 +29,7 @@ import {
   type LanguageModel,
 } from 'ai'
 import { afterEach, describe, expect, it } from 'vitest'
-import { z } from 'zod'
+import * as z from 'zod'
 import { TEST_DEV_API_KEY } from '../support/bindings.ts'
 import { expectValid as valid, useGateway } from '../support/e2e.ts'
 

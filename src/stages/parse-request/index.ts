@@ -6,7 +6,7 @@
  * that accept them (no allowlist rebuild of the body).
  */
 import type { MiddlewareHandler } from 'hono'
-import { z } from 'zod'
+import * as z from 'zod'
 import type { StageEnv } from '../../env'
 import { GatewayError } from '../../errors'
 import type { EndpointKind, ParsedRequest } from '../../types'

@@ -2,7 +2,7 @@
  * @module The tenants file's schema (`tenants-file.ts`), checked when `FLOOPY_TENANTS` is loaded:
  * a hand-edited file with a typo fails at start-up naming the field, not at a request.
  */
-import { z } from 'zod'
+import * as z from 'zod'
 import {
   OrganizationSchema,
   ROUTING_STRATEGIES,
