@@ -5,7 +5,7 @@
  * native branch to the client and script reading the other, as the gateway reads large JSON). The variant is the
  * `x-variant` header (or the `VARIANT` binding). Plain JS so it runs without a build.
  */
-/* global AbortController, AbortSignal, clearTimeout, Headers, IdentityTransformStream, ReadableStream, Response, gc, TextEncoder, URL, console, fetch, setTimeout -- the Workers runtime's globals */
+/* global AbortController, AbortSignal, TransformStream, WritableStream, clearTimeout, Headers, IdentityTransformStream, ReadableStream, Response, gc, TextEncoder, URL, console, fetch, setTimeout -- the Workers runtime's globals */
 export default {
   async fetch(request, env, ctx) {
     if (new URL(request.url).pathname === '/healthz') return new Response('ok')
@@ -160,6 +160,47 @@ export default {
             await writer.close()
           })
           .catch(() => reader.cancel().catch(() => undefined)),
+      )
+      return new Response(readable)
+    }
+    if (variant === 'pipe-ts') {
+      // The runtime's pipe drives a script TransformStream: script sees each chunk in `transform`
+      // without a read of its own.
+      let chunks = 0
+      return new Response(
+        upstream.body.pipeThrough(
+          new TransformStream({
+            transform(chunk, controller) {
+              chunks++
+              controller.enqueue(chunk)
+            },
+            flush() {
+              log(`chunks ${chunks}`)
+            },
+          }),
+        ),
+      )
+    }
+    if (variant === 'pipe-ws') {
+      // The runtime's pipe into a script WritableStream whose sink writes to a native writer.
+      const { readable, writable } = new IdentityTransformStream()
+      const writer = writable.getWriter()
+      let chunks = 0
+      ctx.waitUntil(
+        upstream.body
+          .pipeTo(
+            new WritableStream({
+              write(chunk) {
+                chunks++
+                return writer.write(chunk)
+              },
+              close() {
+                log(`chunks ${chunks}`)
+                return writer.close()
+              },
+            }),
+          )
+          .catch((err) => log(`pipe failed: ${err}`)),
       )
       return new Response(readable)
     }
