@@ -6,8 +6,8 @@
 import { describe, expect, it } from 'vitest'
 import { GatewayError } from '../../errors'
 import { toParsedRequest } from '../../stages/parse-request'
-import { toConverseRequest } from '../bedrock/request'
-import { toAnthropicRequest } from './request'
+import { responsePlan as bedrockPlan, toConverseRequest } from '../bedrock/request'
+import { responsePlan as anthropicPlan, toAnthropicRequest } from './request'
 
 type Body = Record<string, unknown>
 
@@ -199,5 +199,18 @@ describe('the checks both Claude doors share', () => {
     expect(doors.bedrock(fields).body.additionalModelRequestFields).toEqual({
       thinking: { type: 'enabled', budget_tokens: 3000 },
     })
+  })
+
+  it('should show reasoning at both doors exactly when an effort other than none was asked', () => {
+    for (const [effort, shown] of [
+      ['low', true],
+      ['high', true],
+      ['none', false],
+      [undefined, false],
+    ] as const) {
+      const body = { model: 'm', messages: [], reasoning_effort: effort }
+      expect(anthropicPlan(body).showReasoning).toBe(shown)
+      expect(bedrockPlan(body).showReasoning).toBe(shown)
+    }
   })
 })

@@ -64,6 +64,18 @@ export const rejectUnsupported = (body: Readonly<Json>, door: Door): void => {
   }
 }
 
+/** What the response side needs to know about the request (both sides use the same rules). */
+export type ResponsePlan = {
+  /** The client asked for reasoning: thinking text is returned as `reasoning_content`. */
+  readonly showReasoning: boolean
+  /** Name of the forced tool whose input is the answer (`response_format`); none when unforced. */
+  readonly jsonTool: string | undefined
+}
+
+/** Whether the client asked for reasoning (any `reasoning_effort` but `none`). */
+export const showsReasoning = (body: Readonly<Json>): boolean =>
+  typeof body.reasoning_effort === 'string' && body.reasoning_effort !== 'none'
+
 /** The budget `reasoning_effort` asks for; `undefined` for none; 400 for an unknown effort. */
 export const thinkingBudgetOf = (effort: unknown): number | undefined => {
   if (effort == null || effort === 'none') return undefined

@@ -83,8 +83,10 @@ import {
   functionTools,
   rejectUnsupported,
   responseFormatType,
+  showsReasoning,
   thinkingBudgetOf,
   type Door,
+  type ResponsePlan,
 } from './claude'
 import { inToolLoop, translateMessages } from './messages'
 import type { ParsedRequest } from '../../types'
@@ -107,14 +109,6 @@ export type AnthropicPrepared = {
   readonly body: AnthropicRequest
   /** Top-level client fields that were dropped (see the module doc). */
   readonly dropped: readonly string[]
-}
-
-/** What the response side needs to know about the request (both sides use the same rules). */
-export type ResponsePlan = {
-  /** The client asked for reasoning: `thinking` text is returned as `reasoning_content`. */
-  readonly showReasoning: boolean
-  /** Name of the forced tool whose input is the answer (`response_format: json_object`). */
-  readonly jsonTool: string | undefined
 }
 
 /** Output limits by model-name prefix; the longest matching prefix wins (see the module doc). */
@@ -182,14 +176,13 @@ const TRANSLATED = new Set([
 ])
 
 export const responsePlan = (body: Readonly<Json>): ResponsePlan => {
-  const effort = body.reasoning_effort
   const format = isRecord(body.response_format) ? body.response_format : undefined
   const jsonObject =
     format?.type === 'json_object' ||
     (format?.type === 'json_schema' &&
       !(isRecord(format.json_schema) && isRecord(format.json_schema.schema)))
   return {
-    showReasoning: typeof effort === 'string' && effort !== 'none',
+    showReasoning: showsReasoning(body),
     jsonTool: jsonObject ? JSON_TOOL_NAME : undefined,
   }
 }

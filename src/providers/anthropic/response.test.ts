@@ -2,7 +2,8 @@
 import { describe, expect, it } from 'vitest'
 import roundtripRecording from '../../../test/fixtures/anthropic/sdk-python/recorded_tool_use_roundtrip_a8ac789b.json?raw'
 import structuredRecording from '../../../test/fixtures/anthropic/sdk-python/recorded_429_then_200_d743d628.json?raw'
-import { JSON_TOOL_NAME, type ResponsePlan } from './request'
+import type { ResponsePlan } from './claude'
+import { JSON_TOOL_NAME } from './request'
 import {
   finishReason,
   gatewayUsage,

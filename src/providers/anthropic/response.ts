@@ -34,7 +34,7 @@ import {
   type FinishReason,
 } from '../completion'
 import { isRecord } from '../fields'
-import type { ResponsePlan } from './request'
+import type { ResponsePlan } from './claude'
 import type { Usage } from '../../types'
 
 /** The token counts Anthropic reports, cumulative over a stream. */

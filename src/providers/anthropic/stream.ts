@@ -34,7 +34,7 @@ import type {
 import { isRecord, parseJson } from '../fields'
 import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
 import type { SseEvent } from '../sse'
-import type { ResponsePlan } from './request'
+import type { ResponsePlan } from './claude'
 import {
   chunkEvent,
   deltaEvent,

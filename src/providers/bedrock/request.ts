@@ -66,8 +66,10 @@ import {
   functionTools,
   rejectUnsupported,
   responseFormatType,
+  showsReasoning,
   thinkingBudgetOf,
   type Door,
+  type ResponsePlan,
 } from '../anthropic/claude'
 import { defaultMaxTokens } from '../anthropic/request'
 import {
@@ -91,14 +93,6 @@ export type BedrockPrepared = {
   readonly body: ConverseRequest
   /** Top-level client fields that were dropped (see the module doc). */
   readonly dropped: readonly string[]
-}
-
-/** What the response side needs to know about the request (both sides use the same rules). */
-export type ResponsePlan = {
-  /** The client asked for reasoning: reasoning text is returned as `reasoning_content`. */
-  readonly showReasoning: boolean
-  /** Name of the forced tool whose input is the answer (`response_format`). */
-  readonly jsonTool: string | undefined
 }
 
 /** Fields that are translated (or, like `stream_options`, handled by the gateway itself). */
@@ -138,9 +132,8 @@ const wantsJson = (format: unknown): boolean =>
   isRecord(format) && (format.type === 'json_object' || format.type === 'json_schema')
 
 export const responsePlan = (body: Readonly<Json>): ResponsePlan => {
-  const effort = body.reasoning_effort
   return {
-    showReasoning: typeof effort === 'string' && effort !== 'none',
+    showReasoning: showsReasoning(body),
     jsonTool: wantsJson(body.response_format) ? JSON_TOOL_NAME : undefined,
   }
 }

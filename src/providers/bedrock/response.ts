@@ -28,7 +28,7 @@
  */
 import type { ChatCompletionMessageFunctionToolCall } from 'openai/resources/chat/completions'
 import type { CompletionUsage } from 'openai/resources/completions'
-import type { ResponsePlan } from './request'
+import type { ResponsePlan } from '../anthropic/claude'
 import {
   oneChoiceCompletion,
   type ChatCompletionWithReasoning,
