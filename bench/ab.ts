@@ -9,7 +9,8 @@
  * reference proxy (`bench/reference-proxy.js`) runs
  * beside them. `AB_ROUNDS` rounds (3) each run every target in turn — a warm-up, then
  * `AB_SECONDS` (8) of wrk at 32 connections (workerd CPU per request from /proc, req/s), then the
- * same at 1 connection (p50) — so a slow moment of the machine hits every target alike. Prints
+ * same at 1 connection (p50) — so a slow moment of the machine hits every target alike; each round
+ * starts one target further along, so that every target takes every place in the cycle. Prints
  * each round and, per target, the median (and least) CPU per request, and the ratio to the
  * reference and the added p50 taken round by round (a busy moment slows a whole round). Exits 1
  * when any request errors or is refused: no figure comes from a failure path. Needs `wrk`
@@ -177,7 +178,11 @@ try {
   }
   const results = new Map<string, { at32: Run; at1: Run }[]>()
   for (let round = 1; round <= rounds; round++) {
-    for (const { label, worker } of targets) {
+    // Each round starts one target later: a target's place in the cycle moves its figures (the
+    // one run right after the reference measured up to 0.1 ms higher, whichever it was), so every
+    // target takes every place in turn.
+    const shift = (round - 1) % targets.length
+    for (const { label, worker } of [...targets.slice(shift), ...targets.slice(0, shift)]) {
       await wrk(worker, 32, 2, `${label} warm-up`)
       const at32 = await wrk(worker, 32, seconds, `${label} 32 conns`)
       await wrk(worker, 1, 1, `${label} warm-up`)
