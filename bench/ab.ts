@@ -178,9 +178,9 @@ try {
   }
   const results = new Map<string, { at32: Run; at1: Run }[]>()
   for (let round = 1; round <= rounds; round++) {
-    // Each round starts one target later: a target's place in the cycle moves its figures (the
-    // one run right after the reference measured up to 0.1 ms higher, whichever it was), so every
-    // target takes every place in turn.
+    // Each round starts one target later, so every target takes every place in the cycle: a
+    // place can move a target's figures (in two runs of the same targets in opposite orders, the
+    // one right after the reference measured highest both times, by up to 0.13 ms).
     const shift = (round - 1) % targets.length
     for (const { label, worker } of [...targets.slice(shift), ...targets.slice(0, shift)]) {
       await wrk(worker, 32, 2, `${label} warm-up`)
