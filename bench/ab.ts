@@ -16,7 +16,8 @@
  * when any request errors or is refused: no figure comes from a failure path. Needs `wrk`
  * (`apt-get install -y wrk`). `AB_STREAM=1` makes wrk's requests streamed. `AB_TTFB` (200; 0 skips it) streamed completions per target and
  * round, sequential and interleaved request by request, give each target's median time to the
- * first body byte and, paired by round, what it adds to the reference's; `AB_TTFB_GAP_MS` sets the
+ * first body byte (each cycle of requests starting one target later) and, paired by round, what it
+ * adds to the reference's; `AB_TTFB_GAP_MS` sets the
  * upstream's pause after its first event there (5 by default; 0 sends the stream at once).
  */
 import { execFile } from 'node:child_process'
@@ -203,7 +204,12 @@ try {
       for (let round = 1; round <= rounds; round++) {
         const times = targets.map(() => [] as number[])
         for (let i = 0; i < 20 + ttfbRequests; i++) {
-          for (const [t, { label, worker }] of targets.entries()) {
+          // Each cycle starts one target later: the request right after the reference's was the
+          // slower of two gateways in all six rounds of one run and in three of four with the
+          // order reversed, so a fixed order would favour whichever comes later.
+          for (let k = 0; k < targets.length; k++) {
+            const t = (i + k) % targets.length
+            const { label, worker } = targets[t] as (typeof targets)[number]
             const ms = await firstByte(worker, agents[t] as Agent, label)
             if (i >= 20) times[t]?.push(ms) // the first 20 warm up
           }

@@ -238,7 +238,9 @@ export async function runInterleaved(options: InterleavedOptions): Promise<void>
     ]
     const samples = new Map(sends.map(({ name }) => [name, [] as Sample[]]))
     for (let i = 0; i < warmup + requests; i++) {
-      for (const { name, send } of sends) {
+      // Each cycle starts one variant later, so that no variant always follows the same one.
+      for (let k = 0; k < sends.length; k++) {
+        const { name, send } = sends[(i + k) % sends.length] as (typeof sends)[number]
         const sample = await send(`${name}, request ${String(i + 1)}`, i)
         if (i >= warmup) samples.get(name)?.push(sample)
       }

@@ -556,9 +556,14 @@ async function ttfbSeries(all: Target[], gapMs: number, requests: number): Promi
   try {
     for (let i = 0; i < settings.ttfbWarmup; i++) for (const target of all) await once(target)
     const deadline = Date.now() + settings.ttfbTimeLimitSec * 1000
-    // Interleaved, so a slow moment on the shared machine lands on every target, not one.
+    // Interleaved, so a slow moment on the shared machine lands on every target, not one; each
+    // cycle starts one target later, since the request right after the reference proxy's measured
+    // slower than the one after it (node bench/ab.ts, two runs in opposite orders).
     for (let i = 0; i < requests && Date.now() < deadline; i++) {
-      for (const target of all) times[target.name].push(await once(target))
+      for (let k = 0; k < all.length; k++) {
+        const target = all[(i + k) % all.length] as Target
+        times[target.name].push(await once(target))
+      }
     }
   } finally {
     for (const agent of agents.values()) agent.destroy()
