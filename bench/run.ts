@@ -26,6 +26,7 @@
  * Prints a table, writes bench/results.json and the generated half of bench/REPORT.md.
  *
  * Environment: BENCH_DURATION (s per load run, default 10), BENCH_WARMUP (s, default 3),
+ * BENCH_ROUNDS (load runs per target and connection count, order rotated, median shown; default 3),
  * BENCH_TTFB_REQUESTS (per target, default 500), BENCH_MEMORY_REPEATS (default 10),
  * BENCH_BUNDLE (serve this bundle instead of building .bench/dist/index.js).
  * BENCH_ONLY=memory runs the memory cases alone (about a minute instead of several), prints their
@@ -97,6 +98,9 @@ const memoryKinds = ((): MemoryKind[] => {
 
 const settings = {
   durationSec: setting('BENCH_DURATION', 10, 600),
+  /** Load runs per target and connection count, the targets' order rotated each round; each row
+   * of the table is the median of its rounds, so one busy moment of the machine moves no row. */
+  rounds: Math.round(setting('BENCH_ROUNDS', 3, 20)),
   warmupSec: setting('BENCH_WARMUP', 3, 120),
   connections: [1, 32],
   /** Two streaming series: the upstream sends everything at once (`gapMs` 0: the cost), or
@@ -523,20 +527,63 @@ async function runLoad(
   return run
 }
 
-async function loadPhase(all: Target[], upstreamPid: number): Promise<LoadRun[]> {
+/**
+ * One row from a target's rounds: each figure is the median of the rounds' (the middle one of an
+ * odd count), answers and errors are summed, and the outside load is the busiest round's.
+ */
+function medianRun(runs: readonly LoadRun[]): LoadRun {
+  const [first] = runs
+  if (first === undefined) throw new Error('a load row needs at least one run')
+  const mid = (pick: (run: LoadRun) => number): number => stats(runs.map(pick)).p50
+  const total = (pick: (run: LoadRun) => number): number =>
+    runs.reduce((sum, run) => sum + pick(run), 0)
+  return {
+    ...first,
+    n: total((run) => run.n),
+    p50: mid((run) => run.p50),
+    p99: mid((run) => run.p99),
+    mean: mid((run) => run.mean),
+    rps: mid((run) => run.rps),
+    answered: total((run) => run.answered),
+    errors: total((run) => run.errors),
+    workerdCpuMsPerRequest: mid((run) => run.workerdCpuMsPerRequest),
+    workerdCores: mid((run) => run.workerdCores),
+    upstreamCpuMsPerRequest: mid((run) => run.upstreamCpuMsPerRequest),
+    otherCores: Math.max(...runs.map((run) => run.otherCores)),
+  }
+}
+
+/** `settings.rounds` runs per target and connection count; the rows, and every run. */
+async function loadPhase(
+  all: Target[],
+  upstreamPid: number,
+): Promise<{ rows: LoadRun[]; runs: LoadRun[] }> {
+  const rows: LoadRun[] = []
   const runs: LoadRun[] = []
   for (const connections of settings.connections) {
-    for (const target of all) {
-      const what = `${target.loadName ?? target.name}, ${String(connections)} connection(s)`
-      process.stdout.write(`  ${what}: warm-up… `)
-      await runLoad(target, connections, settings.warmupSec, upstreamPid, `${what}, warm-up`)
-      process.stdout.write('measuring… ')
-      const run = await runLoad(target, connections, settings.durationSec, upstreamPid, what)
-      console.log(`p50 ${ms(run.p50)}, ${Math.round(run.rps)} req/s, ${run.errors} errors`)
-      runs.push(run)
+    const byTarget = new Map<Target, LoadRun[]>(all.map((target) => [target, []]))
+    for (let round = 0; round < settings.rounds; round++) {
+      // Each round starts one target later: no target always runs right after the same one.
+      for (let k = 0; k < all.length; k++) {
+        const target = all[(round + k) % all.length] as Target
+        const what =
+          `${target.loadName ?? target.name}, ${String(connections)} connection(s), ` +
+          `round ${String(round + 1)} of ${String(settings.rounds)}`
+        process.stdout.write(`  ${what}: warm-up… `)
+        await runLoad(target, connections, settings.warmupSec, upstreamPid, `${what}, warm-up`)
+        process.stdout.write('measuring… ')
+        const run = await runLoad(target, connections, settings.durationSec, upstreamPid, what)
+        const cpu = Number.isFinite(run.workerdCpuMsPerRequest)
+          ? `, workerd ${run.workerdCpuMsPerRequest.toFixed(3)} ms CPU/req`
+          : ''
+        console.log(`p50 ${ms(run.p50)}, ${Math.round(run.rps)} req/s${cpu}, ${run.errors} errors`)
+        byTarget.get(target)?.push(run)
+        runs.push(run)
+      }
     }
+    for (const target of all) rows.push(medianRun(byTarget.get(target) ?? []))
   }
-  return runs
+  return { rows, runs }
 }
 
 async function ttfbSeries(all: Target[], gapMs: number, requests: number): Promise<TtfbSeries> {
@@ -864,7 +911,10 @@ type Results = {
   machine: Machine
   gateway: { bundle: string; sha256: string; source: string }
   settings: typeof settings
+  /** One row per target and connection count: the median of its rounds (`loadRuns`). */
   load: LoadRun[]
+  /** Every load run, round by round. */
+  loadRuns: LoadRun[]
   ttfb: TtfbSeries[]
   memory: {
     idleAtStartBytes: Record<WorkerName, number>
@@ -1042,7 +1092,7 @@ function render(results: Results): string {
   )
   return [
     `### Non-streaming chat completion (${wrkPath === undefined ? 'autocannon' : 'wrk'}, ${settings.durationSec} s per run after a ` +
-      `${settings.warmupSec} s warm-up)`,
+      `${settings.warmupSec} s warm-up; each row the median of ${settings.rounds} rounds)`,
     '',
     table(
       [
@@ -1157,6 +1207,7 @@ async function writeReport(results: Results, body: string): Promise<void> {
     `- Node ${m.node}, ${m.workerd}; gateway bundle ${results.gateway.bundle} ` +
       `(sha256 ${results.gateway.sha256.slice(0, 12)}…) built from ${results.gateway.source}`,
     `- Settings: BENCH_DURATION=${settings.durationSec}, BENCH_WARMUP=${settings.warmupSec}, ` +
+      `BENCH_ROUNDS=${settings.rounds}, ` +
       `BENCH_TTFB_REQUESTS=${settings.ttfbSeries[0]?.requests ?? 0}, ` +
       `BENCH_MEMORY_REPEATS=${settings.memoryRepeats}`,
   ]
@@ -1372,7 +1423,7 @@ async function main(): Promise<void> {
     const cacheHit = await cacheHitTarget(workerTarget('gateway', gateway, sink))
 
     console.log('non-streaming latency and throughput:')
-    const load = await loadPhase([...all, cacheHit], upstream.pid)
+    const { rows: load, runs: loadRuns } = await loadPhase([...all, cacheHit], upstream.pid)
     const ttfb: TtfbSeries[] = []
     for (const { gapMs, requests } of settings.ttfbSeries) {
       console.log(`streaming time to first byte, upstream pause ${gapMs} ms…`)
@@ -1403,6 +1454,7 @@ async function main(): Promise<void> {
       },
       settings,
       load,
+      loadRuns,
       ttfb,
       memory: {
         idleAtStartBytes,
