@@ -1117,7 +1117,9 @@ function render(results: Results): string {
     '',
     '"added" is the target minus direct at the same connection count. "workerd CPU" is the share ' +
       "of one core workerd used during the run; the Worker's JavaScript runs on one thread, so " +
-      '1 / (workerd CPU per request) is its throughput ceiling whatever the load generator does.',
+      '1 / (workerd CPU per request) is its throughput ceiling whatever the load generator does. ' +
+      'Each figure is the median of its own rounds, so the figures of one row can come from ' +
+      "different rounds (req/s may then sit a little above the ceiling the row's CPU gives).",
     '',
     '### Streaming: time to the first body byte (sequential, targets interleaved)',
     '',
