@@ -97,11 +97,12 @@ const memoryKinds = ((): MemoryKind[] => {
 })()
 
 const settings = {
-  durationSec: setting('BENCH_DURATION', 10, 600),
+  /** Whole seconds, as wrk takes them. */
+  durationSec: Math.max(1, Math.round(setting('BENCH_DURATION', 10, 600))),
   /** Load runs per target and connection count, the targets' order rotated each round; each row
    * of the table is the median of its rounds, so one busy moment of the machine moves no row. */
-  rounds: Math.round(setting('BENCH_ROUNDS', 3, 20)),
-  warmupSec: setting('BENCH_WARMUP', 3, 120),
+  rounds: Math.max(1, Math.round(setting('BENCH_ROUNDS', 3, 20))),
+  warmupSec: Math.max(1, Math.round(setting('BENCH_WARMUP', 3, 120))),
   connections: [1, 32],
   /** Two streaming series: the upstream sends everything at once (`gapMs` 0: the cost), or
    * pauses after its first event (a gateway that buffers cannot deliver a byte before the pause
@@ -970,7 +971,9 @@ async function logQueuePhase(
     ] as const) {
       const what = `${logQueueRunName} ${which}`
       await runLoad(target, 1, settings.warmupSec, upstreamPid, `${what}, warm-up`)
-      runs.push(await runLoad(target, 1, settings.durationSec / 2, upstreamPid, what))
+      // Whole seconds: wrk takes no fraction (half of BENCH_DURATION=1 was 0.5 s, which it refused).
+      const seconds = Math.max(1, Math.round(settings.durationSec / 2))
+      runs.push(await runLoad(target, 1, seconds, upstreamPid, what))
     }
     if (downWatch.reported() === 0) {
       fail(
