@@ -30,6 +30,7 @@ import { startGateway, type WorkerdGateway } from '../scripts/workerd.ts'
 import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
 import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
+import { rotated } from './rotation.ts'
 import { cpuSeconds, readWrkReport } from './wrk.ts'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
@@ -179,11 +180,8 @@ try {
   }
   const results = new Map<string, { at32: Run; at1: Run }[]>()
   for (let round = 1; round <= rounds; round++) {
-    // Each round starts one target later, so every target takes every place in the cycle: a
-    // place can move a target's figures (in two runs of the same targets in opposite orders, the
-    // one right after the reference measured highest both times, by up to 0.13 ms).
-    const shift = (round - 1) % targets.length
-    for (const { label, worker } of [...targets.slice(shift), ...targets.slice(0, shift)]) {
+    // Each round starts one target later (`bench/rotation.ts`).
+    for (const { label, worker } of rotated(targets, round - 1)) {
       await wrk(worker, 32, 2, `${label} warm-up`)
       const at32 = await wrk(worker, 32, seconds, `${label} 32 conns`)
       await wrk(worker, 1, 1, `${label} warm-up`)
@@ -204,11 +202,8 @@ try {
       for (let round = 1; round <= rounds; round++) {
         const times = targets.map(() => [] as number[])
         for (let i = 0; i < 20 + ttfbRequests; i++) {
-          // Each cycle starts one target later: the request right after the reference's was the
-          // slower of two gateways in all six rounds of one run and in three of four with the
-          // order reversed, so a fixed order would favour whichever comes later.
-          for (let k = 0; k < targets.length; k++) {
-            const t = (i + k) % targets.length
+          // Each cycle starts one target later (`bench/rotation.ts`).
+          for (const t of rotated([...targets.keys()], i)) {
             const { label, worker } = targets[t] as (typeof targets)[number]
             const ms = await firstByte(worker, agents[t] as Agent, label)
             if (i >= 20) times[t]?.push(ms) // the first 20 warm up

@@ -18,6 +18,7 @@ import { Agent, request, type IncomingHttpHeaders } from 'node:http'
 import { buildBundle, startGateway, type WorkerdGateway } from '../scripts/workerd.ts'
 import { generateApiKey, hashApiKey, parseApiKey } from '../src/security/api-key.ts'
 import type { TenantsFile } from '../src/stores/embedded/tenants-file.ts'
+import { rotated } from './rotation.ts'
 import { startUpstream, type Upstream } from './upstream.ts'
 
 const TIMEOUT_MS = 10_000
@@ -238,9 +239,8 @@ export async function runInterleaved(options: InterleavedOptions): Promise<void>
     ]
     const samples = new Map(sends.map(({ name }) => [name, [] as Sample[]]))
     for (let i = 0; i < warmup + requests; i++) {
-      // Each cycle starts one variant later, so that no variant always follows the same one.
-      for (let k = 0; k < sends.length; k++) {
-        const { name, send } = sends[(i + k) % sends.length] as (typeof sends)[number]
+      // Each cycle starts one variant later (`bench/rotation.ts`).
+      for (const { name, send } of rotated(sends, i)) {
         const sample = await send(`${name}, request ${String(i + 1)}`, i)
         if (i >= warmup) samples.get(name)?.push(sample)
       }

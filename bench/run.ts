@@ -53,6 +53,7 @@ import {
 import { BENCH_LOG_KEYS, startLogSink, type LogSink } from './log-sink.ts'
 import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
+import { rotated } from './rotation.ts'
 import { cpuSeconds, readWrkReport } from './wrk.ts'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
@@ -564,9 +565,8 @@ async function loadPhase(
   for (const connections of settings.connections) {
     const byTarget = new Map<Target, LoadRun[]>(all.map((target) => [target, []]))
     for (let round = 0; round < settings.rounds; round++) {
-      // Each round starts one target later: no target always runs right after the same one.
-      for (let k = 0; k < all.length; k++) {
-        const target = all[(round + k) % all.length] as Target
+      // Each round starts one target later (`bench/rotation.ts`).
+      for (const target of rotated(all, round)) {
         const what =
           `${target.loadName ?? target.name}, ${String(connections)} connection(s), ` +
           `round ${String(round + 1)} of ${String(settings.rounds)}`
@@ -605,13 +605,9 @@ async function ttfbSeries(all: Target[], gapMs: number, requests: number): Promi
     for (let i = 0; i < settings.ttfbWarmup; i++) for (const target of all) await once(target)
     const deadline = Date.now() + settings.ttfbTimeLimitSec * 1000
     // Interleaved, so a slow moment on the shared machine lands on every target, not one; each
-    // cycle starts one target later, since the request right after the reference proxy's measured
-    // slower than the one after it (node bench/ab.ts, two runs in opposite orders).
+    // cycle starts one target later (`bench/rotation.ts`).
     for (let i = 0; i < requests && Date.now() < deadline; i++) {
-      for (let k = 0; k < all.length; k++) {
-        const target = all[(i + k) % all.length] as Target
-        times[target.name].push(await once(target))
-      }
+      for (const target of rotated(all, i)) times[target.name].push(await once(target))
     }
   } finally {
     for (const agent of agents.values()) agent.destroy()
