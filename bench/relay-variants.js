@@ -22,6 +22,7 @@ export default {
         'content-type': 'application/json',
         'x-bench-bytes': request.headers.get('x-bench-bytes') ?? '1024',
         'x-bench-gap-ms': request.headers.get('x-bench-gap-ms') ?? '0',
+        'x-bench-batch-bytes': request.headers.get('x-bench-batch-bytes') ?? '65536',
       }),
       body: JSON.stringify({
         model: 'gpt-4o-mini',

@@ -1,7 +1,8 @@
 /**
  * @module `npx node bench/relay-variants.ts`: the bare relays of bench/relay-variants.js, each
  * under a fresh workerd in front of the bench upstream. Per variant: workerd's RSS growth (VmHWM)
- * after each of ten streams of RELAY_BYTES (default 16 MiB), as bench/run.ts measures it; with
+ * after each of ten streams of RELAY_BYTES (default 16 MiB), as bench/run.ts measures it, the
+ * upstream writing it in HTTP chunks of about RELAY_BATCH_BYTES (65536; 1: a chunk per event); with
  * RELAY_CANCEL=1 instead, when the Worker hears that a client left 300 ms into a stream whose
  * provider then pauses 3 s. RELAY_VARIANTS (comma-separated) picks variants. RELAY_V8_FLAGS
  * passes V8 flags and prints workerd's output: with `--expose-gc`, the `grow` and `writer`
@@ -85,7 +86,10 @@ try {
       const baseline = status(worker.pid, 'VmRSS')
       const growth: string[] = []
       for (let i = 0; i < 10; i++) {
-        const received = await get(worker.url, agent, { 'x-bench-bytes': String(bytes) })
+        const received = await get(worker.url, agent, {
+          'x-bench-bytes': String(bytes),
+          'x-bench-batch-bytes': process.env.RELAY_BATCH_BYTES ?? '65536',
+        })
         if (received < 0.9 * bytes) throw new Error(`${variant}: only ${received} bytes arrived`)
         growth.push(`+${((status(worker.pid, 'VmHWM') - baseline) / MiB).toFixed(1)}`)
       }

@@ -15,7 +15,8 @@
  *    everything at once (the cost), once with it pausing after its first event (proof that the
  *    gateway relays that event instead of buffering);
  * 3. workerd's memory: idle, and the peak while relaying 1 KB, 1 MB and 16 MB responses (JSON
- *    embeddings and SSE), each size on a fresh workerd so one case's heap cannot hide another's.
+ *    embeddings; SSE sent in 64 KiB writes; SSE sent one HTTP chunk per event, as providers
+ *    send a token stream), each size on a fresh workerd so one case's heap cannot hide another's.
  *
  * The gateway runs with its request log on, as in production, sending to a stand-in for its Queue
  * (bench/log-sink.ts) that answers as the Queue service does and counts the records it decodes.
@@ -31,8 +32,8 @@
  * BENCH_BUNDLE (serve this bundle instead of building .bench/dist/index.js).
  * BENCH_ONLY=memory runs the memory cases alone (about a minute instead of several), prints their
  * table and writes nothing: bench/results.json and bench/REPORT.md stay as the last full run left
- * them. With it, BENCH_MEMORY_KINDS (`embeddings`, `sse` or both, comma-separated; default both)
- * narrows the memory cases further.
+ * them. With it, BENCH_MEMORY_KINDS (`embeddings`, `sse`, `sse-events`, comma-separated; default
+ * all three) narrows the memory cases further.
  */
 import autocannon, { type Result } from 'autocannon'
 import { execFile, execFileSync } from 'node:child_process'
@@ -88,14 +89,26 @@ const memoryOnly = ((): boolean => {
   return only === 'memory'
 })()
 
+/**
+ * What a memory case relays: JSON embeddings; an SSE answer the upstream writes in batches of
+ * about 64 KiB (`sse`); or the same answer written one HTTP chunk per event (`sse-events`), as a
+ * provider streams tokens. A relay that reads the stream in script reads once per HTTP chunk at
+ * least, so the second shows what a read costs.
+ */
+const MEMORY_KINDS = ['embeddings', 'sse', 'sse-events'] as const
+type MemoryKind = (typeof MEMORY_KINDS)[number]
+
+const kindName = (kind: MemoryKind): string =>
+  kind === 'sse' ? 'SSE' : kind === 'sse-events' ? 'SSE, a chunk per event' : kind
+
 /** The memory cases' kinds, from BENCH_MEMORY_KINDS. */
 const memoryKinds = ((): MemoryKind[] => {
   const raw = process.env.BENCH_MEMORY_KINDS ?? ''
-  if (raw === '') return ['embeddings', 'sse']
+  if (raw === '') return [...MEMORY_KINDS]
   const kinds = raw.split(',').map((kind) => kind.trim())
   for (const kind of kinds) {
-    if (kind !== 'embeddings' && kind !== 'sse') {
-      throw new Error(`BENCH_MEMORY_KINDS takes 'embeddings' and 'sse', got ${kind}`)
+    if (!(MEMORY_KINDS as readonly string[]).includes(kind)) {
+      throw new Error(`BENCH_MEMORY_KINDS takes ${MEMORY_KINDS.join(', ')}; got ${kind}`)
     }
   }
   return kinds as MemoryKind[]
@@ -270,8 +283,6 @@ type LoadRun = Stats & {
 }
 
 type TtfbSeries = { gapMs: number } & Record<TargetName, Stats>
-
-type MemoryKind = 'embeddings' | 'sse'
 
 type MemoryCase = {
   target: WorkerName
@@ -658,7 +669,12 @@ function memoryRequest(
   target: Target,
   bytes: number,
 ): { url: string; headers: Record<string, string>; body: string } {
-  const headers = { ...target.headers, 'x-bench-bytes': String(bytes), 'x-bench-gap-ms': '0' }
+  const headers = {
+    ...target.headers,
+    'x-bench-bytes': String(bytes),
+    'x-bench-gap-ms': '0',
+    ...(kind === 'sse-events' ? { 'x-bench-batch-bytes': '1' } : {}),
+  }
   return kind === 'embeddings'
     ? {
         url: `${target.base}/embeddings`,
@@ -1018,9 +1034,7 @@ function renderMemoryCases(
     `+${mib(c.growthBytes)}`,
   ])
   const verdict = (kind: MemoryKind): string | undefined =>
-    flat[kind] === undefined
-      ? undefined
-      : `${kind === 'sse' ? 'SSE' : kind} ${flat[kind] ? 'yes' : 'NO'}`
+    flat[kind] === undefined ? undefined : `${kindName(kind)} ${flat[kind] ? 'yes' : 'NO'}`
   return [
     `Each row: a fresh workerd, one 1 KB warm-up request of the same kind, then ` +
       `${settings.memoryRepeats} sequential responses of the size shown; peak from ` +
@@ -1044,7 +1058,7 @@ function renderMemoryCases(
     ),
     '',
     `Flat in response size (gateway growth at 16 MB at most ${mib(settings.flatToleranceBytes)} ` +
-      `above its growth at 1 KB): ${(['embeddings', 'sse'] as const).map(verdict).filter(Boolean).join(', ')}.`,
+      `above its growth at 1 KB): ${MEMORY_KINDS.map(verdict).filter(Boolean).join(', ')}.`,
   ].join('\n')
 }
 
@@ -1298,10 +1312,12 @@ function verdicts(load: LoadRun[], ttfb: TtfbSeries[], cases: MemoryCase[]): Ver
     {
       name: 'memory flat in response size',
       target: `16 MB growth ≤ 1 KB growth + ${mib(settings.flatToleranceBytes)}`,
-      measured:
-        `embeddings +${mib(gatewayGrowth(cases, 'embeddings', 16 * MiB))}, ` +
-        `SSE +${mib(gatewayGrowth(cases, 'sse', 16 * MiB))}`,
-      pass: isFlat(cases, 'embeddings') && isFlat(cases, 'sse'),
+      measured: MEMORY_KINDS.map(
+        (kind) =>
+          `${kindName(kind)} +${mib(gatewayGrowth(cases, kind, 16 * MiB))} ` +
+          `(1 KB +${mib(gatewayGrowth(cases, kind, KiB))})`,
+      ).join(', '),
+      pass: MEMORY_KINDS.every((kind) => isFlat(cases, kind)),
     },
   ]
 }
@@ -1447,7 +1463,7 @@ async function main(): Promise<void> {
     await Promise.all(workers.splice(0).map((worker) => worker.close()))
 
     console.log('memory…')
-    const cases = await memoryCases(bundles, bindings, sink, ['embeddings', 'sse'])
+    const cases = await memoryCases(bundles, bindings, sink, MEMORY_KINDS)
     const results: Results = {
       date: new Date().toISOString(),
       machine: info,
@@ -1464,7 +1480,11 @@ async function main(): Promise<void> {
         idleAtStartBytes,
         idleAfterLoadBytes,
         cases,
-        flat: { embeddings: isFlat(cases, 'embeddings'), sse: isFlat(cases, 'sse') },
+        flat: {
+          embeddings: isFlat(cases, 'embeddings'),
+          sse: isFlat(cases, 'sse'),
+          'sse-events': isFlat(cases, 'sse-events'),
+        },
       },
       verdicts: verdicts(load, ttfb, cases),
       logQueue: logQueueRun,

@@ -13,6 +13,8 @@
  *   (or `max_tokens` of them), a usage chunk when `stream_options.include_usage`, `data: [DONE]`.
  *   The gap is what makes time-to-first-byte meaningful: a gateway that buffers the stream delivers
  *   its first byte only after the gap. `x-bench-bytes` sets the stream's total size instead.
+ *   The events after the first go out in writes of about `x-bench-batch-bytes` (65536), each
+ *   write one HTTP chunk; `1` writes every event as its own chunk, as a provider streams tokens.
  * - `POST /v1/embeddings`: one embedding per input with `dimensions` numbers each (default 1536),
  *   or a body of about `x-bench-bytes` bytes (header or `?bytes=`), for memory measurements.
  * - `GET /v1/models`.
@@ -132,18 +134,19 @@ async function streamChat(req: IncomingMessage, res: ServerResponse, body: Body)
       ? Math.max(1, Math.ceil(targetBytes / Buffer.byteLength(token)))
       : (positiveInt(body.max_tokens) ?? defaultChunks)
   const gapMs = Number(req.headers['x-bench-gap-ms'] ?? defaultGapMs)
+  const batchBytes = positiveInt(req.headers['x-bench-batch-bytes']) ?? 65_536
   res.writeHead(200, {
     'content-type': 'text/event-stream; charset=utf-8',
     'cache-control': 'no-cache',
   })
   res.write(chunkEvent(model, { role: 'assistant', content: '' }, null))
   if (gapMs > 0) await new Promise((resolve) => setTimeout(resolve, gapMs))
-  // Events are written in batches of about 64 KiB: one write per 180-byte event would make this
-  // process, not the gateway, the bottleneck of a 16 MB stream.
+  // Events are written in batches of about 64 KiB by default: one write per 180-byte event makes
+  // this process, not the gateway, the bottleneck of a 16 MB stream's CPU figures.
   let batch = ''
   for (let i = 0; i < chunks; i++) {
     batch += token
-    if (batch.length >= 65_536) {
+    if (batch.length >= batchBytes) {
       await write(res, batch)
       batch = ''
     }
