@@ -6,7 +6,7 @@
  * and client, the allocator, the runtime's Web APIs, garbage collection on V8's background threads
  * and recompilation are counted too. workerd runs with V8's `--perf-basic-prof` (and
  * `--interpreted-frames-native-stack`), so perf names compiled and interpreted JavaScript frames,
- * and each is charged to its source file through the bundle's `// path` markers.
+ * and each is charged to its source file through the bundle's source map.
  *
  * Set up as `npm run bench` sets up its gateway (the tenant of `bench/tenant.ts`, the request log
  * sealed for its Queue stand-in); the reference proxy (`bench/reference-proxy.js`) runs under the
@@ -28,7 +28,7 @@ import { tmpdir } from 'node:os'
 import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { buildBundle, startGateway } from '../scripts/workerd.ts'
-import { fileAtLine } from './bundle-files.ts'
+import { placeAt } from './bundle-files.ts'
 import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
 import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
@@ -130,7 +130,7 @@ const add = (map: Map<string, number>, name: string, value: number): void => {
 /** Reads `perf report` (samples, thread, DSO, symbol) into µs per request. */
 const readReport = (text: string, cpuMicros: number, bundle: string): Omit<Run, 'rps'> => {
   const bundleName = path.basename(bundle)
-  const fileAt = fileAtLine(bundle, bundleName)
+  const sourceAt = placeAt(bundle, bundleName)
   const rows: { samples: number; thread: string; dso: string; symbol: string }[] = []
   for (const line of text.split('\n')) {
     if (line.startsWith('#') || line.trim() === '') continue
@@ -149,10 +149,10 @@ const readReport = (text: string, cpuMicros: number, bundle: string): Omit<Run, 
     add(kinds, kind, micros)
     if (symbol.startsWith('JS:')) {
       // `JS:*name bundle.js:line:column` (line from 1); workerd's own modules are not the bundle.
-      const where = /\s(\S+):(\d+):\d+$/.exec(symbol)
+      const where = /\s(\S+):(\d+):(\d+)$/.exec(symbol)
       const file =
         where?.[1]?.endsWith(bundleName) === true
-          ? fileAt(Number(where[2]) - 1)
+          ? sourceAt(Number(where[2]) - 1, Number(where[3]) - 1).file
           : `(runtime) ${where?.[1] ?? symbol}`
       add(files, file, micros)
     } else {

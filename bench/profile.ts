@@ -6,7 +6,7 @@
  * streamed) chat completions at `PROFILE_CONNECTIONS` connections (32) — with
  * `PROFILE_CACHE=miss`, each with the response cache on and a user message of its own, so every
  * request misses and stores — samples every 100 µs over the Chrome DevTools Protocol, and prints
- * the functions and the source files with the most self time (the bundle's `// path` markers name
+ * the functions and the source files with the most self time (the bundle's source map names
  * each frame's file), each as its share of the busy samples and in sampled microseconds per
  * request; with `PROFILE_HEAP=1` also the functions that allocate most (V8's sampling heap
  * profiler), since garbage collection is one of the largest entries.
@@ -25,12 +25,12 @@ import path from 'node:path'
 import { fileURLToPath } from 'node:url'
 import autocannon, { type Result } from 'autocannon'
 import { buildBundle, startGateway } from '../scripts/workerd.ts'
-import { fileAtLine } from './bundle-files.ts'
+import { placeAt } from './bundle-files.ts'
 import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
 import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
 
-type CallFrame = { functionName: string; url: string; lineNumber: number }
+type CallFrame = { functionName: string; url: string; lineNumber: number; columnNumber: number }
 type ProfileNode = { id: number; callFrame: CallFrame }
 type Profile = { nodes: ProfileNode[]; samples: number[] }
 type HeapNode = { callFrame: CallFrame; selfSize: number; children: HeapNode[] }
@@ -67,14 +67,21 @@ const upstream = await startUpstream()
 // The request log on, as in production and in bench/run.ts.
 const sink = await startLogSink()
 
-/** A frame's source file: the bundle's marker before its line, or the runtime's own entry. */
-const fileNamer = (bundle: string) => {
-  const fileAt = fileAtLine(bundle, path.basename(bundle))
+/**
+ * A frame's source file and line (the bundle's source map, or its `// path` markers: the bundle is
+ * minified, so its own names and lines say little), or the runtime's own entry.
+ */
+const placeNamer = (bundle: string) => {
+  const sourceAt = placeAt(bundle, path.basename(bundle))
   const name = path.basename(bundle)
-  return (frame: CallFrame): string =>
-    frame.url.endsWith(name)
-      ? fileAt(frame.lineNumber)
-      : `(runtime) ${frame.functionName || frame.url}`
+  return (frame: CallFrame): { file: string; where: string } => {
+    if (!frame.url.endsWith(name)) {
+      const where = `${frame.url.split('/').pop() ?? ''}:${frame.lineNumber + 1}`
+      return { file: `(runtime) ${frame.functionName || frame.url}`, where }
+    }
+    const place = sourceAt(frame.lineNumber, frame.columnNumber)
+    return { file: place.file, where: `${place.file}:${place.line}` }
+  }
 }
 
 const profileOnce = async (target: Target): Promise<Run> => {
@@ -160,7 +167,7 @@ const profileOnce = async (target: Target): Promise<Run> => {
     mkdirSync('.bench', { recursive: true })
     writeFileSync(`.bench/${target}.cpuprofile`, JSON.stringify(profile))
 
-    const fileOf = fileNamer(bundle)
+    const placeOf = placeNamer(bundle)
     const nodes = new Map(profile.nodes.map((node) => [node.id, node]))
     const self = new Map<string, number>()
     const byFile = new Map<string, number>()
@@ -169,18 +176,17 @@ const profileOnce = async (target: Target): Promise<Run> => {
       const frame = nodes.get(sample)?.callFrame
       if (frame?.functionName === '(idle)') continue
       busy++
-      const name = frame
-        ? `${frame.functionName || '(anonymous)'} ${frame.url.split('/').pop() ?? ''}:${frame.lineNumber + 1}`
-        : '?'
+      const place = frame === undefined ? undefined : placeOf(frame)
+      const name = frame ? `${frame.functionName || '(anonymous)'} ${place?.where ?? ''}` : '?'
       self.set(name, (self.get(name) ?? 0) + 1)
-      const file = frame === undefined ? '?' : fileOf(frame)
+      const file = place?.file ?? '?'
       byFile.set(file, (byFile.get(file) ?? 0) + 1)
     }
     let allocations: Map<string, number> | undefined
     if (allocated !== undefined) {
       const bytes = new Map<string, number>()
       const walk = (node: HeapNode): void => {
-        const where = `${node.callFrame.functionName || '(anonymous)'} — ${fileOf(node.callFrame)}`
+        const where = `${node.callFrame.functionName || '(anonymous)'} — ${placeOf(node.callFrame).where}`
         bytes.set(where, (bytes.get(where) ?? 0) + node.selfSize)
         for (const child of node.children) walk(child)
       }
@@ -219,7 +225,9 @@ const report = (target: Target, run: Run): void => {
       `connections while profiling (${stream ? 'streamed' : 'JSON'}), ${String(run.busy)} busy ` +
       `samples, ${micros(run.busy, run.requests).toFixed(1)} µs per request`,
   )
-  console.log('\nself time by function (bundle line): share of busy samples, µs per request')
+  console.log(
+    '\nself time by function (source file and line): share of busy samples, µs per request',
+  )
   top(run.self, 40, us)
   console.log('\nself time by source file')
   top(run.byFile, 40, us)
