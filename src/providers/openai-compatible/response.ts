@@ -10,6 +10,7 @@
 import type { ResponseOutcome, Usage } from '../../types'
 import type { HeadSink } from '../head'
 import { readWhole } from '../relay'
+import { tail } from '../tail'
 import { readUsage } from '../usage'
 import { isRecord, type Json } from '../fields'
 
@@ -98,28 +99,16 @@ export const relayJsonResponse = (
   head?: HeadSink,
 ): ReadableStream<Uint8Array> => {
   const [client, tapped] = upstream.tee()
-  const tail = new Uint8Array(TAIL_BYTES)
-  let total = 0
+  const kept = tail(TAIL_BYTES)
 
   const take = (bytes: Uint8Array): void => {
     head?.take(bytes)
-    // The ring holds the last TAIL_BYTES bytes; byte k of the body lives at k % TAIL_BYTES.
-    let from = Math.max(0, bytes.byteLength - TAIL_BYTES)
-    let at = (total + from) % TAIL_BYTES
-    while (from < bytes.byteLength) {
-      const n = Math.min(bytes.byteLength - from, TAIL_BYTES - at)
-      tail.set(bytes.subarray(from, from + n), at)
-      from += n
-      at = (at + n) % TAIL_BYTES
-    }
-    total += bytes.byteLength
+    kept.keep(bytes)
   }
 
   const usage = (): Usage | undefined => {
-    if (total <= TAIL_BYTES) return usageOfBytes(tail.subarray(0, total))
-    const at = total % TAIL_BYTES
-    const last = concat([tail.subarray(at), tail.subarray(0, at)], TAIL_BYTES)
-    return usageFrom(decoder.decode(last), false)
+    const last = kept.last()
+    return last.cut ? usageFrom(decoder.decode(last.bytes), false) : usageOfBytes(last.bytes)
   }
 
   drain(tapped, take).then(
@@ -131,16 +120,6 @@ export const relayJsonResponse = (
     },
   )
   return client
-}
-
-const concat = (parts: readonly Uint8Array[], length: number): Uint8Array => {
-  const out = new Uint8Array(length)
-  let offset = 0
-  for (const part of parts) {
-    out.set(part, offset)
-    offset += part.byteLength
-  }
-  return out
 }
 
 /** Reads `stream` to its end, handing each chunk to `take` (valid only during the call). */
