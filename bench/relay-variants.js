@@ -130,6 +130,39 @@ export default {
       )
       return new Response(client)
     }
+    if (variant.startsWith('listen')) {
+      // The gateway's hand-off from the start: the client's branch of a tee piped natively into
+      // an IdentityTransformStream the script closes; the other branch read BYOB into 256 KiB,
+      // pausing `listen<ms>` between reads that do not fill it.
+      const pauseMs = Number(variant.slice('listen'.length) || '10')
+      const { readable, writable } = new IdentityTransformStream()
+      const [client, heard] = upstream.body.tee()
+      const reader = heard.getReader({ mode: 'byob' })
+      let reads = 0
+      const listened = (async () => {
+        let buffer = new ArrayBuffer(256 * 1024)
+        for (;;) {
+          const { done, value } = await reader.read(new Uint8Array(buffer))
+          reads++
+          if (done) return
+          buffer = value.buffer
+          if (value.byteLength < 256 * 1024 && pauseMs > 0) {
+            await new Promise((resolve) => setTimeout(resolve, pauseMs))
+          }
+        }
+      })()
+      ctx.waitUntil(
+        client
+          .pipeTo(writable, { preventClose: true, preventAbort: true })
+          .then(() => listened)
+          .then(async () => {
+            log(`reads ${reads}`)
+            await writable.getWriter().close()
+          })
+          .catch((err) => log(`failed: ${err}`)),
+      )
+      return new Response(readable)
+    }
     if (variant.startsWith('tee')) {
       const piped = variant.startsWith('tee-pipe')
       const atLeast = piped || variant.startsWith('tee-full')

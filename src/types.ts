@@ -25,6 +25,13 @@ export type StreamUsageStyle =
 export type OpenAIQuirks = {
   readonly streamUsage: StreamUsageStyle
   /**
+   * Asked for usage (`stream_options.include_usage`), the provider sends it in a trailing chunk of
+   * its own (`choices: []`, just before `[DONE]`) and on no other chunk, as OpenAI does. A stream
+   * whose client asked for usage then goes out exactly as received, so a long one is handed to the
+   * runtime to relay (`providers/relay.ts`).
+   */
+  readonly ownUsageChunk?: boolean
+  /**
    * The provider rejects unknown fields (Mistral: `additionalProperties: false`), so only these
    * top-level request fields are sent; the rest are renamed (see `rename`) or dropped, and the
    * dropped names are reported in the `floopy-dropped-params` response header.

@@ -14,6 +14,8 @@ import type { OpenAIQuirks, ProviderSpec } from '../types'
 
 const bearer = { header: 'authorization', prefix: 'Bearer ' } as const
 const standard: OpenAIQuirks = { streamUsage: 'stream-options' }
+/** OpenAI's own: the usage chunk as specs/openai/STREAMING.md shows it, nothing else to move. */
+const openai: OpenAIQuirks = { ...standard, ownUsageChunk: true }
 
 const set = (...items: string[]): ReadonlySet<string> => new Set(items)
 
@@ -81,7 +83,7 @@ export const PROVIDERS: readonly ProviderSpec[] = [
     defaultBaseUrl: 'https://api.openai.com/v1',
     paths: { chat: '/chat/completions', embeddings: '/embeddings', models: '/models' },
     auth: bearer,
-    quirks: standard,
+    quirks: openai,
   },
   {
     id: 'groq',

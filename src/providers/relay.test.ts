@@ -1,9 +1,10 @@
 /**
  * The SSE relay loop: a read whose events all go out as received is sent as the provider's own
  * bytes (no text built for it); a read with one changed event is re-encoded whole, in order; a
- * read that ends inside an event waits for the rest; the end is reported once.
+ * read that ends inside an event waits for the rest; the end is reported once. A long stream whose
+ * bytes all go out unchanged is handed to the runtime's pipe, with only its tail heard in script.
  */
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { relaySse, type StreamTranslator } from './relay'
 import type { StreamEnd } from './relay'
 
@@ -166,5 +167,145 @@ describe('relaySse', () => {
     await readToEnd
     expect(i).toBe(chunks.length + 1)
     expect(cancelled).toBe(false)
+  })
+})
+
+describe('relaySse: a long unchanged stream handed to the runtime', () => {
+  /** `count` events of 13 bytes, each its own chunk of a byte stream, then what `ending` says. */
+  const longUpstream = (
+    count: number,
+    ending: 'done' | 'cut' | 'error',
+    onCancel?: () => void,
+  ): { stream: ReadableStream<Uint8Array>; sent: string; pulls: () => number } => {
+    const events = Array.from(
+      { length: count },
+      (_, i) => `data: ${String(i).padStart(5, '0')}\n\n`,
+    )
+    const last = ending === 'done' ? 'data: [DONE]\n\n' : ''
+    let i = 0
+    const stream = new ReadableStream({
+      type: 'bytes',
+      pull(controller) {
+        const event = events[i++]
+        if (event !== undefined) controller.enqueue(encoder.encode(event))
+        else if (ending === 'error') controller.error(new Error('connection reset'))
+        else {
+          if (last !== '') controller.enqueue(encoder.encode(last))
+          controller.close()
+        }
+      },
+      cancel() {
+        onCancel?.()
+      },
+    })
+    return { stream, sent: events.join('') + last, pulls: () => i }
+  }
+  const text = (chunks: readonly Uint8Array[]): string => {
+    const decoder = new TextDecoder()
+    return chunks.map((c) => decoder.decode(c, { stream: true })).join('') + decoder.decode()
+  }
+
+  it('should send every byte as received and hear the end from the tail alone', async () => {
+    // 3,000 events of 13 bytes: 39 KB, more than the 16 KiB tail a handed-off stream keeps, so a
+    // translator that saw every event was not handed off.
+    const upstream = longUpstream(3000, 'done')
+    const t = translator()
+    const ends: StreamEnd[] = []
+    const out = await readAll(
+      relaySse(upstream.stream, t, {
+        passThrough: true,
+        unchanged: true,
+        onEnd: (o) => ends.push(o.end),
+      }),
+    )
+    expect(text(out)).toBe(upstream.sent)
+    await vi.waitFor(() => {
+      expect(ends).toEqual(['done'])
+    })
+    expect(t.steps).toBeGreaterThan(32)
+    expect(t.steps).toBeLessThan(1400)
+  })
+
+  it('should read every event in script when the stream is not unchanged', async () => {
+    const upstream = longUpstream(3000, 'done')
+    const t = translator()
+    const out = await readAll(
+      relaySse(upstream.stream, t, { passThrough: true, onEnd: () => undefined }),
+    )
+    expect(text(out)).toBe(upstream.sent)
+    expect(t.steps).toBe(3001)
+  })
+
+  it('should give the taps every byte the client was sent', async () => {
+    const upstream = longUpstream(3000, 'done')
+    const tapped: Uint8Array[] = []
+    await readAll(
+      relaySse(upstream.stream, translator(), {
+        passThrough: true,
+        unchanged: true,
+        onEnd: () => undefined,
+        tap: (chunk) => tapped.push(chunk.slice()),
+      }),
+    )
+    expect(text(tapped)).toBe(upstream.sent)
+  })
+
+  it('should end a stream the provider cut short, after the hand-off, with the closing event', async () => {
+    for (const ending of ['cut', 'error'] as const) {
+      const upstream = longUpstream(3000, ending)
+      const ends: StreamEnd[] = []
+      const closing: StreamTranslator = {
+        ...translator(),
+        end: undefined,
+        finish: () => 'event: error\ndata: cut\n\n',
+        broken: () => 'event: error\ndata: broken\n\n',
+      }
+      const out = await readAll(
+        relaySse(upstream.stream, closing, {
+          passThrough: true,
+          unchanged: true,
+          onEnd: (o) => ends.push(o.end),
+        }),
+      )
+      const closed = ending === 'cut' ? 'cut' : 'broken'
+      expect(text(out)).toBe(`${upstream.sent}event: error\ndata: ${closed}\n\n`)
+      expect(ends).toEqual(['interrupted'])
+    }
+  })
+
+  it('should let the provider go and report a cancel when the client leaves after the hand-off', async () => {
+    let cancelled!: () => void
+    const providerReleased = new Promise<void>((resolve) => {
+      cancelled = resolve
+    })
+    // Endless: only a cancel ends it.
+    let i = 0
+    const upstream = new ReadableStream({
+      type: 'bytes',
+      pull(controller) {
+        controller.enqueue(encoder.encode(`data: ${String(i++).padStart(5, '0')}\n\n`))
+      },
+      cancel() {
+        cancelled()
+      },
+    })
+    const ends: StreamEnd[] = []
+    const out = relaySse(upstream, translator(), {
+      passThrough: true,
+      unchanged: true,
+      onEnd: (o) => ends.push(o.end),
+    })
+    const reader = out.getReader()
+    let received = 0
+    while (received < 2000) {
+      const { done, value } = await reader.read()
+      if (done) throw new Error('the relay ended an endless stream')
+      received += value.byteLength
+    }
+    await reader.cancel()
+    await providerReleased
+    await vi.waitFor(() => {
+      expect(ends).toEqual(['cancelled'])
+    })
   })
 })

@@ -9,6 +9,7 @@
 import { GatewayError } from '../errors'
 import type { Responded } from './adapter'
 import { SseSplitter, type SseEvent } from './sse'
+import { tail, type Tail } from './tail'
 import type { ResponseOutcome, Usage } from '../types'
 
 export type StreamEnd = ResponseOutcome['end']
@@ -73,6 +74,12 @@ export type SseRelayOptions = {
    * as soon as it is made, so this comes without the client reading.
    */
   readonly onFirstChunk?: ((failed: boolean) => void) | undefined
+  /**
+   * Every event from the provider goes to the client as received (the translator only listens):
+   * in workerd, once a stream is long (`HAND_OFF_READS` reads), the rest of it then goes to the
+   * client natively (`relayReads`).
+   */
+  readonly unchanged?: boolean
 }
 
 /**
@@ -86,12 +93,41 @@ export const relaySse = (
 ): ReadableStream<Uint8Array> => {
   const decoder = new TextDecoder()
   const splitter = new SseSplitter()
+  // Whether the last read ended with a whole event: nothing is held back from the client then.
+  let whole = false
+  // Once handed off, only the stream's tail is kept: its end and usage are all that is left to hear.
+  let heardTail: Tail | undefined
   return relayReads(
     upstream,
     {
       get end() {
         return translator.end
       },
+      unchanged:
+        options.unchanged !== true
+          ? undefined
+          : {
+              atEventEnd: () => whole && splitter.rest() === '',
+              hear: (bytes) => {
+                heardTail ??= tail(HEARD_TAIL_BYTES)
+                heardTail.keep(bytes)
+              },
+              heard() {
+                if (heardTail === undefined) return
+                const last = heardTail.last()
+                let text = new TextDecoder().decode(last.bytes)
+                if (last.cut) {
+                  // The tail may begin inside an event: it is read from the first whole one.
+                  text = text.replace(/\r\n?/g, '\n')
+                  const at = text.indexOf('\n\n')
+                  text = at < 0 ? '' : text.slice(at + 2)
+                }
+                for (const event of splitter.push(text)) {
+                  translator.step(event)
+                  if (translator.end !== undefined) return
+                }
+              },
+            },
       usage: () => translator.usage(),
       broken: () => encoded(translator.broken()),
       done() {
@@ -102,6 +138,7 @@ export const relaySse = (
         return encoded(out + translator.finish(splitter.rest()))
       },
       read(bytes) {
+        whole = bytes[bytes.byteLength - 1] === 0x0a
         const wasEmpty = splitter.rest() === ''
         const events = splitter.push(decoder.decode(bytes, { stream: true }))
         // The text to send; `null` while every event so far goes out as received.
@@ -128,7 +165,7 @@ export const relaySse = (
         return out === null ? undefined : encoded(out)
       },
     },
-    { ...options, reuse: true },
+    { onEnd: options.onEnd, tap: options.tap, onFirstChunk: options.onFirstChunk, reuse: true },
   )
 }
 
@@ -154,9 +191,23 @@ export type ReadHandler = {
   broken(): Uint8Array | undefined
   /** The usage to report when the stream ends, however it ends. */
   usage(): Usage | undefined
+  /** Present when every byte from the provider goes to the client as received. */
+  readonly unchanged?:
+    | {
+        /**
+         * Whether all that was read so far has been handed on (no part of an event held back),
+         * so that the rest of the stream may go to the client natively.
+         */
+        atEventEnd(): boolean
+        /** Takes in bytes the client has been sent natively (at most their tail is kept). */
+        hear(bytes: Uint8Array): void
+        /** The stream ended whole: what its tail says (the end, usage) is taken in. */
+        heard(): void
+      }
+    | undefined
 }
 
-export type ReadRelayOptions = Omit<SseRelayOptions, 'passThrough'> & {
+export type ReadRelayOptions = Omit<SseRelayOptions, 'passThrough' | 'unchanged'> & {
   /**
    * `handler.read` keeps nothing of `bytes` past its call (it decodes or copies them), so the
    * next read may overwrite them: reads then go into one reused buffer.
@@ -177,6 +228,15 @@ export type ReadRelayOptions = Omit<SseRelayOptions, 'passThrough'> & {
  * keeps a small one. Elsewhere (Node) a standard `TransformStream` carries fresh buffers. An
  * `IdentityTransformStream` tells its writer that its reader left only at the next write, so
  * `releaseRelay` cancels the provider at once when the gateway itself drops an answer.
+ *
+ * Each script read still leaves a few KB of workerd's memory until a full collection, and a
+ * provider streaming tokens sends one HTTP chunk per event, which is one read each. So when the
+ * handler relays every byte unchanged (`unchanged`), a stream that reaches `HAND_OFF_READS` reads
+ * goes on natively (`handOff`) at the next event boundary: the rest of the provider's body is
+ * `tee()`d, one branch piped by the runtime into the client's stream, the other read here for the
+ * handler (usage, the end, the taps' copy) in few large reads, pausing `LISTEN_PAUSE_MS` between
+ * them so that the events sent meanwhile gather into one. The end is reported, and a stream the
+ * provider cut short still ends with the handler's closing event, once both have finished.
  */
 export const relayReads = (
   upstream: ReadableStream<Uint8Array>,
@@ -196,14 +256,21 @@ export const relayReads = (
     options.onEnd({ end, usage: handler.usage() })
   }
   let stopped = false
+  /** Lets the provider go: its reader, or the two branches once handed off. */
+  let release = (reason?: unknown): void => {
+    source.cancel(reason)
+  }
   const stop = (reason?: unknown): void => {
     if (stopped) return
     stopped = true
     report('cancelled')
-    source.cancel(reason)
+    release(reason)
   }
   releases.set(readable, stop)
-  writer.closed.catch(stop)
+  let handedOff = false
+  writer.closed.catch((err: unknown) => {
+    if (!handedOff) stop(err) // a writer released for the hand-off rejects `closed` too
+  })
 
   /** Hands `chunk` to the client; false when the client has gone. */
   const send = async (chunk: Uint8Array, ended: StreamEnd | undefined): Promise<boolean> => {
@@ -225,7 +292,43 @@ export const relayReads = (
     writer.close().catch(ignore)
   }
 
+  /** The rest of the stream goes to the client natively; the handler only listens. */
+  const handOff = async (ear: NonNullable<ReadHandler['unchanged']>): Promise<void> => {
+    handedOff = true
+    source.release()
+    writer.releaseLock()
+    const [toClient, heard] = upstream.tee()
+    const listener = listen(heard, handler, ear, tap)
+    release = (reason) => {
+      listener.cancel(reason)
+    }
+    // The pipe neither closes nor aborts the client's stream: a cut stream still gets its event.
+    const piped = await toClient.pipeTo(writable, { preventClose: true, preventAbort: true }).then(
+      () => true,
+      () => false,
+    )
+    // The client left, or the provider broke off: nothing more is coming to listen to.
+    if (!piped) listener.cancel()
+    const heardAll = await listener.ended
+    if (stopped) return
+    ear.heard() // what came before a break counts too: usage sent before it, or the end itself
+    const out = heardAll ? handler.done() : handler.broken()
+    const end = handler.end ?? 'interrupted'
+    const last = writable.getWriter()
+    // A write or a close that fails says the client had gone (the pipe failed for that).
+    const closing = out === undefined ? last.close() : last.write(out)
+    try {
+      await closing
+    } catch (err) {
+      stop(err)
+      return
+    }
+    report(end)
+    if (out !== undefined) last.close().catch(ignore)
+  }
+
   const pump = async (): Promise<void> => {
+    let reads = 0
     for (;;) {
       let read: ReadableStreamReadResult<Uint8Array> | undefined
       try {
@@ -246,6 +349,17 @@ export const relayReads = (
       const end = handler.end
       if (out !== undefined && !(await send(out, end))) return
       source.done(read.value)
+      const ear = handler.unchanged
+      if (
+        end === undefined &&
+        ear !== undefined &&
+        NATIVE &&
+        ++reads >= HAND_OFF_READS &&
+        ear.atEventEnd()
+      ) {
+        await handOff(ear)
+        return
+      }
       if (end !== undefined) {
         // The stream is complete or a provider error was relayed: nothing after it is for the
         // client. Reading the tail of a complete stream lets the runtime reuse the connection;
@@ -263,8 +377,9 @@ export const relayReads = (
     if (stopped) return
     stopped = true
     report('interrupted')
-    source.cancel(err)
-    writer.abort(err).catch(ignore)
+    release(err)
+    if (handedOff) writable.abort(err).catch(ignore)
+    else writer.abort(err).catch(ignore)
   })
   return readable
 }
@@ -279,6 +394,72 @@ export const releaseRelay = async (body: ReadableStream<Uint8Array>): Promise<vo
 }
 
 const releases = new WeakMap<ReadableStream<Uint8Array>, (reason?: unknown) => void>()
+
+/** Reads relayed through script before a stream whose bytes go unchanged is handed off. */
+const HAND_OFF_READS = 32
+/** What a handed-off stream keeps of its end: room for the usage chunk and `[DONE]`, many times. */
+const HEARD_TAIL_BYTES = 16 * 1024
+/** The listening branch's read buffer, and its pause between reads that do not fill it. */
+const LISTEN_BYTES = 256 * 1024
+const LISTEN_PAUSE_MS = 10
+
+type Listener = {
+  /** True when the stream ended whole, false when it broke off or was cancelled. */
+  readonly ended: Promise<boolean>
+  cancel(reason?: unknown): void
+}
+
+/**
+ * Reads the listening branch of a handed-off stream to its end, giving each read to the taps'
+ * copy and to the handler's `hear` (the client has the bytes already). The
+ * pause between reads lets the events the runtime pipes to the client gather in this branch, so a
+ * token stream costs a read per pause, not one per event.
+ */
+const listen = (
+  stream: ReadableStream<Uint8Array>,
+  handler: ReadHandler,
+  ear: NonNullable<ReadHandler['unchanged']>,
+  tap: ((chunk: Uint8Array) => void) | undefined,
+): Listener => {
+  let byob: ReadableStreamBYOBReader | undefined
+  try {
+    byob = stream.getReader({ mode: 'byob' })
+  } catch {
+    byob = undefined // not a byte stream here: read it the default way
+  }
+  const reader = byob ?? stream.getReader()
+  const state = { cancelled: false }
+  const ended = (async (): Promise<boolean> => {
+    let buffer = new ArrayBuffer(LISTEN_BYTES)
+    for (;;) {
+      const { done, value } =
+        byob === undefined
+          ? await (reader as ReadableStreamDefaultReader<Uint8Array>).read()
+          : await byob.read(new Uint8Array(buffer))
+      if (state.cancelled) return false
+      if (value !== undefined && value.byteLength > 0) {
+        tap?.(value)
+        if (handler.end === undefined) ear.hear(value)
+      }
+      if (done) return true
+      if (byob !== undefined) buffer = value.buffer as ArrayBuffer
+      if (value.byteLength < LISTEN_BYTES) await pause(LISTEN_PAUSE_MS)
+    }
+  })().catch(() => false)
+  return {
+    ended,
+    cancel(reason) {
+      if (state.cancelled) return
+      state.cancelled = true
+      reader.cancel(reason).catch(ignore)
+    },
+  }
+}
+
+const pause = (ms: number): Promise<void> =>
+  new Promise((resolve) => {
+    setTimeout(resolve, ms)
+  })
 
 type Pipe = { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }
 
@@ -299,6 +480,8 @@ type Source = {
   done(chunk: Uint8Array): void
   cancel(reason?: unknown): void
   drain(): Promise<void>
+  /** Gives the stream back (no read in flight): its reader lets go of it. */
+  release(): void
 }
 
 const openSource = (upstream: ReadableStream<Uint8Array>, reuse: boolean): Source => {
@@ -335,6 +518,9 @@ const openSource = (upstream: ReadableStream<Uint8Array>, reuse: boolean): Sourc
     done,
     cancel(reason) {
       reader.cancel(reason).catch(ignore)
+    },
+    release() {
+      reader.releaseLock()
     },
     async drain() {
       try {

@@ -74,7 +74,10 @@ export const openAICompatible: ProviderAdapter = {
       }
     }
     const relayed = relayChatStream(bytesOf(upstream), {
-      plan: { showUsage: request.includeUsage },
+      plan: {
+        showUsage: request.includeUsage,
+        ownUsageChunk: provider.spec.quirks.ownUsageChunk === true,
+      },
       providerErrorEvent: (providerError) =>
         providerErrorFrom(
           context.provider,

@@ -1,5 +1,5 @@
 /// <reference types="vite/client" />
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { headSink } from '../head'
 import { releaseRelay } from '../relay'
 import singleToolStream from '../../../test/fixtures/openai/fixtures/stream_single_tool_call_with_usage_2018feb66ae1.sse?raw'
@@ -147,6 +147,41 @@ describe('relayChatStream', () => {
       expect(text).not.toContain('"usage"')
       expect(text.endsWith('data: [DONE]\n\n')).toBe(true)
       expect(ends).toEqual([{ end: 'done', usage: recordedUsage }])
+    })
+
+    it('should hand a long stream to the runtime when the client asked for usage, and still report it', async () => {
+      // The recording with its first content event 2,000 times more, each event its own chunk of a
+      // byte stream (as a fetch body is): long enough to be handed off, and its end and usage then
+      // come from the tail the relay keeps.
+      const events = textStream
+        .split('\n\n')
+        .filter((raw) => raw.length > 0)
+        .map((raw) => `${raw}\n\n`)
+      const long = [
+        events[0] ?? '',
+        ...Array<string>(2000).fill(events[1] ?? ''),
+        ...events.slice(1),
+      ]
+      let i = 0
+      const upstream = new ReadableStream({
+        type: 'bytes',
+        pull(controller) {
+          const event = long[i++]
+          if (event === undefined) controller.close()
+          else controller.enqueue(encoder.encode(event))
+        },
+      })
+      const ends: RelayResult[] = []
+      const out = relayChatStream(upstream, {
+        plan: { showUsage: true, ownUsageChunk: true },
+        providerErrorEvent,
+        interruptedEvent,
+        onEnd: (result) => ends.push(result),
+      })
+      expect(await new Response(out).text()).toBe(long.join(''))
+      await vi.waitFor(() => {
+        expect(ends).toEqual([{ end: 'done', usage: recordedUsage }])
+      })
     })
 
     it('should show the usage chunk exactly once', async () => {

@@ -18,6 +18,11 @@ import type { Usage } from '../../types'
 export type ChatStreamPlan = {
   /** The client asked for the usage chunk. */
   readonly showUsage: boolean
+  /**
+   * The provider reports usage in a trailing chunk of its own (`choices: []`) and nowhere else,
+   * as OpenAI does (`OpenAIQuirks.ownUsageChunk`).
+   */
+  readonly ownUsageChunk?: boolean
 }
 
 /** Explicit translator state; `step` is a pure function over (state, event). */
@@ -165,9 +170,13 @@ export const relayChatStream = (
       broken: interrupted,
       usage: () => state.usage,
     },
-    // Most events pass unchanged, so most reads can be relayed as the provider's own bytes.
+    // Most events pass unchanged, so most reads can be relayed as the provider's own bytes. When
+    // the client asked for the usage chunk and the provider sends one of its own, all of them do
+    // (but an in-stream error, which the gateway renders only while the relay still reads it):
+    // a long stream then goes on natively.
     {
       passThrough: true,
+      unchanged: options.plan.showUsage && options.plan.ownUsageChunk === true,
       onEnd: options.onEnd,
       tap: options.tap,
       onFirstChunk: options.onFirstChunk,
