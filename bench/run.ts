@@ -117,7 +117,7 @@ const memoryKinds = ((): MemoryKind[] => {
 const settings = {
   durationSec: setting('BENCH_DURATION', 10, 600),
   /** Load runs per target and connection count, the targets' order rotated each round; each row
-   * of the table is the median of its rounds, so one busy moment of the machine moves no row. */
+   * of the table is its middle round (`medianRun`), so one busy moment of the machine moves no row. */
   rounds: setting('BENCH_ROUNDS', 3, 20),
   warmupSec: setting('BENCH_WARMUP', 3, 120),
   connections: [1, 32],
@@ -544,27 +544,26 @@ async function runLoad(
 }
 
 /**
- * One row from a target's rounds: each figure is the median of the rounds' (the middle one of an
- * odd count), answers and errors are summed, and the outside load is the busiest round's.
+ * One row from a target's rounds: its middle round, whole, so that the row's figures belong
+ * together (medians taken figure by figure could mix rounds, and put req/s above the ceiling the
+ * row's CPU allows). The middle by the figure the row is read for: p50 at 1 connection; at more,
+ * workerd's CPU per request for a Worker, req/s for the direct calls. Answers and errors are summed
+ * over the rounds, and the outside load is the busiest round's.
  */
 function medianRun(runs: readonly LoadRun[]): LoadRun {
-  const [first] = runs
-  if (first === undefined) throw new Error('a load row needs at least one run')
-  const mid = (pick: (run: LoadRun) => number): number => stats(runs.map(pick)).p50
+  const key = (run: LoadRun): number => {
+    if (run.connections === 1) return run.p50
+    return run.workerdCpuMsPerRequest > 0 ? run.workerdCpuMsPerRequest : -run.rps
+  }
+  const middle = [...runs].sort((a, b) => key(a) - key(b))[Math.floor((runs.length - 1) / 2)]
+  if (middle === undefined) throw new Error('a load row needs at least one run')
   const total = (pick: (run: LoadRun) => number): number =>
     runs.reduce((sum, run) => sum + pick(run), 0)
   return {
-    ...first,
+    ...middle,
     n: total((run) => run.n),
-    p50: mid((run) => run.p50),
-    p99: mid((run) => run.p99),
-    mean: mid((run) => run.mean),
-    rps: mid((run) => run.rps),
     answered: total((run) => run.answered),
     errors: total((run) => run.errors),
-    workerdCpuMsPerRequest: mid((run) => run.workerdCpuMsPerRequest),
-    workerdCores: mid((run) => run.workerdCores),
-    upstreamCpuMsPerRequest: mid((run) => run.upstreamCpuMsPerRequest),
     otherCores: Math.max(...runs.map((run) => run.otherCores)),
   }
 }
@@ -927,7 +926,7 @@ type Results = {
   machine: Machine
   gateway: { bundle: string; sha256: string; source: string }
   settings: typeof settings
-  /** One row per target and connection count: the median of its rounds (`loadRuns`). */
+  /** One row per target and connection count: its middle round (`medianRun`; all in `loadRuns`). */
   load: LoadRun[]
   /** Every load run, round by round. */
   loadRuns: LoadRun[]
@@ -1108,7 +1107,7 @@ function render(results: Results): string {
   )
   return [
     `### Non-streaming chat completion (${wrkPath === undefined ? 'autocannon' : 'wrk'}, ${settings.durationSec} s per run after a ` +
-      `${settings.warmupSec} s warm-up; each row the median of ${settings.rounds} rounds)`,
+      `${settings.warmupSec} s warm-up; each row the middle of ${settings.rounds} rounds)`,
     '',
     table(
       [
@@ -1134,8 +1133,8 @@ function render(results: Results): string {
     '"added" is the target minus direct at the same connection count. "workerd CPU" is the share ' +
       "of one core workerd used during the run; the Worker's JavaScript runs on one thread, so " +
       '1 / (workerd CPU per request) is its throughput ceiling whatever the load generator does. ' +
-      'Each figure is the median of its own rounds, so the figures of one row can come from ' +
-      "different rounds (req/s may then sit a little above the ceiling the row's CPU gives).",
+      'Each row is its middle round, whole: by p50 at 1 connection; at 32, by workerd CPU per ' +
+      'request (req/s for direct). Requests and errors are counted over all rounds.',
     '',
     '### Streaming: time to the first body byte (sequential, targets interleaved)',
     '',
