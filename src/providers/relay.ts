@@ -296,6 +296,9 @@ export const relayReads = (
   const handOff = async (ear: NonNullable<ReadHandler['unchanged']>): Promise<void> => {
     handedOff = true
     source.release()
+    release = (reason) => {
+      upstream.cancel(reason).catch(ignore)
+    }
     writer.releaseLock()
     const [toClient, heard] = upstream.tee()
     const listener = listen(heard, handler, ear, tap)
