@@ -424,28 +424,17 @@ const listen = (
   ear: NonNullable<ReadHandler['unchanged']>,
   tap: ((chunk: Uint8Array) => void) | undefined,
 ): Listener => {
-  let byob: ReadableStreamBYOBReader | undefined
-  try {
-    byob = stream.getReader({ mode: 'byob' })
-  } catch {
-    byob = undefined // not a byte stream here: read it the default way
-  }
-  const reader = byob ?? stream.getReader()
+  const reads = reusedReads(stream, LISTEN_BYTES)
   const state = { cancelled: false }
   const ended = (async (): Promise<boolean> => {
-    let buffer = new ArrayBuffer(LISTEN_BYTES)
     for (;;) {
-      const { done, value } =
-        byob === undefined
-          ? await (reader as ReadableStreamDefaultReader<Uint8Array>).read()
-          : await byob.read(new Uint8Array(buffer))
+      const { done, value } = await reads.read()
       if (state.cancelled) return false
       if (value !== undefined && value.byteLength > 0) {
         tap?.(value)
         if (handler.end === undefined) ear.hear(value)
       }
       if (done) return true
-      if (byob !== undefined) buffer = value.buffer as ArrayBuffer
       if (value.byteLength < LISTEN_BYTES) await pause(LISTEN_PAUSE_MS)
     }
   })().catch(() => false)
@@ -454,6 +443,54 @@ const listen = (
     cancel(reason) {
       if (state.cancelled) return
       state.cancelled = true
+      reads.cancel(reason)
+    },
+  }
+}
+
+/** Reads of a stream of bytes, as `reusedReads` gives them. */
+export type ReusedReads = {
+  /** The next read; `full`: wait for a full buffer or the end (workerd's `readAtLeast`). */
+  read(full?: boolean): Promise<ReadableStreamReadResult<Uint8Array>>
+  cancel(reason?: unknown): void
+}
+
+/**
+ * Reads `stream` into one buffer of `size` bytes, reused for every read, when it is a byte stream
+ * (a BYOB reader): what a read gives is valid until the next read. Elsewhere, the chunks as the
+ * stream hands them out. A full read needs workerd's `readAtLeast`; without it, a read gives what
+ * has arrived.
+ */
+export const reusedReads = (stream: ReadableStream<Uint8Array>, size: number): ReusedReads => {
+  let byob: ReadableStreamBYOBReader | undefined
+  try {
+    byob = stream.getReader({ mode: 'byob' })
+  } catch {
+    byob = undefined // not a byte stream here: read it the default way
+  }
+  if (byob === undefined) {
+    const reader = stream.getReader()
+    return {
+      read: () => reader.read(),
+      cancel(reason) {
+        reader.cancel(reason).catch(ignore)
+      },
+    }
+  }
+  const reader = byob
+  // `readAtLeast` is workerd's own (typed as always there).
+  const atLeast = typeof (reader as Partial<ReadableStreamBYOBReader>).readAtLeast === 'function'
+  let buffer = new ArrayBuffer(size)
+  return {
+    async read(full = false) {
+      const view = new Uint8Array(buffer)
+      const result =
+        full && atLeast ? await reader.readAtLeast(size, view) : await reader.read(view)
+      // The same memory, handed back by the read.
+      if (result.value !== undefined) buffer = result.value.buffer
+      return result
+    },
+    cancel(reason) {
       reader.cancel(reason).catch(ignore)
     },
   }

@@ -9,7 +9,7 @@
  */
 import type { ResponseOutcome, Usage } from '../../types'
 import type { HeadSink } from '../head'
-import { readWhole } from '../relay'
+import { readWhole, reusedReads } from '../relay'
 import { tail } from '../tail'
 import { readUsage } from '../usage'
 import { isRecord, type Json } from '../fields'
@@ -127,33 +127,11 @@ const drain = async (
   stream: ReadableStream<Uint8Array>,
   take: (bytes: Uint8Array) => void,
 ): Promise<void> => {
-  let byob: ReadableStreamBYOBReader | undefined
-  try {
-    byob = stream.getReader({ mode: 'byob' })
-  } catch {
-    byob = undefined // not a byte stream here: read it the default way
-  }
-  if (byob !== undefined) {
-    let buffer = new ArrayBuffer(READ_BYTES)
-    for (;;) {
-      const view = new Uint8Array(buffer)
-      // `readAtLeast` is workerd's own (typed as always there); elsewhere, what has arrived.
-      const { done, value } =
-        typeof (byob as Partial<ReadableStreamBYOBReader>).readAtLeast === 'function'
-          ? await byob.readAtLeast(READ_BYTES, view)
-          : await byob.read(view)
-      if (value !== undefined) {
-        take(value)
-        buffer = value.buffer // the same memory, handed back by the read
-      }
-      if (done) return
-    }
-  }
-  const reader = stream.getReader()
+  const reads = reusedReads(stream, READ_BYTES)
   for (;;) {
-    const { done, value } = await reader.read()
+    const { done, value } = await reads.read(true)
+    if (value !== undefined) take(value)
     if (done) return
-    take(value)
   }
 }
 
