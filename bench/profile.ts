@@ -52,6 +52,12 @@ const inspectorPort = 9229
 const seconds = Number(process.env.PROFILE_SECONDS ?? 8)
 const rounds = Number(process.env.PROFILE_ROUNDS ?? 2)
 const stream = process.env.PROFILE_STREAM === '1'
+/**
+ * `PROFILE_STREAM_BYTES`: each streamed answer that long (the bench upstream's `x-bench-bytes`),
+ * written one HTTP chunk per event as providers stream tokens, and asked for without its usage
+ * chunk, as most clients ask: what the relay costs per event when it reads the whole stream.
+ */
+const streamBytes = process.env.PROFILE_STREAM_BYTES
 const cacheMiss = process.env.PROFILE_CACHE === 'miss'
 const heap = process.env.PROFILE_HEAP === '1'
 const mode = process.env.PROFILE_TARGET ?? 'gateway'
@@ -105,6 +111,13 @@ const profileOnce = async (target: Target): Promise<Run> => {
               'content-type': 'application/json',
               authorization: `Bearer ${key}`,
               ...(cacheMiss ? { 'floopy-cache-enabled': 'true' } : {}),
+              ...(stream && streamBytes !== undefined
+                ? {
+                    'x-bench-bytes': streamBytes,
+                    'x-bench-gap-ms': '0',
+                    'x-bench-batch-bytes': '1',
+                  }
+                : {}),
             },
             body: JSON.stringify({
               model: 'openai/gpt-4o-mini',

@@ -2,10 +2,12 @@
  * @module Bare ways for a Worker to relay a streamed answer, for bench/relay-variants.ts: which of
  * them keep workerd's memory flat in the answer's size, and when each notices that the client left.
  * No SSE parsing and no translation: only how the bytes reach the client (`tee…` variants: a
- * native branch to the client and script reading the other, as the gateway reads large JSON). The variant is the
- * `x-variant` header (or the `VARIANT` binding). Plain JS so it runs without a build.
+ * native branch to the client and script reading the other, as the gateway reads large JSON;
+ * `gather…`: script writing the client every byte it reads from one branch while a digest pulls
+ * the other). The variant is the `x-variant` header (or the `VARIANT` binding). Plain JS so it
+ * runs without a build.
  */
-/* global AbortController, AbortSignal, TransformStream, WritableStream, clearTimeout, Headers, IdentityTransformStream, ReadableStream, Response, gc, TextEncoder, URL, console, fetch, setTimeout -- the Workers runtime's globals */
+/* global AbortController, AbortSignal, crypto, TextDecoder, TransformStream, WritableStream, clearTimeout, Headers, IdentityTransformStream, ReadableStream, Response, gc, TextEncoder, URL, console, fetch, setTimeout -- the Workers runtime's globals */
 export default {
   async fetch(request, env, ctx) {
     if (new URL(request.url).pathname === '/healthz') return new Response('ok')
@@ -160,6 +162,48 @@ export default {
             await writable.getWriter().close()
           })
           .catch((err) => log(`failed: ${err}`)),
+      )
+      return new Response(readable)
+    }
+    if (variant.startsWith('gather')) {
+      // A relay that still reads every byte in script (it may change events), in few reads: a
+      // tee whose other branch is pumped natively into a digest (a sink that only keeps a hash),
+      // so the runtime pulls the provider on while the script pauses `gather<ms>` between reads
+      // that bring less than a sixteenth of its 256 KiB buffer (`gatherd<ms>`: each read also
+      // decoded to text and split into events, as a translator would).
+      const decoding = variant.startsWith('gatherd')
+      const pauseMs = Number(variant.slice(decoding ? 'gatherd'.length : 'gather'.length) || '10')
+      const size = 256 * 1024
+      const { readable, writable } = new IdentityTransformStream()
+      const writer = writable.getWriter()
+      const [pulled, read] = upstream.body.tee()
+      ctx.waitUntil(pulled.pipeTo(new crypto.DigestStream('MD5')).catch(() => undefined))
+      const reader = read.getReader({ mode: 'byob' })
+      const decoder = new TextDecoder()
+      ctx.waitUntil(
+        (async () => {
+          let buffer = new ArrayBuffer(size)
+          let reads = 0
+          let events = 0
+          try {
+            for (;;) {
+              const { done, value } = await reader.read(new Uint8Array(buffer))
+              if (done) break
+              reads++
+              if (decoding) events += decoder.decode(value, { stream: true }).split('\n\n').length
+              await writer.write(value)
+              buffer = value.buffer
+              if (value.byteLength < size / 16 && pauseMs > 0) {
+                await new Promise((resolve) => setTimeout(resolve, pauseMs))
+              }
+            }
+            await writer.close()
+            log(`reads ${reads}, events ${events}`)
+          } catch (err) {
+            log(`failed: ${err}`)
+            reader.cancel().catch(() => undefined)
+          }
+        })(),
       )
       return new Response(readable)
     }

@@ -93,13 +93,21 @@ const memoryOnly = ((): boolean => {
  * What a memory case relays: JSON embeddings; an SSE answer the upstream writes in batches of
  * about 64 KiB (`sse`); or the same answer written one HTTP chunk per event (`sse-events`), as a
  * provider streams tokens. A relay that reads the stream in script reads once per HTTP chunk at
- * least, so the second shows what a read costs.
+ * least, so the second shows what a read costs. These ask for the usage chunk
+ * (`stream_options.include_usage`), so every byte goes to the client as the provider sent it;
+ * `sse-plain` is `sse-events` asked as most clients ask, without it: the gateway then asks for
+ * usage itself and hides its chunk from the client, so it reads the whole stream in script.
  */
-const MEMORY_KINDS = ['embeddings', 'sse', 'sse-events'] as const
+const MEMORY_KINDS = ['embeddings', 'sse', 'sse-events', 'sse-plain'] as const
 type MemoryKind = (typeof MEMORY_KINDS)[number]
 
-const kindName = (kind: MemoryKind): string =>
-  kind === 'sse' ? 'SSE' : kind === 'sse-events' ? 'SSE, a chunk per event' : kind
+const kindNames: Record<MemoryKind, string> = {
+  embeddings: 'embeddings',
+  sse: 'SSE',
+  'sse-events': 'SSE, a chunk per event',
+  'sse-plain': 'SSE, a chunk per event, no usage asked',
+}
+const kindName = (kind: MemoryKind): string => kindNames[kind]
 
 /** The memory cases' kinds, from BENCH_MEMORY_KINDS. */
 const memoryKinds = ((): MemoryKind[] => {
@@ -323,10 +331,11 @@ function embeddingsBody(model: string, bytes: number): string {
   return JSON.stringify({ model, input: ['bench'], dimensions })
 }
 
-function streamBody(model: string, bytes?: number): string {
+/** A streamed chat completion; `usage: false` leaves out the usage chunk, as most clients do. */
+function streamBody(model: string, bytes?: number, usage = true): string {
   return chatBody(model, {
     stream: true,
-    stream_options: { include_usage: true },
+    ...(usage ? { stream_options: { include_usage: true } } : {}),
     ...(bytes === undefined ? {} : { max_tokens: Math.ceil(bytes / 180) }),
   })
 }
@@ -672,7 +681,7 @@ function memoryRequest(
     ...target.headers,
     'x-bench-bytes': String(bytes),
     'x-bench-gap-ms': '0',
-    ...(kind === 'sse-events' ? { 'x-bench-batch-bytes': '1' } : {}),
+    ...(kind === 'sse-events' || kind === 'sse-plain' ? { 'x-bench-batch-bytes': '1' } : {}),
   }
   return kind === 'embeddings'
     ? {
@@ -680,7 +689,11 @@ function memoryRequest(
         headers,
         body: embeddingsBody(target.embeddingModel, bytes),
       }
-    : { url: `${target.base}/chat/completions`, headers, body: streamBody(target.chatModel, bytes) }
+    : {
+        url: `${target.base}/chat/completions`,
+        headers,
+        body: streamBody(target.chatModel, bytes, kind !== 'sse-plain'),
+      }
 }
 
 async function memoryCase(
@@ -1483,6 +1496,7 @@ async function main(): Promise<void> {
           embeddings: isFlat(cases, 'embeddings'),
           sse: isFlat(cases, 'sse'),
           'sse-events': isFlat(cases, 'sse-events'),
+          'sse-plain': isFlat(cases, 'sse-plain'),
         },
       },
       verdicts: verdicts(load, ttfb, cases),
