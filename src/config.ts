@@ -209,6 +209,11 @@ const ConfigSchema = z
     UPSTASH_REDIS_REST_TOKEN: optionalSecret,
     FLOOPY_VAULT_KEKS: keyring.optional(),
     FLOOPY_IP_RPM: positiveInt(20),
+    /**
+     * `always`: ask for every stream's usage, hiding the usage chunk from a client that did not
+     * ask; `asked`: only when the client asks (OpenAI's stream then reaches it unchanged).
+     */
+    FLOOPY_STREAM_USAGE: z.enum(['always', 'asked']).default('always'),
     FLOOPY_STORE_TIMEOUT_MS: positiveInt(2_000),
     FLOOPY_LOG_IP_HASH_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
     FLOOPY_LOG_KEYS: logKeys.optional(),
@@ -381,6 +386,10 @@ export const parseConfig = (bindings: Bindings): GatewayConfig => {
       operatorConfigured: true,
       models: custom.models,
     })
+  }
+  if (env.FLOOPY_STREAM_USAGE === 'asked') {
+    for (const [id, provider] of providers)
+      providers.set(id, { ...provider, captureStreamUsage: false })
   }
   return {
     devApiKey: env.SUPABASE_URL === undefined ? env.FLOOPY_DEV_API_KEY : undefined,

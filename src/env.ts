@@ -55,6 +55,11 @@ export type Bindings = ProviderBindings & {
   FLOOPY_VAULT_KEKS?: string
   /** Requests per minute per client IP for traffic without a valid key (default 20). */
   FLOOPY_IP_RPM?: string
+  /**
+   * `always` (default): ask for every stream's usage, hiding the usage chunk from a client that
+   * did not ask; `asked`: only when the client asks, so OpenAI's stream reaches it unchanged.
+   */
+  FLOOPY_STREAM_USAGE?: string
   /** Time limit for one Redis or Supabase request, in ms (default 2000). */
   FLOOPY_STORE_TIMEOUT_MS?: string
   /**

@@ -82,6 +82,12 @@ export type ProviderConfig = {
   readonly operatorConfigured: boolean
   /** Bare model names that resolve to this provider (custom endpoints only). */
   readonly models: readonly string[]
+  /**
+   * Ask for a stream's usage when the client did not, and hide the usage chunk again
+   * (`FLOOPY_STREAM_USAGE=always`, the default); `false` asks only when the client does
+   * (`FLOOPY_STREAM_USAGE=asked`), so that OpenAI's stream reaches the client unchanged.
+   */
+  readonly captureStreamUsage?: boolean
 }
 
 // ---------------------------------------------------------------------------------------------

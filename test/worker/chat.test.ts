@@ -71,6 +71,24 @@ describe('streamed chat', () => {
     )
   })
 
+  it('should send the stream as the client asked for it with FLOOPY_STREAM_USAGE=asked', async () => {
+    const tag = uniqueTag()
+    const res = await withBindings(
+      { FLOOPY_STREAM_USAGE: 'asked' },
+      new Request('http://gateway/v1/chat/completions', {
+        method: 'POST',
+        headers: authHeaders({ 'x-fake-tag': tag }),
+        body: JSON.stringify(chat('openai/gpt-4o-mini', { stream: true })),
+      }),
+    )
+    const events = await streamed(res)
+    const [seen] = await received(tag)
+    expect(seen?.violations).toEqual([])
+    expect(seen?.body).not.toHaveProperty('stream_options')
+    expect(usageChunks(chunksOf(events))).toHaveLength(0)
+    expect(events.at(-1)?.data).toBe('[DONE]')
+  })
+
   it('should show exactly one trailing usage chunk when the client asked', async () => {
     const events = await streamed(
       await post(

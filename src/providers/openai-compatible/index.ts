@@ -6,7 +6,7 @@ import { GatewayError } from '../../errors'
 import { bytesOf, interruptedEvent, streamed } from '../relay'
 import { recordOf, type ProviderAdapter } from '../adapter'
 import { providerErrorFrom } from '../upstream-error'
-import { prepareBody } from './request'
+import { addsUsageAsk, prepareBody } from './request'
 import { bufferedJsonResponse, normalizedChatResponse, relayJsonResponse } from './response'
 import { relayChatStream } from './stream'
 import type { EndpointKind, ProviderConfig, Usage } from '../../types'
@@ -47,7 +47,7 @@ export const openAICompatible: ProviderAdapter = {
   },
 
   prepare(request, provider, model) {
-    return prepareBody(request, model, provider.spec.quirks)
+    return prepareBody(request, model, provider.spec.quirks, provider.captureStreamUsage)
   },
 
   async respond(upstream, request, provider, context) {
@@ -77,6 +77,7 @@ export const openAICompatible: ProviderAdapter = {
       plan: {
         showUsage: request.includeUsage,
         ownUsageChunk: provider.spec.quirks.ownUsageChunk === true,
+        usageAsked: addsUsageAsk(request, provider.spec.quirks, provider.captureStreamUsage),
       },
       providerErrorEvent: (providerError) =>
         providerErrorFrom(

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import { PROVIDERS, customProviderSpec } from '../registry'
-import { alnum9, prepareBody } from './request'
+import { addsUsageAsk, alnum9, prepareBody } from './request'
 import { seededRandom } from '../../../test/support/unit'
 import type { OpenAIQuirks, ParsedRequest } from '../../types'
 
@@ -117,6 +117,35 @@ describe('prepareBody', () => {
         include_usage: true,
         include_obfuscation: true,
       })
+    })
+
+    it('should send the stream as the client asked for it when usage is captured only when asked', () => {
+      // FLOOPY_STREAM_USAGE=asked: the provider's stream then reaches the client unchanged.
+      const plain = chat({ model: 'gpt-4o', messages: [user], stream: true })
+      expect('stream_options' in JSON.parse(prepareBody(plain, 'gpt-4o', OPENAI, false).body)).toBe(
+        false,
+      )
+      expect(addsUsageAsk(plain, OPENAI, false)).toBe(false)
+      expect(addsUsageAsk(plain, OPENAI)).toBe(true)
+      const declined = chat({
+        model: 'gpt-4o',
+        messages: [user],
+        stream: true,
+        stream_options: { include_usage: false },
+      })
+      expect(
+        (JSON.parse(prepareBody(declined, 'gpt-4o', OPENAI, false).body) as Body).stream_options,
+      ).toEqual({ include_usage: false })
+      const asked = chat({
+        model: 'gpt-4o',
+        messages: [user],
+        stream: true,
+        stream_options: { include_usage: true },
+      })
+      expect(
+        (JSON.parse(prepareBody(asked, 'gpt-4o', OPENAI, false).body) as Body).stream_options,
+      ).toEqual({ include_usage: true })
+      expect(addsUsageAsk(asked, OPENAI)).toBe(false)
     })
 
     it('should not add stream_options to a request that does not stream', () => {

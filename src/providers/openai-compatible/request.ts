@@ -15,10 +15,27 @@ export type PreparedBody = {
   readonly dropped: readonly string[]
 }
 
+/** Whether the gateway adds the usage ask to a stream whose client did not make it. */
+export const addsUsageAsk = (
+  request: ParsedRequest,
+  quirks: OpenAIQuirks,
+  captureStreamUsage = true,
+): boolean =>
+  request.kind === 'chat' &&
+  request.stream &&
+  !request.includeUsage &&
+  quirks.streamUsage === 'stream-options' &&
+  captureStreamUsage
+
+/**
+ * `captureStreamUsage` (`ProviderConfig.captureStreamUsage`): ask for the usage chunk on every
+ * stream, to hide it again when the client did not ask; `false`: only when the client asks.
+ */
 export const prepareBody = (
   request: ParsedRequest,
   model: string,
   quirks: OpenAIQuirks,
+  captureStreamUsage = true,
 ): PreparedBody => {
   const out: Json = { ...request.body, model }
   const dropped: string[] = []
@@ -26,7 +43,7 @@ export const prepareBody = (
   if (request.kind === 'chat') {
     if (quirks.streamUsage === 'stream-options') {
       // Ask for the usage chunk on every stream; it is hidden again if the client did not ask.
-      if (request.stream && !request.includeUsage) {
+      if (addsUsageAsk(request, quirks, captureStreamUsage)) {
         const options = isRecord(out.stream_options) ? out.stream_options : {}
         out.stream_options = { ...options, include_usage: true }
       }

@@ -184,6 +184,48 @@ describe('relayChatStream', () => {
       })
     })
 
+    it.each([
+      ['nobody asked for usage (FLOOPY_STREAM_USAGE=asked)', false, 1],
+      ['the gateway asked for the usage the client did not', undefined, 0],
+    ])(
+      'should hand a long stream to the runtime only when it goes out unchanged: %s',
+      async (_, usageAsked, tees) => {
+        // The recording without its usage chunk, as OpenAI streams when nobody asks for usage, its
+        // first content event 2,000 times more, each event its own chunk of a byte stream.
+        const events = withoutUsageChunk(textStream)
+          .split('\n\n')
+          .filter((raw) => raw.length > 0)
+          .map((raw) => `${raw}\n\n`)
+        const long = [
+          events[0] ?? '',
+          ...Array<string>(2000).fill(events[1] ?? ''),
+          ...events.slice(1),
+        ]
+        let i = 0
+        const upstream = new ReadableStream({
+          type: 'bytes',
+          pull(controller) {
+            const event = long[i++]
+            if (event === undefined) controller.close()
+            else controller.enqueue(encoder.encode(event))
+          },
+        })
+        const tee = vi.spyOn(upstream, 'tee')
+        const ends: RelayResult[] = []
+        const out = relayChatStream(upstream, {
+          plan: { showUsage: false, ownUsageChunk: true, usageAsked },
+          providerErrorEvent,
+          interruptedEvent,
+          onEnd: (result) => ends.push(result),
+        })
+        expect(await new Response(out).text()).toBe(long.join(''))
+        await vi.waitFor(() => {
+          expect(ends).toEqual([{ end: 'done', usage: undefined }])
+        })
+        expect(tee).toHaveBeenCalledTimes(tees)
+      },
+    )
+
     it('should show the usage chunk exactly once', async () => {
       const { text } = await relay(upstreamOf(bytes(singleToolStream)), true)
       const usageChunks = payloads(text).filter(

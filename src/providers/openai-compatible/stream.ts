@@ -23,6 +23,12 @@ export type ChatStreamPlan = {
    * as OpenAI does (`OpenAIQuirks.ownUsageChunk`).
    */
   readonly ownUsageChunk?: boolean
+  /**
+   * Whether the gateway asked for the usage chunk the client did not (to hide it again): `false`
+   * when it did not (`FLOOPY_STREAM_USAGE=asked`), so that, with `ownUsageChunk`, every event goes
+   * to the client as received. Unset counts as asked.
+   */
+  readonly usageAsked?: boolean | undefined
 }
 
 /** Explicit translator state; `step` is a pure function over (state, event). */
@@ -171,12 +177,14 @@ export const relayChatStream = (
       usage: () => state.usage,
     },
     // Most events pass unchanged, so most reads can be relayed as the provider's own bytes. When
-    // the client asked for the usage chunk and the provider sends one of its own, all of them do
-    // (but an in-stream error, which the gateway renders only while the relay still reads it):
-    // a long stream then goes on natively.
+    // the provider sends a usage chunk of its own and the client asked for it, or nobody asked
+    // for one, all of them do (but an in-stream error, which the gateway renders only while the
+    // relay still reads it): a long stream then goes on natively.
     {
       passThrough: true,
-      unchanged: options.plan.showUsage && options.plan.ownUsageChunk === true,
+      unchanged:
+        options.plan.ownUsageChunk === true &&
+        (options.plan.showUsage || options.plan.usageAsked === false),
       onEnd: options.onEnd,
       tap: options.tap,
       onFirstChunk: options.onFirstChunk,
