@@ -32,8 +32,9 @@
  * BENCH_BUNDLE (serve this bundle instead of building .bench/dist/index.js).
  * BENCH_ONLY=memory runs the memory cases alone (about a minute instead of several), prints their
  * table and writes nothing: bench/results.json and bench/REPORT.md stay as the last full run left
- * them. With it, BENCH_MEMORY_KINDS (`embeddings`, `sse`, `sse-events`, comma-separated; default
- * all three) narrows the memory cases further.
+ * them. With it, BENCH_MEMORY_KINDS (`embeddings`, `sse`, `sse-events`, `sse-plain`, comma-separated;
+ * default all) narrows the memory cases further, and FLOOPY_STREAM_USAGE (`always`, `asked`) is
+ * passed to the gateway.
  */
 import autocannon, { type Result } from 'autocannon'
 import { execFile, execFileSync } from 'node:child_process'
@@ -1413,6 +1414,12 @@ async function main(): Promise<void> {
     key: gatewayKey,
     logKeys: BENCH_LOG_KEYS,
   })
+  const streamUsage = process.env.FLOOPY_STREAM_USAGE
+  if (streamUsage !== undefined) {
+    // A full run reports the gateway as deployed by default; the memory cases may try the other.
+    if (!memoryOnly) throw new Error('FLOOPY_STREAM_USAGE is taken with BENCH_ONLY=memory only')
+    bindings.FLOOPY_STREAM_USAGE = streamUsage
+  }
   const workers: WorkerdGateway[] = []
   try {
     if (memoryOnly) {

@@ -5,7 +5,8 @@
  * upstream, with the bench's tenant; per round, one small warm-up stream, then `STREAM_CPU_STREAMS`
  * (10) sequential streams of `STREAM_CPU_BYTES` (1 MiB) with `include_usage` (`STREAM_CPU_USAGE=0`:
  * without, as most clients ask, so the gateway reads the whole stream to hide the usage chunk it
- * asked for), written in chunks of `STREAM_CPU_BATCH_BYTES` (1: one per event). Prints workerd's CPU time (from /proc) per stream,
+ * asked for; with `FLOOPY_STREAM_USAGE=asked` as well, it does not ask and the stream goes out
+ * unchanged), written in chunks of `STREAM_CPU_BATCH_BYTES` (1: one per event). Prints workerd's CPU time (from /proc) per stream,
  * `STREAM_CPU_ROUNDS` (2) rounds, the Workers interleaved. Exits 1 when an answer is not a 200 or
  * falls short of its size: no figure comes from a failure path.
  */
@@ -39,6 +40,10 @@ const targets =
 const upstream = await startUpstream()
 const { key, tenants } = await benchTenant()
 const bindings = benchBindings({ upstreamUrl: upstream.url, tenants, key, logKeys: '' })
+// `FLOOPY_STREAM_USAGE=asked`: the gateway asks for usage only when the client does.
+if (process.env.FLOOPY_STREAM_USAGE !== undefined) {
+  bindings.FLOOPY_STREAM_USAGE = process.env.FLOOPY_STREAM_USAGE
+}
 // No Queue: this measures the relay, not the request log.
 delete bindings.FLOOPY_LOG_KEYS
 
