@@ -121,31 +121,25 @@ describe('prepareBody', () => {
 
     it('should send the stream as the client asked for it when usage is captured only when asked', () => {
       // FLOOPY_STREAM_USAGE=asked: the provider's stream then reaches the client unchanged.
-      const plain = chat({ model: 'gpt-4o', messages: [user], stream: true })
-      expect('stream_options' in JSON.parse(prepareBody(plain, 'gpt-4o', OPENAI, false).body)).toBe(
-        false,
-      )
-      expect(addsUsageAsk(plain, OPENAI, false)).toBe(false)
-      expect(addsUsageAsk(plain, OPENAI)).toBe(true)
-      const declined = chat({
-        model: 'gpt-4o',
-        messages: [user],
-        stream: true,
-        stream_options: { include_usage: false },
+      const streamed = (streamOptions?: Body): ParsedRequest =>
+        chat({
+          model: 'gpt-4o',
+          messages: [user],
+          stream: true,
+          ...(streamOptions === undefined ? {} : { stream_options: streamOptions }),
+        })
+      const sent = (request: ParsedRequest): Body =>
+        JSON.parse(prepareBody(request, 'gpt-4o', OPENAI, false).body) as Body
+      expect(sent(streamed())).not.toHaveProperty('stream_options')
+      expect(sent(streamed({ include_usage: false })).stream_options).toEqual({
+        include_usage: false,
       })
-      expect(
-        (JSON.parse(prepareBody(declined, 'gpt-4o', OPENAI, false).body) as Body).stream_options,
-      ).toEqual({ include_usage: false })
-      const asked = chat({
-        model: 'gpt-4o',
-        messages: [user],
-        stream: true,
-        stream_options: { include_usage: true },
+      expect(sent(streamed({ include_usage: true })).stream_options).toEqual({
+        include_usage: true,
       })
-      expect(
-        (JSON.parse(prepareBody(asked, 'gpt-4o', OPENAI, false).body) as Body).stream_options,
-      ).toEqual({ include_usage: true })
-      expect(addsUsageAsk(asked, OPENAI)).toBe(false)
+      expect(addsUsageAsk(streamed(), OPENAI, false)).toBe(false)
+      expect(addsUsageAsk(streamed(), OPENAI)).toBe(true)
+      expect(addsUsageAsk(streamed({ include_usage: true }), OPENAI)).toBe(false)
     })
 
     it('should not add stream_options to a request that does not stream', () => {

@@ -149,11 +149,14 @@ describe('relayChatStream', () => {
       expect(ends).toEqual([{ end: 'done', usage: recordedUsage }])
     })
 
-    it('should hand a long stream to the runtime when the client asked for usage, and still report it', async () => {
-      // The recording with its first content event 2,000 times more, each event its own chunk of a
-      // byte stream (as a fetch body is): long enough to be handed off, and its end and usage then
-      // come from the tail the relay keeps.
-      const events = textStream
+    /**
+     * `recording` with its first content event 2,000 times more, each event its own chunk of a
+     * byte stream (as a fetch body is): long enough to be handed off. `sent` is all it sends.
+     */
+    const lengthened = (
+      recording: string,
+    ): { upstream: ReadableStream<Uint8Array>; sent: string } => {
+      const events = recording
         .split('\n\n')
         .filter((raw) => raw.length > 0)
         .map((raw) => `${raw}\n\n`)
@@ -171,6 +174,12 @@ describe('relayChatStream', () => {
           else controller.enqueue(encoder.encode(event))
         },
       })
+      return { upstream, sent: long.join('') }
+    }
+
+    it('should hand a long stream to the runtime when the client asked for usage, and still report it', async () => {
+      // Its end and usage then come from the tail the relay keeps.
+      const { upstream, sent } = lengthened(textStream)
       const ends: RelayResult[] = []
       const out = relayChatStream(upstream, {
         plan: { showUsage: true, ownUsageChunk: true },
@@ -178,7 +187,7 @@ describe('relayChatStream', () => {
         interruptedEvent,
         onEnd: (result) => ends.push(result),
       })
-      expect(await new Response(out).text()).toBe(long.join(''))
+      expect(await new Response(out).text()).toBe(sent)
       await vi.waitFor(() => {
         expect(ends).toEqual([{ end: 'done', usage: recordedUsage }])
       })
@@ -190,26 +199,8 @@ describe('relayChatStream', () => {
     ])(
       'should hand a long stream to the runtime only when it goes out unchanged: %s',
       async (_, usageAsked, tees) => {
-        // The recording without its usage chunk, as OpenAI streams when nobody asks for usage, its
-        // first content event 2,000 times more, each event its own chunk of a byte stream.
-        const events = withoutUsageChunk(textStream)
-          .split('\n\n')
-          .filter((raw) => raw.length > 0)
-          .map((raw) => `${raw}\n\n`)
-        const long = [
-          events[0] ?? '',
-          ...Array<string>(2000).fill(events[1] ?? ''),
-          ...events.slice(1),
-        ]
-        let i = 0
-        const upstream = new ReadableStream({
-          type: 'bytes',
-          pull(controller) {
-            const event = long[i++]
-            if (event === undefined) controller.close()
-            else controller.enqueue(encoder.encode(event))
-          },
-        })
+        // The recording without its usage chunk, as OpenAI streams when nobody asks for usage.
+        const { upstream, sent } = lengthened(withoutUsageChunk(textStream))
         const tee = vi.spyOn(upstream, 'tee')
         const ends: RelayResult[] = []
         const out = relayChatStream(upstream, {
@@ -218,7 +209,7 @@ describe('relayChatStream', () => {
           interruptedEvent,
           onEnd: (result) => ends.push(result),
         })
-        expect(await new Response(out).text()).toBe(long.join(''))
+        expect(await new Response(out).text()).toBe(sent)
         await vi.waitFor(() => {
           expect(ends).toEqual([{ end: 'done', usage: undefined }])
         })
