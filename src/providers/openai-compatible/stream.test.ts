@@ -4,7 +4,13 @@ import { headSink } from '../head'
 import { releaseRelay } from '../relay'
 import singleToolStream from '../../../test/fixtures/openai/fixtures/stream_single_tool_call_with_usage_2018feb66ae1.sse?raw'
 import textStream from '../../../test/fixtures/openai/fixtures/stream_text_with_usage_e2aad469b71d.sse?raw'
-import { initialState, relayChatStream, step, type RelayResult } from './stream'
+import {
+  initialState,
+  relayChatStream,
+  step,
+  type ChatStreamPlan,
+  type RelayResult,
+} from './stream'
 import { usage } from '../../../test/support/unit'
 
 const encoder = new TextEncoder()
@@ -43,13 +49,14 @@ const slicesOf = (text: string, size: number): Uint8Array[] => {
 
 type Relayed = { text: string; ends: RelayResult[] }
 
+/** `upstream` relayed whole; `plan` as `showUsage` alone, or whole. */
 const relay = async (
   upstream: ReadableStream<Uint8Array>,
-  showUsage: boolean,
+  plan: boolean | ChatStreamPlan,
 ): Promise<Relayed> => {
   const ends: RelayResult[] = []
   const out = relayChatStream(upstream, {
-    plan: { showUsage },
+    plan: typeof plan === 'boolean' ? { showUsage: plan } : plan,
     providerErrorEvent,
     interruptedEvent,
     onEnd: (result) => ends.push(result),
@@ -180,14 +187,8 @@ describe('relayChatStream', () => {
     it('should hand a long stream to the runtime when the client asked for usage, and still report it', async () => {
       // Its end and usage then come from the tail the relay keeps.
       const { upstream, sent } = lengthened(textStream)
-      const ends: RelayResult[] = []
-      const out = relayChatStream(upstream, {
-        plan: { showUsage: true, ownUsageChunk: true },
-        providerErrorEvent,
-        interruptedEvent,
-        onEnd: (result) => ends.push(result),
-      })
-      expect(await new Response(out).text()).toBe(sent)
+      const { text, ends } = await relay(upstream, { showUsage: true, ownUsageChunk: true })
+      expect(text).toBe(sent)
       await vi.waitFor(() => {
         expect(ends).toEqual([{ end: 'done', usage: recordedUsage }])
       })
@@ -202,14 +203,12 @@ describe('relayChatStream', () => {
         // The recording without its usage chunk, as OpenAI streams when nobody asks for usage.
         const { upstream, sent } = lengthened(withoutUsageChunk(textStream))
         const tee = vi.spyOn(upstream, 'tee')
-        const ends: RelayResult[] = []
-        const out = relayChatStream(upstream, {
-          plan: { showUsage: false, ownUsageChunk: true, usageAsked },
-          providerErrorEvent,
-          interruptedEvent,
-          onEnd: (result) => ends.push(result),
+        const { text, ends } = await relay(upstream, {
+          showUsage: false,
+          ownUsageChunk: true,
+          usageAsked,
         })
-        expect(await new Response(out).text()).toBe(sent)
+        expect(text).toBe(sent)
         await vi.waitFor(() => {
           expect(ends).toEqual([{ end: 'done', usage: undefined }])
         })
