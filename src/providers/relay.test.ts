@@ -5,6 +5,7 @@
  * bytes all go out unchanged is handed to the runtime's pipe, with only its tail heard in script.
  */
 import { describe, expect, it, vi } from 'vitest'
+import { sparesOf, takeBuffer } from './buffers'
 import { relaySse, type StreamTranslator } from './relay'
 import type { StreamEnd } from './relay'
 
@@ -79,6 +80,44 @@ describe('relaySse', () => {
     )
     const text = chunks.map((c) => new TextDecoder().decode(c)).join('')
     expect(text).toBe(`${events.join('')}data: [DONE]\n\n`)
+  })
+
+  it('should give its read buffer back when the stream ends, to a next stream that reads its own bytes', async () => {
+    const size = 16 * 1024 // the relay's first read buffer
+    while (sparesOf(size) > 0) takeBuffer(size)
+    /** A byte stream of `count` events tagged `tag`, one chunk each, then `[DONE]`. */
+    const tagged = (
+      tag: string,
+      count: number,
+    ): { stream: ReadableStream<Uint8Array>; sent: string } => {
+      const events = Array.from({ length: count }, (_, i) => `data: ${tag}${String(i)}\n\n`)
+      let i = 0
+      const stream = new ReadableStream({
+        type: 'bytes',
+        pull(controller) {
+          const event = events[i++]
+          if (event !== undefined) controller.enqueue(encoder.encode(event))
+          else {
+            controller.enqueue(encoder.encode('data: [DONE]\n\n'))
+            controller.close()
+          }
+        },
+      })
+      return { stream, sent: `${events.join('')}data: [DONE]\n\n` }
+    }
+    const relayed = async (upstream: { stream: ReadableStream<Uint8Array> }): Promise<string> => {
+      const chunks = await readAll(
+        relaySse(upstream.stream, translator(), { passThrough: true, onEnd: () => undefined }),
+      )
+      return chunks.map((c) => new TextDecoder().decode(c)).join('')
+    }
+    const first = tagged('a', 20)
+    expect(await relayed(first)).toBe(first.sent)
+    expect(sparesOf(size)).toBe(1)
+    // Two streams at once: one takes the buffer given back, the other a new one.
+    const [b, c] = [tagged('b', 50), tagged('c', 50)]
+    expect(await Promise.all([relayed(b), relayed(c)])).toEqual([b.sent, c.sent])
+    expect(sparesOf(size)).toBe(2)
   })
 
   it('should re-encode a read with a changed event, keeping the others in order', async () => {
@@ -209,6 +248,8 @@ describe('relaySse: a long unchanged stream handed to the runtime', () => {
     // 3,000 events of 13 bytes: 39 KB, more than the 16 KiB tail a handed-off stream keeps, so a
     // translator that saw every event was not handed off.
     const upstream = longUpstream(3000, 'done')
+    const listening = 256 * 1024 // the listener's read buffer
+    while (sparesOf(listening) > 0) takeBuffer(listening)
     const t = translator()
     const ends: StreamEnd[] = []
     const out = await readAll(
@@ -224,6 +265,8 @@ describe('relaySse: a long unchanged stream handed to the runtime', () => {
     })
     expect(t.steps).toBeGreaterThan(32)
     expect(t.steps).toBeLessThan(1400)
+    // The listener's buffer went back for the next long answer.
+    expect(sparesOf(listening)).toBe(1)
   })
 
   it('should read every event in script when the stream is not unchanged', async () => {

@@ -8,6 +8,7 @@
  */
 import { GatewayError } from '../errors'
 import type { Responded } from './adapter'
+import { giveBuffer, takeBuffer } from './buffers'
 import { SseSplitter, type SseEvent } from './sse'
 import { tail, type Tail } from './tail'
 import type { ResponseOutcome, Usage } from '../types'
@@ -341,6 +342,10 @@ export const relayReads = (
       }
       if (stopped) return
       if (read === undefined || read.done) {
+        if (read !== undefined) {
+          source.done(read.value)
+          source.retire()
+        }
         const out = read === undefined ? handler.broken() : handler.done()
         // A handler that left the end open has not seen a complete stream.
         const end = handler.end ?? 'interrupted'
@@ -434,7 +439,10 @@ const listen = (
         tap?.(value)
         if (handler.end === undefined) ear.hear(value)
       }
-      if (done) return true
+      if (done) {
+        reads.release()
+        return true
+      }
       if (value.byteLength < LISTEN_BYTES) await pause(LISTEN_PAUSE_MS)
     }
   })().catch(() => false)
@@ -453,12 +461,17 @@ export type ReusedReads = {
   /** The next read; `full`: wait for a full buffer or the end (workerd's `readAtLeast`). */
   read(full?: boolean): Promise<ReadableStreamReadResult<Uint8Array>>
   cancel(reason?: unknown): void
+  /**
+   * The reads are over and their bytes handed on: the buffer goes back for another answer
+   * (`buffers.ts`). Nothing may use what a read gave after this.
+   */
+  release(): void
 }
 
 /**
  * Reads `stream` into one buffer of `size` bytes, reused for every read, when it is a byte stream
- * (a BYOB reader): what a read gives is valid until the next read. Elsewhere, the chunks as the
- * stream hands them out. A full read needs workerd's `readAtLeast`; without it, a read gives what
+ * (a BYOB reader): what a read gives is valid until the next read, or until `release`, which gives
+ * the buffer back for another answer. Elsewhere, the chunks as the stream hands them out. A full read needs workerd's `readAtLeast`; without it, a read gives what
  * has arrived.
  */
 export const reusedReads = (stream: ReadableStream<Uint8Array>, size: number): ReusedReads => {
@@ -475,15 +488,18 @@ export const reusedReads = (stream: ReadableStream<Uint8Array>, size: number): R
       cancel(reason) {
         reader.cancel(reason).catch(ignore)
       },
+      release: ignore,
     }
   }
   const reader = byob
   // `readAtLeast` is workerd's own (typed as always there).
   const atLeast = typeof (reader as Partial<ReadableStreamBYOBReader>).readAtLeast === 'function'
-  let buffer = new ArrayBuffer(size)
+  // The buffer the next read goes into; `undefined` while a read holds it, or once released.
+  let buffer: ArrayBuffer | undefined = takeBuffer(size)
   return {
     async read(full = false) {
-      const view = new Uint8Array(buffer)
+      const view = new Uint8Array(buffer ?? new ArrayBuffer(size))
+      buffer = undefined
       const result =
         full && atLeast ? await reader.readAtLeast(size, view) : await reader.read(view)
       // The same memory, handed back by the read.
@@ -492,6 +508,10 @@ export const reusedReads = (stream: ReadableStream<Uint8Array>, size: number): R
     },
     cancel(reason) {
       reader.cancel(reason).catch(ignore)
+    },
+    release() {
+      giveBuffer(buffer)
+      buffer = undefined
     },
   }
 }
@@ -517,11 +537,13 @@ const MAX_READ_BYTES = 256 * 1024
 type Source = {
   read(): Promise<ReadableStreamReadResult<Uint8Array>>
   /** The chunk `read` gave has been handed on: its buffer may be read into again. */
-  done(chunk: Uint8Array): void
+  done(chunk: Uint8Array | undefined): void
   cancel(reason?: unknown): void
   drain(): Promise<void>
   /** Gives the stream back (no read in flight): its reader lets go of it. */
   release(): void
+  /** The stream has ended (no read in flight): the read buffer goes back for another answer. */
+  retire(): void
 }
 
 const openSource = (upstream: ReadableStream<Uint8Array>, reuse: boolean): Source => {
@@ -534,41 +556,55 @@ const openSource = (upstream: ReadableStream<Uint8Array>, reuse: boolean): Sourc
     }
   }
   const reader = byob ?? upstream.getReader()
+  // The buffer the next read goes into: `undefined` while a read holds it, and once given back.
   let buffer: Uint8Array | undefined
   let size = FIRST_READ_BYTES
   const read =
     byob === undefined
       ? () => (reader as ReadableStreamDefaultReader<Uint8Array>).read()
       : async (): Promise<ReadableStreamReadResult<Uint8Array>> => {
-          const result = await byob.read(buffer ?? new Uint8Array(size))
+          const into = buffer ?? new Uint8Array(takeBuffer(size))
           buffer = undefined
-          return result
+          return await byob.read(into)
         }
-  const done = (chunk: Uint8Array): void => {
-    if (byob === undefined) return
+  const done = (chunk: Uint8Array | undefined): void => {
+    if (byob === undefined || chunk === undefined) return
     if (chunk.byteLength >= size && size < MAX_READ_BYTES) {
+      giveBuffer(chunk.buffer as ArrayBuffer) // handed on: the next read takes a larger one
       size *= 2 // the read filled the buffer: more was waiting
       return
     }
     // The read's buffer, unless the runtime kept it (detached): then the next read takes a new one.
     if (chunk.buffer.byteLength === size) buffer = new Uint8Array(chunk.buffer as ArrayBuffer)
   }
+  /** The reads are over: a buffer no read holds goes back for another answer. */
+  const retire = (): void => {
+    if (buffer !== undefined) giveBuffer(buffer.buffer as ArrayBuffer)
+    buffer = undefined
+  }
   return {
     read,
     done,
     cancel(reason) {
+      retire()
       reader.cancel(reason).catch(ignore)
     },
     release() {
+      retire()
       reader.releaseLock()
     },
+    retire,
     async drain() {
       try {
         for (let i = 0; i < 16; i++) {
           const tail = await read()
-          if (tail.done) return
           done(tail.value) // dropped unread: its buffer serves the next read
+          if (tail.done) {
+            retire()
+            return
+          }
         }
+        retire()
         await reader.cancel()
       } catch {
         // The provider closed the connection first; nothing to release.

@@ -131,7 +131,10 @@ const drain = async (
   for (;;) {
     const { done, value } = await reads.read(true)
     if (value !== undefined) take(value)
-    if (done) return
+    if (done) {
+      reads.release()
+      return
+    }
   }
 }
 
