@@ -6,7 +6,7 @@
  */
 import { describe, expect, it, vi } from 'vitest'
 import { sparesOf, takeBuffer } from './buffers'
-import { relaySse, type StreamTranslator } from './relay'
+import { listenPause, relaySse, type StreamTranslator } from './relay'
 import type { StreamEnd } from './relay'
 
 const encoder = new TextEncoder()
@@ -267,6 +267,40 @@ describe('relaySse: a long unchanged stream handed to the runtime', () => {
     expect(t.steps).toBeLessThan(1400)
     // The listener's buffer went back for the next long answer.
     expect(sparesOf(listening)).toBe(1)
+  })
+
+  it("should end the stream when the provider has, without waiting out the listener's pause", async () => {
+    // Timers that never fire: a listener still waiting out its pause when the provider ended
+    // would hold the client's stream open for good.
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
+    try {
+      const upstream = longUpstream(3000, 'done')
+      let ended!: (end: StreamEnd) => void
+      const end = new Promise<StreamEnd>((resolve) => {
+        ended = resolve
+      })
+      const out = await readAll(
+        relaySse(upstream.stream, translator(), {
+          passThrough: true,
+          unchanged: true,
+          onEnd: (o) => {
+            ended(o.end)
+          },
+        }),
+      )
+      expect(text(out)).toBe(upstream.sent)
+      expect(await end).toBe('done')
+    } finally {
+      vi.useRealTimers()
+    }
+  })
+
+  it("should pause the listener in step with the stream's pace, within 10 and 100 ms", () => {
+    expect(listenPause(256 * 1024, 5)).toBe(0) // a full read: more is waiting
+    expect(listenPause(128 * 1024, 10)).toBe(10) // a flood: the shortest pause
+    expect(listenPause(64 * 1024, 10)).toBe(20) // half the aim came: twice as long
+    expect(listenPause(180, 20)).toBe(100) // a token stream: the longest
+    expect(listenPause(0, 0)).toBe(10)
   })
 
   it('should read every event in script when the stream is not unchanged', async () => {

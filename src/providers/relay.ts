@@ -235,9 +235,10 @@ export type ReadRelayOptions = Omit<SseRelayOptions, 'passThrough' | 'unchanged'
  * handler relays every byte unchanged (`unchanged`), a stream that reaches `HAND_OFF_READS` reads
  * goes on natively (`handOff`) at the next event boundary: the rest of the provider's body is
  * `tee()`d, one branch piped by the runtime into the client's stream, the other read here for the
- * handler (usage, the end, the taps' copy) in few large reads, pausing `LISTEN_PAUSE_MS` between
- * them so that the events sent meanwhile gather into one. The end is reported, and a stream the
- * provider cut short still ends with the handler's closing event, once both have finished.
+ * handler (usage, the end, the taps' copy) in few large reads, pausing between them
+ * (`listenPause`) so that the events sent meanwhile gather into one. The end is reported, and a
+ * stream the provider cut short still ends with the handler's closing event, once both have
+ * finished.
  */
 export const relayReads = (
   upstream: ReadableStream<Uint8Array>,
@@ -313,6 +314,7 @@ export const relayReads = (
     )
     // The client left, or the provider broke off: nothing more is coming to listen to.
     if (!piped) listener.cancel()
+    else listener.hurry()
     const heardAll = await listener.ended
     if (stopped) return
     ear.heard() // what came before a break counts too: usage sent before it, or the end itself
@@ -407,21 +409,41 @@ const releases = new WeakMap<ReadableStream<Uint8Array>, (reason?: unknown) => v
 const HAND_OFF_READS = 32
 /** What a handed-off stream keeps of its end: room for the usage chunk and `[DONE]`, many times. */
 const HEARD_TAIL_BYTES = 16 * 1024
-/** The listening branch's read buffer, and its pause between reads that do not fill it. */
+/** The listening branch's read buffer; a pause between reads aims to gather half of it. */
 const LISTEN_BYTES = 256 * 1024
+const LISTEN_AIM_BYTES = LISTEN_BYTES / 2
+/** The shortest and the longest pause between reads that do not fill the buffer. */
 const LISTEN_PAUSE_MS = 10
+const LISTEN_PAUSE_MAX_MS = 100
+
+/**
+ * How long the listener waits before its next read, after a read of `bytes` that came
+ * `elapsedMs` after the one before: as long as the stream, at that pace, takes to send
+ * `LISTEN_AIM_BYTES`, within `LISTEN_PAUSE_MS`…`LISTEN_PAUSE_MAX_MS`; none after a full read
+ * (more is waiting). A token stream is then read about ten times a second, not once per event;
+ * a stream that speeds up gathers for one pause at most, since the next pause shrinks with the
+ * pace. The client does not wait on these pauses: its branch is piped on its own, and the last
+ * pause is cut short when that pipe ends (`Listener.hurry`).
+ */
+export const listenPause = (bytes: number, elapsedMs: number): number => {
+  if (bytes >= LISTEN_BYTES) return 0
+  const ms = (LISTEN_AIM_BYTES * Math.max(elapsedMs, 0)) / Math.max(bytes, 1)
+  return Math.min(LISTEN_PAUSE_MAX_MS, Math.max(LISTEN_PAUSE_MS, Math.round(ms)))
+}
 
 type Listener = {
   /** True when the stream ended whole, false when it broke off or was cancelled. */
   readonly ended: Promise<boolean>
+  /** The client's branch has ended: the rest is read without pausing, so the end comes at once. */
+  hurry(): void
   cancel(reason?: unknown): void
 }
 
 /**
  * Reads the listening branch of a handed-off stream to its end, giving each read to the taps'
  * copy and to the handler's `hear` (the client has the bytes already). The
- * pause between reads lets the events the runtime pipes to the client gather in this branch, so a
- * token stream costs a read per pause, not one per event.
+ * pause between reads (`listenPause`) lets the events the runtime pipes to the client gather in
+ * this branch, so a token stream costs a read per pause, not one per event.
  */
 const listen = (
   stream: ReadableStream<Uint8Array>,
@@ -430,10 +452,13 @@ const listen = (
   tap: ((chunk: Uint8Array) => void) | undefined,
 ): Listener => {
   const reads = reusedReads(stream, LISTEN_BYTES)
-  const state = { cancelled: false }
+  const state = { cancelled: false, hurried: false }
+  let wake: (() => void) | undefined
   const ended = (async (): Promise<boolean> => {
+    let readAt = Date.now()
     for (;;) {
       const { done, value } = await reads.read()
+      const now = Date.now()
       if (state.cancelled) return false
       if (value !== undefined && value.byteLength > 0) {
         tap?.(value)
@@ -443,14 +468,30 @@ const listen = (
         reads.release()
         return true
       }
-      if (value.byteLength < LISTEN_BYTES) await pause(LISTEN_PAUSE_MS)
+      const ms = state.hurried ? 0 : listenPause(value.byteLength, now - readAt)
+      if (ms > 0) {
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, ms)
+          wake = () => {
+            clearTimeout(timer)
+            resolve()
+          }
+        })
+        wake = undefined
+      }
+      readAt = now
     }
   })().catch(() => false)
   return {
     ended,
+    hurry() {
+      state.hurried = true
+      wake?.()
+    },
     cancel(reason) {
       if (state.cancelled) return
       state.cancelled = true
+      wake?.()
       reads.cancel(reason)
     },
   }
@@ -515,11 +556,6 @@ export const reusedReads = (stream: ReadableStream<Uint8Array>, size: number): R
     },
   }
 }
-
-const pause = (ms: number): Promise<void> =>
-  new Promise((resolve) => {
-    setTimeout(resolve, ms)
-  })
 
 type Pipe = { readable: ReadableStream<Uint8Array>; writable: WritableStream<Uint8Array> }
 
