@@ -8,6 +8,9 @@
  * runs without a build.
  */
 /* global AbortController, AbortSignal, crypto, TextDecoder, TransformStream, WritableStream, clearTimeout, Headers, IdentityTransformStream, ReadableStream, Response, gc, TextEncoder, URL, console, fetch, setTimeout -- the Workers runtime's globals */
+/** Read buffers kept between streams (`listenp<ms>`). */
+const spareBuffers = []
+
 export default {
   async fetch(request, env, ctx) {
     if (new URL(request.url).pathname === '/healthz') return new Response('ok')
@@ -136,23 +139,49 @@ export default {
       // The gateway's hand-off from the start: the client's branch of a tee piped natively into
       // an IdentityTransformStream the script closes; the other branch read BYOB into 256 KiB,
       // pausing `listen<ms>` between reads that do not fill it.
-      const pauseMs = Number(variant.slice('listen'.length) || '10')
+      // `listena<ms>`: pauses only after a read under 64 KiB (a backlog is read again at once).
+      // `listend<ms>`: the client's branch is the response's body itself, with no stream between.
+      // `listenp<ms>`: the listener's buffer is kept for the next stream instead of made anew.
+      const adaptive = variant.startsWith('listena')
+      const direct = variant.startsWith('listend')
+      const pooled = variant.startsWith('listenp')
+      // `listens<ms>`: the tee's branches the other way round (the listener's first).
+      const swapped = variant.startsWith('listens')
+      const prefix = adaptive
+        ? 'listena'
+        : direct
+          ? 'listend'
+          : pooled
+            ? 'listenp'
+            : swapped
+              ? 'listens'
+              : 'listen'
+      const pauseMs = Number(variant.slice(prefix.length) || '10')
+      const small = adaptive ? 64 * 1024 : 256 * 1024
       const { readable, writable } = new IdentityTransformStream()
-      const [client, heard] = upstream.body.tee()
+      const branches = upstream.body.tee()
+      const [client, heard] = swapped ? [branches[1], branches[0]] : branches
       const reader = heard.getReader({ mode: 'byob' })
       let reads = 0
       const listened = (async () => {
-        let buffer = new ArrayBuffer(256 * 1024)
+        let buffer = (pooled ? spareBuffers.pop() : undefined) ?? new ArrayBuffer(256 * 1024)
         for (;;) {
           const { done, value } = await reader.read(new Uint8Array(buffer))
           reads++
-          if (done) return
+          if (done) {
+            if (pooled && value !== undefined) spareBuffers.push(value.buffer)
+            return
+          }
           buffer = value.buffer
-          if (value.byteLength < 256 * 1024 && pauseMs > 0) {
+          if (value.byteLength < small && pauseMs > 0) {
             await new Promise((resolve) => setTimeout(resolve, pauseMs))
           }
         }
       })()
+      if (direct) {
+        ctx.waitUntil(listened.then(() => log(`reads ${reads}`)))
+        return new Response(client)
+      }
       ctx.waitUntil(
         client
           .pipeTo(writable, { preventClose: true, preventAbort: true })
