@@ -263,7 +263,7 @@ describe('relaySse: a long unchanged stream handed to the runtime', () => {
     await vi.waitFor(() => {
       expect(ends).toEqual(['done'])
     })
-    expect(t.steps).toBeGreaterThan(32)
+    expect(t.steps).toBeGreaterThan(8)
     expect(t.steps).toBeLessThan(1400)
     // The listener's buffer went back for the next long answer.
     expect(sparesOf(listening)).toBe(1)

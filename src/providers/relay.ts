@@ -406,7 +406,7 @@ export const releaseRelay = async (body: ReadableStream<Uint8Array>): Promise<vo
 const releases = new WeakMap<ReadableStream<Uint8Array>, (reason?: unknown) => void>()
 
 /** Reads relayed through script before a stream whose bytes go unchanged is handed off. */
-const HAND_OFF_READS = 32
+const HAND_OFF_READS = 8
 /** What a handed-off stream keeps of its end: room for the usage chunk and `[DONE]`, many times. */
 const HEARD_TAIL_BYTES = 16 * 1024
 /** The listening branch's read buffer; a pause between reads aims to gather half of it. */
