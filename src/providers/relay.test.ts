@@ -45,6 +45,36 @@ const readAll = async (stream: ReadableStream<Uint8Array>): Promise<Uint8Array[]
   return out
 }
 
+/**
+ * `count` events (`data: <tag>00000`…), each its own chunk of a byte stream (as a fetch body is),
+ * then what `ending` says.
+ */
+const eventStream = (
+  count: number,
+  ending: 'done' | 'cut' | 'error',
+  tag = '',
+): { stream: ReadableStream<Uint8Array>; sent: string } => {
+  const events = Array.from(
+    { length: count },
+    (_, i) => `data: ${tag}${String(i).padStart(5, '0')}\n\n`,
+  )
+  const last = ending === 'done' ? 'data: [DONE]\n\n' : ''
+  let i = 0
+  const stream = new ReadableStream({
+    type: 'bytes',
+    pull(controller) {
+      const event = events[i++]
+      if (event !== undefined) controller.enqueue(encoder.encode(event))
+      else if (ending === 'error') controller.error(new Error('connection reset'))
+      else {
+        if (last !== '') controller.enqueue(encoder.encode(last))
+        controller.close()
+      }
+    },
+  })
+  return { stream, sent: events.join('') + last }
+}
+
 describe('relaySse', () => {
   it('should send a read of unchanged, whole events as the bytes received, read by read', async () => {
     const a = encoder.encode('data: one\n\ndata: two\n\n')
@@ -85,37 +115,17 @@ describe('relaySse', () => {
   it('should give its read buffer back when the stream ends, to a next stream that reads its own bytes', async () => {
     const size = 16 * 1024 // the relay's first read buffer
     while (sparesOf(size) > 0) takeBuffer(size)
-    /** A byte stream of `count` events tagged `tag`, one chunk each, then `[DONE]`. */
-    const tagged = (
-      tag: string,
-      count: number,
-    ): { stream: ReadableStream<Uint8Array>; sent: string } => {
-      const events = Array.from({ length: count }, (_, i) => `data: ${tag}${String(i)}\n\n`)
-      let i = 0
-      const stream = new ReadableStream({
-        type: 'bytes',
-        pull(controller) {
-          const event = events[i++]
-          if (event !== undefined) controller.enqueue(encoder.encode(event))
-          else {
-            controller.enqueue(encoder.encode('data: [DONE]\n\n'))
-            controller.close()
-          }
-        },
-      })
-      return { stream, sent: `${events.join('')}data: [DONE]\n\n` }
-    }
     const relayed = async (upstream: { stream: ReadableStream<Uint8Array> }): Promise<string> => {
       const chunks = await readAll(
         relaySse(upstream.stream, translator(), { passThrough: true, onEnd: () => undefined }),
       )
       return chunks.map((c) => new TextDecoder().decode(c)).join('')
     }
-    const first = tagged('a', 20)
+    const first = eventStream(20, 'done', 'a')
     expect(await relayed(first)).toBe(first.sent)
     expect(sparesOf(size)).toBe(1)
     // Two streams at once: one takes the buffer given back, the other a new one.
-    const [b, c] = [tagged('b', 50), tagged('c', 50)]
+    const [b, c] = [eventStream(50, 'done', 'b'), eventStream(50, 'done', 'c')]
     expect(await Promise.all([relayed(b), relayed(c)])).toEqual([b.sent, c.sent])
     expect(sparesOf(size)).toBe(2)
   })
@@ -210,35 +220,6 @@ describe('relaySse', () => {
 })
 
 describe('relaySse: a long unchanged stream handed to the runtime', () => {
-  /** `count` events of 13 bytes, each its own chunk of a byte stream, then what `ending` says. */
-  const longUpstream = (
-    count: number,
-    ending: 'done' | 'cut' | 'error',
-    onCancel?: () => void,
-  ): { stream: ReadableStream<Uint8Array>; sent: string; pulls: () => number } => {
-    const events = Array.from(
-      { length: count },
-      (_, i) => `data: ${String(i).padStart(5, '0')}\n\n`,
-    )
-    const last = ending === 'done' ? 'data: [DONE]\n\n' : ''
-    let i = 0
-    const stream = new ReadableStream({
-      type: 'bytes',
-      pull(controller) {
-        const event = events[i++]
-        if (event !== undefined) controller.enqueue(encoder.encode(event))
-        else if (ending === 'error') controller.error(new Error('connection reset'))
-        else {
-          if (last !== '') controller.enqueue(encoder.encode(last))
-          controller.close()
-        }
-      },
-      cancel() {
-        onCancel?.()
-      },
-    })
-    return { stream, sent: events.join('') + last, pulls: () => i }
-  }
   const text = (chunks: readonly Uint8Array[]): string => {
     const decoder = new TextDecoder()
     return chunks.map((c) => decoder.decode(c, { stream: true })).join('') + decoder.decode()
@@ -247,7 +228,7 @@ describe('relaySse: a long unchanged stream handed to the runtime', () => {
   it('should send every byte as received and hear the end from the tail alone', async () => {
     // 3,000 events of 13 bytes: 39 KB, more than the 16 KiB tail a handed-off stream keeps, so a
     // translator that saw every event was not handed off.
-    const upstream = longUpstream(3000, 'done')
+    const upstream = eventStream(3000, 'done')
     const listening = 256 * 1024 // the listener's read buffer
     while (sparesOf(listening) > 0) takeBuffer(listening)
     const t = translator()
@@ -274,7 +255,7 @@ describe('relaySse: a long unchanged stream handed to the runtime', () => {
     // would hold the client's stream open for good.
     vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] })
     try {
-      const upstream = longUpstream(3000, 'done')
+      const upstream = eventStream(3000, 'done')
       let ended!: (end: StreamEnd) => void
       const end = new Promise<StreamEnd>((resolve) => {
         ended = resolve
@@ -304,7 +285,7 @@ describe('relaySse: a long unchanged stream handed to the runtime', () => {
   })
 
   it('should read every event in script when the stream is not unchanged', async () => {
-    const upstream = longUpstream(3000, 'done')
+    const upstream = eventStream(3000, 'done')
     const t = translator()
     const out = await readAll(
       relaySse(upstream.stream, t, { passThrough: true, onEnd: () => undefined }),
@@ -314,7 +295,7 @@ describe('relaySse: a long unchanged stream handed to the runtime', () => {
   })
 
   it('should give the taps every byte the client was sent', async () => {
-    const upstream = longUpstream(3000, 'done')
+    const upstream = eventStream(3000, 'done')
     const tapped: Uint8Array[] = []
     await readAll(
       relaySse(upstream.stream, translator(), {
@@ -329,7 +310,7 @@ describe('relaySse: a long unchanged stream handed to the runtime', () => {
 
   it('should end a stream the provider cut short, after the hand-off, with the closing event', async () => {
     for (const ending of ['cut', 'error'] as const) {
-      const upstream = longUpstream(3000, ending)
+      const upstream = eventStream(3000, ending)
       const ends: StreamEnd[] = []
       const closing: StreamTranslator = {
         ...translator(),
