@@ -104,6 +104,35 @@ describe('streamed chat', () => {
     expect(events.at(-1)?.data).toBe('[DONE]')
   })
 
+  it('should give streams relayed at the same time each their own bytes', async () => {
+    // Read buffers go from one answer to the next (providers/buffers.ts): answers in flight
+    // together, each long enough to be handed off, must still each read exactly their own.
+    const fixtures = [
+      'stream_text_with_usage',
+      'stream_parallel_tool_calls_with_usage',
+      'stream_single_tool_call_with_usage',
+    ]
+    const ask = async (fixture: string): Promise<string> => {
+      const res = await post(
+        '/v1/chat/completions',
+        chat('openai/gpt-4o-mini', { stream: true, stream_options: { include_usage: true } }),
+        { 'x-fake-fixture': fixture },
+      )
+      expect(res.status).toBe(200)
+      // The fake provider gives every answer, and every tool call, an id and a time of its own.
+      return (await res.text())
+        .replace(/"id":"chatcmpl-[A-Za-z0-9]+"/g, '"id":"chatcmpl-x"')
+        .replace(/"id":"call_[A-Za-z0-9]+"/g, '"id":"call_x"')
+        .replace(/"created":\d+/g, '"created":0')
+    }
+    const alone: string[] = []
+    for (const fixture of fixtures) alone.push(await ask(fixture))
+    expect(new Set(alone).size).toBe(fixtures.length)
+    for (const text of alone) expect(parseSse(text).at(-1)?.data).toBe('[DONE]')
+    const together = await Promise.all([...fixtures, ...fixtures, ...fixtures].map(ask))
+    expect(together).toEqual([...alone, ...alone, ...alone])
+  })
+
   it('should forward events as they arrive, not after the upstream finished', async () => {
     const res = await post('/v1/chat/completions', chat('openai/gpt-4o-mini', { stream: true }), {
       'x-fake-chunk-delay-ms': '150',
