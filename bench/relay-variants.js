@@ -142,20 +142,12 @@ export default {
       // `listena<ms>`: pauses only after a read under 64 KiB (a backlog is read again at once).
       // `listend<ms>`: the client's branch is the response's body itself, with no stream between.
       // `listenp<ms>`: the listener's buffer is kept for the next stream instead of made anew.
-      const adaptive = variant.startsWith('listena')
-      const direct = variant.startsWith('listend')
-      const pooled = variant.startsWith('listenp')
       // `listens<ms>`: the tee's branches the other way round (the listener's first).
-      const swapped = variant.startsWith('listens')
-      const prefix = adaptive
-        ? 'listena'
-        : direct
-          ? 'listend'
-          : pooled
-            ? 'listenp'
-            : swapped
-              ? 'listens'
-              : 'listen'
+      const prefix = /^listen[adps]?/.exec(variant)[0]
+      const adaptive = prefix === 'listena'
+      const direct = prefix === 'listend'
+      const pooled = prefix === 'listenp'
+      const swapped = prefix === 'listens'
       const pauseMs = Number(variant.slice(prefix.length) || '10')
       const small = adaptive ? 64 * 1024 : 256 * 1024
       const { readable, writable } = new IdentityTransformStream()

@@ -32,9 +32,9 @@
  * BENCH_BUNDLE (serve this bundle instead of building .bench/dist/index.js).
  * BENCH_ONLY=memory runs the memory cases alone (about a minute instead of several), prints their
  * table and writes nothing: bench/results.json and bench/REPORT.md stay as the last full run left
- * them. With it, BENCH_MEMORY_KINDS (`embeddings`, `sse`, `sse-events`, `sse-plain`, comma-separated;
- * default all) narrows the memory cases further, and FLOOPY_STREAM_USAGE (`always`, `asked`) is
- * passed to the gateway.
+ * them. With it, BENCH_MEMORY_KINDS (`embeddings`, `sse`, `sse-events`, `sse-plain`,
+ * comma-separated; default all) narrows the memory cases further, and FLOOPY_STREAM_USAGE
+ * (`always`, `asked`) is passed to the gateway.
  */
 import autocannon, { type Result } from 'autocannon'
 import { execFile, execFileSync } from 'node:child_process'

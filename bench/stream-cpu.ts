@@ -6,8 +6,8 @@
  * (10) sequential streams of `STREAM_CPU_BYTES` (1 MiB) with `include_usage` (`STREAM_CPU_USAGE=0`:
  * without, as most clients ask, so the gateway reads the whole stream to hide the usage chunk it
  * asked for; with `FLOOPY_STREAM_USAGE=asked` as well, it does not ask and the stream goes out
- * unchanged), written in chunks of `STREAM_CPU_BATCH_BYTES` (1: one per event). Prints workerd's CPU time (from /proc) per stream,
- * `STREAM_CPU_ROUNDS` (2) rounds, the Workers interleaved. Exits 1 when an answer is not a 200 or
+ * unchanged), written in chunks of `STREAM_CPU_BATCH_BYTES` (1: one per event). Prints workerd's
+ * CPU time (from /proc) per stream, `STREAM_CPU_ROUNDS` (2) rounds, the Workers interleaved. Exits 1 when an answer is not a 200 or
  * falls short of its size: no figure comes from a failure path.
  */
 import { Agent, request } from 'node:http'

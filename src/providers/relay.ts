@@ -512,8 +512,8 @@ export type ReusedReads = {
 /**
  * Reads `stream` into one buffer of `size` bytes, reused for every read, when it is a byte stream
  * (a BYOB reader): what a read gives is valid until the next read, or until `release`, which gives
- * the buffer back for another answer. Elsewhere, the chunks as the stream hands them out. A full read needs workerd's `readAtLeast`; without it, a read gives what
- * has arrived.
+ * the buffer back for another answer. Elsewhere, the chunks as the stream hands them out. A full
+ * read needs workerd's `readAtLeast`; without it, a read gives what has arrived.
  */
 export const reusedReads = (stream: ReadableStream<Uint8Array>, size: number): ReusedReads => {
   let byob: ReadableStreamBYOBReader | undefined
