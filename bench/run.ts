@@ -96,8 +96,9 @@ const memoryOnly = ((): boolean => {
  * provider streams tokens. A relay that reads the stream in script reads once per HTTP chunk at
  * least, so the second shows what a read costs. These ask for the usage chunk
  * (`stream_options.include_usage`), so every byte goes to the client as the provider sent it;
- * `sse-plain` is `sse-events` asked as most clients ask, without it: the gateway then asks for
- * usage itself and hides its chunk from the client, so it reads the whole stream in script.
+ * `sse-plain` is `sse-events` asked as most clients ask, without it: by default the gateway then
+ * leaves the stream as it is and estimates its usage; with `FLOOPY_STREAM_USAGE=always` it asks
+ * for usage itself and hides its chunk from the client, so it reads the whole stream in script.
  */
 const MEMORY_KINDS = ['embeddings', 'sse', 'sse-events', 'sse-plain'] as const
 type MemoryKind = (typeof MEMORY_KINDS)[number]

@@ -401,24 +401,30 @@ describe('parseConfig: stores and tenancy', () => {
     expect(configError({ ...minimal, FLOOPY_IP_RPM: '0' }).message).toContain('FLOOPY_IP_RPM')
   })
 
-  it('should ask for every stream usage by default, and only what clients ask with FLOOPY_STREAM_USAGE=asked', () => {
+  it('should ask for stream usage only where clients ask by default, and for every stream with FLOOPY_STREAM_USAGE=always', () => {
     const custom = JSON.stringify([{ id: 'local', baseUrl: 'http://127.0.0.1:11434/v1' }])
     const always = parseConfig({
       ...minimal,
       OPENAI_API_KEY: 'sk-test',
       FLOOPY_CUSTOM_PROVIDERS: custom,
+      FLOOPY_STREAM_USAGE: 'always',
     })
+    expect(always.providers.size).toBe(2)
     expect([...always.providers.values()].map((p) => p.captureStreamUsage !== false)).not.toContain(
       false,
     )
-    const asked = parseConfig({
-      ...minimal,
-      OPENAI_API_KEY: 'sk-test',
-      FLOOPY_CUSTOM_PROVIDERS: custom,
-      FLOOPY_STREAM_USAGE: 'asked',
-    })
-    expect(asked.providers.size).toBe(2)
-    for (const provider of asked.providers.values()) expect(provider.captureStreamUsage).toBe(false)
+    for (const env of [{}, { FLOOPY_STREAM_USAGE: 'asked' }]) {
+      const asked = parseConfig({
+        ...minimal,
+        OPENAI_API_KEY: 'sk-test',
+        FLOOPY_CUSTOM_PROVIDERS: custom,
+        ...env,
+      })
+      expect(asked.providers.size).toBe(2)
+      for (const provider of asked.providers.values()) {
+        expect(provider.captureStreamUsage).toBe(false)
+      }
+    }
     expect(configError({ ...minimal, FLOOPY_STREAM_USAGE: 'never' }).message).toContain(
       'FLOOPY_STREAM_USAGE',
     )

@@ -213,7 +213,7 @@ const ConfigSchema = z
      * `always`: ask for every stream's usage, hiding the usage chunk from a client that did not
      * ask; `asked`: only when the client asks (OpenAI's stream then reaches it unchanged).
      */
-    FLOOPY_STREAM_USAGE: z.enum(['always', 'asked']).default('always'),
+    FLOOPY_STREAM_USAGE: z.enum(['always', 'asked']).default('asked'),
     FLOOPY_STORE_TIMEOUT_MS: positiveInt(2_000),
     FLOOPY_LOG_IP_HASH_KEY: z.string().min(16, 'must be at least 16 characters').optional(),
     FLOOPY_LOG_KEYS: logKeys.optional(),

@@ -84,8 +84,9 @@ export type ProviderConfig = {
   readonly models: readonly string[]
   /**
    * Ask for a stream's usage when the client did not, and hide the usage chunk again
-   * (`FLOOPY_STREAM_USAGE=always`, the default); `false` asks only when the client does
-   * (`FLOOPY_STREAM_USAGE=asked`), so that OpenAI's stream reaches the client unchanged.
+   * (`FLOOPY_STREAM_USAGE=always`); `false` asks only when the client does
+   * (`FLOOPY_STREAM_USAGE=asked`, the default, which `parseConfig` sets on every provider), so
+   * that OpenAI's stream reaches the client unchanged and the log estimates what it reports.
    */
   readonly captureStreamUsage?: boolean
 }
@@ -136,6 +137,11 @@ export type Usage = {
   readonly totalTokens: number
   readonly cachedTokens: number
   readonly reasoningTokens: number
+  /**
+   * The provider sent no usage (a stream nobody asked it for), so the gateway estimated it
+   * (`providers/usage.ts`, `estimatedUsage`).
+   */
+  readonly estimated?: true | undefined
 }
 
 /** How an answer's body ended: completely, cut upstream, relayed provider error, or cancelled. */

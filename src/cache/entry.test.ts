@@ -262,6 +262,18 @@ describe('storableAnswer', () => {
       expect(JSON.parse(result?.body ?? '{}')).not.toHaveProperty('usage')
     })
 
+    it('should keep an estimated usage out of the stored body, and in the entry, marked', () => {
+      // The provider reported none (a stream nobody asked usage for): no client is shown the
+      // gateway's estimate as the provider's usage, but a hit still knows what it saved.
+      const estimated = { ...usage(20, 7, 27), estimated: true as const }
+      const result = storableAnswer('chat', true, {
+        outcome: { usage: estimated, end: 'done' },
+        head: { text: TEXT_STREAM, truncated: false },
+      })
+      expect(result?.usage).toEqual(estimated)
+      expect(JSON.parse(result?.body ?? '{}')).not.toHaveProperty('usage')
+    })
+
     it('should assemble tool calls per index, with content null', () => {
       const result = stored('chat', true, ended(TOOL_STREAM))
       expect(result.body.choices).toEqual([

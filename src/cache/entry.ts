@@ -87,7 +87,10 @@ export const storableAnswer = (
       COMPLETE.has(choice.finish_reason),
   )
   if (!finished) return undefined
-  return { body: JSON.stringify(completeChat(raw, outcome.usage)), usage: outcome.usage }
+  // An estimate (the provider reported no usage) is the log's, not the provider's: the body a hit
+  // serves carries only usage the provider reported.
+  const reported = outcome.usage?.estimated === true ? undefined : outcome.usage
+  return { body: JSON.stringify(completeChat(raw, reported)), usage: outcome.usage }
 }
 
 export type Served = { readonly body: string; readonly contentType: string }

@@ -87,6 +87,18 @@ const CASES: readonly [string, Partial<RequestFacts>][] = [
     { cacheStatus: 'HIT', cacheHit: { tier: 'exact', savedUsage: usage }, usage: undefined },
   ],
   [
+    'a stream whose usage the gateway estimated',
+    { stream: true, usage: { ...usage, estimated: true } },
+  ],
+  [
+    'a cache hit whose stored usage was estimated',
+    {
+      cacheStatus: 'HIT',
+      cacheHit: { tier: 'exact', savedUsage: { ...usage, estimated: true } },
+      usage: undefined,
+    },
+  ],
+  [
     'a firewall check and a prompt',
     {
       firewallVerdict: 'ERROR',

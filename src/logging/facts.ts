@@ -309,6 +309,7 @@ const Usage = z.object({
   totalTokens: z.number(),
   cachedTokens: z.number(),
   reasoningTokens: z.number(),
+  estimated: z.literal(true).optional(),
 })
 
 const Payload = z.object({

@@ -147,6 +147,35 @@ describe('buildRecord', () => {
     })
   })
 
+  it('should price estimated usage and say it was estimated, for an answer and a hit', async () => {
+    const estimated = {
+      promptTokens: 1000,
+      completionTokens: 500,
+      totalTokens: 1500,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+      estimated: true as const,
+    }
+    const record = await buildRecord(facts({ stream: true, usage: estimated }), undefined)
+    expect(record).toMatchObject({
+      prompt_tokens: 1000,
+      completion_tokens: 500,
+      cost_usd: '0.000450000',
+      metadata: { end: 'done', usage_estimated: 'true' },
+    })
+    const hit = await buildRecord(
+      facts({
+        cacheStatus: 'HIT',
+        usage: undefined,
+        cacheHit: { tier: 'exact', savedUsage: estimated },
+      }),
+      undefined,
+    )
+    expect(hit.metadata).toMatchObject({ cost_saved_usd: '0.000450000', usage_estimated: 'true' })
+    const reported = await buildRecord(facts(), undefined)
+    expect(reported.metadata).not.toHaveProperty('usage_estimated')
+  })
+
   it('should list the failed attempts before the answer', async () => {
     const record = await buildRecord(
       facts({

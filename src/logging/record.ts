@@ -242,6 +242,8 @@ export const buildRecord = async (
     metadata.client_request_id = scrubIdentifier(facts.clientRequestId)
   }
   if (facts.end !== undefined) metadata.end = facts.end
+  // The provider reported no usage (a stream nobody asked it for): the tokens are estimated.
+  if (facts.usage?.estimated === true) metadata.usage_estimated = 'true'
   if (facts.failedAttempts !== undefined && facts.failedAttempts.length > 0) {
     metadata.failed_attempts = facts.failedAttempts.join('; ')
   }
@@ -249,6 +251,7 @@ export const buildRecord = async (
   if (hit !== undefined) {
     metadata.cache_tier = hit.tier
     metadata.cost_saved_usd = costOf(facts.provider, facts.modelServed, hit.savedUsage) ?? 'unknown'
+    if (hit.savedUsage?.estimated === true) metadata.usage_estimated = 'true'
   }
   const check = facts.firewallCheck
   if (check !== undefined) {

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it, vi } from 'vitest'
 import { sparesOf, takeBuffer } from './buffers'
-import { listenPause, relaySse, type StreamTranslator } from './relay'
+import { EventCounter, listenPause, relaySse, type StreamTranslator } from './relay'
 import type { StreamEnd } from './relay'
 
 const encoder = new TextEncoder()
@@ -365,5 +365,29 @@ describe('relaySse: a long unchanged stream handed to the runtime', () => {
     await vi.waitFor(() => {
       expect(ends).toEqual(['cancelled'])
     })
+  })
+})
+
+describe('EventCounter', () => {
+  const counted = (chunks: readonly string[]): number => {
+    const counter = new EventCounter()
+    for (const chunk of chunks) counter.count(encoder.encode(chunk))
+    return counter.events
+  }
+  const stream =
+    'data: a\n\ndata: b\r\n\r\n: comment\n\ndata: multi\ndata: line\n\ndata: [DONE]\n\n'
+
+  it('should count events ending at a blank line, LF or CRLF, not single line ends', () => {
+    expect(counted([stream])).toBe(5)
+    expect(counted(['data: a\ndata: b\n', 'data: c\r\n'])).toBe(0)
+  })
+
+  it('should count events whose blank line falls across reads, however the bytes are cut', () => {
+    expect(counted(Array.from(stream))).toBe(5)
+    for (let cut = 1; cut < stream.length; cut++) {
+      expect(counted([stream.slice(0, cut), stream.slice(cut)])).toBe(5)
+    }
+    expect(counted(['data: a\r', '\n', '\r', '\n'])).toBe(1)
+    expect(counted(['data: a\n', '', '\n'])).toBe(1)
   })
 })

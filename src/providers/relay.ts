@@ -81,6 +81,11 @@ export type SseRelayOptions = {
    * client natively (`relayReads`).
    */
   readonly unchanged?: boolean
+  /**
+   * The usage to report when the provider sent none, from the number of events it sent (counted
+   * only when this is set, in the bytes heard after a hand-off too).
+   */
+  readonly estimateUsage?: ((events: number) => Usage) | undefined
 }
 
 /**
@@ -98,6 +103,9 @@ export const relaySse = (
   let whole = false
   // Once handed off, only the stream's tail is kept: its end and usage are all that is left to hear.
   let heardTail: Tail | undefined
+  const estimate = options.estimateUsage
+  let counted = 0
+  const heardEvents = estimate === undefined ? undefined : new EventCounter()
   return relayReads(
     upstream,
     {
@@ -110,6 +118,7 @@ export const relaySse = (
           : {
               atEventEnd: () => whole && splitter.rest() === '',
               hear: (bytes) => {
+                heardEvents?.count(bytes)
                 heardTail ??= tail(HEARD_TAIL_BYTES)
                 heardTail.keep(bytes)
               },
@@ -129,11 +138,17 @@ export const relaySse = (
                 }
               },
             },
-      usage: () => translator.usage(),
+      usage: () => {
+        const usage = translator.usage()
+        if (usage !== undefined || estimate === undefined) return usage
+        return estimate(counted + (heardEvents?.events ?? 0))
+      },
       broken: () => encoded(translator.broken()),
       done() {
         let out = ''
-        for (const event of splitter.push(decoder.decode())) {
+        const last = splitter.push(decoder.decode())
+        counted += last.length
+        for (const event of last) {
           out += translator.step(event) ?? `${event.raw}\n\n`
         }
         return encoded(out + translator.finish(splitter.rest()))
@@ -142,6 +157,7 @@ export const relaySse = (
         whole = bytes[bytes.byteLength - 1] === 0x0a
         const wasEmpty = splitter.rest() === ''
         const events = splitter.push(decoder.decode(bytes, { stream: true }))
+        counted += events.length
         // The text to send; `null` while every event so far goes out as received.
         let out: string | null = null
         let used = 0
@@ -168,6 +184,36 @@ export const relaySse = (
     },
     { onEnd: options.onEnd, tap: options.tap, onFirstChunk: options.onFirstChunk, reuse: true },
   )
+}
+
+/**
+ * Counts the SSE events in bytes the script does not otherwise decode (heard after a hand-off):
+ * each ends at a blank line, `\n\n` or `\r\n\r\n`, found across reads too.
+ */
+export class EventCounter {
+  events = 0
+  /** The last two bytes of the previous call, newest first. */
+  private last = 0
+  private beforeLast = 0
+
+  count(bytes: Uint8Array): void {
+    const n = bytes.byteLength
+    for (let at = bytes.indexOf(0x0a); at >= 0; at = bytes.indexOf(0x0a, at + 1)) {
+      const before = at > 0 ? bytes[at - 1] : this.last
+      if (before === 0x0a) this.events++
+      else if (before === 0x0d) {
+        const twoBefore = at > 1 ? bytes[at - 2] : at === 1 ? this.last : this.beforeLast
+        if (twoBefore === 0x0a) this.events++
+      }
+    }
+    if (n >= 2) {
+      this.last = bytes[n - 1] ?? 0
+      this.beforeLast = bytes[n - 2] ?? 0
+    } else if (n === 1) {
+      this.beforeLast = this.last
+      this.last = bytes[0] ?? 0
+    }
+  }
 }
 
 const encoder = new TextEncoder()

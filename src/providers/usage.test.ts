@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { readUsage } from './usage'
+import { estimatePromptTokens, estimatedUsage, readUsage } from './usage'
 
 describe('readUsage', () => {
   it('should read the OpenAI CompletionUsage shape with details', () => {
@@ -126,5 +126,57 @@ describe('readUsage', () => {
 
   it.each([undefined, null, 42, 'usage', true])('should return undefined for %j', (raw) => {
     expect(readUsage(raw)).toBeUndefined()
+  })
+})
+
+describe('estimatePromptTokens', () => {
+  it('should count four characters a token, four tokens a message and three for the reply', () => {
+    // "Say this is a test": 18 characters, 5 tokens; OpenAI bills this prompt 12 tokens.
+    expect(
+      estimatePromptTokens({ messages: [{ role: 'user', content: 'Say this is a test' }] }),
+    ).toBe(3 + 4 + 5)
+  })
+
+  it('should count text parts, images, names, tool calls and tool definitions', () => {
+    const tools = [{ type: 'function', function: { name: 'f', parameters: {} } }]
+    const body = {
+      messages: [
+        { role: 'system', content: 'abcd', name: 'abcd' },
+        {
+          role: 'user',
+          content: [
+            { type: 'text', text: 'abcdabcd' },
+            { type: 'image_url', image_url: { url: 'https://example.com/a.png' } },
+          ],
+        },
+        {
+          role: 'assistant',
+          content: null,
+          tool_calls: [{ id: 'c1', type: 'function', function: { name: 'ab', arguments: '{}' } }],
+        },
+      ],
+      tools,
+    }
+    const chars = 4 + 4 + 8 + 2 + 2 + JSON.stringify(tools).length
+    expect(estimatePromptTokens(body)).toBe(3 + 3 * 4 + 85 + Math.ceil(chars / 4))
+  })
+
+  it('should estimate a body with no messages as the reply priming alone', () => {
+    expect(estimatePromptTokens({ input: 'x' })).toBe(3)
+    expect(estimatePromptTokens({ messages: 'not a list' })).toBe(3)
+  })
+})
+
+describe('estimatedUsage', () => {
+  it('should count a completion token per event but three, and mark the usage estimated', () => {
+    expect(estimatedUsage(14, 33)).toEqual({
+      promptTokens: 14,
+      completionTokens: 30,
+      totalTokens: 44,
+      cachedTokens: 0,
+      reasoningTokens: 0,
+      estimated: true,
+    })
+    expect(estimatedUsage(5, 2).completionTokens).toBe(0)
   })
 })

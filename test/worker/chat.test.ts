@@ -53,12 +53,17 @@ describe('non-streamed chat', () => {
 })
 
 describe('streamed chat', () => {
-  it('should ask the provider for usage but hide the usage chunk when the client did not', async () => {
+  it('should ask the provider for usage but hide the usage chunk when the client did not, with FLOOPY_STREAM_USAGE=always', async () => {
     const tag = uniqueTag()
     const events = await streamed(
-      await post('/v1/chat/completions', chat('openai/gpt-4o-mini', { stream: true }), {
-        'x-fake-tag': tag,
-      }),
+      await withBindings(
+        { FLOOPY_STREAM_USAGE: 'always' },
+        new Request('http://gateway/v1/chat/completions', {
+          method: 'POST',
+          headers: authHeaders({ 'x-fake-tag': tag }),
+          body: JSON.stringify(chat('openai/gpt-4o-mini', { stream: true })),
+        }),
+      ),
     )
     const [seen] = await received(tag)
     expect((seen?.body as { stream_options: unknown }).stream_options).toEqual({
@@ -71,10 +76,13 @@ describe('streamed chat', () => {
     )
   })
 
-  it('should send the stream as the client asked for it with FLOOPY_STREAM_USAGE=asked', async () => {
+  it.each([
+    ['by default', undefined],
+    ['with FLOOPY_STREAM_USAGE=asked', 'asked'],
+  ])('should send the stream as the client asked for it %s', async (_, setting) => {
     const tag = uniqueTag()
     const res = await withBindings(
-      { FLOOPY_STREAM_USAGE: 'asked' },
+      { FLOOPY_STREAM_USAGE: setting },
       new Request('http://gateway/v1/chat/completions', {
         method: 'POST',
         headers: authHeaders({ 'x-fake-tag': tag }),

@@ -39,6 +39,7 @@ type Row = {
   request_body: string
   response_body: string
   org_id: string
+  metadata: Record<string, string>
 }
 
 /**
@@ -52,7 +53,7 @@ const rowsFor = async (ids: readonly string[]): Promise<Row[]> => {
     const result = await clickhouse.query({
       query:
         'SELECT request_id, status, stream, prompt_tokens, completion_tokens, cost_usd, ' +
-        'model_served, request_body, response_body, org_id ' +
+        'model_served, request_body, response_body, org_id, metadata ' +
         'FROM request_logs WHERE request_id IN {ids:Array(String)}',
       query_params: { ids: ids.slice(i, i + 40) },
       format: 'JSONEachRow',
@@ -132,6 +133,39 @@ describe('the request log', () => {
       expect(Number(row.cost_usd)).toBeCloseTo(expectedCost(usage), 9)
     }
     expect(rows.filter((row) => row.stream)).toHaveLength(120)
+  }, 90_000)
+
+  it('should estimate the usage of a stream nobody asked usage for, and say so in the row', async () => {
+    // The default FLOOPY_STREAM_USAGE=asked: the provider is not asked for usage the client did
+    // not ask for, so its stream goes out unchanged and reports none.
+    const content = 'How many tokens is this question?'
+    const res = await post('/v1/chat/completions', {
+      model: 'openai/gpt-4o-mini',
+      messages: [{ role: 'user', content }],
+      stream: true,
+    })
+    const id = res.headers.get('x-request-id') ?? ''
+    expect(await res.text()).not.toContain('"usage":{')
+    const exact = await send(true, content)
+    expect(exact.usage).toBeDefined()
+    const rows = await waitForRows([id, exact.id], 60_000)
+    const estimated = rows.find((row) => row.request_id === id)
+    const reported = rows.find((row) => row.request_id === exact.id)
+    // Three tokens for the reply, four for the message, four characters a token of its text.
+    const prompt = 3 + 4 + Math.ceil(content.length / 4)
+    // The provider streams a token per event, as OpenAI does: the estimate is its own count.
+    const completion = exact.usage?.completion_tokens ?? -1
+    expect(estimated).toMatchObject({
+      prompt_tokens: prompt,
+      completion_tokens: completion,
+      metadata: { usage_estimated: 'true' },
+    })
+    expect(Number(estimated?.cost_usd)).toBeCloseTo(
+      expectedCost({ prompt_tokens: prompt, completion_tokens: completion }),
+      9,
+    )
+    expect(reported?.prompt_tokens).toBe(exact.usage?.prompt_tokens)
+    expect(reported?.metadata).not.toHaveProperty('usage_estimated')
   }, 90_000)
 
   it.each([

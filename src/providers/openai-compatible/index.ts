@@ -9,6 +9,7 @@ import { providerErrorFrom } from '../upstream-error'
 import { addsUsageAsk, prepareBody } from './request'
 import { bufferedJsonResponse, normalizedChatResponse, relayJsonResponse } from './response'
 import { relayChatStream } from './stream'
+import { estimatePromptTokens } from '../usage'
 import type { EndpointKind, ProviderConfig, Usage } from '../../types'
 
 /** Endpoint URLs per provider: they depend only on the configured base URL and the endpoint. */
@@ -73,11 +74,14 @@ export const openAICompatible: ProviderAdapter = {
         contentType: upstream.headers.get('content-type') ?? 'application/json',
       }
     }
+    const usageAsked = addsUsageAsk(request, provider.spec.quirks, provider.captureStreamUsage)
     const relayed = relayChatStream(bytesOf(upstream), {
       plan: {
         showUsage: request.includeUsage,
         ownUsageChunk: provider.spec.quirks.ownUsageChunk === true,
-        usageAsked: addsUsageAsk(request, provider.spec.quirks, provider.captureStreamUsage),
+        usageAsked,
+        estimatePrompt:
+          usageAsked || request.includeUsage ? undefined : () => estimatePromptTokens(request.body),
       },
       providerErrorEvent: (providerError) =>
         providerErrorFrom(

@@ -195,6 +195,50 @@ describe('relayChatStream', () => {
     })
 
     it.each([
+      ['read event by event', (text: string) => upstreamOf(bytes(text)), 33],
+      ['handed off', (text: string) => lengthened(text).upstream, 2033],
+    ])(
+      'should estimate the usage of a stream nobody asked usage for, %s',
+      async (_, upstreamFrom, events) => {
+        // The recording has 33 events without its usage chunk; its usage says 30 completion
+        // tokens, one per event but the role's, the finish reason's and [DONE].
+        const estimatePrompt = vi.fn(() => 14)
+        const { ends } = await relay(upstreamFrom(withoutUsageChunk(textStream)), {
+          showUsage: false,
+          ownUsageChunk: true,
+          usageAsked: false,
+          estimatePrompt,
+        })
+        await vi.waitFor(() => {
+          expect(ends).toEqual([
+            {
+              end: 'done',
+              usage: {
+                promptTokens: 14,
+                completionTokens: events - 3,
+                totalTokens: 14 + events - 3,
+                cachedTokens: 0,
+                reasoningTokens: 0,
+                estimated: true,
+              },
+            },
+          ])
+        })
+      },
+    )
+
+    it('should report the usage a provider sent, not an estimate, when one is set up', async () => {
+      const estimatePrompt = vi.fn(() => 999)
+      const { ends } = await relay(upstreamOf(bytes(mistralStream)), {
+        showUsage: false,
+        usageAsked: false,
+        estimatePrompt,
+      })
+      expect(ends).toEqual([{ end: 'done', usage: usage(12, 3, 15) }])
+      expect(estimatePrompt).not.toHaveBeenCalled()
+    })
+
+    it.each([
       ['nobody asked for usage (FLOOPY_STREAM_USAGE=asked)', false, 1],
       ['the gateway asked for the usage the client did not', undefined, 0],
     ])(

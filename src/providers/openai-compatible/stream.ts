@@ -12,7 +12,7 @@
 import { isRecord, parseJson } from '../fields'
 import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
 import type { SseEvent } from '../sse'
-import { readUsage } from '../usage'
+import { estimatedUsage, readUsage } from '../usage'
 import type { Usage } from '../../types'
 
 export type ChatStreamPlan = {
@@ -29,6 +29,12 @@ export type ChatStreamPlan = {
    * to the client as received. Unset counts as asked.
    */
   readonly usageAsked?: boolean | undefined
+  /**
+   * Estimates the prompt's tokens from the request (`estimatePromptTokens`); set when nobody asked
+   * the provider for usage. A stream that then reports none is logged with usage estimated from
+   * it and its events (`estimatedUsage`), marked as estimated. Called only then.
+   */
+  readonly estimatePrompt?: (() => number) | undefined
 }
 
 /** Explicit translator state; `step` is a pure function over (state, event). */
@@ -188,6 +194,12 @@ export const relayChatStream = (
       onEnd: options.onEnd,
       tap: options.tap,
       onFirstChunk: options.onFirstChunk,
+      estimateUsage: estimateFrom(options.plan.estimatePrompt),
     },
   )
 }
+
+const estimateFrom = (
+  prompt: (() => number) | undefined,
+): ((events: number) => Usage) | undefined =>
+  prompt === undefined ? undefined : (events) => estimatedUsage(prompt(), events)
