@@ -5,9 +5,10 @@
  * What the client sees is exactly OpenAI's contract (specs/openai/STREAMING.md): usage only when it
  * asked (`stream_options.include_usage`), and then only in a trailing `choices: []` chunk, whatever
  * the provider does (Groq reports usage under `x_groq.usage`, Mistral on its final content chunk).
- * The gateway always captures usage for itself. A stream that ends without `data: [DONE]` — the
- * provider cut it, or the connection broke — ends with an SSE `error` event and no `[DONE]`, so no
- * client mistakes a truncated answer for a complete one.
+ * The gateway keeps for itself whatever usage the provider reports, and estimates it for a stream
+ * nobody asked usage for (`ChatStreamPlan.estimatePrompt`). A stream that ends without
+ * `data: [DONE]` — the provider cut it, or the connection broke — ends with an SSE `error` event and
+ * no `[DONE]`, so no client mistakes a truncated answer for a complete one.
  */
 import { isRecord, parseJson } from '../fields'
 import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
