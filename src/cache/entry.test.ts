@@ -262,16 +262,19 @@ describe('storableAnswer', () => {
       expect(JSON.parse(result?.body ?? '{}')).not.toHaveProperty('usage')
     })
 
-    it('should keep an estimated usage out of the stored body, and in the entry, marked', () => {
-      // The provider reported none (a stream nobody asked usage for): no client is shown the
-      // gateway's estimate as the provider's usage, but a hit still knows what it saved.
+    it('should store an estimated usage in the body as OpenAI spells usage, and marked in the entry', () => {
+      // The provider reported none (a stream nobody asked usage for): a non-streamed hit still
+      // answers with the usage OpenAI's clients read, and the entry says it was estimated.
       const estimated = { ...usage(20, 7, 27), estimated: true as const }
       const result = storableAnswer('chat', true, {
         outcome: { usage: estimated, end: 'done' },
         head: { text: TEXT_STREAM, truncated: false },
       })
       expect(result?.usage).toEqual(estimated)
-      expect(JSON.parse(result?.body ?? '{}')).not.toHaveProperty('usage')
+      expect(JSON.parse(result?.body ?? '{}')).toMatchObject({
+        usage: { prompt_tokens: 20, completion_tokens: 7, total_tokens: 27 },
+      })
+      expect(JSON.stringify(JSON.parse(result?.body ?? '{}'))).not.toContain('estimated')
     })
 
     it('should assemble tool calls per index, with content null', () => {

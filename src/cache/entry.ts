@@ -87,10 +87,9 @@ export const storableAnswer = (
       COMPLETE.has(choice.finish_reason),
   )
   if (!finished) return undefined
-  // An estimate (the provider reported no usage) is the log's, not the provider's: the body a hit
-  // serves carries only usage the provider reported.
-  const reported = outcome.usage?.estimated === true ? undefined : outcome.usage
-  return { body: JSON.stringify(completeChat(raw, reported)), usage: outcome.usage }
+  // A usage the gateway estimated (the provider reported none) fills the body too: a non-streamed
+  // answer always has `usage` for the clients that read it, and a hit is billed nothing anyway.
+  return { body: JSON.stringify(completeChat(raw, outcome.usage)), usage: outcome.usage }
 }
 
 export type Served = { readonly body: string; readonly contentType: string }
