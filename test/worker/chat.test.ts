@@ -153,7 +153,9 @@ describe('streamed chat', () => {
     const firstText = decoder.decode(first.value)
     expect(firstText).toContain('chat.completion.chunk')
     let rest = ''
-    for (let read = await reader.read(); !read.done; read = await reader.read()) {
+    for (;;) {
+      const read: ReadableStreamReadResult<Uint8Array> = await reader.read()
+      if (read.done) break
       rest += decoder.decode(read.value, { stream: true })
     }
     // The recorded stream has more events, each 150 ms after the one before upstream: had the
