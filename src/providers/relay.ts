@@ -206,13 +206,9 @@ export class EventCounter {
         if (twoBefore === 0x0a) this.events++
       }
     }
-    if (n >= 2) {
-      this.last = bytes[n - 1] ?? 0
-      this.beforeLast = bytes[n - 2] ?? 0
-    } else if (n === 1) {
-      this.beforeLast = this.last
-      this.last = bytes[0] ?? 0
-    }
+    if (n === 0) return
+    this.beforeLast = n > 1 ? (bytes[n - 2] ?? 0) : this.last
+    this.last = bytes[n - 1] ?? 0
   }
 }
 

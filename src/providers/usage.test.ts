@@ -131,7 +131,7 @@ describe('readUsage', () => {
 
 describe('estimatePromptTokens', () => {
   it('should count four characters a token, four tokens a message and three for the reply', () => {
-    // "Say this is a test": 18 characters, 5 tokens; OpenAI bills this prompt 12 tokens.
+    // "Say this is a test": 18 characters, 5 tokens.
     expect(
       estimatePromptTokens({ messages: [{ role: 'user', content: 'Say this is a test' }] }),
     ).toBe(3 + 4 + 5)
