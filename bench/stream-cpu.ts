@@ -4,11 +4,12 @@
  * proxy and the current build by default) runs under its own workerd, in front of the bench
  * upstream, with the bench's tenant; per round, one small warm-up stream, then `STREAM_CPU_STREAMS`
  * (10) sequential streams of `STREAM_CPU_BYTES` (1 MiB) with `include_usage` (`STREAM_CPU_USAGE=0`:
- * without, as most clients ask, so the gateway reads the whole stream to hide the usage chunk it
- * asked for; with `FLOOPY_STREAM_USAGE=asked` as well, it does not ask and the stream goes out
- * unchanged), written in chunks of `STREAM_CPU_BATCH_BYTES` (1: one per event). Prints workerd's
- * CPU time (from /proc) per stream, `STREAM_CPU_ROUNDS` (2) rounds, the Workers interleaved. Exits 1 when an answer is not a 200 or
- * falls short of its size: no figure comes from a failure path.
+ * without, as most clients ask: by default the gateway then does not ask either and the stream
+ * goes out unchanged; with `FLOOPY_STREAM_USAGE=always` as well, it asks and reads the whole stream
+ * to hide the usage chunk), written in chunks of `STREAM_CPU_BATCH_BYTES` (1: one per event).
+ * Prints workerd's CPU time (from /proc) per stream, `STREAM_CPU_ROUNDS` (2) rounds, the Workers
+ * interleaved. Exits 1 when an answer is not a 200 or falls short of its size: no figure comes
+ * from a failure path.
  */
 import { Agent, request } from 'node:http'
 import path from 'node:path'
@@ -40,7 +41,8 @@ const targets =
 const upstream = await startUpstream()
 const { key, tenants } = await benchTenant()
 const bindings = benchBindings({ upstreamUrl: upstream.url, tenants, key, logKeys: '' })
-// `FLOOPY_STREAM_USAGE=asked`: the gateway asks for usage only when the client does.
+// `FLOOPY_STREAM_USAGE=always`: the gateway asks every stream for usage (`asked`, the default:
+// only when the client does).
 if (process.env.FLOOPY_STREAM_USAGE !== undefined) {
   bindings.FLOOPY_STREAM_USAGE = process.env.FLOOPY_STREAM_USAGE
 }

@@ -7,8 +7,8 @@
  * the provider does (Groq reports usage under `x_groq.usage`, Mistral on its final content chunk).
  * The gateway keeps for itself whatever usage the provider reports, and estimates it for a stream
  * nobody asked usage for (`ChatStreamPlan.estimatePrompt`). A stream that ends without
- * `data: [DONE]` — the provider cut it, or the connection broke — ends with an SSE `error` event and
- * no `[DONE]`, so no client mistakes a truncated answer for a complete one.
+ * `data: [DONE]` — the provider cut it, or the connection broke — ends with an SSE `error` event
+ * and no `[DONE]`, so no client mistakes a truncated answer for a complete one.
  */
 import { isRecord, parseJson } from '../fields'
 import { relaySse, type RelayResult, type StreamEnd, type StreamRelayOptions } from '../relay'
