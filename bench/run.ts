@@ -33,8 +33,8 @@
  * BENCH_ONLY=memory runs the memory cases alone (about a minute instead of several), prints their
  * table and writes nothing: bench/results.json and bench/REPORT.md stay as the last full run left
  * them. With it, BENCH_MEMORY_KINDS (`embeddings`, `sse`, `sse-events`, `sse-plain`,
- * comma-separated; default all) narrows the memory cases further, and FLOOPY_STREAM_USAGE
- * (`always`, `asked`) is passed to the gateway.
+ * `sse-plain-batched`, comma-separated; default all) narrows the memory cases further, and
+ * FLOOPY_STREAM_USAGE (`always`, `asked`) is passed to the gateway.
  */
 import autocannon, { type Result } from 'autocannon'
 import { execFile, execFileSync } from 'node:child_process'
@@ -99,8 +99,9 @@ const memoryOnly = ((): boolean => {
  * `sse-plain` is `sse-events` asked as most clients ask, without it: by default the gateway then
  * leaves the stream as it is and estimates its usage; with `FLOOPY_STREAM_USAGE=always` it asks
  * for usage itself and hides its chunk from the client, so it reads the whole stream in script.
+ * `sse-plain-batched` is `sse` asked that way: no usage asked, written in 64 KiB batches.
  */
-const MEMORY_KINDS = ['embeddings', 'sse', 'sse-events', 'sse-plain'] as const
+const MEMORY_KINDS = ['embeddings', 'sse', 'sse-events', 'sse-plain', 'sse-plain-batched'] as const
 type MemoryKind = (typeof MEMORY_KINDS)[number]
 
 const kindNames: Record<MemoryKind, string> = {
@@ -108,6 +109,7 @@ const kindNames: Record<MemoryKind, string> = {
   sse: 'SSE',
   'sse-events': 'SSE, a chunk per event',
   'sse-plain': 'SSE, a chunk per event, no usage asked',
+  'sse-plain-batched': 'SSE, no usage asked',
 }
 const kindName = (kind: MemoryKind): string => kindNames[kind]
 
@@ -694,7 +696,7 @@ function memoryRequest(
     : {
         url: `${target.base}/chat/completions`,
         headers,
-        body: streamBody(target.chatModel, bytes, kind !== 'sse-plain'),
+        body: streamBody(target.chatModel, bytes, !kind.startsWith('sse-plain')),
       }
 }
 
@@ -1505,6 +1507,7 @@ async function main(): Promise<void> {
           sse: isFlat(cases, 'sse'),
           'sse-events': isFlat(cases, 'sse-events'),
           'sse-plain': isFlat(cases, 'sse-plain'),
+          'sse-plain-batched': isFlat(cases, 'sse-plain-batched'),
         },
       },
       verdicts: verdicts(load, ttfb, cases),
