@@ -2924,11 +2924,11 @@ describe('supabasePromptStore', () => {
         { url: `http://127.0.0.1:${String(port)}`, serviceRoleKey: SERVICE_ROLE_KEY },
         300,
       )
-      const started = Date.now()
+      // The server never answers: only the store's own time limit can end the call, and its
+      // error says so (without the limit the call would hang until the test's own timeout).
       await expect(store.resolve(org.id, 'greet', undefined)).rejects.toThrow(
-        /gateway_resolve_prompt failed/,
+        /gateway_resolve_prompt failed: .*TimeoutError/,
       )
-      expect(Date.now() - started).toBeLessThan(2000)
     } finally {
       for (const socket of sockets) socket.destroy()
       await new Promise((resolve) => silent.close(resolve))
@@ -2945,11 +2945,10 @@ describe('when the database is out of reach', () => {
     const before = bridge.requests
     bridge.setDown(true)
     try {
-      const started = Date.now()
+      // A refused connection is an error at once: a hang would meet the test's own timeout.
       const { data, error, status } = await rpc(admin, 'gateway_resolve_key', {
         p_key_hash: 'a'.repeat(64),
       })
-      expect(Date.now() - started).toBeLessThan(2000)
       expect(data).toBeNull()
       expect(status).toBe(0)
       expect(error?.message).toMatch(/fetch failed/)
