@@ -242,31 +242,50 @@ const lost = (err: unknown): void => {
   })
 }
 
+/**
+ * The log's tap on a request's answer. A class, not an object literal: an accessor in an object
+ * literal (`get headBytes()`) is made anew for every object, in V8's old generation, so one per
+ * request filled it and brought on its full collections (bench/REPORT.md, "2026-12-08"). Here
+ * the getter is the prototype's, shared.
+ */
+class LogTap implements ResponseTap {
+  /** How the answer ended, once it has. */
+  ended: AnswerEnd | undefined
+  /** Hears the end of an answer still streaming when the pipeline returned. */
+  told: ((end: AnswerEnd) => void) | undefined
+  readonly #c: Context<LogEnv>
+  readonly #queued: boolean
+
+  constructor(c: Context<LogEnv>, queued: boolean) {
+    this.#c = c
+    this.#queued = queued
+  }
+
+  /** Read when the provider is called, once the organisation (and its choice) is known. */
+  get headBytes(): number {
+    return keepsBodies(this.#c, this.#queued) ? CAPTURE_LIMIT : 0
+  }
+
+  end(end: AnswerEnd): void {
+    this.ended = end
+    this.told?.(end)
+  }
+}
+
 export const requestLog = (options: RequestLogOptions): MiddlewareHandler<LogEnv> => {
   const queued = options.queue !== undefined
   return async function requestLog(c, next) {
     if (!queued && !options.accessLog) return next()
     const startedAt = Date.now()
-    let ended: AnswerEnd | undefined
-    let told: ((end: AnswerEnd) => void) | undefined
-    const tap: ResponseTap = {
-      // Read when the provider is called, once the organisation (and its choice) is known.
-      get headBytes() {
-        return keepsBodies(c, queued) ? CAPTURE_LIMIT : 0
-      },
-      end(end) {
-        ended = end
-        told?.(end)
-      },
-    }
+    const tap = new LogTap(c, queued)
     c.get('taps').push(tap)
     await next()
     // An answer handed to the client tells its taps when it ends; nothing else will. One still
     // streaming is logged at its end, after the response; every other request now, and only a
     // batch's opener (or an unsealed record) keeps the request alive with `waitUntil`.
-    if (ended === undefined && c.get('trace').exchange?.answered === true) {
+    if (tap.ended === undefined && c.get('trace').exchange?.answered === true) {
       const answer = new Promise<AnswerEnd>((resolve) => {
-        told = resolve
+        tap.told = resolve
       })
       afterResponse(
         c,
@@ -276,7 +295,7 @@ export const requestLog = (options: RequestLogOptions): MiddlewareHandler<LogEnv
     }
     let pending: Promise<void> | undefined
     try {
-      pending = deliver(c, options, factsOf(c, options, startedAt, ended))
+      pending = deliver(c, options, factsOf(c, options, startedAt, tap.ended))
     } catch (err) {
       lost(err)
     }
