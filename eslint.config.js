@@ -2,6 +2,15 @@
 import eslint from '@eslint/js'
 import tseslint from 'typescript-eslint'
 
+/**
+ * `import { z }` brings zod's whole namespace, every locale included, into the Worker's bundle
+ * (about 560 KB more than `import * as z`, which the bundler can shake).
+ */
+const zodNamespace = {
+  selector: "ImportDeclaration[source.value='zod'] > ImportSpecifier[imported.name='z']",
+  message: "Use `import * as z from 'zod'`: the named `z` bundles every locale.",
+}
+
 export default tseslint.config(
   {
     ignores: [
@@ -26,13 +35,24 @@ export default tseslint.config(
     rules: {
       '@typescript-eslint/restrict-template-expressions': ['error', { allowNumber: true }],
       '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
-      // `import { z }` brings zod's whole namespace, every locale included, into the Worker's
-      // bundle (about 560 KB more than `import * as z`, which the bundler can shake).
+      'no-restricted-syntax': ['error', zodNamespace],
+    },
+  },
+  {
+    // The Worker's own code runs per request: the rule above, and one for its allocations.
+    files: ['src/**/*.ts'],
+    rules: {
       'no-restricted-syntax': [
         'error',
+        zodNamespace,
         {
-          selector: "ImportDeclaration[source.value='zod'] > ImportSpecifier[imported.name='z']",
-          message: "Use `import * as z from 'zod'`: the named `z` bundles every locale.",
+          // V8 makes an object literal's accessor anew for every object, in its old generation:
+          // one per request filled it and brought on full collections (bench/REPORT.md,
+          // "2026-12-08"). A class's getter is its prototype's, made once.
+          selector:
+            "ObjectExpression > Property[kind='get'], ObjectExpression > Property[kind='set']",
+          message:
+            'No getters or setters in object literals: use a method, a plain field, or a class.',
         },
       ],
     },

@@ -13,7 +13,7 @@ import type { Usage } from '../types'
  */
 export type FrameSource = {
   /** How the stream ended, once it has: nothing the provider sends after that is read. */
-  readonly end: StreamEnd | undefined
+  end(): StreamEnd | undefined
   /** One read of the body: whatever frames it completes (a frame may span reads). */
   read(bytes: Uint8Array): string
   /** The body ended (bytes of an unfinished frame still held mean it was cut). */
@@ -35,9 +35,7 @@ export const relayFrames = (
   return relayReads(
     upstream,
     {
-      get end() {
-        return source.end
-      },
+      end: () => source.end(),
       read: (bytes) => encoded(source.read(bytes)),
       done: () => encoded(source.done()),
       broken: () => encoded(source.broken()),

@@ -24,9 +24,7 @@ const translator = (): StreamTranslator & { steps: number } => {
   let end: StreamEnd | undefined
   const t = {
     steps: 0,
-    get end() {
-      return end
-    },
+    end: () => end,
     step(event: { raw: string; data: string | undefined }) {
       t.steps++
       if (event.data === '[DONE]') end = 'done'
@@ -170,7 +168,7 @@ describe('relaySse', () => {
     })
     const ends: StreamEnd[] = []
     const throwing: StreamTranslator = {
-      end: undefined,
+      end: () => undefined,
       step() {
         throw new Error('translator defect')
       },
@@ -314,7 +312,7 @@ describe('relaySse: a long unchanged stream handed to the runtime', () => {
       const ends: StreamEnd[] = []
       const closing: StreamTranslator = {
         ...translator(),
-        end: undefined,
+        end: () => undefined,
         finish: () => 'event: error\ndata: cut\n\n',
         broken: () => 'event: error\ndata: broken\n\n',
       }

@@ -38,7 +38,7 @@ export type StreamRelayOptions<Plan> = {
  */
 export type StreamTranslator = {
   /** How the stream ended, once it has: nothing the provider sends after that is read. */
-  readonly end: StreamEnd | undefined
+  end(): StreamEnd | undefined
   /**
    * One complete upstream event: the text to send, or `null` when the event goes to the client
    * exactly as received (`${event.raw}\n\n`), so a read of such events is sent as the provider's
@@ -109,9 +109,7 @@ export const relaySse = (
   return relayReads(
     upstream,
     {
-      get end() {
-        return translator.end
-      },
+      end: () => translator.end(),
       unchanged:
         options.unchanged !== true
           ? undefined
@@ -134,7 +132,7 @@ export const relaySse = (
                 }
                 for (const event of splitter.push(text)) {
                   translator.step(event)
-                  if (translator.end !== undefined) return
+                  if (translator.end() !== undefined) return
                 }
               },
             },
@@ -166,7 +164,7 @@ export const relaySse = (
           if (step !== null) out ??= rawOf(events, used)
           if (out !== null) out += step ?? `${event.raw}\n\n`
           used++
-          if (translator.end !== undefined) break
+          if (translator.end() !== undefined) break
         }
         if (out === null && used > 0) {
           if (
@@ -221,7 +219,7 @@ export const encoded = (text: string): Uint8Array | undefined =>
 /** One stream's decoding and translation, as `relayReads` drives it. */
 export type ReadHandler = {
   /** How the stream ended, once it has: nothing the provider sends after that is read. */
-  readonly end: StreamEnd | undefined
+  end(): StreamEnd | undefined
   /**
    * One read of the body: the bytes to send for it (may be `bytes` itself), or `undefined` while
    * nothing is ready (a partial event or frame).
@@ -361,7 +359,7 @@ export const relayReads = (
     if (stopped) return
     ear.heard() // what came before a break counts too: usage sent before it, or the end itself
     const out = heardAll ? handler.done() : handler.broken()
-    const end = handler.end ?? 'interrupted'
+    const end = handler.end() ?? 'interrupted'
     const last = writable.getWriter()
     // A write or a close that fails says the client had gone (the pipe failed for that).
     const closing = out === undefined ? last.close() : last.write(out)
@@ -392,13 +390,13 @@ export const relayReads = (
         }
         const out = read === undefined ? handler.broken() : handler.done()
         // A handler that left the end open has not seen a complete stream.
-        const end = handler.end ?? 'interrupted'
+        const end = handler.end() ?? 'interrupted'
         if (out !== undefined && !(await send(out, end))) return
         close(end)
         return
       }
       const out = handler.read(read.value)
-      const end = handler.end
+      const end = handler.end()
       if (out !== undefined && !(await send(out, end))) return
       source.done(read.value)
       const ear = handler.unchanged
@@ -504,7 +502,7 @@ const listen = (
       if (state.cancelled) return false
       if (value !== undefined && value.byteLength > 0) {
         tap?.(value)
-        if (handler.end === undefined) ear.hear(value)
+        if (handler.end() === undefined) ear.hear(value)
       }
       if (done) {
         reads.release()

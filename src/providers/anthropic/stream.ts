@@ -251,9 +251,7 @@ export const relayAnthropicStream = (
   return relaySse(
     upstream,
     {
-      get end() {
-        return state.end
-      },
+      end: () => state.end,
       step: (event) => step(state, event, options.providerErrorEvent),
       finish: interrupted,
       broken: interrupted,

@@ -262,9 +262,7 @@ export const relayBedrockStream = (
   return relayFrames(
     upstream,
     {
-      get end() {
-        return state.end
-      },
+      end: () => state.end,
       read: (bytes) => {
         decoder.push(bytes)
         return drainMessages()

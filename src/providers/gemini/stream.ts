@@ -234,9 +234,7 @@ export const relayGeminiStream = (
   return relaySse(
     upstream,
     {
-      get end() {
-        return state.end
-      },
+      end: () => state.end,
       step: (event) => step(state, event, options.events),
       finish: (rest) => finish(state, rest, options.events),
       broken: () => {

@@ -175,9 +175,7 @@ export const relayChatStream = (
   return relaySse(
     upstream,
     {
-      get end() {
-        return state.end
-      },
+      end: () => state.end,
       step: (event) => step(state, event, options.providerErrorEvent),
       finish: interrupted,
       broken: interrupted,
