@@ -46,9 +46,9 @@ export default tseslint.config(
         'error',
         zodNamespace,
         {
-          // V8 makes an object literal's accessor anew for every object, in its old generation:
-          // one per request filled it and brought on full collections (bench/REPORT.md,
-          // "2026-12-08"). A class's getter is its prototype's, made once.
+          // A literal's getter or setter gets an accessor pair of its own, which V8 allocates in
+          // its old generation: one per request kept each request's objects alive through every
+          // scavenge (bench/REPORT.md, "2026-12-08"). A class's accessor is its prototype's.
           selector:
             "ObjectExpression > Property[kind='get'], ObjectExpression > Property[kind='set']",
           message:

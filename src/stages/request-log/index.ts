@@ -243,10 +243,10 @@ const lost = (err: unknown): void => {
 }
 
 /**
- * The log's tap on a request's answer. A class, not an object literal: an accessor in an object
- * literal (`get headBytes()`) is made anew for every object, in V8's old generation, so one per
- * request filled it and brought on its full collections (bench/REPORT.md, "2026-12-08"). Here
- * the getter is the prototype's, shared.
+ * The log's tap on a request's answer. A class, not an object literal: a literal's getter
+ * (`get headBytes()`) gets an accessor pair of its own, which V8 allocates in its old generation,
+ * and from there it kept the request's objects alive through every scavenge until a full
+ * collection (bench/REPORT.md, "2026-12-08"). A class's getter is its prototype's, made once.
  */
 class LogTap implements ResponseTap {
   /** How the answer ended, once it has. */
