@@ -4,7 +4,8 @@
  * workerd with V8's `--trace-gc-nvp`, set up as `npm run bench` sets up its gateway (the tenant of
  * `bench/tenant.ts`, the request log sealed for its Queue stand-in; `,nolog`: no Queue binding).
  * `GC_ROUNDS` rounds (2), each visiting every target in turn, one target later each round: a 3 s
- * warm-up, then `GC_SECONDS` (10) of wrk at 32 connections, non-streamed chat completions. Per
+ * warm-up, then `GC_SECONDS` (10) of wrk at 32 connections, non-streamed chat completions
+ * (`GC_STREAM=1`: streamed ones, asked without the usage chunk, as most clients ask). Per
  * request, from the collector's own lines: how much survived a scavenge and how much was promoted
  * to the old generation (what full collections then have to clear), the main thread's pauses for
  * scavenges and for full collections, and workerd's CPU from /proc.
@@ -26,6 +27,8 @@ import { startUpstream } from './upstream.ts'
 import { cpuSeconds, readWrkReport } from './wrk.ts'
 
 const rounds = Number(process.env.GC_ROUNDS ?? 2)
+/** `GC_STREAM=1`: streamed completions, asked as most clients ask (no usage chunk). */
+const streamed = process.env.GC_STREAM === '1'
 const seconds = Number(process.env.GC_SECONDS ?? 10)
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 
@@ -69,6 +72,7 @@ const script = path.join(dir, 'post.lua')
 const body = JSON.stringify({
   model: 'openai/gpt-4o-mini',
   messages: [{ role: 'user', content: 'Say hello in five words.' }],
+  ...(streamed ? { stream: true } : {}),
 })
 writeFileSync(
   script,
@@ -152,7 +156,7 @@ await sink.close()
 const mean = (values: number[]): number =>
   values.reduce((total, value) => total + value, 0) / values.length
 console.log(
-  `\nmeans of ${String(rounds)} rounds, 32 connections, per request:\n\n` +
+  `\nmeans of ${String(rounds)} rounds, 32 connections, ${streamed ? 'streamed' : 'JSON'}, per request:\n\n` +
     '| target | workerd CPU | survived a scavenge | promoted | scavenge pauses | full collection pauses |\n' +
     '| --- | --- | --- | --- | --- | --- |',
 )

@@ -56,6 +56,8 @@ export type RespondContext = {
    * also ended in that chunk without completing (nothing but an error reached it).
    */
   readonly onFirstChunk?: ((failed: boolean) => void) | undefined
+  /** Handed the way to drop a relayed stream before it is sent (`SseRelayOptions.onRelease`). */
+  readonly onRelease?: ((release: () => void) => void) | undefined
 }
 
 /** A model as a provider lists it. */

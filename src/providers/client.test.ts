@@ -204,3 +204,45 @@ describe('listModels with Bedrock', () => {
     expect(sent).toEqual([])
   })
 })
+
+describe('callProvider with a stream committed to on its first chunk', () => {
+  it('should release a provider that sends no content in time at once, not at its next write', async () => {
+    // Headers, then nothing: only the gateway dropping the answer can end this body.
+    let cancelledWith: (reason: unknown) => void = () => undefined
+    const cancelled = new Promise<unknown>((resolve) => {
+      cancelledWith = resolve
+    })
+    stubFetch(
+      () =>
+        new Response(
+          new ReadableStream<Uint8Array>({
+            cancel(reason) {
+              cancelledWith(reason)
+            },
+          }),
+          { headers: { 'content-type': 'text/event-stream' } },
+        ),
+    )
+    const spec = PROVIDERS.find((p) => p.id === 'openai')
+    if (spec === undefined) throw new Error('no openai spec')
+    const provider = builtinProvider(spec, 'sk-test-key-123456', undefined)
+    const call = callProvider(
+      {
+        provider,
+        model: 'gpt-4o',
+        url: new URL('https://api.openai.com/v1/chat/completions'),
+        key: 'operator',
+        healthId: 'openai/gpt-4o',
+      },
+      toParsedRequest('chat', {
+        model: 'gpt-4o',
+        stream: true,
+        messages: [{ role: 'user', content: 'Hi' }],
+      }),
+      { requestId: 'req-5', apiKey: 'sk-test-key-123456', timeoutMs: 50, commitOnFirstByte: true },
+    )
+    await expect(call).rejects.toMatchObject({ code: 'PROVIDER_TIMEOUT' })
+    // The provider never writes again, so nothing but the release can cancel its body.
+    expect(await cancelled).toBe('released by the gateway')
+  })
+})

@@ -21,7 +21,6 @@ import type { ParsedRequest, ProviderConfig, ResponseOutcome, ResponseTap, Targe
 import type { ListedModel } from './adapter'
 import { adapterFor } from './families'
 import { headSink } from './head'
-import { releaseRelay } from './relay'
 import { providerError } from './upstream-error'
 
 export type SendOptions = { readonly timeoutMs: number; readonly provider: string }
@@ -181,6 +180,8 @@ export const callProvider = async (
   }
   const commit = options.commitOnFirstByte === true && request.stream
   let firstChunk: ((failed: boolean) => void) | undefined
+  /** Drops a relayed stream at once (`SseRelayOptions.onRelease`). */
+  let release: (() => void) | undefined
   const started = commit
     ? new Promise<boolean>((resolve) => {
         firstChunk = resolve
@@ -198,6 +199,9 @@ export const callProvider = async (
       tell()
     },
     onFirstChunk: firstChunk,
+    onRelease(stop) {
+      release = stop
+    },
   })
   const { body } = responded
   if (body instanceof ArrayBuffer) sink?.keep(new Uint8Array(body))
@@ -205,7 +209,9 @@ export const callProvider = async (
     // The first chunk is due within what is left of the time allowed for the headers.
     const failure = await firstChunkOrTimeout(started, options.timeoutMs - (Date.now() - calledAt))
     if (failure !== undefined) {
-      await releaseRelay(body)
+      // The provider goes at once, not when it next writes; then the client's side.
+      release?.()
+      await body.cancel()
       throw failure === 'timeout'
         ? new GatewayError(
             'PROVIDER_TIMEOUT',

@@ -30,6 +30,8 @@ export type StreamRelayOptions<Plan> = {
   readonly tap?: ((chunk: Uint8Array) => void) | undefined
   /** As `SseRelayOptions.onFirstChunk`. */
   readonly onFirstChunk?: ((failed: boolean) => void) | undefined
+  /** As `SseRelayOptions.onRelease`. */
+  readonly onRelease?: ((release: () => void) => void) | undefined
 }
 
 /**
@@ -75,6 +77,14 @@ export type SseRelayOptions = {
    * as soon as it is made, so this comes without the client reading.
    */
   readonly onFirstChunk?: ((failed: boolean) => void) | undefined
+  /**
+   * Handed, once, as the relay starts, the way to drop this answer before it is sent (no first
+   * chunk in time): the provider is released at once, not when it next writes, since an
+   * `IdentityTransformStream` tells its writer that its reader left only at the next write. A
+   * callback, not a table keyed by the stream: a stream's wrapper lives until a full collection,
+   * and what it reached (the whole relay) with it (bench/REPORT.md, "2026-12-08").
+   */
+  readonly onRelease?: ((release: () => void) => void) | undefined
   /**
    * Every event from the provider goes to the client as received (the translator only listens):
    * in workerd, once a stream is long (`HAND_OFF_READS` reads), the rest of it then goes to the
@@ -180,7 +190,13 @@ export const relaySse = (
         return out === null ? undefined : encoded(out)
       },
     },
-    { onEnd: options.onEnd, tap: options.tap, onFirstChunk: options.onFirstChunk, reuse: true },
+    {
+      onEnd: options.onEnd,
+      tap: options.tap,
+      onFirstChunk: options.onFirstChunk,
+      onRelease: options.onRelease,
+      reuse: true,
+    },
   )
 }
 
@@ -268,7 +284,8 @@ export type ReadRelayOptions = Omit<SseRelayOptions, 'passThrough' | 'unchanged'
  * memory"). The reused buffer starts small and doubles whenever a read fills it, so a slow stream
  * keeps a small one. Elsewhere (Node) a standard `TransformStream` carries fresh buffers. An
  * `IdentityTransformStream` tells its writer that its reader left only at the next write, so
- * `releaseRelay` cancels the provider at once when the gateway itself drops an answer.
+ * `onRelease` hands the caller a way to cancel the provider at once when the gateway itself drops
+ * an answer.
  *
  * Each script read still leaves a few KB of workerd's memory until a full collection, and a
  * provider streaming tokens sends one HTTP chunk per event, which is one read each. So when the
@@ -308,7 +325,9 @@ export const relayReads = (
     report('cancelled')
     release(reason)
   }
-  releases.set(readable, stop)
+  options.onRelease?.(() => {
+    stop('released by the gateway')
+  })
   let handedOff = false
   writer.closed.catch((err: unknown) => {
     if (!handedOff) stop(err) // a writer released for the hand-off rejects `closed` too
@@ -433,17 +452,6 @@ export const relayReads = (
   })
   return readable
 }
-
-/**
- * Drops an answer the gateway will not send (no first chunk in time): the provider is released at
- * once, not when it next writes.
- */
-export const releaseRelay = async (body: ReadableStream<Uint8Array>): Promise<void> => {
-  releases.get(body)?.('released by the gateway')
-  await body.cancel()
-}
-
-const releases = new WeakMap<ReadableStream<Uint8Array>, (reason?: unknown) => void>()
 
 /** Reads relayed through script before a stream whose bytes go unchanged is handed off. */
 const HAND_OFF_READS = 8

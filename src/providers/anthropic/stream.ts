@@ -257,6 +257,11 @@ export const relayAnthropicStream = (
       broken: interrupted,
       usage: () => usageOf(state),
     },
-    { onEnd: options.onEnd, tap: options.tap, onFirstChunk: options.onFirstChunk },
+    {
+      onEnd: options.onEnd,
+      tap: options.tap,
+      onFirstChunk: options.onFirstChunk,
+      onRelease: options.onRelease,
+    },
   )
 }

@@ -131,6 +131,7 @@ export const bedrock: ProviderAdapter = {
       onEnd: context.onEnd,
       tap: context.head?.take,
       onFirstChunk: context.onFirstChunk,
+      onRelease: context.onRelease,
     })
     return streamed(relayed)
   },

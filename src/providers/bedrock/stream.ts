@@ -274,6 +274,11 @@ export const relayBedrockStream = (
       broken: interrupted,
       usage: () => usageOf(state),
     },
-    { onEnd: options.onEnd, tap: options.tap, onFirstChunk: options.onFirstChunk },
+    {
+      onEnd: options.onEnd,
+      tap: options.tap,
+      onFirstChunk: options.onFirstChunk,
+      onRelease: options.onRelease,
+    },
   )
 }

@@ -120,6 +120,7 @@ export const gemini: ProviderAdapter = {
       onEnd: context.onEnd,
       tap: context.head?.take,
       onFirstChunk: context.onFirstChunk,
+      onRelease: context.onRelease,
     })
     return streamed(relayed)
   },

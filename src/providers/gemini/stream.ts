@@ -220,6 +220,8 @@ export type GeminiRelayOptions = {
   readonly tap?: ((chunk: Uint8Array) => void) | undefined
   /** `SseRelayOptions.onFirstChunk`. */
   readonly onFirstChunk?: ((failed: boolean) => void) | undefined
+  /** `SseRelayOptions.onRelease`. */
+  readonly onRelease?: ((release: () => void) => void) | undefined
 }
 
 /**
@@ -244,6 +246,11 @@ export const relayGeminiStream = (
       // Gemini's usage is reported as the client would see it, read back into the gateway's shape.
       usage: () => (state.usage === undefined ? undefined : readUsage(openAIUsage(state.usage))),
     },
-    { onEnd: options.onEnd, tap: options.tap, onFirstChunk: options.onFirstChunk },
+    {
+      onEnd: options.onEnd,
+      tap: options.tap,
+      onFirstChunk: options.onFirstChunk,
+      onRelease: options.onRelease,
+    },
   )
 }

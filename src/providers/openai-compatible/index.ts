@@ -95,6 +95,7 @@ export const openAICompatible: ProviderAdapter = {
       onEnd: context.onEnd,
       tap: context.head?.take,
       onFirstChunk: context.onFirstChunk,
+      onRelease: context.onRelease,
     })
     return streamed(relayed)
   },

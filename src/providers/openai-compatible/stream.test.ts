@@ -1,7 +1,6 @@
 /// <reference types="vite/client" />
 import { describe, expect, it, vi } from 'vitest'
 import { headSink } from '../head'
-import { releaseRelay } from '../relay'
 import singleToolStream from '../../../test/fixtures/openai/fixtures/stream_single_tool_call_with_usage_2018feb66ae1.sse?raw'
 import textStream from '../../../test/fixtures/openai/fixtures/stream_text_with_usage_e2aad469b71d.sse?raw'
 import {
@@ -534,13 +533,17 @@ describe('relayChatStream', () => {
         },
       })
       const ends: RelayResult[] = []
+      let release: (() => void) | undefined
       const out = relayChatStream(upstream, {
         plan: { showUsage: false },
         providerErrorEvent,
         interruptedEvent,
         onEnd: (result) => ends.push(result),
+        onRelease: (stop) => {
+          release = stop
+        },
       })
-      return { out, ends, cancelReasons, cancelled, more }
+      return { out, ends, cancelReasons, cancelled, more, release: () => release?.() }
     }
 
     it('should report cancelled and cancel the upstream with its reason when the provider next writes', async () => {
@@ -558,9 +561,10 @@ describe('relayChatStream', () => {
       expect(provider.cancelReasons.map(String)).toEqual([String(new Error('client left'))])
     })
 
-    it('should release a quiet provider at once when the gateway drops the answer (releaseRelay)', async () => {
-      const { out, ends, ...provider } = quietProvider()
-      await releaseRelay(out)
+    it('should release a quiet provider at once when the gateway drops the answer (onRelease)', async () => {
+      const { out, ends, release, ...provider } = quietProvider()
+      release()
+      await out.cancel()
       await provider.cancelled
       expect(ends).toEqual([{ end: 'cancelled', usage: undefined }])
       expect(provider.cancelReasons).toEqual(['released by the gateway'])

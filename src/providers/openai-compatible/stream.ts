@@ -193,6 +193,7 @@ export const relayChatStream = (
       onEnd: options.onEnd,
       tap: options.tap,
       onFirstChunk: options.onFirstChunk,
+      onRelease: options.onRelease,
       estimateUsage: estimateFrom(options.plan.estimatePrompt),
     },
   )
