@@ -31,7 +31,7 @@ import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
 import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
 import { rotated } from './rotation.ts'
-import { cpuSeconds, readWrkReport } from './wrk.ts'
+import { cpuSeconds, readWrkReport, wrkPostScript } from './wrk.ts'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const rounds = Number(process.env.AB_ROUNDS ?? 3)
@@ -72,12 +72,7 @@ const chatBody = (stream: boolean): string =>
   })
 const dir = mkdtempSync(path.join(tmpdir(), 'floopy-ab-'))
 const script = path.join(dir, 'post.lua')
-writeFileSync(
-  script,
-  `wrk.method = "POST"\nwrk.body = ${JSON.stringify(
-    chatBody(streamed),
-  )}\nwrk.headers["content-type"] = "application/json"\nwrk.headers["authorization"] = "Bearer ${key}"\n`,
-)
+writeFileSync(script, wrkPostScript(chatBody(streamed), { authorization: `Bearer ${key}` }))
 
 const failures: string[] = []
 const wrk = async (

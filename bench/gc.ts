@@ -24,7 +24,7 @@ import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
 import { rotated } from './rotation.ts'
 import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
-import { cpuSeconds, readWrkReport } from './wrk.ts'
+import { cpuSeconds, readWrkReport, wrkPostScript } from './wrk.ts'
 
 const rounds = Number(process.env.GC_ROUNDS ?? 2)
 /** `GC_STREAM=1`: streamed completions, asked as most clients ask (no usage chunk). */
@@ -74,12 +74,7 @@ const body = JSON.stringify({
   messages: [{ role: 'user', content: 'Say hello in five words.' }],
   ...(streamed ? { stream: true } : {}),
 })
-writeFileSync(
-  script,
-  `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n` +
-    `wrk.headers["content-type"] = "application/json"\n` +
-    `wrk.headers["authorization"] = "Bearer ${key}"\n`,
-)
+writeFileSync(script, wrkPostScript(body, { authorization: `Bearer ${key}` }))
 
 const failures: string[] = []
 const wrk = (url: string, duration: number, label: string): Promise<number> =>

@@ -32,7 +32,7 @@ import { placeAt } from './bundle-files.ts'
 import { BENCH_LOG_KEYS, startLogSink } from './log-sink.ts'
 import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
-import { cpuSeconds, readWrkReport } from './wrk.ts'
+import { cpuSeconds, readWrkReport, wrkPostScript } from './wrk.ts'
 
 type Target = 'reference' | 'gateway'
 
@@ -86,12 +86,13 @@ const scratch = mkdtempSync(path.join(tmpdir(), 'floopy-perf-'))
 const script = path.join(scratch, 'post.lua')
 writeFileSync(
   script,
-  `wrk.method = "POST"\nwrk.body = ${JSON.stringify(
+  wrkPostScript(
     JSON.stringify({
       model: 'openai/gpt-4o-mini',
       messages: [{ role: 'user', content: 'Say hello in five words.' }],
     }),
-  )}\nwrk.headers["content-type"] = "application/json"\nwrk.headers["authorization"] = "Bearer ${key}"\n`,
+    { authorization: `Bearer ${key}` },
+  ),
 )
 
 /** Rust frames: workerd's HTTP server and client are hyper on tokio (`kj_hyper`). */

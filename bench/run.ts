@@ -56,7 +56,7 @@ import { BENCH_LOG_KEYS, startLogSink, type LogSink } from './log-sink.ts'
 import { benchBindings, benchTenant } from './tenant.ts'
 import { startUpstream } from './upstream.ts'
 import { rotated } from './rotation.ts'
-import { cpuSeconds, readWrkReport } from './wrk.ts'
+import { cpuSeconds, readWrkReport, wrkPostScript } from './wrk.ts'
 
 const benchDir = path.dirname(fileURLToPath(import.meta.url))
 const repoRoot = path.dirname(benchDir)
@@ -484,14 +484,7 @@ async function runWrk(
 ): Promise<LoadRun> {
   const dir = mkdtempSync(path.join(tmpdir(), 'floopy-wrk-'))
   const script = path.join(dir, 'post.lua')
-  const headers = { ...target.headers, 'content-type': 'application/json' }
-  writeFileSync(
-    script,
-    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(chatBody(target.chatModel))}\n` +
-      Object.entries(headers)
-        .map(([k, v]) => `wrk.headers[${JSON.stringify(k)}] = ${JSON.stringify(v)}\n`)
-        .join(''),
-  )
+  writeFileSync(script, wrkPostScript(chatBody(target.chatModel), target.headers))
   const workerdBefore = cpuSeconds(target.workerdPid)
   const upstreamBefore = cpuSeconds(upstreamPid)
   const machineBefore = machineBusySeconds()

@@ -46,3 +46,17 @@ export function readWrkReport(output: string): WrkReport {
     mean: wrkMs(/Latency\s+(\S+)/.exec(output)?.[1]),
   }
 }
+
+/**
+ * The Lua script that makes wrk POST `body` (JSON) with `headers` and a JSON content type, for
+ * `wrk -s`: what every load bench sends.
+ */
+export function wrkPostScript(body: string, headers: Record<string, string>): string {
+  const all = { ...headers, 'content-type': 'application/json' }
+  return (
+    `wrk.method = "POST"\nwrk.body = ${JSON.stringify(body)}\n` +
+    Object.entries(all)
+      .map(([name, value]) => `wrk.headers[${JSON.stringify(name)}] = ${JSON.stringify(value)}\n`)
+      .join('')
+  )
+}
