@@ -199,9 +199,13 @@ export const callProvider = async (
       tell()
     },
     onFirstChunk: firstChunk,
-    onRelease(stop) {
-      release = stop
-    },
+    // Only a stream committed to on its first chunk can be dropped before it is sent.
+    onRelease:
+      started === undefined
+        ? undefined
+        : (stop) => {
+            release = stop
+          },
   })
   const { body } = responded
   if (body instanceof ArrayBuffer) sink?.keep(new Uint8Array(body))
